@@ -1,0 +1,171 @@
+//! Deployment configuration, read from Worker vars (`wrangler.toml`
+//! `[vars]`, `.dev.vars`, or `--var`) through a lookup function so that it
+//! parses and validates natively.
+//!
+//! | var | default | meaning |
+//! |---|---|---|
+//! | `ADMIN_PREFIX` | `/_keygate` | path prefix of the admin API |
+//! | `ENVIRONMENTS` | `live,test` | environments keys may be issued for |
+//! | `ORIGIN_<ENV>` | unset | origin of each environment, e.g. `ORIGIN_LIVE` |
+//! | `DEFAULT_PER_MINUTE` | `60` | per-minute limit of keys that set none |
+//! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
+//!
+//! `ADMIN_TOKEN` is a secret, read separately by the edge.
+
+use std::num::NonZeroU32;
+
+use crate::error::Error;
+use crate::key::{ApiKey, Environment};
+use crate::limit::RateLimits;
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Admin API prefix, e.g. `/_keygate`; never ends with `/`.
+    pub admin_prefix: String,
+    /// Environments keys may belong to, each with its origin if it has one.
+    pub environments: Vec<(Environment, Option<String>)>,
+    /// Limits of keys created without any.
+    pub default_limits: RateLimits,
+}
+
+impl Config {
+    /// Reads and validates every var. The error names the bad var.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let admin_prefix = var("ADMIN_PREFIX").unwrap_or_else(|| "/_keygate".to_owned());
+        let admin_prefix = admin_prefix.trim_end_matches('/').to_owned();
+        if !admin_prefix.starts_with('/') || admin_prefix.len() < 2 {
+            return Err("ADMIN_PREFIX must be a path such as /_keygate".to_owned());
+        }
+        let names = var("ENVIRONMENTS").unwrap_or_else(|| "live,test".to_owned());
+        let mut environments = Vec::new();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let env: Environment = name.parse().map_err(|e| format!("ENVIRONMENTS: {e}"))?;
+            let origin_var = format!("ORIGIN_{}", name.to_ascii_uppercase());
+            let origin = match var(&origin_var).map(|o| o.trim().to_owned()) {
+                None => None,
+                Some(o) if o.is_empty() => None,
+                Some(o) if o.starts_with("https://") || o.starts_with("http://") => {
+                    Some(o.trim_end_matches('/').to_owned())
+                }
+                Some(_) => return Err(format!("{origin_var} must be an http(s) URL")),
+            };
+            environments.push((env, origin));
+        }
+        if environments.is_empty() {
+            return Err("ENVIRONMENTS must name at least one environment".to_owned());
+        }
+        let limit = |name: &str, default: NonZeroU32| match var(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<NonZeroU32>()
+                .map_err(|_| format!("{name} must be a positive integer")),
+        };
+        let default_limits = RateLimits {
+            per_minute: limit("DEFAULT_PER_MINUTE", RateLimits::DEFAULT.per_minute)?,
+            per_day: limit("DEFAULT_PER_DAY", RateLimits::DEFAULT.per_day)?,
+        };
+        Ok(Config {
+            admin_prefix,
+            environments,
+            default_limits,
+        })
+    }
+
+    /// The environments keys may be issued for.
+    pub fn environment_names(&self) -> Vec<Environment> {
+        self.environments.iter().map(|(e, _)| e.clone()).collect()
+    }
+
+    /// The origin serving `key`'s environment. A key for an environment this
+    /// deployment does not serve is invalid here, and the message says so,
+    /// because that mistake (a test key against the live API) is common.
+    pub fn origin_for(&self, key: &ApiKey) -> Result<&str, Error> {
+        let env = key.environment();
+        if let Some((_, Some(origin))) = self.environments.iter().find(|(e, _)| e == env) {
+            return Ok(origin);
+        }
+        let served: Vec<&str> = self
+            .environments
+            .iter()
+            .filter(|(_, o)| o.is_some())
+            .map(|(e, _)| e.as_str())
+            .collect();
+        let served = if served.is_empty() {
+            "no environment has an origin configured".to_owned()
+        } else {
+            format!("this API serves {} keys only", served.join(", "))
+        };
+        Err(Error::InvalidApiKey {
+            message: format!("A {env} key cannot be used here: {served}."),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyType;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.admin_prefix, "/_keygate");
+        assert_eq!(c.default_limits, RateLimits::DEFAULT);
+        assert_eq!(c.environment_names().len(), 2);
+    }
+
+    #[test]
+    fn origins_route_by_key_environment() {
+        let c = config(&[("ORIGIN_LIVE", "https://api.example.com/")]).unwrap();
+        let live = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+        let test = ApiKey::generate(KeyType::Secret, "test".parse().unwrap()).unwrap();
+        assert_eq!(c.origin_for(&live), Ok("https://api.example.com"));
+        match c.origin_for(&test) {
+            Err(Error::InvalidApiKey { message }) => {
+                assert!(message.contains("test key"), "{message}");
+                assert!(message.contains("live"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let dev = ApiKey::generate(KeyType::Secret, "dev".parse().unwrap()).unwrap();
+        assert!(c.origin_for(&dev).is_err());
+    }
+
+    #[test]
+    fn bad_vars_are_named() {
+        for (pairs, var) in [
+            (vec![("DEFAULT_PER_MINUTE", "0")], "DEFAULT_PER_MINUTE"),
+            (vec![("DEFAULT_PER_DAY", "lots")], "DEFAULT_PER_DAY"),
+            (vec![("ORIGIN_LIVE", "ftp://x")], "ORIGIN_LIVE"),
+            (vec![("ENVIRONMENTS", "Prod")], "ENVIRONMENTS"),
+            (vec![("ADMIN_PREFIX", "admin")], "ADMIN_PREFIX"),
+        ] {
+            let err = config(&pairs).unwrap_err();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn custom_environments_and_limits() {
+        let c = config(&[
+            ("ENVIRONMENTS", "live, dev"),
+            ("ORIGIN_DEV", "http://127.0.0.1:9000"),
+            ("DEFAULT_PER_MINUTE", "5"),
+            ("ADMIN_PREFIX", "/admin/"),
+        ])
+        .unwrap();
+        assert_eq!(c.admin_prefix, "/admin");
+        assert_eq!(c.default_limits.per_minute.get(), 5);
+        let dev = ApiKey::generate(KeyType::Secret, "dev".parse().unwrap()).unwrap();
+        assert_eq!(c.origin_for(&dev), Ok("http://127.0.0.1:9000"));
+    }
+}

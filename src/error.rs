@@ -1,0 +1,246 @@
+//! Every way a request can fail, and the one place that maps each to an
+//! HTTP status, a stable `code` and a JSON body.
+//!
+//! Messages are written for the API's caller: they never carry internal
+//! details, and never a key, hash or token.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::limit::Quota;
+use crate::time::Timestamp;
+
+/// A request that keygate answers itself instead of forwarding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Error {
+    /// No key in `Authorization: Bearer` or `X-API-Key`.
+    #[error("missing api key")]
+    MissingApiKey,
+    /// Malformed, failed checksum, unknown, or for another environment.
+    /// The message says which only when it helps an honest caller.
+    #[error("invalid api key")]
+    InvalidApiKey {
+        /// Caller-facing explanation.
+        message: String,
+    },
+    /// The key's `expires_at` has passed.
+    #[error("key expired")]
+    KeyExpired,
+    /// The key was revoked.
+    #[error("key revoked")]
+    KeyRevoked,
+    /// A rate-limit window is exhausted; nothing was consumed.
+    #[error("rate limited")]
+    RateLimited {
+        /// The exhausted window, for `X-RateLimit-*`.
+        quota: Quota,
+        /// When the request could succeed.
+        retry_at: Timestamp,
+    },
+    /// Admin route without a valid admin token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Admin routes are off because no `ADMIN_TOKEN` is configured.
+    #[error("admin disabled")]
+    AdminDisabled,
+    /// No such route or key.
+    #[error("not found")]
+    NotFound,
+    /// The route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is not JSON.
+    #[error("invalid json")]
+    InvalidJson {
+        /// Where parsing stopped.
+        message: String,
+    },
+    /// The body is JSON but a field is wrong, missing or unknown.
+    #[error("invalid field {field}")]
+    Invalid {
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The body exceeds the documented cap.
+    #[error("payload too large")]
+    PayloadTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// Key state (KV or Durable Object) could not be reached: fail closed.
+    #[error("unavailable")]
+    Unavailable,
+    /// The origin could not be reached.
+    #[error("bad gateway")]
+    BadGateway,
+    /// The deployment's configuration is invalid.
+    #[error("misconfigured")]
+    Misconfigured,
+    /// A bug or an impossible state; details go to the log, not the client.
+    #[error("internal error")]
+    Internal,
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The message every unusable-but-well-formed or malformed key gets, so
+    /// that answers do not help anyone probe for keys.
+    pub fn invalid_api_key() -> Self {
+        Error::InvalidApiKey {
+            message: "The API key is not valid.".to_owned(),
+        }
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::MissingApiKey
+            | Error::InvalidApiKey { .. }
+            | Error::KeyExpired
+            | Error::KeyRevoked
+            | Error::Unauthorized => 401,
+            Error::NotFound => 404,
+            Error::MethodNotAllowed => 405,
+            Error::InvalidJson { .. } => 400,
+            Error::Invalid { .. } => 422,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::RateLimited { .. } => 429,
+            Error::Internal | Error::Misconfigured => 500,
+            Error::BadGateway => 502,
+            Error::AdminDisabled | Error::Unavailable => 503,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MissingApiKey => "missing_api_key",
+            Error::InvalidApiKey { .. } => "invalid_api_key",
+            Error::KeyExpired => "key_expired",
+            Error::KeyRevoked => "key_revoked",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Unauthorized => "unauthorized",
+            Error::AdminDisabled => "admin_disabled",
+            Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::InvalidJson { .. } => "invalid_json",
+            Error::Invalid { .. } => "invalid_request",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::Unavailable => "unavailable",
+            Error::BadGateway => "bad_gateway",
+            Error::Misconfigured => "misconfigured",
+            Error::Internal => "internal_error",
+        }
+    }
+
+    /// Human-readable message.
+    pub fn message(&self) -> String {
+        match self {
+            Error::MissingApiKey => {
+                "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.".into()
+            }
+            Error::InvalidApiKey { message } => message.clone(),
+            Error::KeyExpired => "The API key has expired.".into(),
+            Error::KeyRevoked => "The API key has been revoked.".into(),
+            Error::RateLimited { .. } => "Rate limit exceeded; retry after `retry_after` seconds.".into(),
+            Error::Unauthorized => "A valid admin token is required.".into(),
+            Error::AdminDisabled => {
+                "Admin routes are disabled: no ADMIN_TOKEN is configured.".into()
+            }
+            Error::NotFound => "Not found.".into(),
+            Error::MethodNotAllowed => "Method not allowed on this route.".into(),
+            Error::InvalidJson { message } => format!("The body is not valid JSON: {message}"),
+            Error::Invalid { field, message } => format!("`{field}` {message}"),
+            Error::PayloadTooLarge { limit } => format!("The body exceeds {limit} bytes."),
+            Error::Unavailable => "Key state is temporarily unavailable; retry shortly.".into(),
+            Error::BadGateway => "The upstream API could not be reached.".into(),
+            Error::Misconfigured => "keygate is misconfigured; see the Worker logs.".into(),
+            Error::Internal => "Internal error.".into(),
+        }
+    }
+
+    /// Seconds a rate-limited client should wait, at `now` (at least 1).
+    pub fn retry_after_secs(&self, now: Timestamp) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_at, .. } => Some(
+                retry_at
+                    .as_secs_ceil()
+                    .saturating_sub(now.as_secs())
+                    .max(1),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The JSON body: `{"error": {"code", "message", …}}`.
+    pub fn body(&self, now: Timestamp) -> Value {
+        let mut error = json!({ "code": self.code(), "message": self.message() });
+        if let Error::Invalid { field, .. } = self {
+            error["field"] = json!(field);
+        }
+        if let Some(secs) = self.retry_after_secs(now) {
+            error["retry_after"] = json!(secs);
+        }
+        json!({ "error": error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_are_stable() {
+        let cases = [
+            (Error::MissingApiKey, 401, "missing_api_key"),
+            (Error::invalid_api_key(), 401, "invalid_api_key"),
+            (Error::KeyExpired, 401, "key_expired"),
+            (Error::KeyRevoked, 401, "key_revoked"),
+            (Error::Unauthorized, 401, "unauthorized"),
+            (Error::InvalidJson { message: "x".into() }, 400, "invalid_json"),
+            (Error::invalid("name", "bad"), 422, "invalid_request"),
+            (Error::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (Error::NotFound, 404, "not_found"),
+            (Error::Unavailable, 503, "unavailable"),
+            (Error::AdminDisabled, 503, "admin_disabled"),
+            (Error::BadGateway, 502, "bad_gateway"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status(), status, "{error:?}");
+            assert_eq!(error.code(), code);
+            let body = error.body(Timestamp::from_secs(0));
+            assert_eq!(body["error"]["code"], code);
+            assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+
+    #[test]
+    fn rate_limited_body_carries_retry_after() {
+        let reset = Timestamp::from_secs(1_000);
+        let error = Error::RateLimited {
+            quota: Quota { limit: 1, remaining: 0, reset },
+            retry_at: reset,
+        };
+        let now = Timestamp::from_millis(957_500);
+        assert_eq!(error.status(), 429);
+        assert_eq!(error.retry_after_secs(now), Some(43));
+        assert_eq!(error.body(now)["error"]["retry_after"], 43);
+    }
+
+    #[test]
+    fn invalid_names_the_field() {
+        let body = Error::invalid("rate_limits.per_minute", "must be positive").body(Timestamp::from_secs(0));
+        assert_eq!(body["error"]["field"], "rate_limits.per_minute");
+        assert!(body["error"]["message"].as_str().unwrap().contains("rate_limits.per_minute"));
+    }
+}

@@ -1,0 +1,46 @@
+//! keygate: an API-key authorizer that runs as a Cloudflare Worker in front
+//! of an API. It checks each request's key (stored only as a SHA-256 hash in
+//! Workers KV), its status and rate limits (one Durable Object per key), and
+//! forwards admitted requests to the origin of the key's environment.
+//!
+//! # Layout
+//!
+//! The pure core has no Workers types and is tested natively with
+//! `cargo test`. A request flows: header → [`credential`] → [`key::ApiKey`]
+//! (checksum-verified) → [`hash::KeyHash`] → KV → the key's Durable Object,
+//! which runs [`keystate::KeyState::apply`] → grant or [`error::Error`].
+//!
+//! - [`key`]: key format, generation, parsing and checksum; `KeyId`, types, environments.
+//! - [`hash`]: `KeyHash`, the only stored form of a key.
+//! - [`credential`]: which header holds the key.
+//! - [`record`]: `KeyRecord` (stored), `NewKey` (create request), `KeyView` (shown).
+//! - [`limit`]: minute/day windows and the pure `consume` step.
+//! - [`keystate`]: the per-key state machine the Durable Object runs.
+//! - [`admin`]: admin route table and constant-time token check.
+//! - [`config`]: deployment vars, validated.
+//! - [`cache`]: per-isolate TTL cache for KV lookups.
+//! - [`time`]: `Timestamp`, RFC 3339, the `Clock` trait.
+//! - [`error`]: every failure and its one mapping to status, code and JSON.
+//! - `edge` (wasm32 only): the Worker entry point, admin handlers, KV access,
+//!   the per-key Durable Object and the proxy. It adapts, it does not decide.
+//!
+//! The edge uses no router crate: the admin API has a handful of routes,
+//! matched in [`admin::match_route`], and everything else is proxied. That
+//! keeps the wasm bundle small and the routing testable natively.
+
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod cache;
+pub mod config;
+pub mod credential;
+pub mod error;
+pub mod hash;
+pub mod key;
+pub mod keystate;
+pub mod limit;
+pub mod record;
+pub mod time;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
