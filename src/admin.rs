@@ -10,6 +10,7 @@
 //! | `DELETE` | `/v1/keys/{id}` | admin token |
 //! | `GET` | `/v1/whoami` | the API key itself |
 
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -65,6 +66,37 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
     Some(route)
 }
 
+/// Decodes an admin request body: over [`MAX_BODY_BYTES`] → 413, not JSON
+/// → 400 `invalid_json`, JSON of the wrong shape → 422 naming the field
+/// (e.g. `rate_limits.per_minute`, or the unknown field itself).
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let field = e.path().to_string();
+        json_error(e.into_inner(), field)
+    })?;
+    de.end().map_err(|e| json_error(e, ".".to_owned()))?;
+    Ok(value)
+}
+
+fn json_error(e: serde_json::Error, path: String) -> Error {
+    if !e.is_data() {
+        return Error::InvalidJson { message: e.to_string() };
+    }
+    let message = e.to_string();
+    let message = message.split(" at line ").next().unwrap_or_default();
+    Error::invalid(unknown_field(message).unwrap_or(path), message)
+}
+
+/// serde reports an unknown field at its parent's path; name the field.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next().map(str::to_owned)
+}
+
 /// Checks a presented admin token against the configured one in constant
 /// time: both are hashed first, so neither content nor length leaks through
 /// timing. `None` configured means admin routes are disabled (503), never
@@ -117,6 +149,49 @@ mod tests {
     fn paths_outside_the_prefix_are_api_calls() {
         assert_eq!(match_route(P, "GET", "/v1/orders"), None);
         assert_eq!(match_route(P, "GET", "/_keygateway/v1/keys"), None);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        limits: Option<Limits>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Limits {
+        per_minute: std::num::NonZeroU32,
+    }
+
+    fn field_of(body: &str) -> String {
+        match parse_body::<Body>(body.as_bytes()) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bodies() {
+        assert!(parse_body::<Body>(br#"{"name":"a"}"#).is_ok());
+        for bad in ["", "{", "{\"name\":", "nope", "{\"name\":\"a\"} trailing"] {
+            assert!(
+                matches!(parse_body::<Body>(bad.as_bytes()), Err(Error::InvalidJson { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(field_of(r#"{"name":1}"#), "name");
+        assert_eq!(field_of(r#"{"name":"a","extra":1}"#), "extra");
+        assert_eq!(field_of(r#"{"name":"a","limits":{"per_minute":0}}"#), "limits.per_minute");
+        assert_eq!(field_of(r#"{"name":"a","limits":{"burst":1}}"#), "burst");
+        assert_eq!(field_of(r#"[]"#), ".");
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(
+            parse_body::<Body>(big.as_bytes()).unwrap_err(),
+            Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
+        );
     }
 
     #[test]

@@ -52,6 +52,18 @@ pub struct KeyRecord {
     pub secrets: Vec<Secret>,
 }
 
+/// What KV stores under a key's hash: just enough to find the key's
+/// Durable Object, or to refuse a revoked key without calling it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvEntry {
+    /// The key the hash belongs to.
+    pub id: KeyId,
+    /// Set when the key is revoked. The Durable Object is authoritative;
+    /// this only spares it the traffic of a dead key once KV has caught up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
+}
+
 /// A key's lifecycle state at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,0 +1,79 @@
+# keygate: `make dev` serves the Worker locally, `make test` runs every test.
+# Both install what is missing first, from the package registries only.
+
+# --- Pinned tool versions: the one place to change them. ------------------
+# worker-build's major.minor must equal the `worker` crate's (Cargo.toml).
+WORKER_BUILD_VERSION := 0.8.7
+# Must equal the `wasm-bindgen` version in Cargo.lock (worker-build checks).
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
+# npm tools (wrangler, miniflare, binaryen's wasm-opt, esbuild) are pinned
+# in package.json and package-lock.json.
+
+TOOLS ?= $(HOME)/.cache/keygate/tools
+BIN := $(TOOLS)/bin
+NPM_BIN := $(CURDIR)/node_modules/.bin
+
+# worker-build would otherwise download these from GitHub releases.
+export WASM_BINDGEN_BIN := $(BIN)/wasm-bindgen
+export WASM_OPT_BIN := $(NPM_BIN)/wasm-opt
+export ESBUILD_BIN := $(NPM_BIN)/esbuild
+# Without this, wrangler/miniflare try to fetch Request.cf from the internet.
+export CLOUDFLARE_CF_FETCH_ENABLED := false
+export WRANGLER_SEND_METRICS := false
+
+PORT ?= 8787
+ORIGIN_LIVE ?= http://127.0.0.1:8788
+ORIGIN_TEST ?= http://127.0.0.1:8788
+STATE_DIR ?= .wrangler/state
+
+.PHONY: dev test build install test-native test-integration deploy-check deploy clean
+
+## Install everything missing: wasm target, pinned cargo tools, npm packages.
+install: $(BIN)/worker-build-$(WORKER_BUILD_VERSION) $(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.installed
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# Version-stamped markers, so a version bump reinstalls and a rerun skips.
+$(BIN)/worker-build-$(WORKER_BUILD_VERSION):
+	cargo install --root $(TOOLS) --version $(WORKER_BUILD_VERSION) worker-build
+	@touch $@
+
+$(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION):
+	cargo install --root $(TOOLS) --version $(WASM_BINDGEN_VERSION) wasm-bindgen-cli
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## Build the Worker (build/index.js + wasm) with the pinned tools.
+build: install
+	$(BIN)/worker-build --release
+
+## Serve locally on workerd with KV and Durable Objects persisted on disk.
+dev: install
+	@test -f .dev.vars || { cp .dev.vars.example .dev.vars && echo "created .dev.vars (dev admin token)"; }
+	@echo "keygate on http://127.0.0.1:$(PORT)  (origins: live=$(ORIGIN_LIVE) test=$(ORIGIN_TEST))"
+	@echo "issue a key:"
+	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/_keygate/v1/keys -H 'Authorization: Bearer $$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)' -H 'Content-Type: application/json' -d '{\"name\":\"my first key\",\"environment\":\"live\"}'"
+	$(NPM_BIN)/wrangler dev --local --ip 127.0.0.1 --port $(PORT) --persist-to $(STATE_DIR) \
+		--var ORIGIN_LIVE:$(ORIGIN_LIVE) --var ORIGIN_TEST:$(ORIGIN_TEST)
+
+## Every test: native core, integration on workerd, deploy bundle check.
+test: install test-native build test-integration deploy-check
+
+test-native:
+	cargo test --locked
+
+test-integration:
+	node --test --test-concurrency=1 tests/
+
+## What `wrangler deploy` would upload, built and validated offline.
+deploy-check:
+	$(NPM_BIN)/wrangler deploy --dry-run --outdir dist
+
+## Deploy for real (needs `wrangler login` and the KV id in wrangler.toml).
+deploy: build
+	$(NPM_BIN)/wrangler deploy
+
+clean:
+	rm -rf build dist target/wasm32-unknown-unknown

@@ -1,0 +1,120 @@
+//! Admin route handlers. Each authenticates, decodes, calls the core, and
+//! writes storage in an order that fails safe:
+//!
+//! - create: the Durable Object first (authoritative), then KV. If the KV
+//!   write fails the key was never usable (unknown at the edge) and the
+//!   client gets 503 without a secret, so nothing half-issued leaks.
+//! - revoke: the Durable Object first, so the very next request is refused
+//!   wherever KV still holds the old entry; then KV is marked revoked so
+//!   edges stop calling the object once KV converges. A failed KV write
+//!   leaves the key revoked (logged), since the object is authoritative.
+
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+use super::{gateway, http, store};
+use crate::admin::{check_admin_token, parse_body, AdminRoute, MAX_BODY_BYTES};
+use crate::config::Config;
+use crate::error::Error;
+use crate::key::KeyId;
+use crate::keystate::{Command, Reply};
+use crate::record::{IssueContext, KeyView, KvEntry, NewKey};
+
+/// Dispatches a matched admin route.
+pub async fn handle(route: AdminRoute, mut req: Request, env: &Env, config: &Config) -> Result<Response, Error> {
+    if route.needs_admin() {
+        let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
+        let authorization = req.headers().get("Authorization").ok().flatten();
+        check_admin_token(token.as_deref(), authorization.as_deref())?;
+    }
+    let resp = match route {
+        AdminRoute::CreateKey => create(&mut req, env, config).await?,
+        AdminRoute::GetKey(id) => {
+            let key = expect_key(store::key_object(env, &id, &Command::Get).await?)?;
+            http::json(200, &json!({ "data": key }))
+        }
+        AdminRoute::RevokeKey(id) => revoke(env, &id).await?,
+        AdminRoute::Whoami => whoami(&req, env).await?,
+    };
+    resp.map_err(|e| {
+        worker::console_error!("response encoding failed: {e}");
+        Error::Internal
+    })
+}
+
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    req.bytes().await.map_err(|_| Error::InvalidJson {
+        message: "the body could not be read".to_owned(),
+    })
+}
+
+async fn create(req: &mut Request, env: &Env, config: &Config) -> Result<worker::Result<Response>, Error> {
+    let new_key: NewKey = parse_body(&read_body(req).await?)?;
+    let environments = config.environment_names();
+    let ctx = IssueContext {
+        environments: &environments,
+        default_limits: config.default_limits,
+        now: http::now(),
+    };
+    let (record, key) = new_key.issue(&ctx)?;
+    let id = record.id.clone();
+    let hash = record.secrets[0].hash.clone();
+    let view = expect_key(store::key_object(env, &id, &Command::Create { record }).await?)?;
+    store::put_entry(env, &hash, &KvEntry { id, revoked: false }).await?;
+    let mut data = serde_json::to_value(&view).map_err(|_| Error::Internal)?;
+    // The one place a secret is ever returned.
+    data["key"] = json!(key.expose_secret());
+    Ok(http::json(201, &json!({ "data": data })))
+}
+
+async fn revoke(env: &Env, id: &KeyId) -> Result<worker::Result<Response>, Error> {
+    let Reply::Revoked { key, hashes } = store::key_object(env, id, &Command::Revoke).await? else {
+        return Err(Error::Internal);
+    };
+    let entry = KvEntry { id: id.clone(), revoked: true };
+    for hash in &hashes {
+        if let Err(e) = store::put_entry(env, hash, &entry).await {
+            worker::console_error!("revoked {id} but could not mark KV: {e:?}");
+        }
+    }
+    Ok(http::json(200, &json!({ "data": key })))
+}
+
+async fn whoami(req: &Request, env: &Env) -> Result<worker::Result<Response>, Error> {
+    let (key, _) = gateway::credential(req)?;
+    let grant = gateway::admit(env, &key, None).await?;
+    let body = json!({ "data": {
+        "id": grant.key_id,
+        "name": grant.name,
+        "environment": grant.environment,
+        "type": grant.key_type,
+        "display": key.display(),
+        "rate_limits": grant.rate_limits,
+        "ratelimit": {
+            "limit": grant.quota.limit,
+            "remaining": grant.quota.remaining,
+            "reset": grant.quota.reset.as_secs_ceil(),
+        },
+        "expires_at": grant.expires_at,
+    }});
+    Ok(http::json(200, &body))
+}
+
+fn expect_key(reply: Reply) -> Result<KeyView, Error> {
+    match reply {
+        Reply::Key { key } => Ok(key),
+        other => {
+            worker::console_error!("unexpected key object reply {other:?}");
+            Err(Error::Internal)
+        }
+    }
+}

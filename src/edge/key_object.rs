@@ -1,0 +1,104 @@
+//! `KeyObject`: the Durable Object that owns one key's authoritative record
+//! and counters. It loads [`KeyState`] from its SQLite storage once, then
+//! for each command: apply (pure) → write what changed → answer.
+//!
+//! Nothing between reading the state and writing it awaits: SQLite storage
+//! in a Durable Object is synchronous, so concurrent requests cannot
+//! interleave inside a decision, and the output gate holds each answer until
+//! its write is durable. That is what makes "a limit of L admits exactly L"
+//! hold under any concurrency.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+
+use super::http;
+use crate::keystate::{Activity, Command, KeyState};
+
+/// Storage rows: `record` (rarely written) and `activity` (every admitted
+/// request), so the hot path rewrites only a few bytes.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
+/// One key's Durable Object.
+#[durable_object]
+pub struct KeyObject {
+    state: State,
+    /// The loaded state; `None` until first use, and again after a failed
+    /// write so the next command starts from what storage really holds.
+    cached: RefCell<Option<KeyState>>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    name: String,
+    value: String,
+}
+
+fn load(sql: &SqlStorage) -> Result<KeyState> {
+    sql.exec(SCHEMA, None)?;
+    let rows: Vec<Row> = sql.exec("SELECT name, value FROM state", None)?.to_array()?;
+    let mut state = KeyState::default();
+    for row in rows {
+        match row.name.as_str() {
+            "record" => state.record = Some(serde_json::from_str(&row.value)?),
+            "activity" => state.activity = serde_json::from_str::<Activity>(&row.value)?,
+            _ => {}
+        }
+    }
+    Ok(state)
+}
+
+fn save(sql: &SqlStorage, name: &str, value: String) -> Result<()> {
+    sql.exec(
+        "INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)",
+        vec![name.into(), value.into()],
+    )?;
+    Ok(())
+}
+
+impl KeyObject {
+    /// Applies one command to the state, synchronously.
+    fn run(&self, command: Command) -> Result<String> {
+        let sql = self.state.storage().sql();
+        let mut cached = self.cached.borrow_mut();
+        if cached.is_none() {
+            *cached = Some(load(&sql)?);
+        }
+        let state = cached.as_mut().expect("loaded above");
+        let (answer, writes) = state.apply(command, http::now());
+        let saved = (|| {
+            if writes.record {
+                let record = state.record.as_ref().expect("a written record exists");
+                save(&sql, "record", serde_json::to_string(record)?)?;
+            }
+            if writes.activity {
+                save(&sql, "activity", serde_json::to_string(&state.activity)?)?;
+            }
+            Ok::<(), worker::Error>(())
+        })();
+        if let Err(e) = saved {
+            // Memory is ahead of storage now: forget it, and fail the call.
+            *cached = None;
+            return Err(e);
+        }
+        Ok(serde_json::to_string(&answer)?)
+    }
+}
+
+impl DurableObject for KeyObject {
+    fn new(state: State, _env: Env) -> Self {
+        KeyObject {
+            state,
+            cached: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let command: Command = req.json().await?;
+        let body = self.run(command)?;
+        let resp = Response::ok(body)?;
+        resp.headers().set("Content-Type", "application/json")?;
+        Ok(resp)
+    }
+}

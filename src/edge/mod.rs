@@ -1,0 +1,45 @@
+//! The Worker: adapts HTTP, KV, Durable Objects and env to the pure core.
+//! It decides nothing itself; every rule lives in a core module.
+//!
+//! - `http`: JSON responses, the error mapping to responses, rate-limit headers, the clock.
+//! - `store`: KV lookups (with the per-isolate cache) and calls to a key's Durable Object.
+//! - `key_object`: the per-key Durable Object.
+//! - `admin`: admin route handlers.
+//! - `gateway`: the API path: key → KV → Durable Object → proxy.
+//! - `proxy`: forwarding to the origin.
+
+mod admin;
+mod gateway;
+mod http;
+mod key_object;
+mod proxy;
+mod store;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+use crate::admin::match_route;
+use crate::config::Config;
+use crate::error::Error;
+
+/// The fetch entry point: every error becomes its JSON response here, once.
+/// (Not `respond_with_errors`, which would send internal error text.)
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let now = http::now();
+    match handle(req, &env).await {
+        Ok(resp) => Ok(resp),
+        Err(error) => http::error_response(&error, now),
+    }
+}
+
+async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error> {
+    let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())).map_err(|e| {
+        worker::console_error!("keygate configuration error: {e}");
+        Error::Misconfigured
+    })?;
+    let method = req.method().to_string();
+    match match_route(&config.admin_prefix, &method, &req.path()) {
+        Some(route) => admin::handle(route?, req, env, &config).await,
+        None => gateway::handle(req, env, &config).await,
+    }
+}

@@ -1,0 +1,94 @@
+//! Storage adapters: the KV read path (hash → key id, cached per isolate)
+//! and commands to a key's Durable Object. Every storage failure becomes
+//! `Error::Unavailable`: keygate fails closed.
+
+use std::cell::RefCell;
+
+use worker::{Env, Method, Request, RequestInit};
+
+use crate::cache::TtlCache;
+use crate::error::Error;
+use crate::hash::KeyHash;
+use crate::key::KeyId;
+use crate::keystate::{Command, Reply};
+use crate::record::KvEntry;
+use crate::time::Timestamp;
+
+/// KV namespace binding: `sha256(key)` → [`KvEntry`].
+const KV_BINDING: &str = "KEYS";
+/// Durable Object namespace binding: one `KeyObject` per key id.
+const DO_BINDING: &str = "KEY_OBJECTS";
+/// How long an isolate trusts a KV answer. Short, because KV itself is the
+/// slow-to-converge part; safe, because the Durable Object re-checks.
+const LOOKUP_TTL_MS: u64 = 5_000;
+/// Entries per isolate (about 100 bytes each).
+const LOOKUP_CAPACITY: usize = 10_000;
+
+thread_local! {
+    static LOOKUPS: RefCell<TtlCache<KeyHash, Option<KvEntry>>> =
+        RefCell::new(TtlCache::new(LOOKUP_TTL_MS, LOOKUP_CAPACITY));
+}
+
+fn kv(env: &Env) -> Result<worker::KvStore, Error> {
+    env.kv(KV_BINDING).map_err(|e| {
+        worker::console_error!("KV binding {KV_BINDING} missing: {e}");
+        Error::Misconfigured
+    })
+}
+
+/// Finds the key a hash belongs to: at most one KV read, none on a cache hit.
+pub async fn lookup(env: &Env, hash: &KeyHash, now: Timestamp) -> Result<Option<KvEntry>, Error> {
+    if let Some(hit) = LOOKUPS.with(|c| c.borrow_mut().get(hash, now)) {
+        return Ok(hit);
+    }
+    let entry: Option<KvEntry> = kv(env)?.get(hash.as_str()).json().await.map_err(|e| {
+        worker::console_error!("KV read failed: {e}");
+        Error::Unavailable
+    })?;
+    LOOKUPS.with(|c| c.borrow_mut().insert(hash.clone(), entry.clone(), now));
+    Ok(entry)
+}
+
+/// Writes (or overwrites) the KV entry for `hash`.
+pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(), Error> {
+    LOOKUPS.with(|c| c.borrow_mut().remove(hash));
+    let failed = |e: worker::KvError| {
+        worker::console_error!("KV write for {} failed: {e}", entry.id);
+        Error::Unavailable
+    };
+    kv(env)?
+        .put(hash.as_str(), entry)
+        .map_err(failed)?
+        .execute()
+        .await
+        .map_err(failed)
+}
+
+/// Sends `command` to the Durable Object of key `id` and returns its
+/// answer. One call, no retry: an authorize is not idempotent, so a failed
+/// one is reported (503) rather than repeated.
+pub async fn key_object(env: &Env, id: &KeyId, command: &Command) -> Result<Reply, Error> {
+    let unavailable = |what: &str, e: worker::Error| {
+        worker::console_error!("key object {id}: {what} failed: {e}");
+        Error::Unavailable
+    };
+    let namespace = env.durable_object(DO_BINDING).map_err(|e| {
+        worker::console_error!("Durable Object binding {DO_BINDING} missing: {e}");
+        Error::Misconfigured
+    })?;
+    let stub = namespace
+        .id_from_name(id.as_str())
+        .and_then(|oid| oid.get_stub())
+        .map_err(|e| unavailable("stub", e))?;
+    let body = serde_json::to_string(command).map_err(|_| Error::Internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://key-object/", &init).map_err(|e| unavailable("request", e))?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(|e| unavailable("fetch", e))?;
+    if resp.status_code() != 200 {
+        worker::console_error!("key object {id} answered {}", resp.status_code());
+        return Err(Error::Unavailable);
+    }
+    let answer: Result<Reply, Error> = resp.json().await.map_err(|e| unavailable("decode", e))?;
+    answer
+}
