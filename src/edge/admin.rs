@@ -9,6 +9,7 @@
 //!   edges stop calling the object once KV converges. A failed KV write
 //!   leaves the key revoked (logged), since the object is authoritative.
 
+use serde::Serialize;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -70,10 +71,17 @@ async fn create(req: &mut Request, env: &Env, config: &Config) -> Result<worker:
     let hash = record.secrets[0].hash.clone();
     let view = expect_key(store::key_object(env, &id, &Command::Create { record }).await?)?;
     store::put_entry(env, &hash, &KvEntry { id, revoked: false }).await?;
-    let mut data = serde_json::to_value(&view).map_err(|_| Error::Internal)?;
     // The one place a secret is ever returned.
-    data["key"] = json!(key.expose_secret());
+    let data = Issued { view: &view, key: key.expose_secret() };
     Ok(http::json(201, &json!({ "data": data })))
+}
+
+/// The create response: the key's view plus, this once, its secret.
+#[derive(Serialize)]
+struct Issued<'a> {
+    #[serde(flatten)]
+    view: &'a KeyView,
+    key: &'a str,
 }
 
 async fn revoke(env: &Env, id: &KeyId) -> Result<worker::Result<Response>, Error> {
