@@ -7,8 +7,11 @@
 //! |---|---|---|
 //! | `POST` | `/v1/keys` | admin token |
 //! | `GET` | `/v1/keys/{id}` | admin token |
+//! | `PATCH` | `/v1/keys/{id}` | admin token |
 //! | `DELETE` | `/v1/keys/{id}` | admin token |
 //! | `GET` | `/v1/whoami` | the API key itself |
+//!
+//! "admin token" means `ADMIN_TOKEN`, or an API key that holds `admin`.
 
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -26,18 +29,12 @@ pub enum AdminRoute {
     CreateKey,
     /// `GET /v1/keys/{id}`: read a key.
     GetKey(KeyId),
+    /// `PATCH /v1/keys/{id}`: edit a key.
+    EditKey(KeyId),
     /// `DELETE /v1/keys/{id}`: revoke a key.
     RevokeKey(KeyId),
     /// `GET /v1/whoami`: describe the presented API key.
     Whoami,
-}
-
-impl AdminRoute {
-    /// Whether the route is authenticated by the admin token (the others
-    /// by the caller's own API key).
-    pub fn needs_admin(&self) -> bool {
-        !matches!(self, AdminRoute::Whoami)
-    }
 }
 
 /// Matches `path` against the admin API. `None`: the path is not under the
@@ -56,6 +53,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
             Err(_) => Err(Error::NotFound),
             Ok(id) => match method {
                 "GET" => Ok(AdminRoute::GetKey(id)),
+                "PATCH" => Ok(AdminRoute::EditKey(id)),
                 "DELETE" => Ok(AdminRoute::RevokeKey(id)),
                 _ => Err(Error::MethodNotAllowed),
             },
@@ -131,6 +129,7 @@ mod tests {
         assert_eq!(match_route(P, "POST", "/_keygate/v1/keys"), Some(Ok(AdminRoute::CreateKey)));
         assert_eq!(match_route(P, "POST", "/_keygate/v1/keys/"), Some(Ok(AdminRoute::CreateKey)));
         assert_eq!(match_route(P, "GET", &item), Some(Ok(AdminRoute::GetKey(id.clone()))));
+        assert_eq!(match_route(P, "PATCH", &item), Some(Ok(AdminRoute::EditKey(id.clone()))));
         assert_eq!(match_route(P, "DELETE", &item), Some(Ok(AdminRoute::RevokeKey(id))));
         assert_eq!(match_route(P, "GET", "/_keygate/v1/whoami"), Some(Ok(AdminRoute::Whoami)));
     }

@@ -9,6 +9,7 @@
 //! | `ORIGIN_<ENV>` | unset | origin of each environment, e.g. `ORIGIN_LIVE` |
 //! | `DEFAULT_PER_MINUTE` | `60` | per-minute limit of keys that set none |
 //! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
+//! | `ROUTES` | unset | route table JSON (see [`crate::route`]); unset: every path open to any valid key |
 //!
 //! `ADMIN_TOKEN` is a secret, read separately by the edge.
 
@@ -17,6 +18,7 @@ use std::num::NonZeroU32;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment};
 use crate::limit::RateLimits;
+use crate::route::{Requirement, RouteTable};
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub struct Config {
     pub environments: Vec<(Environment, Option<String>)>,
     /// Limits of keys created without any.
     pub default_limits: RateLimits,
+    /// The route table; `None` when `ROUTES` is unset.
+    pub routes: Option<RouteTable>,
 }
 
 impl Config {
@@ -66,11 +70,25 @@ impl Config {
             per_minute: limit("DEFAULT_PER_MINUTE", RateLimits::DEFAULT.per_minute)?,
             per_day: limit("DEFAULT_PER_DAY", RateLimits::DEFAULT.per_day)?,
         };
+        let routes = var("ROUTES")
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| RouteTable::parse(&r))
+            .transpose()?;
         Ok(Config {
             admin_prefix,
             environments,
             default_limits,
+            routes,
         })
+    }
+
+    /// What a request needs: from the route table if there is one, else
+    /// nothing but a valid key.
+    pub fn requirement(&self, method: &str, path: &str) -> Result<Requirement, Error> {
+        match &self.routes {
+            Some(table) => table.resolve(method, path),
+            None => Ok(Requirement::OPEN),
+        }
     }
 
     /// The environments keys may be issued for.
@@ -121,6 +139,14 @@ mod tests {
         assert_eq!(c.admin_prefix, "/_keygate");
         assert_eq!(c.default_limits, RateLimits::DEFAULT);
         assert_eq!(c.environment_names().len(), 2);
+        assert_eq!(c.requirement("DELETE", "/anything"), Ok(Requirement::OPEN));
+    }
+
+    #[test]
+    fn routes_var_loads_a_table() {
+        let c = config(&[("ROUTES", include_str!("../examples/routes-rest.json"))]).unwrap();
+        assert_eq!(c.requirement("GET", "/nope"), Err(Error::RouteNotAllowed));
+        assert!(c.requirement("GET", "/v1/orders").unwrap().permission.is_some());
     }
 
     #[test]
@@ -148,6 +174,7 @@ mod tests {
             (vec![("ORIGIN_LIVE", "ftp://x")], "ORIGIN_LIVE"),
             (vec![("ENVIRONMENTS", "Prod")], "ENVIRONMENTS"),
             (vec![("ADMIN_PREFIX", "admin")], "ADMIN_PREFIX"),
+            (vec![("ROUTES", "{}")], "ROUTES"),
         ] {
             let err = config(&pairs).unwrap_err();
             assert!(err.contains(var), "{err}");

@@ -38,6 +38,20 @@ pub enum Error {
         /// When the request could succeed.
         retry_at: Timestamp,
     },
+    /// No route in the table matches, and unmatched routes are denied.
+    #[error("route not allowed")]
+    RouteNotAllowed,
+    /// The key does not hold what the route (or the admin action) needs.
+    #[error("insufficient permissions")]
+    InsufficientPermissions {
+        /// The permission that was needed, when there is one to name.
+        required: Option<String>,
+        /// Caller-facing explanation.
+        message: String,
+    },
+    /// The key has an IP allowlist and the client is not on it.
+    #[error("ip not allowed")]
+    IpNotAllowed,
     /// Admin route without a valid admin token.
     #[error("unauthorized")]
     Unauthorized,
@@ -109,6 +123,7 @@ impl Error {
             | Error::KeyExpired
             | Error::KeyRevoked
             | Error::Unauthorized => 401,
+            Error::RouteNotAllowed | Error::InsufficientPermissions { .. } | Error::IpNotAllowed => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
             Error::InvalidJson { .. } => 400,
@@ -129,6 +144,9 @@ impl Error {
             Error::KeyExpired => "key_expired",
             Error::KeyRevoked => "key_revoked",
             Error::RateLimited { .. } => "rate_limited",
+            Error::RouteNotAllowed => "route_not_allowed",
+            Error::InsufficientPermissions { .. } => "insufficient_permissions",
+            Error::IpNotAllowed => "ip_not_allowed",
             Error::Unauthorized => "unauthorized",
             Error::AdminDisabled => "admin_disabled",
             Error::NotFound => "not_found",
@@ -153,6 +171,9 @@ impl Error {
             Error::KeyExpired => "The API key has expired.".into(),
             Error::KeyRevoked => "The API key has been revoked.".into(),
             Error::RateLimited { .. } => "Rate limit exceeded; retry after `retry_after` seconds.".into(),
+            Error::RouteNotAllowed => "This route is not available through the API gateway.".into(),
+            Error::InsufficientPermissions { message, .. } => message.clone(),
+            Error::IpNotAllowed => "Requests with this API key are not allowed from this IP address.".into(),
             Error::Unauthorized => "A valid admin token is required.".into(),
             Error::AdminDisabled => {
                 "Admin routes are disabled: no ADMIN_TOKEN is configured.".into()
@@ -188,6 +209,9 @@ impl Error {
         if let Error::Invalid { field, .. } = self {
             error["field"] = json!(field);
         }
+        if let Error::InsufficientPermissions { required: Some(required), .. } = self {
+            error["required"] = json!(required);
+        }
         if let Some(secs) = self.retry_after_secs(now) {
             error["retry_after"] = json!(secs);
         }
@@ -211,6 +235,9 @@ mod tests {
             (Error::invalid("name", "bad"), 422, "invalid_request"),
             (Error::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
             (Error::NotFound, 404, "not_found"),
+            (Error::RouteNotAllowed, 403, "route_not_allowed"),
+            (Error::IpNotAllowed, 403, "ip_not_allowed"),
+            (Error::InsufficientPermissions { required: None, message: "m".into() }, 403, "insufficient_permissions"),
             (Error::Unavailable, 503, "unavailable"),
             (Error::AdminDisabled, 503, "admin_disabled"),
             (Error::BadGateway, 502, "bad_gateway"),

@@ -3,14 +3,35 @@
 //! commands the Worker sends it. Pure: the Durable Object only loads this
 //! state, calls [`KeyState::apply`] with the time, and saves what changed.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
+use crate::cors::WebOrigin;
 use crate::error::Error;
 use crate::hash::KeyHash;
+use crate::ip;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::limit::{self, Outcome, Quota, RateLimits, Usage};
-use crate::record::{KeyRecord, KeyView, Status};
+use crate::permission::Grants;
+use crate::record::{Actor, KeyPatch, KeyRecord, KeyView, Status};
+use crate::route::Requirement;
 use crate::time::Timestamp;
+
+/// What the Worker knows about a request, for the key's rules to judge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// What the route table says the request needs, or why it refuses it.
+    /// A refusal is reported only after the key itself checks out, so an
+    /// unauthenticated caller learns nothing about the route table.
+    pub requirement: Result<Requirement, Error>,
+    /// Whether the method only reads (`GET`, `HEAD`, `OPTIONS`).
+    pub read_only: bool,
+    /// The client address (`CF-Connecting-IP`), if known.
+    pub client_ip: Option<IpAddr>,
+    /// Count the request if admitted (`false` only describes the key).
+    pub consume: bool,
+}
 
 /// A request from the Worker to a key's Durable Object.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -21,21 +42,23 @@ pub enum Command {
         /// The new key's record.
         record: KeyRecord,
     },
-    /// Decide on an API request presenting `hash`, consuming `cost` units
-    /// if and only if it is admitted.
+    /// Decide on a request presenting `hash`, consuming the route's cost
+    /// if and only if it is admitted and `access.consume` is set.
     Authorize {
         /// Hash of the presented key.
         hash: KeyHash,
-        /// Units this request costs.
-        cost: u32,
-    },
-    /// Like `Authorize` but consumes nothing (for `whoami`).
-    Inspect {
-        /// Hash of the presented key.
-        hash: KeyHash,
+        /// The request's facts.
+        access: Access,
     },
     /// Read the record.
     Get,
+    /// Edit the record; effective for the next request.
+    Update {
+        /// The edit.
+        patch: KeyPatch,
+        /// Who edits (bounds what may be granted).
+        actor: Actor,
+    },
     /// Revoke the key. Idempotent: revoking a revoked key changes nothing.
     Revoke,
 }
@@ -81,6 +104,10 @@ pub struct Grant {
     pub quota: Quota,
     /// When the key expires, if ever.
     pub expires_at: Option<Timestamp>,
+    /// Scopes and permissions as given (empty: the type's default).
+    pub grants: Grants,
+    /// Browser origins that may read responses.
+    pub allowed_origins: Vec<WebOrigin>,
 }
 
 /// A key's usage that changes on every admitted request, stored apart from
@@ -125,9 +152,24 @@ impl KeyState {
                 let writes = Writes { record: true, activity: false };
                 (Ok(Reply::Key { key }), writes)
             }
-            Command::Authorize { hash, cost } => self.authorize(&hash, Some(cost), now),
-            Command::Inspect { hash } => self.authorize(&hash, None, now),
+            Command::Authorize { hash, access } => self.authorize(&hash, access, now),
             Command::Get => (self.view(now).map(|key| Reply::Key { key }), Writes::default()),
+            Command::Update { patch, actor } => {
+                let Some(record) = self.record.as_ref() else {
+                    return (Err(Error::NotFound), Writes::default());
+                };
+                if record.revoked_at.is_some() {
+                    return (Err(Error::KeyRevoked), Writes::default());
+                }
+                match patch.apply(record, &actor, now) {
+                    Err(e) => (Err(e), Writes::default()),
+                    Ok(next) => {
+                        let key = next.view(self.activity.last_used, now);
+                        self.record = Some(next);
+                        (Ok(Reply::Key { key }), Writes { record: true, activity: false })
+                    }
+                }
+            }
             Command::Revoke => {
                 let Some(record) = self.record.as_mut() else {
                     return (Err(Error::NotFound), Writes::default());
@@ -147,25 +189,24 @@ impl KeyState {
         Ok(record.view(self.activity.last_used, now))
     }
 
-    /// The request-time checks, in order: the secret opens this key, the key
-    /// is not revoked or expired, then the limiter (only if consuming).
-    fn authorize(&mut self, hash: &KeyHash, cost: Option<u32>, now: Timestamp) -> (Result<Reply, Error>, Writes) {
+    /// The request-time checks, in order: the secret opens this key; it is
+    /// not revoked or expired; the client IP is allowed; the route allows
+    /// the request; a publishable key only reads; the key covers the
+    /// permission; and last the limiter, so any refusal costs nothing.
+    fn authorize(&mut self, hash: &KeyHash, access: Access, now: Timestamp) -> (Result<Reply, Error>, Writes) {
         let none = Writes::default();
         let Some(record) = self.record.as_ref() else {
             return (Err(Error::invalid_api_key()), none);
         };
-        if !record.opens_with(hash) {
-            return (Err(Error::invalid_api_key()), none);
-        }
-        match record.status(now) {
-            Status::Revoked => return (Err(Error::KeyRevoked), none),
-            Status::Expired => return (Err(Error::KeyExpired), none),
-            Status::Active => {}
+        if let Err(e) = check(record, hash, &access, now) {
+            return (Err(e), none);
         }
         let limits = record.rate_limits;
-        let (quota, writes) = match cost {
-            None => (limit::peek(&limits, &self.activity.usage, now), none),
-            Some(cost) => match limit::consume(&limits, &self.activity.usage, cost, now) {
+        let cost = access.requirement.as_ref().map(|r| r.cost.get()).unwrap_or(1);
+        let (quota, writes) = if !access.consume {
+            (limit::peek(&limits, &self.activity.usage, now), none)
+        } else {
+            match limit::consume(&limits, &self.activity.usage, cost, now) {
                 (Outcome::Limited { quota, retry_at }, _) => {
                     return (Err(Error::RateLimited { quota, retry_at }), none)
                 }
@@ -173,7 +214,7 @@ impl KeyState {
                     self.activity = Activity { usage, last_used: Some(now) };
                     (quota, Writes { record: false, activity: true })
                 }
-            },
+            }
         };
         let grant = Grant {
             key_id: record.id.clone(),
@@ -183,9 +224,42 @@ impl KeyState {
             rate_limits: limits,
             quota,
             expires_at: record.expires_at,
+            grants: record.grants.clone(),
+            allowed_origins: record.allowed_origins.clone(),
         };
         (Ok(Reply::Granted { grant }), writes)
     }
+}
+
+/// Every check that can refuse a request before the limiter.
+fn check(record: &KeyRecord, hash: &KeyHash, access: &Access, now: Timestamp) -> Result<(), Error> {
+    if !record.opens_with(hash) {
+        return Err(Error::invalid_api_key());
+    }
+    match record.status(now) {
+        Status::Revoked => return Err(Error::KeyRevoked),
+        Status::Expired => return Err(Error::KeyExpired),
+        Status::Active => {}
+    }
+    if !ip::allows(&record.allowed_ips, access.client_ip) {
+        return Err(Error::IpNotAllowed);
+    }
+    let requirement = access.requirement.as_ref().map_err(Clone::clone)?;
+    if record.key_type == KeyType::Publishable && !access.read_only {
+        return Err(Error::InsufficientPermissions {
+            required: None,
+            message: "Publishable keys are read-only.".to_owned(),
+        });
+    }
+    if let Some(permission) = &requirement.permission {
+        if !record.grants.effective(record.key_type).covers(permission) {
+            return Err(Error::InsufficientPermissions {
+                message: format!("This API key lacks the `{permission}` permission."),
+                required: Some(permission.to_string()),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,6 +267,7 @@ mod tests {
     use super::*;
     use crate::key::ApiKey;
     use crate::record::{IssueContext, NewKey};
+    use crate::route::RouteTable;
 
     const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
 
@@ -202,6 +277,7 @@ mod tests {
             environments: &envs,
             default_limits: RateLimits::DEFAULT,
             now: NOW,
+            actor: &Actor::AdminToken,
         };
         let new: NewKey = serde_json::from_str(json).unwrap();
         let (record, key) = new.issue(&ctx).unwrap();
@@ -212,8 +288,17 @@ mod tests {
         (state, KeyHash::of(&key))
     }
 
+    fn open(consume: bool) -> Access {
+        Access {
+            requirement: Ok(Requirement::OPEN),
+            read_only: true,
+            client_ip: None,
+            consume,
+        }
+    }
+
     fn authorize(state: &mut KeyState, hash: &KeyHash, now: Timestamp) -> Result<Reply, Error> {
-        state.apply(Command::Authorize { hash: hash.clone(), cost: 1 }, now).0
+        state.apply(Command::Authorize { hash: hash.clone(), access: open(true) }, now).0
     }
 
     #[test]
@@ -247,7 +332,7 @@ mod tests {
     #[test]
     fn inspect_consumes_nothing() {
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
-        let (reply, writes) = state.apply(Command::Inspect { hash }, NOW);
+        let (reply, writes) = state.apply(Command::Authorize { hash, access: open(false) }, NOW);
         match reply {
             Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 60),
             other => panic!("{other:?}"),
@@ -307,5 +392,108 @@ mod tests {
         let mut empty = KeyState::default();
         assert_eq!(empty.apply(Command::Get, NOW).0, Err(Error::NotFound));
         assert_eq!(empty.apply(Command::Revoke, NOW).0, Err(Error::NotFound));
+    }
+
+    fn access(table: &RouteTable, method: &str, path: &str, ip: Option<&str>) -> Access {
+        Access {
+            requirement: table.resolve(method, path),
+            read_only: matches!(method, "GET" | "HEAD" | "OPTIONS"),
+            client_ip: ip.map(|i| i.parse().unwrap()),
+            consume: true,
+        }
+    }
+
+    fn decide(state: &mut KeyState, hash: &KeyHash, a: Access) -> Result<Reply, Error> {
+        state.apply(Command::Authorize { hash: hash.clone(), access: a }, NOW).0
+    }
+
+    fn code(r: Result<Reply, Error>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn policy_checks_refuse_without_counting() {
+        let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
+        let (mut state, hash) = issued(
+            r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"],
+                "allowed_ips":["198.51.100.0/24","2001:db8::/32"],"rate_limits":{"per_minute":2}}"#,
+        );
+        let ip = Some("198.51.100.9");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", ip))), "insufficient_permissions");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v9/nothing", ip))), "route_not_allowed");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v1/orders", Some("203.0.113.1")))), "ip_not_allowed");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v1/orders", None))), "ip_not_allowed");
+        assert_eq!(state.activity, Activity::default(), "refusals must not count");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v1/orders/7", Some("2001:db8::1")))), "ok");
+        assert_eq!(state.activity.usage.minute.count, 1);
+    }
+
+    #[test]
+    fn the_key_is_judged_before_the_route() {
+        let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
+        let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+        let _ = state.apply(Command::Revoke, NOW);
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v9/nothing", None))), "key_revoked");
+    }
+
+    #[test]
+    fn route_cost_is_consumed() {
+        let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
+        let (mut state, hash) = issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":7}}"#);
+        match decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None)) {
+            Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None))), "rate_limited");
+    }
+
+    #[test]
+    fn publishable_keys_only_read() {
+        let table = RouteTable::parse(r#"{"unmatched":"allow","routes":[]}"#).unwrap();
+        let (mut state, hash) = issued(r#"{"name":"a","environment":"live","type":"publishable"}"#);
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/x", None))), "ok");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/x", None))), "insufficient_permissions");
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "DELETE", "/x", None))), "insufficient_permissions");
+    }
+
+    #[test]
+    fn edits_apply_to_the_next_request_and_cannot_escalate() {
+        let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
+        let (mut state, hash) = issued(r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#);
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", None))), "insufficient_permissions");
+        let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
+        let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken }, NOW);
+        assert!(r.is_ok() && w.record);
+        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", None))), "ok");
+
+        let before = state.clone();
+        for body in [r#"{"scopes":["*"]}"#, r#"{"scopes":[]}"#] {
+            let patch: KeyPatch = serde_json::from_str(body).unwrap();
+            let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken }, NOW);
+            assert_eq!(code(r), "invalid_request", "{body}");
+            assert_eq!(w, Writes::default());
+        }
+        assert_eq!(state, before, "a refused edit changes nothing");
+
+        let limited_admin = Actor::Key {
+            id: KeyId::generate().unwrap(),
+            grants: serde_json::from_str(r#"{"scopes":["admin","orders:read"]}"#).unwrap(),
+        };
+        let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:write"]}"#).unwrap();
+        let (r, _) = state.apply(Command::Update { patch, actor: limited_admin }, NOW);
+        assert_eq!(code(r), "insufficient_permissions");
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn revoked_keys_cannot_be_edited() {
+        let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
+        let _ = state.apply(Command::Revoke, NOW);
+        let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
+        let (r, _) = state.apply(Command::Update { patch, actor: Actor::AdminToken }, NOW);
+        assert_eq!(code(r), "key_revoked");
     }
 }

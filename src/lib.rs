@@ -16,7 +16,11 @@
 //! - [`record`]: `KeyRecord` (stored), `NewKey` (create request), `KeyView` (shown).
 //! - [`limit`]: minute/day windows and the pure `consume` step.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
-//! - [`admin`]: admin route table and constant-time token check.
+//! - [`permission`]: flat scopes and hierarchical grants; coverage and the no-escalation rule.
+//! - [`route`]: the configured route table: `METHOD /path` → permission and cost.
+//! - [`ip`]: IP allowlists (IPv4/IPv6 CIDR).
+//! - [`cors`]: allowed browser origins and preflight answers.
+//! - [`admin`]: admin route table, body decoding, constant-time token check.
 //! - [`config`]: deployment vars, validated.
 //! - [`cache`]: per-isolate TTL cache for KV lookups.
 //! - [`time`]: `Timestamp`, RFC 3339, the `Clock` trait.
@@ -33,13 +37,17 @@
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod cors;
 pub mod credential;
 pub mod error;
 pub mod hash;
+pub mod ip;
 pub mod key;
 pub mod keystate;
 pub mod limit;
+pub mod permission;
 pub mod record;
+pub mod route;
 pub mod time;
 
 #[cfg(target_arch = "wasm32")]

@@ -6,10 +6,13 @@ use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cors::WebOrigin;
 use crate::error::Error;
 use crate::hash::KeyHash;
+use crate::ip::IpRule;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limit::RateLimits;
+use crate::permission::{Grants, Hierarchy, Scope};
 use crate::time::Timestamp;
 
 /// Longest accepted key name, in characters.
@@ -42,6 +45,15 @@ pub struct KeyRecord {
     pub key_type: KeyType,
     /// This key's limits (defaults filled in at creation).
     pub rate_limits: RateLimits,
+    /// Scopes and hierarchical permissions, as given (empty: the type's default).
+    #[serde(flatten)]
+    pub grants: Grants,
+    /// Client IPs and ranges the key works from (empty: anywhere).
+    #[serde(default)]
+    pub allowed_ips: Vec<IpRule>,
+    /// Browser origins that may read responses (CORS).
+    #[serde(default)]
+    pub allowed_origins: Vec<WebOrigin>,
     /// When the key was issued.
     pub created_at: Timestamp,
     /// After this the key answers `key_expired`.
@@ -103,6 +115,10 @@ impl KeyRecord {
             key_type: self.key_type,
             display: self.secrets.last().map(|s| s.display.clone()).unwrap_or_default(),
             rate_limits: self.rate_limits,
+            scopes: self.grants.scopes.clone(),
+            permissions: self.grants.permissions.clone(),
+            allowed_ips: self.allowed_ips.clone(),
+            allowed_origins: self.allowed_origins.clone(),
             created_at: self.created_at,
             expires_at: self.expires_at,
             last_used,
@@ -131,6 +147,14 @@ pub struct KeyView {
     pub display: String,
     /// Limits in force.
     pub rate_limits: RateLimits,
+    /// Flat scopes as given.
+    pub scopes: Vec<Scope>,
+    /// Hierarchical permissions as given.
+    pub permissions: Hierarchy,
+    /// IP allowlist as given.
+    pub allowed_ips: Vec<IpRule>,
+    /// CORS origins as given.
+    pub allowed_origins: Vec<WebOrigin>,
     /// Issued at.
     pub created_at: Timestamp,
     /// Expires at, if ever.
@@ -144,7 +168,7 @@ pub struct KeyView {
 }
 
 /// Limits as a create request may give them: either may be left out.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitsInput {
     /// Requests per minute; the configured default if absent.
@@ -180,9 +204,145 @@ pub struct NewKey {
     /// Per-key limits; defaults from configuration.
     #[serde(default)]
     pub rate_limits: Option<RateLimitsInput>,
+    /// Flat scopes.
+    #[serde(default)]
+    pub scopes: Vec<Scope>,
+    /// Hierarchical permissions.
+    #[serde(default)]
+    pub permissions: Hierarchy,
+    /// IP allowlist.
+    #[serde(default)]
+    pub allowed_ips: Vec<IpRule>,
+    /// CORS origins (for publishable keys used from browsers).
+    #[serde(default)]
+    pub allowed_origins: Vec<WebOrigin>,
     /// Optional expiry; must be in the future.
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
+}
+
+/// Who is creating or editing a key: the admin token may grant anything;
+/// a key holding `admin` only what it holds itself, and never `admin`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "actor", rename_all = "snake_case")]
+pub enum Actor {
+    /// Authenticated with `ADMIN_TOKEN`.
+    AdminToken,
+    /// Authenticated with an API key that holds `admin`.
+    Key {
+        /// The acting key.
+        id: KeyId,
+        /// What it may do (its effective grants).
+        grants: Grants,
+    },
+}
+
+/// The body of `PATCH /v1/keys/{id}`: every field optional; `null` clears
+/// `description` and `expires_at`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New description, or `null` to clear it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
+    /// New limits; a missing half keeps its current value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitsInput>,
+    /// New scopes (replaces the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<Scope>>,
+    /// New hierarchical permissions (replaces them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Hierarchy>,
+    /// New IP allowlist (`[]` removes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Vec<IpRule>>,
+    /// New CORS origins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<WebOrigin>>,
+    /// New expiry, or `null` for none.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<Timestamp>>,
+}
+
+/// Tells "field absent" (`None`, via `default`) from "field is null"
+/// (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl KeyPatch {
+    /// The record after this edit, validated like a new key (and by the
+    /// same no-escalation rule). The secret, id, type and environment never
+    /// change here.
+    pub fn apply(self, record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<KeyRecord, Error> {
+        let mut next = record.clone();
+        if let Some(name) = self.name {
+            next.name = name.trim().to_owned();
+        }
+        if let Some(description) = self.description {
+            next.description = description;
+        }
+        if let Some(limits) = self.rate_limits {
+            next.rate_limits = limits.or(record.rate_limits);
+        }
+        if let Some(scopes) = self.scopes {
+            next.grants.scopes = scopes;
+        }
+        if let Some(permissions) = self.permissions {
+            next.grants.permissions = permissions;
+        }
+        if let Some(ips) = self.allowed_ips {
+            next.allowed_ips = ips;
+        }
+        if let Some(origins) = self.allowed_origins {
+            next.allowed_origins = origins;
+        }
+        if let Some(expires_at) = self.expires_at {
+            next.expires_at = expires_at;
+        }
+        validate(&next, actor, now)?;
+        Ok(next)
+    }
+}
+
+/// The rules every stored record obeys, checked on create and on edit.
+fn validate(record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<(), Error> {
+    if record.name.is_empty() || record.name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid("name", format!("must be 1-{MAX_NAME_CHARS} characters")));
+    }
+    if record.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+        return Err(Error::invalid(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    if record.expires_at.is_some_and(|t| t <= now) {
+        return Err(Error::invalid("expires_at", "must be in the future"));
+    }
+    record.grants.validate_for(record.key_type)?;
+    if let Actor::Key { grants: held, .. } = actor {
+        if record.grants.is_admin() {
+            return Err(Error::InsufficientPermissions {
+                required: None,
+                message: "Only the admin token can grant `admin`.".to_owned(),
+            });
+        }
+        if let Err(entry) = record.grants.effective(record.key_type).within(held) {
+            return Err(Error::InsufficientPermissions {
+                message: format!("Cannot grant `{entry}`: the acting key does not hold it."),
+                required: Some(entry),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What issuing a key needs besides the request.
@@ -193,24 +353,14 @@ pub struct IssueContext<'a> {
     pub default_limits: RateLimits,
     /// The time of issue.
     pub now: Timestamp,
+    /// Who is issuing.
+    pub actor: &'a Actor,
 }
 
 impl NewKey {
     /// Validates the request and mints the key: the returned `ApiKey` is
     /// the only copy of the secret, for the create response.
     pub fn issue(self, ctx: &IssueContext<'_>) -> Result<(KeyRecord, ApiKey), Error> {
-        let name = self.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(Error::invalid("name", format!("must be 1-{MAX_NAME_CHARS} characters")));
-        }
-        if let Some(d) = &self.description {
-            if d.chars().count() > MAX_DESCRIPTION_CHARS {
-                return Err(Error::invalid(
-                    "description",
-                    format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-                ));
-            }
-        }
         if !ctx.environments.contains(&self.environment) {
             let known: Vec<&str> = ctx.environments.iter().map(Environment::as_str).collect();
             return Err(Error::invalid(
@@ -218,18 +368,21 @@ impl NewKey {
                 format!("must be one of: {}", known.join(", ")),
             ));
         }
-        if self.expires_at.is_some_and(|t| t <= ctx.now) {
-            return Err(Error::invalid("expires_at", "must be in the future"));
-        }
         let key_type = self.key_type.unwrap_or(KeyType::Secret);
         let key = ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
         let record = KeyRecord {
             id: KeyId::generate().map_err(|_| Error::Internal)?,
-            name,
+            name: self.name.trim().to_owned(),
             description: self.description,
             environment: self.environment,
             key_type,
             rate_limits: self.rate_limits.unwrap_or_default().or(ctx.default_limits),
+            grants: Grants {
+                scopes: self.scopes,
+                permissions: self.permissions,
+            },
+            allowed_ips: self.allowed_ips,
+            allowed_origins: self.allowed_origins,
             created_at: ctx.now,
             expires_at: self.expires_at,
             revoked_at: None,
@@ -238,6 +391,7 @@ impl NewKey {
                 display: key.display(),
             }],
         };
+        validate(&record, ctx.actor, ctx.now)?;
         Ok((record, key))
     }
 }
@@ -255,6 +409,7 @@ mod tests {
             environments: envs,
             default_limits: RateLimits::DEFAULT,
             now: Timestamp::from_secs(1_800_000_000),
+            actor: &Actor::AdminToken,
         }
     }
 
@@ -280,7 +435,7 @@ mod tests {
     fn partial_limits_fill_from_defaults() {
         let envs = envs();
         let (record, _) = new_key(
-            r#"{"name":"a","environment":"live","type":"restricted","rate_limits":{"per_minute":5}}"#,
+            r#"{"name":"a","environment":"live","type":"restricted","scopes":["a:read"],"rate_limits":{"per_minute":5}}"#,
         )
         .issue(&ctx(&envs))
         .unwrap();
@@ -334,5 +489,62 @@ mod tests {
         assert_eq!(record.status(later), Status::Expired);
         record.revoked_at = Some(later);
         assert_eq!(record.status(later), Status::Revoked);
+    }
+
+    fn issue_as(json: &str, actor: &Actor) -> Result<KeyRecord, Error> {
+        let envs = envs();
+        let ctx = IssueContext { actor, ..ctx(&envs) };
+        new_key(json).issue(&ctx).map(|(r, _)| r)
+    }
+
+    #[test]
+    fn admin_keys_grant_only_subsets_and_never_admin() {
+        let actor = Actor::Key {
+            id: KeyId::generate().unwrap(),
+            grants: serde_json::from_str(r#"{"scopes":["admin","orders:*"]}"#).unwrap(),
+        };
+        assert!(issue_as(r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#, &actor).is_ok());
+        for json in [
+            r#"{"name":"a","environment":"live"}"#,
+            r#"{"name":"a","environment":"live","scopes":["users:read"]}"#,
+            r#"{"name":"a","environment":"live","scopes":["admin"]}"#,
+            r#"{"name":"a","environment":"live","permissions":{"p":{"s":{"e":["get"]}}}}"#,
+        ] {
+            assert!(
+                matches!(issue_as(json, &actor), Err(Error::InsufficientPermissions { .. })),
+                "{json}"
+            );
+        }
+        assert!(issue_as(r#"{"name":"a","environment":"live","scopes":["admin"]}"#, &Actor::AdminToken).is_ok());
+    }
+
+    #[test]
+    fn patches_merge_and_clear() {
+        let envs = envs();
+        let (record, _) = new_key(
+            r#"{"name":"a","description":"d","environment":"live","rate_limits":{"per_minute":5},"expires_at":"2030-01-01T00:00:00Z"}"#,
+        )
+        .issue(&ctx(&envs))
+        .unwrap();
+        let patch: KeyPatch =
+            serde_json::from_str(r#"{"description":null,"expires_at":null,"rate_limits":{"per_day":9}}"#).unwrap();
+        let next = patch.apply(&record, &Actor::AdminToken, Timestamp::from_secs(1_800_000_000)).unwrap();
+        assert_eq!(next.description, None);
+        assert_eq!(next.expires_at, None);
+        assert_eq!(next.rate_limits.per_minute.get(), 5);
+        assert_eq!(next.rate_limits.per_day.get(), 9);
+        assert_eq!(next.secrets, record.secrets);
+        let untouched: KeyPatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(untouched.apply(&record, &Actor::AdminToken, Timestamp::from_secs(1_800_000_000)).unwrap(), record);
+    }
+
+    #[test]
+    fn type_rules_apply_on_create() {
+        let f = |json: &str| match issue_as(json, &Actor::AdminToken) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(f(r#"{"name":"a","environment":"live","type":"restricted"}"#), "scopes");
+        assert_eq!(f(r#"{"name":"a","environment":"live","type":"publishable","scopes":["orders:write"]}"#), "scopes[0]");
     }
 }

@@ -1,23 +1,49 @@
-//! The API path: find and parse the key (no I/O), check its environment
-//! (no I/O), find its id in KV (one read, often cached), ask its Durable
-//! Object (one call, which also counts), then forward to the origin.
+//! The API path: answer CORS preflights; find and parse the key (no I/O);
+//! check its environment and the route table (no I/O); find its id in KV
+//! (one read, often cached); ask its Durable Object (one call, which judges
+//! and counts); then forward to the origin.
 
 use worker::{Env, Request, Response};
 
 use super::{http, proxy, store};
 use crate::config::Config;
+use crate::cors;
 use crate::credential::{presented_key, KeySource};
 use crate::error::Error;
 use crate::hash::KeyHash;
+use crate::ip::client_ip;
 use crate::key::ApiKey;
-use crate::keystate::{Command, Grant, Reply};
+use crate::keystate::{Access, Command, Grant, Reply};
+use crate::route::Requirement;
 
 /// Handles an API request: authorize, count, forward.
 pub async fn handle(req: Request, env: &Env, config: &Config) -> Result<Response, Error> {
+    if let Some(resp) = preflight(&req)? {
+        return Ok(resp);
+    }
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
-    let grant = admit(env, &key, Some(1)).await?;
+    let method = req.method().to_string();
+    let requirement = config.requirement(&method, &req.path());
+    let grant = admit(env, &key, access(&req, requirement, true)).await?;
     proxy::forward(req, origin, source, &grant).await
+}
+
+/// A browser's CORS preflight carries no key: answer it here (it grants
+/// nothing by itself; see [`crate::cors`]). Any other request: `None`.
+fn preflight(req: &Request) -> Result<Option<Response>, Error> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let (Some(origin), Some(method)) = (header("Origin"), header("Access-Control-Request-Method")) else {
+        return Ok(None);
+    };
+    if req.method() != worker::Method::Options {
+        return Ok(None);
+    }
+    let resp = Response::empty().map_err(|_| Error::Internal)?.with_status(204);
+    for (name, value) in cors::preflight_headers(&origin, Some(&method), header("Access-Control-Request-Headers").as_deref()) {
+        resp.headers().set(name, &value).map_err(|_| Error::Internal)?;
+    }
+    Ok(Some(resp))
 }
 
 /// The presented key, parsed and checksum-verified.
@@ -26,10 +52,20 @@ pub fn credential(req: &Request) -> Result<(ApiKey, KeySource), Error> {
     presented_key(header("Authorization").as_deref(), header("X-API-Key").as_deref())
 }
 
-/// Asks the key's Durable Object to admit a request costing `cost` units,
-/// or, with `None`, only to describe the key. An unknown key stops at KV
-/// and never creates a Durable Object.
-pub async fn admit(env: &Env, key: &ApiKey, cost: Option<u32>) -> Result<Grant, Error> {
+/// The facts of `req` that a key's rules judge.
+pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: bool) -> Access {
+    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+    Access {
+        requirement,
+        read_only: matches!(req.method(), worker::Method::Get | worker::Method::Head | worker::Method::Options),
+        client_ip: client_ip(ip.as_deref()),
+        consume,
+    }
+}
+
+/// Asks the key's Durable Object to judge `access`. An unknown key stops at
+/// KV and never creates a Durable Object.
+pub async fn admit(env: &Env, key: &ApiKey, access: Access) -> Result<Grant, Error> {
     let hash = KeyHash::of(key);
     let entry = store::lookup(env, &hash, http::now())
         .await?
@@ -37,11 +73,7 @@ pub async fn admit(env: &Env, key: &ApiKey, cost: Option<u32>) -> Result<Grant, 
     if entry.revoked {
         return Err(Error::KeyRevoked);
     }
-    let command = match cost {
-        Some(cost) => Command::Authorize { hash, cost },
-        None => Command::Inspect { hash },
-    };
-    match store::key_object(env, &entry.id, &command).await? {
+    match store::key_object(env, &entry.id, &Command::Authorize { hash, access }).await? {
         Reply::Granted { grant } => Ok(grant),
         other => {
             worker::console_error!("key object {} answered {other:?} to an authorize", entry.id);
