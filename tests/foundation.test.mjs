@@ -230,10 +230,11 @@ test("admin routes reject a missing or wrong token", async () => {
   }
   const kv = await worker.mf.getKVNamespace("KEYS");
   const before = (await kv.list()).keys.length;
-  // An API key is not an admin token.
+  // An API key without `admin` is not an admin credential.
   const data = await issue(worker);
   const res = await worker.fetch("/_keygate/v1/keys", { method: "POST", headers: bearer(data.key), body: "{}" });
-  assert.equal(res.status, 401);
+  assert.equal(res.status, 403);
+  assert.equal((await errorOf(res)).code, "insufficient_permissions");
   assert.equal((await kv.list()).keys.length, before + 1);
 });
 
