@@ -5,7 +5,12 @@
 //!
 //! | method | path | auth |
 //! |---|---|---|
+//! | `GET` | `/openapi.json` | none |
 //! | `POST` | `/v1/keys` | admin token |
+//! | `GET` | `/v1/keys` | admin token |
+//! | `POST` | `/v1/keys/{id}/rotate` | admin token |
+//! | `POST` | `/v1/keys/revoke-leaked` | admin token |
+//! | `POST` | `/v1/verify` | admin token |
 //! | `GET` | `/v1/keys/{id}` | admin token |
 //! | `PATCH` | `/v1/keys/{id}` | admin token |
 //! | `DELETE` | `/v1/keys/{id}` | admin token |
@@ -25,8 +30,18 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A matched admin route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminRoute {
+    /// `GET /openapi.json`: the API description.
+    OpenApi,
     /// `POST /v1/keys`: issue a key.
     CreateKey,
+    /// `GET /v1/keys`: list keys.
+    ListKeys,
+    /// `POST /v1/keys/{id}/rotate`: new secret, same key.
+    RotateKey(KeyId),
+    /// `POST /v1/keys/revoke-leaked`: revoke keys found in the wild.
+    RevokeLeaked,
+    /// `POST /v1/verify`: the proxy's decision, for services that call keygate.
+    Verify,
     /// `GET /v1/keys/{id}`: read a key.
     GetKey(KeyId),
     /// `PATCH /v1/keys/{id}`: edit a key.
@@ -46,19 +61,21 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         return None;
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let id = |id: &str| id.parse::<KeyId>().map_err(|_| Error::NotFound);
     let route = match (method, segments.as_slice()) {
+        ("GET", ["openapi.json"]) => Ok(AdminRoute::OpenApi),
         ("POST", ["v1", "keys"]) => Ok(AdminRoute::CreateKey),
+        ("GET", ["v1", "keys"]) => Ok(AdminRoute::ListKeys),
         ("GET", ["v1", "whoami"]) => Ok(AdminRoute::Whoami),
-        (method, ["v1", "keys", id]) => match id.parse::<KeyId>() {
-            Err(_) => Err(Error::NotFound),
-            Ok(id) => match method {
-                "GET" => Ok(AdminRoute::GetKey(id)),
-                "PATCH" => Ok(AdminRoute::EditKey(id)),
-                "DELETE" => Ok(AdminRoute::RevokeKey(id)),
-                _ => Err(Error::MethodNotAllowed),
-            },
-        },
-        (_, ["v1", "keys"] | ["v1", "whoami"]) => Err(Error::MethodNotAllowed),
+        ("POST", ["v1", "verify"]) => Ok(AdminRoute::Verify),
+        ("POST", ["v1", "keys", "revoke-leaked"]) => Ok(AdminRoute::RevokeLeaked),
+        ("POST", ["v1", "keys", key, "rotate"]) => id(key).map(AdminRoute::RotateKey),
+        ("GET", ["v1", "keys", key]) => id(key).map(AdminRoute::GetKey),
+        ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
+        ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
+        (_, ["openapi.json"] | ["v1", "keys" | "whoami" | "verify"] | ["v1", "keys", _] | ["v1", "keys", _, "rotate"]) => {
+            Err(Error::MethodNotAllowed)
+        }
         _ => Err(Error::NotFound),
     };
     Some(route)
@@ -132,6 +149,13 @@ mod tests {
         assert_eq!(match_route(P, "PATCH", &item), Some(Ok(AdminRoute::EditKey(id.clone()))));
         assert_eq!(match_route(P, "DELETE", &item), Some(Ok(AdminRoute::RevokeKey(id))));
         assert_eq!(match_route(P, "GET", "/_keygate/v1/whoami"), Some(Ok(AdminRoute::Whoami)));
+        let id = KeyId::generate().unwrap();
+        let rotate = format!("{P}/v1/keys/{id}/rotate");
+        assert_eq!(match_route(P, "POST", &rotate), Some(Ok(AdminRoute::RotateKey(id))));
+        assert_eq!(match_route(P, "GET", "/_keygate/v1/keys"), Some(Ok(AdminRoute::ListKeys)));
+        assert_eq!(match_route(P, "POST", "/_keygate/v1/keys/revoke-leaked"), Some(Ok(AdminRoute::RevokeLeaked)));
+        assert_eq!(match_route(P, "POST", "/_keygate/v1/verify"), Some(Ok(AdminRoute::Verify)));
+        assert_eq!(match_route(P, "GET", "/_keygate/openapi.json"), Some(Ok(AdminRoute::OpenApi)));
     }
 
     #[test]
@@ -140,6 +164,8 @@ mod tests {
         assert_eq!(match_route(P, "GET", "/_keygate"), Some(Err(Error::NotFound)));
         assert_eq!(match_route(P, "GET", "/_keygate/v1/keys/nope"), Some(Err(Error::NotFound)));
         assert_eq!(match_route(P, "PUT", "/_keygate/v1/keys"), Some(Err(Error::MethodNotAllowed)));
+        assert_eq!(match_route(P, "GET", "/_keygate/v1/verify"), Some(Err(Error::MethodNotAllowed)));
+        assert_eq!(match_route(P, "GET", "/_keygate/v1/keys/nope/rotate"), Some(Err(Error::MethodNotAllowed)));
         let item = format!("{P}/v1/keys/{}", KeyId::generate().unwrap());
         assert_eq!(match_route(P, "POST", &item), Some(Err(Error::MethodNotAllowed)));
     }

@@ -10,6 +10,8 @@
 //! | `DEFAULT_PER_MINUTE` | `60` | per-minute limit of keys that set none |
 //! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
 //! | `ROUTES` | unset | route table JSON (see [`crate::route`]); unset: every path open to any valid key |
+//! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day"}}` |
+//! | `FAULTS` | unset | test-only failure points, see [`Fault`] |
 //!
 //! `ADMIN_TOKEN` is a secret, read separately by the edge.
 
@@ -17,7 +19,7 @@ use std::num::NonZeroU32;
 
 use crate::error::Error;
 use crate::key::{ApiKey, Environment};
-use crate::limit::RateLimits;
+use crate::limit::{RateLimits, Tiers};
 use crate::route::{Requirement, RouteTable};
 
 /// A validated configuration.
@@ -31,6 +33,37 @@ pub struct Config {
     pub default_limits: RateLimits,
     /// The route table; `None` when `ROUTES` is unset.
     pub routes: Option<RouteTable>,
+    /// Named limit presets.
+    pub tiers: Tiers,
+    /// Failure points switched on (tests and drills only).
+    pub faults: Vec<Fault>,
+}
+
+/// A failure point that the `FAULTS` var switches on, so tests can prove
+/// how keygate behaves when storage fails or a Worker dies mid-write. Never
+/// set in production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `crash_after_registry`: issuing stops after the registry insert.
+    CrashAfterRegistry,
+    /// `crash_after_key_object`: issuing and revoking stop after the key object write.
+    CrashAfterKeyObject,
+    /// `kv_read`: every KV read fails.
+    KvRead,
+    /// `key_object`: every call to a key's Durable Object fails.
+    KeyObject,
+}
+
+impl Fault {
+    fn parse(name: &str) -> Option<Fault> {
+        Some(match name {
+            "crash_after_registry" => Fault::CrashAfterRegistry,
+            "crash_after_key_object" => Fault::CrashAfterKeyObject,
+            "kv_read" => Fault::KvRead,
+            "key_object" => Fault::KeyObject,
+            _ => return None,
+        })
+    }
 }
 
 impl Config {
@@ -74,12 +107,34 @@ impl Config {
             .filter(|r| !r.trim().is_empty())
             .map(|r| RouteTable::parse(&r))
             .transpose()?;
+        let tiers = match var("TIERS").filter(|t| !t.trim().is_empty()) {
+            None => Tiers::default(),
+            Some(t) => serde_json::from_str(&t).map_err(|e| format!("TIERS: {e}"))?,
+        };
+        let faults = var("FAULTS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| Fault::parse(f).ok_or_else(|| format!("FAULTS: unknown fault {f:?}")))
+            .collect::<Result<_, _>>()?;
         Ok(Config {
             admin_prefix,
             environments,
             default_limits,
             routes,
+            tiers,
+            faults,
         })
+    }
+
+    /// `Err(Unavailable)` if `fault` is switched on: the failure it stands for.
+    pub fn fail_at(&self, fault: Fault) -> Result<(), Error> {
+        if self.faults.contains(&fault) {
+            Err(Error::Unavailable)
+        } else {
+            Ok(())
+        }
     }
 
     /// What a request needs: from the route table if there is one, else
@@ -143,6 +198,20 @@ mod tests {
     }
 
     #[test]
+    fn tiers_and_faults() {
+        let c = config(&[
+            ("TIERS", r#"{"gold":{"per_minute":5,"per_day":50}}"#),
+            ("FAULTS", "kv_read, key_object"),
+        ])
+        .unwrap();
+        assert_eq!(c.tiers.get("gold").unwrap().per_minute.get(), 5);
+        assert!(c.tiers.get("standard").is_err());
+        assert_eq!(c.fail_at(Fault::KvRead), Err(Error::Unavailable));
+        assert_eq!(c.fail_at(Fault::CrashAfterRegistry), Ok(()));
+        assert_eq!(config(&[]).unwrap().tiers.get("premium").unwrap().per_minute.get(), 1_000);
+    }
+
+    #[test]
     fn routes_var_loads_a_table() {
         let c = config(&[("ROUTES", include_str!("../examples/routes-rest.json"))]).unwrap();
         assert_eq!(c.requirement("GET", "/nope"), Err(Error::RouteNotAllowed));
@@ -175,6 +244,8 @@ mod tests {
             (vec![("ENVIRONMENTS", "Prod")], "ENVIRONMENTS"),
             (vec![("ADMIN_PREFIX", "admin")], "ADMIN_PREFIX"),
             (vec![("ROUTES", "{}")], "ROUTES"),
+            (vec![("TIERS", r#"{"gold":{"per_minute":0,"per_day":1}}"#)], "TIERS"),
+            (vec![("FAULTS", "meteor")], "FAULTS"),
         ] {
             let err = config(&pairs).unwrap_err();
             assert!(err.contains(var), "{err}");

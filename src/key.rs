@@ -44,6 +44,15 @@ impl KeyType {
         }
     }
 
+    /// The type's name in the API: `secret`, `restricted`, `publishable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Secret => "secret",
+            KeyType::Restricted => "restricted",
+            KeyType::Publishable => "publishable",
+        }
+    }
+
     fn from_prefix(prefix: &str) -> Option<Self> {
         match prefix {
             "sk" => Some(KeyType::Secret),

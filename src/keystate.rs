@@ -12,9 +12,9 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::ip;
 use crate::key::{Environment, KeyId, KeyType};
-use crate::limit::{self, Outcome, Quota, RateLimits, Usage};
+use crate::limit::{self, Outcome, Quota, RateLimits, Tiers, Usage};
 use crate::permission::Grants;
-use crate::record::{Actor, KeyPatch, KeyRecord, KeyView, Status};
+use crate::record::{Actor, KeyPatch, KeyRecord, KeyView, Metadata, Secret, Status};
 use crate::route::Requirement;
 use crate::time::Timestamp;
 
@@ -58,9 +58,22 @@ pub enum Command {
         patch: KeyPatch,
         /// Who edits (bounds what may be granted).
         actor: Actor,
+        /// Configured tiers, to resolve a new `tier`.
+        tiers: Tiers,
+    },
+    /// Add `secret` as the current secret; older ones keep working for
+    /// `grace_secs`. Same key id, permissions and counters.
+    Rotate {
+        /// The new secret (its hash; the plaintext never leaves the Worker).
+        secret: Secret,
+        /// Overlap for the previous secret(s), in seconds.
+        grace_secs: u64,
     },
     /// Revoke the key. Idempotent: revoking a revoked key changes nothing.
-    Revoke,
+    Revoke {
+        /// Why, when not by hand (e.g. where it leaked).
+        reason: Option<String>,
+    },
 }
 
 /// A successful answer from a key's Durable Object.
@@ -108,6 +121,10 @@ pub struct Grant {
     pub grants: Grants,
     /// Browser origins that may read responses.
     pub allowed_origins: Vec<WebOrigin>,
+    /// The key's owner, forwarded to the origin.
+    pub owner_id: Option<String>,
+    /// The owner's free-form JSON.
+    pub metadata: Option<Metadata>,
 }
 
 /// A key's usage that changes on every admitted request, stored apart from
@@ -118,7 +135,13 @@ pub struct Activity {
     pub usage: Usage,
     /// Last admitted request.
     pub last_used: Option<Timestamp>,
+    /// When `last_used` was last sent to the registry.
+    #[serde(default)]
+    pub reported_at: Option<Timestamp>,
 }
+
+/// How often a key's last use is reported to the registry, at most.
+pub const REPORT_INTERVAL_MS: u64 = 60_000;
 
 /// Which parts of the state a command changed, so the object writes only
 /// those, and only when needed.
@@ -128,6 +151,8 @@ pub struct Writes {
     pub record: bool,
     /// The activity changed.
     pub activity: bool,
+    /// `last_used` should be reported to the registry (after answering).
+    pub report: bool,
 }
 
 /// Everything a key's Durable Object holds.
@@ -149,36 +174,50 @@ impl KeyState {
                 }
                 let key = record.view(None, now);
                 self.record = Some(record);
-                let writes = Writes { record: true, activity: false };
+                let writes = Writes { record: true, ..Writes::default() };
                 (Ok(Reply::Key { key }), writes)
             }
             Command::Authorize { hash, access } => self.authorize(&hash, access, now),
             Command::Get => (self.view(now).map(|key| Reply::Key { key }), Writes::default()),
-            Command::Update { patch, actor } => {
+            Command::Rotate { secret, grace_secs } => {
+                let Some(record) = self.record.as_mut() else {
+                    return (Err(Error::NotFound), Writes::default());
+                };
+                if record.revoked_at.is_some() {
+                    return (Err(Error::KeyRevoked), Writes::default());
+                }
+                record.rotate(secret, grace_secs, now);
+                let key = record.view(self.activity.last_used, now);
+                (Ok(Reply::Key { key }), Writes { record: true, ..Writes::default() })
+            }
+            Command::Update { patch, actor, tiers } => {
                 let Some(record) = self.record.as_ref() else {
                     return (Err(Error::NotFound), Writes::default());
                 };
                 if record.revoked_at.is_some() {
                     return (Err(Error::KeyRevoked), Writes::default());
                 }
-                match patch.apply(record, &actor, now) {
+                match patch.apply(record, &actor, &tiers, now) {
                     Err(e) => (Err(e), Writes::default()),
                     Ok(next) => {
                         let key = next.view(self.activity.last_used, now);
                         self.record = Some(next);
-                        (Ok(Reply::Key { key }), Writes { record: true, activity: false })
+                        (Ok(Reply::Key { key }), Writes { record: true, ..Writes::default() })
                     }
                 }
             }
-            Command::Revoke => {
+            Command::Revoke { reason } => {
                 let Some(record) = self.record.as_mut() else {
                     return (Err(Error::NotFound), Writes::default());
                 };
                 let newly = record.revoked_at.is_none();
-                record.revoked_at.get_or_insert(now);
+                if newly {
+                    record.revoked_at = Some(now);
+                    record.revoked_reason = reason;
+                }
                 let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
                 let key = record.view(self.activity.last_used, now);
-                let writes = Writes { record: newly, activity: false };
+                let writes = Writes { record: newly, ..Writes::default() };
                 (Ok(Reply::Revoked { key, hashes }), writes)
             }
         }
@@ -211,8 +250,13 @@ impl KeyState {
                     return (Err(Error::RateLimited { quota, retry_at }), none)
                 }
                 (Outcome::Admitted(quota), usage) => {
-                    self.activity = Activity { usage, last_used: Some(now) };
-                    (quota, Writes { record: false, activity: true })
+                    let due = self
+                        .activity
+                        .reported_at
+                        .is_none_or(|t| now.as_millis() >= t.as_millis() + REPORT_INTERVAL_MS);
+                    let reported_at = if due { Some(now) } else { self.activity.reported_at };
+                    self.activity = Activity { usage, last_used: Some(now), reported_at };
+                    (quota, Writes { activity: true, report: due, ..Writes::default() })
                 }
             }
         };
@@ -226,6 +270,8 @@ impl KeyState {
             expires_at: record.expires_at,
             grants: record.grants.clone(),
             allowed_origins: record.allowed_origins.clone(),
+            owner_id: record.owner_id.clone(),
+            metadata: record.metadata.clone(),
         };
         (Ok(Reply::Granted { grant }), writes)
     }
@@ -233,7 +279,7 @@ impl KeyState {
 
 /// Every check that can refuse a request before the limiter.
 fn check(record: &KeyRecord, hash: &KeyHash, access: &Access, now: Timestamp) -> Result<(), Error> {
-    if !record.opens_with(hash) {
+    if !record.opens_with(hash, now) {
         return Err(Error::invalid_api_key());
     }
     match record.status(now) {
@@ -278,6 +324,7 @@ mod tests {
             default_limits: RateLimits::DEFAULT,
             now: NOW,
             actor: &Actor::AdminToken,
+            tiers: &Tiers::default(),
         };
         let new: NewKey = serde_json::from_str(json).unwrap();
         let (record, key) = new.issue(&ctx).unwrap();
@@ -360,7 +407,7 @@ mod tests {
     fn revocation_applies_to_the_next_request_and_is_idempotent() {
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
         assert!(authorize(&mut state, &hash, NOW).is_ok());
-        let (reply, writes) = state.apply(Command::Revoke, NOW);
+        let (reply, writes) = state.apply(Command::Revoke { reason: None }, NOW);
         assert!(writes.record);
         match reply {
             Ok(Reply::Revoked { key, hashes }) => {
@@ -371,7 +418,7 @@ mod tests {
         }
         assert_eq!(authorize(&mut state, &hash, NOW), Err(Error::KeyRevoked));
         let first = state.record.as_ref().unwrap().revoked_at;
-        let (again, writes) = state.apply(Command::Revoke, NOW.plus_millis(5_000));
+        let (again, writes) = state.apply(Command::Revoke { reason: None }, NOW.plus_millis(5_000));
         assert!(again.is_ok());
         assert!(!writes.record);
         assert_eq!(state.record.as_ref().unwrap().revoked_at, first);
@@ -391,7 +438,7 @@ mod tests {
     fn unknown_ids_are_not_found() {
         let mut empty = KeyState::default();
         assert_eq!(empty.apply(Command::Get, NOW).0, Err(Error::NotFound));
-        assert_eq!(empty.apply(Command::Revoke, NOW).0, Err(Error::NotFound));
+        assert_eq!(empty.apply(Command::Revoke { reason: None }, NOW).0, Err(Error::NotFound));
     }
 
     fn access(table: &RouteTable, method: &str, path: &str, ip: Option<&str>) -> Access {
@@ -435,7 +482,7 @@ mod tests {
     fn the_key_is_judged_before_the_route() {
         let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
-        let _ = state.apply(Command::Revoke, NOW);
+        let _ = state.apply(Command::Revoke { reason: None }, NOW);
         assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v9/nothing", None))), "key_revoked");
     }
 
@@ -465,14 +512,14 @@ mod tests {
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#);
         assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", None))), "insufficient_permissions");
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
-        let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken }, NOW);
+        let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken, tiers: Tiers::default() }, NOW);
         assert!(r.is_ok() && w.record);
         assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", None))), "ok");
 
         let before = state.clone();
         for body in [r#"{"scopes":["*"]}"#, r#"{"scopes":[]}"#] {
             let patch: KeyPatch = serde_json::from_str(body).unwrap();
-            let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken }, NOW);
+            let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken, tiers: Tiers::default() }, NOW);
             assert_eq!(code(r), "invalid_request", "{body}");
             assert_eq!(w, Writes::default());
         }
@@ -483,7 +530,7 @@ mod tests {
             grants: serde_json::from_str(r#"{"scopes":["admin","orders:read"]}"#).unwrap(),
         };
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:write"]}"#).unwrap();
-        let (r, _) = state.apply(Command::Update { patch, actor: limited_admin }, NOW);
+        let (r, _) = state.apply(Command::Update { patch, actor: limited_admin, tiers: Tiers::default() }, NOW);
         assert_eq!(code(r), "insufficient_permissions");
         assert_eq!(state, before);
     }
@@ -491,9 +538,40 @@ mod tests {
     #[test]
     fn revoked_keys_cannot_be_edited() {
         let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
-        let _ = state.apply(Command::Revoke, NOW);
+        let _ = state.apply(Command::Revoke { reason: None }, NOW);
         let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
-        let (r, _) = state.apply(Command::Update { patch, actor: Actor::AdminToken }, NOW);
+        let (r, _) = state.apply(Command::Update { patch, actor: Actor::AdminToken, tiers: Tiers::default() }, NOW);
         assert_eq!(code(r), "key_revoked");
+    }
+
+    #[test]
+    fn rotation_keeps_id_and_counters() {
+        let (mut state, old) = issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":3}}"#);
+        assert!(authorize(&mut state, &old, NOW).is_ok());
+        let new_key = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+        let new = KeyHash::of(&new_key);
+        let (r, w) = state.apply(Command::Rotate { secret: Secret::of(&new_key), grace_secs: 30 }, NOW);
+        assert!(r.is_ok() && w.record);
+        match authorize(&mut state, &new, NOW) {
+            Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 1, "counters are shared"),
+            other => panic!("{other:?}"),
+        }
+        assert!(authorize(&mut state, &old, NOW.plus_millis(29_000)).is_ok());
+        assert_eq!(authorize(&mut state, &old, NOW.plus_millis(30_000)), Err(Error::invalid_api_key()));
+        let _ = state.apply(Command::Revoke { reason: None }, NOW);
+        let again = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+        let (r, _) = state.apply(Command::Rotate { secret: Secret::of(&again), grace_secs: 0 }, NOW);
+        assert_eq!(r, Err(Error::KeyRevoked));
+    }
+
+    #[test]
+    fn last_use_is_reported_at_most_once_a_minute() {
+        let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+        let report = |state: &mut KeyState, t: Timestamp| {
+            state.apply(Command::Authorize { hash: hash.clone(), access: open(true) }, t).1.report
+        };
+        assert!(report(&mut state, NOW));
+        assert!(!report(&mut state, NOW.plus_millis(59_999)));
+        assert!(report(&mut state, NOW.plus_millis(60_000)));
     }
 }

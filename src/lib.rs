@@ -21,6 +21,10 @@
 //! - [`ip`]: IP allowlists (IPv4/IPv6 CIDR).
 //! - [`cors`]: allowed browser origins and preflight answers.
 //! - [`admin`]: admin route table, body decoding, constant-time token check.
+//! - [`registry`]: the strongly consistent key index (listing, hash lookup, audit) and its write order.
+//! - [`list`]: `GET /v1/keys` parameters and their SQL filter.
+//! - [`leak`]: leaked-key reports (keygate's shape and GitHub's).
+//! - [`verify`]: the `POST /v1/verify` request and answer.
 //! - [`config`]: deployment vars, validated.
 //! - [`cache`]: per-isolate TTL cache for KV lookups.
 //! - [`time`]: `Timestamp`, RFC 3339, the `Clock` trait.
@@ -44,11 +48,15 @@ pub mod hash;
 pub mod ip;
 pub mod key;
 pub mod keystate;
+pub mod leak;
+pub mod list;
 pub mod limit;
 pub mod permission;
 pub mod record;
+pub mod registry;
 pub mod route;
 pub mod time;
+pub mod verify;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

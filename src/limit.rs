@@ -33,6 +33,41 @@ impl RateLimits {
     }
 }
 
+/// Named limit presets ("tiers") from configuration: a key with a `tier`
+/// gets its limits unless it overrides them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Tiers(pub std::collections::BTreeMap<String, RateLimits>);
+
+impl Default for Tiers {
+    /// standard 100/min, premium 1,000/min, enterprise 10,000/min, each
+    /// with a daily quota.
+    fn default() -> Self {
+        let preset = |m: u32, d: u32| RateLimits {
+            per_minute: NonZeroU32::new(m).expect("nonzero"),
+            per_day: NonZeroU32::new(d).expect("nonzero"),
+        };
+        Tiers(
+            [
+                ("standard".to_owned(), preset(100, 50_000)),
+                ("premium".to_owned(), preset(1_000, 1_000_000)),
+                ("enterprise".to_owned(), preset(10_000, 20_000_000)),
+            ]
+            .into(),
+        )
+    }
+}
+
+impl Tiers {
+    /// The preset named `name`, or a 422 listing the names that exist.
+    pub fn get(&self, name: &str) -> Result<RateLimits, crate::error::Error> {
+        self.0.get(name).copied().ok_or_else(|| {
+            let known: Vec<&str> = self.0.keys().map(String::as_str).collect();
+            crate::error::Error::invalid("tier", format!("must be one of: {}", known.join(", ")))
+        })
+    }
+}
+
 /// A fixed window. Windows are aligned to the Unix epoch, so day windows
 /// start at UTC midnight and every isolate agrees on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::ip::IpRule;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
-use crate::limit::RateLimits;
+use crate::limit::{RateLimits, Tiers};
 use crate::permission::{Grants, Hierarchy, Scope};
 use crate::time::Timestamp;
 
@@ -19,6 +19,15 @@ use crate::time::Timestamp;
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest accepted description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 1_000;
+/// Largest `metadata` object, serialized, in bytes.
+pub const MAX_METADATA_BYTES: usize = 4_096;
+/// Longest `owner_id`.
+pub const MAX_OWNER_ID_CHARS: usize = 128;
+/// How long a rotated-out secret keeps working by default: 24 hours.
+pub const DEFAULT_ROTATION_GRACE_SECS: u64 = 86_400;
+
+/// Free-form JSON object attached to a key (size-capped).
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
 
 /// One secret that opens a key. A key has one, or two during a rotation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +36,29 @@ pub struct Secret {
     pub hash: KeyHash,
     /// `sk_live_abc1…xyz9`, safe to list.
     pub display: String,
+    /// Set on a rotated-out secret: it stops working at this time.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Secret {
+    /// The secret entry for a freshly minted key.
+    pub fn of(key: &ApiKey) -> Secret {
+        Secret {
+            hash: KeyHash::of(key),
+            display: key.display(),
+            expires_at: None,
+        }
+    }
+}
+
+/// A rotated-out secret as listings report it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSecret {
+    /// Its redacted form.
+    pub display: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
 }
 
 /// What a key's Durable Object stores about it: the authoritative copy.
@@ -45,6 +77,15 @@ pub struct KeyRecord {
     pub key_type: KeyType,
     /// This key's limits (defaults filled in at creation).
     pub rate_limits: RateLimits,
+    /// The tier the limits came from, if any.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// The customer or tenant this key belongs to.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Free-form JSON for the owner's own use.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
     /// Scopes and hierarchical permissions, as given (empty: the type's default).
     #[serde(flatten)]
     pub grants: Grants,
@@ -60,6 +101,9 @@ pub struct KeyRecord {
     pub expires_at: Option<Timestamp>,
     /// Set once, never cleared: revocation is irreversible.
     pub revoked_at: Option<Timestamp>,
+    /// Why it was revoked, when not by hand (e.g. where it leaked).
+    #[serde(default)]
+    pub revoked_reason: Option<String>,
     /// The secrets that open this key.
     pub secrets: Vec<Secret>,
 }
@@ -100,9 +144,24 @@ impl KeyRecord {
         }
     }
 
-    /// Whether `hash` is one of this key's secrets.
-    pub fn opens_with(&self, hash: &KeyHash) -> bool {
-        self.secrets.iter().any(|s| &s.hash == hash)
+    /// Whether `hash` is one of this key's secrets and, if it was rotated
+    /// out, still inside its overlap window at `now`.
+    pub fn opens_with(&self, hash: &KeyHash, now: Timestamp) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| &s.hash == hash && s.expires_at.is_none_or(|t| now < t))
+    }
+
+    /// Starts a rotation: `new` becomes the current secret; every older one
+    /// keeps working until `now + grace_secs` (or its own earlier deadline),
+    /// and those already past it are dropped.
+    pub fn rotate(&mut self, new: Secret, grace_secs: u64, now: Timestamp) {
+        let deadline = now.plus_millis(grace_secs.saturating_mul(1_000));
+        for s in &mut self.secrets {
+            s.expires_at = Some(s.expires_at.map_or(deadline, |t| t.min(deadline)));
+        }
+        self.secrets.retain(|s| s.expires_at.is_some_and(|t| now < t));
+        self.secrets.push(new);
     }
 
     /// The public view of this record.
@@ -115,6 +174,17 @@ impl KeyRecord {
             key_type: self.key_type,
             display: self.secrets.last().map(|s| s.display.clone()).unwrap_or_default(),
             rate_limits: self.rate_limits,
+            tier: self.tier.clone(),
+            owner_id: self.owner_id.clone(),
+            metadata: self.metadata.clone(),
+            previous_secrets: self
+                .secrets
+                .iter()
+                .filter_map(|s| {
+                    let expires_at = s.expires_at.filter(|t| now < *t)?;
+                    Some(PreviousSecret { display: s.display.clone(), expires_at })
+                })
+                .collect(),
             scopes: self.grants.scopes.clone(),
             permissions: self.grants.permissions.clone(),
             allowed_ips: self.allowed_ips.clone(),
@@ -124,6 +194,7 @@ impl KeyRecord {
             last_used,
             status: self.status(now),
             revoked_at: self.revoked_at,
+            revoked_reason: self.revoked_reason.clone(),
         }
     }
 }
@@ -147,6 +218,14 @@ pub struct KeyView {
     pub display: String,
     /// Limits in force.
     pub rate_limits: RateLimits,
+    /// Tier the limits came from.
+    pub tier: Option<String>,
+    /// Owner (customer/tenant).
+    pub owner_id: Option<String>,
+    /// Owner's free-form JSON.
+    pub metadata: Option<Metadata>,
+    /// Rotated-out secrets still working, and until when.
+    pub previous_secrets: Vec<PreviousSecret>,
     /// Flat scopes as given.
     pub scopes: Vec<Scope>,
     /// Hierarchical permissions as given.
@@ -165,6 +244,24 @@ pub struct KeyView {
     pub status: Status,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// Why, when it was not revoked by hand.
+    pub revoked_reason: Option<String>,
+}
+
+impl KeyView {
+    /// Brings a stored view up to `now`: status (expiry passes by itself)
+    /// and the last use reported since it was written.
+    pub fn refresh(&mut self, last_used: Option<Timestamp>, now: Timestamp) {
+        self.last_used = last_used.max(self.last_used);
+        self.status = if self.revoked_at.is_some() {
+            Status::Revoked
+        } else if self.expires_at.is_some_and(|t| now >= t) {
+            Status::Expired
+        } else {
+            Status::Active
+        };
+        self.previous_secrets.retain(|p| now < p.expires_at);
+    }
 }
 
 /// Limits as a create request may give them: either may be left out.
@@ -201,9 +298,18 @@ pub struct NewKey {
     /// Defaults to `secret`.
     #[serde(default, rename = "type")]
     pub key_type: Option<KeyType>,
-    /// Per-key limits; defaults from configuration.
+    /// Per-key limits; defaults from the tier or configuration.
     #[serde(default)]
     pub rate_limits: Option<RateLimitsInput>,
+    /// A configured tier whose limits apply unless `rate_limits` overrides.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Your customer or tenant id.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    /// Free-form JSON object, at most 4 KiB.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
     /// Flat scopes.
     #[serde(default)]
     pub scopes: Vec<Scope>,
@@ -237,6 +343,16 @@ pub enum Actor {
     },
 }
 
+impl Actor {
+    /// Who, for the audit trail: `admin_token` or the acting key's id.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::AdminToken => "admin_token".to_owned(),
+            Actor::Key { id, .. } => id.to_string(),
+        }
+    }
+}
+
 /// The body of `PATCH /v1/keys/{id}`: every field optional; `null` clears
 /// `description` and `expires_at`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -248,9 +364,18 @@ pub struct KeyPatch {
     /// New description, or `null` to clear it.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub description: Option<Option<String>>,
-    /// New limits; a missing half keeps its current value.
+    /// New limits; a missing half keeps its current (or the new tier's) value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimitsInput>,
+    /// New tier (its limits apply, then `rate_limits`), or `null` to detach.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Option<String>>,
+    /// New owner, or `null`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<Option<String>>,
+    /// New metadata (replaces it), or `null`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Option<Metadata>>,
     /// New scopes (replaces the list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<Scope>>,
@@ -282,7 +407,7 @@ impl KeyPatch {
     /// The record after this edit, validated like a new key (and by the
     /// same no-escalation rule). The secret, id, type and environment never
     /// change here.
-    pub fn apply(self, record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<KeyRecord, Error> {
+    pub fn apply(self, record: &KeyRecord, actor: &Actor, tiers: &Tiers, now: Timestamp) -> Result<KeyRecord, Error> {
         let mut next = record.clone();
         if let Some(name) = self.name {
             next.name = name.trim().to_owned();
@@ -290,8 +415,19 @@ impl KeyPatch {
         if let Some(description) = self.description {
             next.description = description;
         }
-        if let Some(limits) = self.rate_limits {
-            next.rate_limits = limits.or(record.rate_limits);
+        let mut base = record.rate_limits;
+        if let Some(tier) = self.tier {
+            if let Some(name) = &tier {
+                base = tiers.get(name)?;
+            }
+            next.tier = tier;
+        }
+        next.rate_limits = self.rate_limits.unwrap_or_default().or(base);
+        if let Some(owner_id) = self.owner_id {
+            next.owner_id = owner_id;
+        }
+        if let Some(metadata) = self.metadata {
+            next.metadata = metadata;
         }
         if let Some(scopes) = self.scopes {
             next.grants.scopes = scopes;
@@ -327,6 +463,25 @@ fn validate(record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<(), Err
     if record.expires_at.is_some_and(|t| t <= now) {
         return Err(Error::invalid("expires_at", "must be in the future"));
     }
+    if let Some(owner) = &record.owner_id {
+        let ok = !owner.is_empty()
+            && owner.chars().count() <= MAX_OWNER_ID_CHARS
+            && owner.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(Error::invalid(
+                "owner_id",
+                format!("must be 1-{MAX_OWNER_ID_CHARS} printable ASCII characters without spaces"),
+            ));
+        }
+    }
+    if let Some(metadata) = &record.metadata {
+        if serde_json::to_vec(metadata).map_or(true, |v| v.len() > MAX_METADATA_BYTES) {
+            return Err(Error::invalid(
+                "metadata",
+                format!("must be a JSON object of at most {MAX_METADATA_BYTES} bytes"),
+            ));
+        }
+    }
     record.grants.validate_for(record.key_type)?;
     if let Actor::Key { grants: held, .. } = actor {
         if record.grants.is_admin() {
@@ -355,6 +510,8 @@ pub struct IssueContext<'a> {
     pub now: Timestamp,
     /// Who is issuing.
     pub actor: &'a Actor,
+    /// Configured tiers.
+    pub tiers: &'a Tiers,
 }
 
 impl NewKey {
@@ -369,6 +526,10 @@ impl NewKey {
             ));
         }
         let key_type = self.key_type.unwrap_or(KeyType::Secret);
+        let base = match &self.tier {
+            Some(name) => ctx.tiers.get(name)?,
+            None => ctx.default_limits,
+        };
         let key = ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
         let record = KeyRecord {
             id: KeyId::generate().map_err(|_| Error::Internal)?,
@@ -376,7 +537,10 @@ impl NewKey {
             description: self.description,
             environment: self.environment,
             key_type,
-            rate_limits: self.rate_limits.unwrap_or_default().or(ctx.default_limits),
+            rate_limits: self.rate_limits.unwrap_or_default().or(base),
+            tier: self.tier,
+            owner_id: self.owner_id,
+            metadata: self.metadata,
             grants: Grants {
                 scopes: self.scopes,
                 permissions: self.permissions,
@@ -386,10 +550,8 @@ impl NewKey {
             created_at: ctx.now,
             expires_at: self.expires_at,
             revoked_at: None,
-            secrets: vec![Secret {
-                hash: KeyHash::of(&key),
-                display: key.display(),
-            }],
+            revoked_reason: None,
+            secrets: vec![Secret::of(&key)],
         };
         validate(&record, ctx.actor, ctx.now)?;
         Ok((record, key))
@@ -410,8 +572,11 @@ mod tests {
             default_limits: RateLimits::DEFAULT,
             now: Timestamp::from_secs(1_800_000_000),
             actor: &Actor::AdminToken,
+            tiers: &TIERS,
         }
     }
+
+    static TIERS: std::sync::LazyLock<Tiers> = std::sync::LazyLock::new(Tiers::default);
 
     fn new_key(json: &str) -> NewKey {
         serde_json::from_str(json).unwrap()
@@ -427,7 +592,7 @@ mod tests {
         assert_eq!(record.key_type, KeyType::Secret);
         assert_eq!(record.rate_limits, RateLimits::DEFAULT);
         assert!(key.expose_secret().starts_with("sk_test_"));
-        assert!(record.opens_with(&KeyHash::of(&key)));
+        assert!(record.opens_with(&KeyHash::of(&key), Timestamp::from_secs(1_800_000_000)));
         assert_eq!(record.status(Timestamp::from_secs(1_800_000_000)), Status::Active);
     }
 
@@ -528,14 +693,14 @@ mod tests {
         .unwrap();
         let patch: KeyPatch =
             serde_json::from_str(r#"{"description":null,"expires_at":null,"rate_limits":{"per_day":9}}"#).unwrap();
-        let next = patch.apply(&record, &Actor::AdminToken, Timestamp::from_secs(1_800_000_000)).unwrap();
+        let next = patch.apply(&record, &Actor::AdminToken, &TIERS, Timestamp::from_secs(1_800_000_000)).unwrap();
         assert_eq!(next.description, None);
         assert_eq!(next.expires_at, None);
         assert_eq!(next.rate_limits.per_minute.get(), 5);
         assert_eq!(next.rate_limits.per_day.get(), 9);
         assert_eq!(next.secrets, record.secrets);
         let untouched: KeyPatch = serde_json::from_str("{}").unwrap();
-        assert_eq!(untouched.apply(&record, &Actor::AdminToken, Timestamp::from_secs(1_800_000_000)).unwrap(), record);
+        assert_eq!(untouched.apply(&record, &Actor::AdminToken, &TIERS, Timestamp::from_secs(1_800_000_000)).unwrap(), record);
     }
 
     #[test]
@@ -546,5 +711,64 @@ mod tests {
         };
         assert_eq!(f(r#"{"name":"a","environment":"live","type":"restricted"}"#), "scopes");
         assert_eq!(f(r#"{"name":"a","environment":"live","type":"publishable","scopes":["orders:write"]}"#), "scopes[0]");
+    }
+
+    #[test]
+    fn tiers_set_limits_unless_overridden() {
+        let envs = envs();
+        let (r, _) = new_key(r#"{"name":"a","environment":"live","tier":"premium"}"#).issue(&ctx(&envs)).unwrap();
+        assert_eq!(r.rate_limits.per_minute.get(), 1_000);
+        let (r2, _) = new_key(r#"{"name":"a","environment":"live","tier":"premium","rate_limits":{"per_minute":7}}"#)
+            .issue(&ctx(&envs))
+            .unwrap();
+        assert_eq!(r2.rate_limits.per_minute.get(), 7);
+        assert_eq!(r2.rate_limits.per_day.get(), 1_000_000);
+        let bad = new_key(r#"{"name":"a","environment":"live","tier":"gold"}"#).issue(&ctx(&envs));
+        assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "tier"));
+        let to_enterprise: KeyPatch = serde_json::from_str(r#"{"tier":"enterprise"}"#).unwrap();
+        let now = Timestamp::from_secs(1_800_000_000);
+        let r3 = to_enterprise.apply(&r2, &Actor::AdminToken, &TIERS, now).unwrap();
+        assert_eq!(r3.rate_limits.per_minute.get(), 10_000);
+        assert_eq!(r3.tier.as_deref(), Some("enterprise"));
+    }
+
+    #[test]
+    fn owner_and_metadata_are_validated() {
+        let envs = envs();
+        let f = |json: &str| match new_key(json).issue(&ctx(&envs)) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(f(r#"{"name":"a","environment":"live","owner_id":"has space"}"#), "owner_id");
+        let big = format!(r#"{{"name":"a","environment":"live","metadata":{{"x":"{}"}}}}"#, "y".repeat(5000));
+        assert_eq!(f(&big), "metadata");
+        let (r, _) = new_key(r#"{"name":"a","environment":"live","owner_id":"cus_123","metadata":{"plan":"pro"}}"#)
+            .issue(&ctx(&envs))
+            .unwrap();
+        assert_eq!(r.owner_id.as_deref(), Some("cus_123"));
+        assert_eq!(r.metadata.unwrap()["plan"], "pro");
+    }
+
+    #[test]
+    fn rotation_overlaps_then_retires_the_old_secret() {
+        let envs = envs();
+        let (mut r, old) = new_key(r#"{"name":"a","environment":"live"}"#).issue(&ctx(&envs)).unwrap();
+        let t0 = Timestamp::from_secs(1_800_000_000);
+        let new = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+        r.rotate(Secret::of(&new), 60, t0);
+        let (old_h, new_h) = (KeyHash::of(&old), KeyHash::of(&new));
+        assert!(r.opens_with(&old_h, t0.plus_millis(59_999)));
+        assert!(!r.opens_with(&old_h, t0.plus_millis(60_000)));
+        assert!(r.opens_with(&new_h, t0.plus_millis(10_000_000)));
+        let view = r.view(None, t0);
+        assert_eq!(view.display, new.display());
+        assert_eq!(view.previous_secrets.len(), 1);
+        assert_eq!(view.previous_secrets[0].display, old.display());
+        assert!(r.view(None, t0.plus_millis(60_000)).previous_secrets.is_empty());
+        // Rotating with 0 retires every earlier secret at once.
+        let third = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+        r.rotate(Secret::of(&third), 0, t0.plus_millis(1));
+        assert!(!r.opens_with(&new_h, t0.plus_millis(1)));
+        assert_eq!(r.secrets.len(), 1);
     }
 }

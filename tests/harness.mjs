@@ -51,7 +51,10 @@ export async function startWorker({ vars = {}, persist } = {}) {
     compatibilityDate: "2026-04-26",
     bindings,
     kvNamespaces: ["KEYS"],
-    durableObjects: { KEY_OBJECTS: { className: "KeyObject", useSQLite: true } },
+    durableObjects: {
+      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
+      REGISTRY: { className: "RegistryObject", useSQLite: true },
+    },
     ...(persist
       ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") }
       : {}),

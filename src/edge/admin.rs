@@ -1,52 +1,59 @@
 //! Admin route handlers. Each authenticates, decodes, calls the core, and
-//! writes storage in an order that fails safe:
-//!
-//! - create: the Durable Object first (authoritative), then KV. If the KV
-//!   write fails the key was never usable (unknown at the edge) and the
-//!   client gets 503 without a secret, so nothing half-issued leaks.
-//! - edit: the Durable Object only; KV holds nothing an edit changes.
-//! - revoke: the Durable Object first, so the very next request is refused
-//!   wherever KV still holds the old entry; then KV is marked revoked so
-//!   edges stop calling the object once KV converges. A failed KV write
-//!   leaves the key revoked (logged), since the object is authoritative.
+//! writes storage in the order [`crate::registry`] documents, so a failure
+//! part-way never leaves a half-issued key usable or a revoked key usable.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
 use super::{gateway, http, store};
 use crate::admin::{check_admin_token, parse_body, AdminRoute, MAX_BODY_BYTES};
-use crate::config::Config;
+use crate::config::{Config, Fault};
 use crate::credential::presented_key;
 use crate::error::Error;
-use crate::key::KeyId;
-use crate::keystate::{Command, Reply};
+use crate::ip::client_ip;
+use crate::key::{ApiKey, KeyId};
+use crate::keystate::{Access, Command, Reply};
+use crate::leak;
+use crate::list::ListQuery;
 use crate::permission::Permission;
-use crate::record::{Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey};
+use crate::record::{Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS};
+use crate::registry::{RegistryCommand, RegistryReply};
 use crate::route::Requirement;
+use crate::verify::{verdict, VerifyRequest};
+
+/// The OpenAPI 3.1 description of the admin API, served as is.
+const OPENAPI: &str = include_str!("../../openapi.json");
+
+type Handled = Result<worker::Result<Response>, Error>;
 
 /// Dispatches a matched admin route.
 pub async fn handle(route: AdminRoute, mut req: Request, env: &Env, config: &Config) -> Result<Response, Error> {
     let resp = match route {
-        AdminRoute::Whoami => whoami(&req, env).await?,
-        AdminRoute::CreateKey => {
-            let actor = authenticate(&req, env).await?;
-            create(&mut req, env, config, &actor).await?
-        }
-        AdminRoute::GetKey(id) => {
-            authenticate(&req, env).await?;
-            let key = expect_key(store::key_object(env, &id, &Command::Get).await?)?;
-            http::json(200, &json!({ "data": key }))
-        }
-        AdminRoute::EditKey(id) => {
-            let actor = authenticate(&req, env).await?;
-            let patch: KeyPatch = parse_body(&read_body(&mut req).await?)?;
-            let key = expect_key(store::key_object(env, &id, &Command::Update { patch, actor }).await?)?;
-            http::json(200, &json!({ "data": key }))
-        }
-        AdminRoute::RevokeKey(id) => {
-            authenticate(&req, env).await?;
-            revoke(env, &id).await?
+        AdminRoute::OpenApi => Response::ok(OPENAPI).and_then(|r| {
+            r.headers().set("Content-Type", "application/json")?;
+            Ok(r)
+        }),
+        AdminRoute::Whoami => whoami(&req, env, config).await?,
+        route => {
+            let actor = authenticate(&req, env, config).await?;
+            match route {
+                AdminRoute::CreateKey => create(&mut req, env, config, &actor).await?,
+                AdminRoute::ListKeys => list(&req, env).await?,
+                AdminRoute::GetKey(id) => {
+                    let key = expect_key(store::key_object(env, config, &id, &Command::Get).await?)?;
+                    http::json(200, &json!({ "data": key }))
+                }
+                AdminRoute::EditKey(id) => edit(&mut req, env, config, &id, actor).await?,
+                AdminRoute::RotateKey(id) => rotate(&mut req, env, config, &id, &actor).await?,
+                AdminRoute::RevokeKey(id) => {
+                    let key = revoke_key(env, config, &id, &actor, None).await?;
+                    http::json(200, &json!({ "data": key }))
+                }
+                AdminRoute::RevokeLeaked => revoke_leaked(&mut req, env, config, &actor).await?,
+                AdminRoute::Verify => verify(&mut req, env, config).await?,
+                AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
+            }
         }
     };
     resp.map_err(|e| {
@@ -57,14 +64,14 @@ pub async fn handle(route: AdminRoute, mut req: Request, env: &Env, config: &Con
 
 /// The admin token, or an API key that holds `admin` (which then bounds
 /// what the request may grant).
-async fn authenticate(req: &Request, env: &Env) -> Result<Actor, Error> {
+async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
     let authorization = req.headers().get("Authorization").ok().flatten();
     if let Ok((key, _)) = presented_key(authorization.as_deref(), None) {
         let needs_admin = Ok(Requirement {
             permission: Some(Permission::admin()),
             cost: std::num::NonZeroU32::MIN,
         });
-        let grant = gateway::admit(env, &key, gateway::access(req, needs_admin, false)).await?;
+        let grant = gateway::admit(env, config, &key, gateway::access(req, needs_admin, false)).await?;
         return Ok(Actor::Key {
             grants: grant.grants.effective(grant.key_type),
             id: grant.key_id,
@@ -90,55 +97,172 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
     })
 }
 
-async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Result<worker::Result<Response>, Error> {
-    let new_key: NewKey = parse_body(&read_body(req).await?)?;
-    let environments = config.environment_names();
-    let ctx = IssueContext {
-        environments: &environments,
-        default_limits: config.default_limits,
-        now: http::now(),
-        actor,
-    };
-    let (record, key) = new_key.issue(&ctx)?;
-    let id = record.id.clone();
-    let hash = record.secrets[0].hash.clone();
-    let view = expect_key(store::key_object(env, &id, &Command::Create { record }).await?)?;
-    store::put_entry(env, &hash, &KvEntry { id, revoked: false }).await?;
-    // The one place a secret is ever returned.
-    let data = Issued { view: &view, key: key.expose_secret() };
-    Ok(http::json(201, &json!({ "data": data })))
-}
-
-/// The create response: the key's view plus, this once, its secret.
+/// A view plus, this once, the secret: the create and rotate response.
 #[derive(Serialize)]
-struct Issued<'a> {
+struct WithSecret<'a> {
     #[serde(flatten)]
     view: &'a KeyView,
     key: &'a str,
 }
 
-async fn revoke(env: &Env, id: &KeyId) -> Result<worker::Result<Response>, Error> {
-    let Reply::Revoked { key, hashes } = store::key_object(env, id, &Command::Revoke).await? else {
+fn with_secret(status: u16, view: &KeyView, key: &ApiKey) -> worker::Result<Response> {
+    let data = WithSecret { view, key: key.expose_secret() };
+    http::json(status, &json!({ "data": data }))
+}
+
+async fn registry_done(env: &Env, command: &RegistryCommand) -> Result<(), Error> {
+    match store::registry(env, command).await? {
+        RegistryReply::Done => Ok(()),
+        _ => Err(Error::Internal),
+    }
+}
+
+async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
+    let new_key: NewKey = parse_body(&read_body(req).await?)?;
+    let environments = config.environment_names();
+    let now = http::now();
+    let ctx = IssueContext {
+        environments: &environments,
+        default_limits: config.default_limits,
+        now,
+        actor,
+        tiers: &config.tiers,
+    };
+    let (record, key) = new_key.issue(&ctx)?;
+    let id = record.id.clone();
+    let hash = record.secrets[0].hash.clone();
+    let insert = RegistryCommand::Insert {
+        key: record.view(None, now),
+        hashes: vec![hash.clone()],
+        actor: actor.label(),
+    };
+    registry_done(env, &insert).await?;
+    config.fail_at(Fault::CrashAfterRegistry)?;
+    let view = expect_key(store::key_object(env, config, &id, &Command::Create { record }).await?)?;
+    config.fail_at(Fault::CrashAfterKeyObject)?;
+    store::put_entry(env, &hash, &KvEntry { id: id.clone(), revoked: false }).await?;
+    registry_done(env, &RegistryCommand::Confirm { id }).await?;
+    Ok(with_secret(201, &view, &key))
+}
+
+async fn list(req: &Request, env: &Env) -> Handled {
+    let url = req.url().map_err(|_| Error::Internal)?;
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    match store::registry(env, &RegistryCommand::List { query }).await? {
+        RegistryReply::Page { data, meta } => Ok(http::json(200, &json!({ "data": data, "meta": meta }))),
+        _ => Err(Error::Internal),
+    }
+}
+
+async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: Actor) -> Handled {
+    let patch: KeyPatch = parse_body(&read_body(req).await?)?;
+    let label = actor.label();
+    let command = Command::Update { patch, actor, tiers: config.tiers.clone() };
+    let key = expect_key(store::key_object(env, config, id, &command).await?)?;
+    let update = RegistryCommand::Update { key: key.clone(), hashes: vec![], action: "edit".into(), actor: label, detail: None };
+    registry_done(env, &update).await?;
+    Ok(http::json(200, &json!({ "data": key })))
+}
+
+/// `POST /v1/keys/{id}/rotate` body; may be empty.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    /// How long the previous secret keeps working (0: not at all).
+    #[serde(default)]
+    expire_previous_in_seconds: Option<u64>,
+}
+
+async fn rotate(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: &Actor) -> Handled {
+    let body = read_body(req).await?;
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) { RotateRequest::default() } else { parse_body(&body)? };
+    let grace_secs = request.expire_previous_in_seconds.unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
+    let current = expect_key(store::key_object(env, config, id, &Command::Get).await?)?;
+    let key = ApiKey::generate(current.key_type, current.environment.clone()).map_err(|_| Error::Internal)?;
+    let secret = Secret::of(&key);
+    let hash = secret.hash.clone();
+    let view = expect_key(store::key_object(env, config, id, &Command::Rotate { secret, grace_secs }).await?)?;
+    store::put_entry(env, &hash, &KvEntry { id: id.clone(), revoked: false }).await?;
+    let update = RegistryCommand::Update {
+        key: view.clone(),
+        hashes: vec![hash],
+        action: "rotate".into(),
+        actor: actor.label(),
+        detail: Some(format!("previous secret expires in {grace_secs}s")),
+    };
+    registry_done(env, &update).await?;
+    Ok(with_secret(200, &view, &key))
+}
+
+/// Revokes `id`: key object (authoritative) → KV → registry.
+async fn revoke_key(env: &Env, config: &Config, id: &KeyId, actor: &Actor, leaked_at: Option<String>) -> Result<KeyView, Error> {
+    let reason = leaked_at.as_ref().map(|s| format!("leaked: {s}"));
+    let Reply::Revoked { key, hashes } = store::key_object(env, config, id, &Command::Revoke { reason }).await? else {
         return Err(Error::Internal);
     };
+    config.fail_at(Fault::CrashAfterKeyObject)?;
     let entry = KvEntry { id: id.clone(), revoked: true };
     for hash in &hashes {
         if let Err(e) = store::put_entry(env, hash, &entry).await {
             worker::console_error!("revoked {id} but could not mark KV: {e:?}");
         }
     }
-    Ok(http::json(200, &json!({ "data": key })))
+    let action = if leaked_at.is_some() { "revoke_leaked" } else { "revoke" };
+    let update = RegistryCommand::Update { key: key.clone(), hashes: vec![], action: action.into(), actor: actor.label(), detail: leaked_at };
+    registry_done(env, &update).await?;
+    Ok(key)
 }
 
-async fn whoami(req: &Request, env: &Env) -> Result<worker::Result<Response>, Error> {
+async fn revoke_leaked(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
+    let leaks = leak::parse(&read_body(req).await?)?;
+    let mut revoked = Vec::new();
+    for (index, leak) in leaks.iter().enumerate() {
+        // Not a well-formed key: nothing to look up, nothing to say.
+        let Ok(key) = ApiKey::parse(leak.token.trim()) else { continue };
+        let hash = crate::hash::KeyHash::of(&key);
+        let RegistryReply::Found { id: Some(id) } = store::registry(env, &RegistryCommand::FindByHash { hash }).await? else {
+            continue;
+        };
+        let source = leak.source.clone().unwrap_or_else(|| "unspecified source".to_owned());
+        let view = revoke_key(env, config, &id, actor, Some(source)).await?;
+        revoked.push(json!({ "index": index, "key_id": view.id, "display": key.display() }));
+    }
+    Ok(http::json(200, &json!({ "data": { "received": leaks.len(), "revoked": revoked } })))
+}
+
+async fn verify(req: &mut Request, env: &Env, config: &Config) -> Handled {
+    let request: VerifyRequest = parse_body(&read_body(req).await?)?;
+    let result = match ApiKey::parse(request.key.trim()) {
+        Err(_) => Err(Error::invalid_api_key()),
+        Ok(key) => {
+            let access = Access {
+                requirement: Ok(request.requirement()),
+                read_only: true,
+                client_ip: client_ip(request.ip.as_deref()),
+                consume: true,
+            };
+            gateway::admit(env, config, &key, access).await
+        }
+    };
+    // Storage failures are the verify call's own failure, not a verdict.
+    if let Err(e @ (Error::Unavailable | Error::Internal | Error::Misconfigured)) = result {
+        return Err(e);
+    }
+    Ok(http::json(200, &json!({ "data": verdict(&result, http::now()) })))
+}
+
+async fn whoami(req: &Request, env: &Env, config: &Config) -> Handled {
     let (key, _) = gateway::credential(req)?;
-    let grant = gateway::admit(env, &key, gateway::access(req, Ok(Requirement::OPEN), false)).await?;
+    let grant = gateway::admit(env, config, &key, gateway::access(req, Ok(Requirement::OPEN), false)).await?;
     let body = json!({ "data": {
         "id": grant.key_id,
         "name": grant.name,
         "environment": grant.environment,
         "type": grant.key_type,
         "display": key.display(),
+        "owner_id": grant.owner_id,
+        "metadata": grant.metadata,
         "scopes": grant.grants.scopes,
         "permissions": grant.grants.permissions,
         "rate_limits": grant.rate_limits,

@@ -25,7 +25,7 @@ pub async fn handle(req: Request, env: &Env, config: &Config) -> Result<Response
     let origin = config.origin_for(&key)?;
     let method = req.method().to_string();
     let requirement = config.requirement(&method, &req.path());
-    let grant = admit(env, &key, access(&req, requirement, true)).await?;
+    let grant = admit(env, config, &key, access(&req, requirement, true)).await?;
     proxy::forward(req, origin, source, &grant).await
 }
 
@@ -65,15 +65,15 @@ pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: b
 
 /// Asks the key's Durable Object to judge `access`. An unknown key stops at
 /// KV and never creates a Durable Object.
-pub async fn admit(env: &Env, key: &ApiKey, access: Access) -> Result<Grant, Error> {
+pub async fn admit(env: &Env, config: &Config, key: &ApiKey, access: Access) -> Result<Grant, Error> {
     let hash = KeyHash::of(key);
-    let entry = store::lookup(env, &hash, http::now())
+    let entry = store::lookup(env, config, &hash, http::now())
         .await?
         .ok_or_else(Error::invalid_api_key)?;
     if entry.revoked {
         return Err(Error::KeyRevoked);
     }
-    match store::key_object(env, &entry.id, &Command::Authorize { hash, access }).await? {
+    match store::key_object(env, config, &entry.id, &Command::Authorize { hash, access }).await? {
         Reply::Granted { grant } => Ok(grant),
         other => {
             worker::console_error!("key object {} answered {other:?} to an authorize", entry.id);

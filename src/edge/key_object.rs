@@ -13,8 +13,9 @@ use std::cell::RefCell;
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use super::http;
-use crate::keystate::{Activity, Command, KeyState};
+use super::{http, store};
+use crate::keystate::{Activity, Command, KeyState, Reply};
+use crate::registry::RegistryCommand;
 
 /// Storage rows: `record` (rarely written) and `activity` (every admitted
 /// request), so the hot path rewrites only a few bytes.
@@ -24,6 +25,7 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, v
 #[durable_object]
 pub struct KeyObject {
     state: State,
+    env: Env,
     /// The loaded state; `None` until first use, and again after a failed
     /// write so the next command starts from what storage really holds.
     cached: RefCell<Option<KeyState>>,
@@ -58,8 +60,9 @@ fn save(sql: &SqlStorage, name: &str, value: String) -> Result<()> {
 }
 
 impl KeyObject {
-    /// Applies one command to the state, synchronously.
-    fn run(&self, command: Command) -> Result<String> {
+    /// Applies one command to the state, synchronously. Returns the answer
+    /// and, when due, the registry update to send after answering.
+    fn run(&self, command: Command) -> Result<(String, Option<RegistryCommand>)> {
         let sql = self.state.storage().sql();
         let mut cached = self.cached.borrow_mut();
         if cached.is_none() {
@@ -82,21 +85,39 @@ impl KeyObject {
             *cached = None;
             return Err(e);
         }
-        Ok(serde_json::to_string(&answer)?)
+        let touch = match (&answer, writes.report, state.activity.last_used) {
+            (Ok(Reply::Granted { grant }), true, Some(last_used)) => Some(RegistryCommand::Touch {
+                id: grant.key_id.clone(),
+                last_used,
+            }),
+            _ => None,
+        };
+        Ok((serde_json::to_string(&answer)?, touch))
     }
 }
 
 impl DurableObject for KeyObject {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         KeyObject {
             state,
+            env,
             cached: RefCell::new(None),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: Command = req.json().await?;
-        let body = self.run(command)?;
+        let (body, touch) = self.run(command)?;
+        if let Some(touch) = touch {
+            // Off the request's path: the answer does not wait for it, and a
+            // lost report only makes a listing's `last_used` a minute staler.
+            let env = self.env.clone();
+            self.state.wait_until(async move {
+                if let Err(e) = store::registry(&env, &touch).await {
+                    worker::console_error!("last-use report failed: {e:?}");
+                }
+            });
+        }
         let resp = Response::ok(body)?;
         resp.headers().set("Content-Type", "application/json")?;
         Ok(resp)

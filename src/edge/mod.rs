@@ -4,6 +4,7 @@
 //! - `http`: JSON responses, the error mapping to responses, rate-limit headers, the clock.
 //! - `store`: KV lookups (with the per-isolate cache) and calls to a key's Durable Object.
 //! - `key_object`: the per-key Durable Object.
+//! - `registry_object`: the key registry Durable Object.
 //! - `admin`: admin route handlers.
 //! - `gateway`: the API path: key → KV → Durable Object → proxy.
 //! - `proxy`: forwarding to the origin.
@@ -13,7 +14,11 @@ mod gateway;
 mod http;
 mod key_object;
 mod proxy;
+mod registry_object;
 mod store;
+
+use std::cell::OnceCell;
+use std::rc::Rc;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -32,11 +37,26 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error> {
+thread_local! {
+    /// Vars are fixed for the life of an isolate: parse them once.
+    static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
+}
+
+fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
+    if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
+        return Ok(config);
+    }
     let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())).map_err(|e| {
         worker::console_error!("keygate configuration error: {e}");
         Error::Misconfigured
     })?;
+    let config = Rc::new(config);
+    CONFIG.with(|c| c.set(config.clone()).ok());
+    Ok(config)
+}
+
+async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error> {
+    let config = config(env)?;
     let method = req.method().to_string();
     match match_route(&config.admin_prefix, &method, &req.path()) {
         Some(route) => admin::handle(route?, req, env, &config).await,

@@ -43,6 +43,9 @@ pub async fn forward(req: Request, origin: &str, source: KeySource, grant: &Gran
     }
     headers.set("X-Keygate-Key-Id", grant.key_id.as_str()).map_err(internal)?;
     headers.set("X-Keygate-Environment", grant.environment.as_str()).map_err(internal)?;
+    if let Some(owner) = &grant.owner_id {
+        headers.set("X-Keygate-Owner-Id", owner).map_err(internal)?;
+    }
 
     let mut init = RequestInit::new();
     init.with_method(req.method())

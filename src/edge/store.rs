@@ -1,23 +1,29 @@
-//! Storage adapters: the KV read path (hash → key id, cached per isolate)
-//! and commands to a key's Durable Object. Every storage failure becomes
-//! `Error::Unavailable`: keygate fails closed.
+//! Storage adapters: the KV read path (hash → key id, cached per isolate),
+//! commands to a key's Durable Object, and commands to the registry. Every
+//! storage failure becomes `Error::Unavailable`: keygate fails closed.
 
 use std::cell::RefCell;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit};
 
 use crate::cache::TtlCache;
+use crate::config::{Config, Fault};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::keystate::{Command, Reply};
 use crate::record::KvEntry;
+use crate::registry::{RegistryCommand, RegistryReply};
 use crate::time::Timestamp;
 
 /// KV namespace binding: `sha256(key)` → [`KvEntry`].
 const KV_BINDING: &str = "KEYS";
 /// Durable Object namespace binding: one `KeyObject` per key id.
-const DO_BINDING: &str = "KEY_OBJECTS";
+const KEY_OBJECTS: &str = "KEY_OBJECTS";
+/// Durable Object namespace binding of the registry, and its one instance.
+const REGISTRY: (&str, &str) = ("REGISTRY", "registry");
 /// How long an isolate trusts a KV answer. Short, because KV itself is the
 /// slow-to-converge part; safe, because the Durable Object re-checks.
 const LOOKUP_TTL_MS: u64 = 5_000;
@@ -37,10 +43,11 @@ fn kv(env: &Env) -> Result<worker::KvStore, Error> {
 }
 
 /// Finds the key a hash belongs to: at most one KV read, none on a cache hit.
-pub async fn lookup(env: &Env, hash: &KeyHash, now: Timestamp) -> Result<Option<KvEntry>, Error> {
+pub async fn lookup(env: &Env, config: &Config, hash: &KeyHash, now: Timestamp) -> Result<Option<KvEntry>, Error> {
     if let Some(hit) = LOOKUPS.with(|c| c.borrow_mut().get(hash, now)) {
         return Ok(hit);
     }
+    config.fail_at(Fault::KvRead)?;
     let entry: Option<KvEntry> = kv(env)?.get(hash.as_str()).json().await.map_err(|e| {
         worker::console_error!("KV read failed: {e}");
         Error::Unavailable
@@ -64,31 +71,47 @@ pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(),
         .map_err(failed)
 }
 
-/// Sends `command` to the Durable Object of key `id` and returns its
-/// answer. One call, no retry: an authorize is not idempotent, so a failed
-/// one is reported (503) rather than repeated.
-pub async fn key_object(env: &Env, id: &KeyId, command: &Command) -> Result<Reply, Error> {
+/// Sends `command` to the Durable Object of key `id`. One call, no retry:
+/// an authorize is not idempotent, so a failed one is reported (503)
+/// rather than repeated.
+pub async fn key_object(env: &Env, config: &Config, id: &KeyId, command: &Command) -> Result<Reply, Error> {
+    config.fail_at(Fault::KeyObject)?;
+    call_object::<_, Result<Reply, Error>>(env, KEY_OBJECTS, id.as_str(), command).await?
+}
+
+/// Sends `command` to the registry.
+pub async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryReply, Error> {
+    call_object(env, REGISTRY.0, REGISTRY.1, command).await
+}
+
+/// POSTs `command` as JSON to the object `name` of `binding` and decodes
+/// its JSON answer.
+pub async fn call_object<C: Serialize, R: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    command: &C,
+) -> Result<R, Error> {
     let unavailable = |what: &str, e: worker::Error| {
-        worker::console_error!("key object {id}: {what} failed: {e}");
+        worker::console_error!("{binding} object {name}: {what} failed: {e}");
         Error::Unavailable
     };
-    let namespace = env.durable_object(DO_BINDING).map_err(|e| {
-        worker::console_error!("Durable Object binding {DO_BINDING} missing: {e}");
+    let namespace = env.durable_object(binding).map_err(|e| {
+        worker::console_error!("Durable Object binding {binding} missing: {e}");
         Error::Misconfigured
     })?;
     let stub = namespace
-        .id_from_name(id.as_str())
+        .id_from_name(name)
         .and_then(|oid| oid.get_stub())
         .map_err(|e| unavailable("stub", e))?;
     let body = serde_json::to_string(command).map_err(|_| Error::Internal)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://key-object/", &init).map_err(|e| unavailable("request", e))?;
+    let req = Request::new_with_init("https://object/", &init).map_err(|e| unavailable("request", e))?;
     let mut resp = stub.fetch_with_request(req).await.map_err(|e| unavailable("fetch", e))?;
     if resp.status_code() != 200 {
-        worker::console_error!("key object {id} answered {}", resp.status_code());
+        worker::console_error!("{binding} object {name} answered {}", resp.status_code());
         return Err(Error::Unavailable);
     }
-    let answer: Result<Reply, Error> = resp.json().await.map_err(|e| unavailable("decode", e))?;
-    answer
+    resp.json().await.map_err(|e| unavailable("decode", e))
 }

@@ -1,0 +1,209 @@
+//! `RegistryObject`: the single Durable Object that indexes every key (see
+//! [`crate::registry`] for its role and write order). SQLite, synchronous:
+//! each command is one atomic step.
+
+use std::cell::Cell;
+
+use serde::Deserialize;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
+
+use super::http;
+use crate::list::SqlArg;
+use crate::record::KeyView;
+use crate::registry::{PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS keys (
+        id TEXT PRIMARY KEY, state TEXT NOT NULL, created_at INTEGER NOT NULL,
+        environment TEXT NOT NULL, type TEXT NOT NULL, owner_id TEXT, search TEXT NOT NULL,
+        revoked INTEGER NOT NULL, expires_at INTEGER, last_used INTEGER, view TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS keys_newest ON keys (created_at DESC, id DESC)",
+    "CREATE TABLE IF NOT EXISTS secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, key_id TEXT NOT NULL, detail TEXT)",
+];
+
+/// The key registry.
+#[durable_object]
+pub struct RegistryObject {
+    state: State,
+    /// Whether this instance has created its tables.
+    ready: Cell<bool>,
+}
+
+#[derive(Deserialize)]
+struct ViewRow {
+    view: String,
+    last_used: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: f64,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    key_id: String,
+}
+
+fn arg(a: SqlArg) -> SqlStorageValue {
+    match a {
+        SqlArg::Text(t) => t.into(),
+        SqlArg::Int(i) => i.into(),
+    }
+}
+
+fn text(s: impl Into<String>) -> SqlStorageValue {
+    SqlStorageValue::String(s.into())
+}
+
+fn opt_int(v: Option<u64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, |n| (n as i64).into())
+}
+
+/// The row columns derived from a view, in `SET`/`INSERT` order.
+fn columns(key: &KeyView) -> Result<Vec<SqlStorageValue>> {
+    let search = format!("{} {} {}", key.name, key.description.as_deref().unwrap_or(""), key.id).to_lowercase();
+    Ok(vec![
+        text(key.environment.as_str()),
+        text(key.key_type.as_str()),
+        key.owner_id.clone().map_or(SqlStorageValue::Null, text),
+        text(search),
+        i64::from(key.revoked_at.is_some()).into(),
+        opt_int(key.expires_at.map(|t| t.as_millis())),
+        text(serde_json::to_string(key)?),
+    ])
+}
+
+impl RegistryObject {
+    fn run(&self, sql: &SqlStorage, command: RegistryCommand) -> Result<RegistryReply> {
+        if !self.ready.get() {
+            for statement in SCHEMA {
+                sql.exec(statement, None)?;
+            }
+            self.ready.set(true);
+        }
+        let now = http::now();
+        let audit = |actor: &str, action: &str, id: &str, detail: Option<String>| -> Result<()> {
+            sql.exec(
+                "INSERT INTO audit (at, actor, action, key_id, detail) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    (now.as_millis() as i64).into(),
+                    text(actor),
+                    text(action),
+                    text(id),
+                    detail.map_or(SqlStorageValue::Null, text),
+                ],
+            )?;
+            sql.exec(
+                "DELETE FROM audit WHERE at < ?",
+                vec![(now.as_millis().saturating_sub(AUDIT_RETENTION_MS) as i64).into()],
+            )?;
+            Ok(())
+        };
+        match command {
+            RegistryCommand::Insert { key, hashes, actor } => {
+                let mut values = vec![text(key.id.as_str()), (key.created_at.as_millis() as i64).into()];
+                values.extend(columns(&key)?);
+                sql.exec(
+                    "INSERT INTO keys (id, created_at, environment, type, owner_id, search, revoked, expires_at, view, state)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    values,
+                )?;
+                for hash in hashes {
+                    sql.exec(
+                        "INSERT OR IGNORE INTO secrets (hash, key_id) VALUES (?, ?)",
+                        vec![text(hash.as_str()), text(key.id.as_str())],
+                    )?;
+                }
+                audit(&actor, "create", key.id.as_str(), None)?;
+                Ok(RegistryReply::Done)
+            }
+            RegistryCommand::Confirm { id } => {
+                sql.exec("UPDATE keys SET state = 'live' WHERE id = ?", vec![text(id.as_str())])?;
+                Ok(RegistryReply::Done)
+            }
+            RegistryCommand::Update { key, hashes, action, actor, detail } => {
+                let mut values = columns(&key)?;
+                values.push(text(key.id.as_str()));
+                sql.exec(
+                    "UPDATE keys SET environment = ?, type = ?, owner_id = ?, search = ?, revoked = ?, expires_at = ?, view = ?
+                     WHERE id = ?",
+                    values,
+                )?;
+                for hash in hashes {
+                    sql.exec(
+                        "INSERT OR IGNORE INTO secrets (hash, key_id) VALUES (?, ?)",
+                        vec![text(hash.as_str()), text(key.id.as_str())],
+                    )?;
+                }
+                audit(&actor, &action, key.id.as_str(), detail)?;
+                Ok(RegistryReply::Done)
+            }
+            RegistryCommand::Touch { id, last_used } => {
+                sql.exec(
+                    "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
+                    vec![(last_used.as_millis() as i64).into(), text(id.as_str())],
+                )?;
+                Ok(RegistryReply::Done)
+            }
+            RegistryCommand::List { query } => {
+                let (filter, args) = query.filter(now);
+                let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
+                let total = sql
+                    .exec(&format!("SELECT count(*) AS n FROM keys WHERE {filter}"), args.clone())?
+                    .one::<CountRow>()?
+                    .n as u64;
+                let mut page_args = args;
+                page_args.push(i64::from(query.per_page).into());
+                page_args.push((query.offset() as i64).into());
+                let rows: Vec<ViewRow> = sql
+                    .exec(
+                        &format!(
+                            "SELECT view, last_used FROM keys WHERE {filter}
+                             ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                        ),
+                        page_args,
+                    )?
+                    .to_array()?;
+                let data = rows
+                    .into_iter()
+                    .map(|row| {
+                        let mut view: KeyView = serde_json::from_str(&row.view)?;
+                        view.refresh(row.last_used.map(|ms| crate::time::Timestamp::from_millis(ms as u64)), now);
+                        Ok(view)
+                    })
+                    .collect::<Result<_>>()?;
+                let meta = PageMeta { total, page: query.page, per_page: query.per_page };
+                Ok(RegistryReply::Page { data, meta })
+            }
+            RegistryCommand::FindByHash { hash } => {
+                let rows: Vec<IdRow> = sql
+                    .exec(
+                        "SELECT s.key_id FROM secrets s JOIN keys k ON k.id = s.key_id
+                         WHERE s.hash = ? AND k.state = 'live'",
+                        vec![text(hash.as_str())],
+                    )?
+                    .to_array()?;
+                let id = rows.into_iter().next().map(|r| r.key_id.parse()).transpose().map_err(worker::Error::RustError)?;
+                Ok(RegistryReply::Found { id })
+            }
+        }
+    }
+}
+
+impl DurableObject for RegistryObject {
+    fn new(state: State, _env: Env) -> Self {
+        RegistryObject { state, ready: Cell::new(false) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let command: RegistryCommand = req.json().await?;
+        let reply = self.run(&self.state.storage().sql(), command)?;
+        let resp = Response::ok(serde_json::to_string(&reply)?)?;
+        resp.headers().set("Content-Type", "application/json")?;
+        Ok(resp)
+    }
+}

@@ -1,0 +1,115 @@
+//! `POST /v1/keys/revoke-leaked` bodies: leaked key values in keygate's own
+//! shape or in the shape GitHub's secret-scanning partner program posts.
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// Most tokens accepted in one report.
+pub const MAX_TOKENS: usize = 100;
+
+/// One leaked value and where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leak {
+    /// The leaked text (perhaps not a key at all).
+    pub token: String,
+    /// Where it leaked, if the reporter said.
+    pub source: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitHubMatch {
+    token: String,
+    #[serde(default, rename = "type")]
+    _type: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Body {
+    GitHub(Vec<GitHubMatch>),
+    Own(Report),
+}
+
+/// Decodes a leak report: `{"key"|"keys", "source"?}` or GitHub's
+/// `[{"token", "type", "url", "source"}]`.
+pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
+    let value: serde_json::Value = crate::admin::parse_body(body)?;
+    let shape = || {
+        Error::invalid(
+            ".",
+            r#"expected {"keys": ["..."], "source": "https://..."} or [{"token": "...", "type": "...", "url": "...", "source": "..."}]"#,
+        )
+    };
+    let leaks: Vec<Leak> = match serde_json::from_value::<Body>(value).map_err(|_| shape())? {
+        Body::GitHub(matches) => matches
+            .into_iter()
+            .map(|m| Leak {
+                token: m.token,
+                source: match (m.url, m.source) {
+                    (Some(url), Some(src)) => Some(format!("{url} ({src})")),
+                    (url, src) => url.or(src),
+                },
+            })
+            .collect(),
+        Body::Own(r) => r
+            .key
+            .into_iter()
+            .chain(r.keys)
+            .map(|token| Leak { token, source: r.source.clone() })
+            .collect(),
+    };
+    if leaks.is_empty() {
+        return Err(shape());
+    }
+    if leaks.len() > MAX_TOKENS {
+        return Err(Error::invalid("keys", format!("at most {MAX_TOKENS} per report")));
+    }
+    Ok(leaks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shapes() {
+        let own = parse(br#"{"keys":["a","b"],"source":"https://paste.example/1"}"#).unwrap();
+        assert_eq!(own.len(), 2);
+        assert_eq!(own[1].source.as_deref(), Some("https://paste.example/1"));
+        let one = parse(br#"{"key":"a"}"#).unwrap();
+        assert_eq!(one, vec![Leak { token: "a".into(), source: None }]);
+        let gh = parse(
+            br#"[{"token":"sk_x","type":"keygate_secret","url":"https://github.com/o/r/blob/x","source":"content"}]"#,
+        )
+        .unwrap();
+        assert_eq!(gh[0].token, "sk_x");
+        assert_eq!(gh[0].source.as_deref(), Some("https://github.com/o/r/blob/x (content)"));
+    }
+
+    #[test]
+    fn bad_reports() {
+        for bad in [&br#"{}"#[..], br#"[]"#, br#"{"tokens":["a"]}"#, br#"[{"url":"x"}]"#, br#""a""#] {
+            assert!(matches!(parse(bad), Err(Error::Invalid { .. })), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(matches!(parse(b"{"), Err(Error::InvalidJson { .. })));
+        let many = format!(r#"{{"keys":[{}]}}"#, vec!["\"k\""; 101].join(","));
+        assert!(matches!(parse(many.as_bytes()), Err(Error::Invalid { field, .. }) if field == "keys"));
+    }
+}

@@ -1,0 +1,174 @@
+//! `GET /v1/keys` query parameters, validated, and the SQL filter they
+//! become in the registry. Plain Rust: the registry object only runs it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::key::{Environment, KeyType};
+use crate::record::Status;
+use crate::time::Timestamp;
+
+/// Largest page.
+pub const MAX_PER_PAGE: u32 = 100;
+/// Default page size.
+pub const DEFAULT_PER_PAGE: u32 = 20;
+
+/// A validated list request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListQuery {
+    /// 1-based page.
+    pub page: u32,
+    /// Items per page, 1–100.
+    pub per_page: u32,
+    /// Only keys of this environment.
+    pub environment: Option<Environment>,
+    /// Only keys of this type.
+    pub key_type: Option<KeyType>,
+    /// Only keys with this status.
+    pub status: Option<Status>,
+    /// Only keys of this owner.
+    pub owner_id: Option<String>,
+    /// Case-insensitive substring of name, description or id.
+    pub q: Option<String>,
+}
+
+/// A value bound to a `?` in the generated SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlArg {
+    /// TEXT.
+    Text(String),
+    /// INTEGER.
+    Int(i64),
+}
+
+fn parse<T: serde::de::DeserializeOwned>(name: &str, value: &str) -> Result<T, Error> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|_| Error::invalid(name, format!("{value:?} is not a valid value")))
+}
+
+fn number(name: &str, value: &str, max: u32) -> Result<u32, Error> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| Error::invalid(name, format!("must be an integer from 1 to {max}")))
+}
+
+impl ListQuery {
+    /// Reads the query string's pairs. Unknown parameters are 422, so a
+    /// typo (`?enviroment=live`) never silently lists everything.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ListQuery, Error> {
+        let mut q = ListQuery {
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+            environment: None,
+            key_type: None,
+            status: None,
+            owner_id: None,
+            q: None,
+        };
+        for (name, value) in pairs {
+            match name {
+                "page" => q.page = number(name, value, 1_000_000)?,
+                "per_page" => q.per_page = number(name, value, MAX_PER_PAGE)?,
+                "environment" => q.environment = Some(value.parse().map_err(|e: String| Error::invalid(name, e))?),
+                "type" => q.key_type = Some(parse(name, value)?),
+                "status" => q.status = Some(parse(name, value)?),
+                "owner_id" => q.owner_id = Some(value.to_owned()),
+                "q" => q.q = Some(value.to_lowercase()).filter(|s| !s.is_empty()),
+                other => return Err(Error::invalid(other, "is not a known parameter")),
+            }
+        }
+        Ok(q)
+    }
+
+    /// The `WHERE` clause (over the registry's `keys` table) and its
+    /// arguments, with status judged at `now`.
+    pub fn filter(&self, now: Timestamp) -> (String, Vec<SqlArg>) {
+        let mut clauses = vec!["state = 'live'".to_owned()];
+        let mut args = Vec::new();
+        if let Some(env) = &self.environment {
+            clauses.push("environment = ?".into());
+            args.push(SqlArg::Text(env.as_str().to_owned()));
+        }
+        if let Some(t) = self.key_type {
+            clauses.push("type = ?".into());
+            args.push(SqlArg::Text(t.as_str().to_owned()));
+        }
+        if let Some(owner) = &self.owner_id {
+            clauses.push("owner_id = ?".into());
+            args.push(SqlArg::Text(owner.clone()));
+        }
+        if let Some(q) = &self.q {
+            clauses.push("instr(search, ?) > 0".into());
+            args.push(SqlArg::Text(q.clone()));
+        }
+        let now = SqlArg::Int(now.as_millis() as i64);
+        match self.status {
+            None => {}
+            Some(Status::Revoked) => clauses.push("revoked = 1".into()),
+            Some(Status::Expired) => {
+                clauses.push("revoked = 0 AND expires_at IS NOT NULL AND expires_at <= ?".into());
+                args.push(now);
+            }
+            Some(Status::Active) => {
+                clauses.push("revoked = 0 AND (expires_at IS NULL OR expires_at > ?)".into());
+                args.push(now);
+            }
+        }
+        (clauses.join(" AND "), args)
+    }
+
+    /// Rows to skip for this page.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.per_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> Result<ListQuery, Error> {
+        ListQuery::parse(s.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))))
+    }
+
+    #[test]
+    fn defaults_and_filters() {
+        let d = q("").unwrap();
+        assert_eq!((d.page, d.per_page), (1, 20));
+        assert_eq!(d.filter(Timestamp::from_secs(0)), ("state = 'live'".to_owned(), vec![]));
+        let f = q("page=3&per_page=5&environment=live&type=restricted&status=active&owner_id=cus_1&q=ACME").unwrap();
+        assert_eq!(f.offset(), 10);
+        let (sql, args) = f.filter(Timestamp::from_millis(42));
+        assert!(sql.contains("environment = ?") && sql.contains("type = ?") && sql.contains("instr(search, ?)"));
+        assert_eq!(
+            args,
+            vec![
+                SqlArg::Text("live".into()),
+                SqlArg::Text("restricted".into()),
+                SqlArg::Text("cus_1".into()),
+                SqlArg::Text("acme".into()),
+                SqlArg::Int(42),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        for (s, field) in [
+            ("page=0", "page"),
+            ("per_page=101", "per_page"),
+            ("per_page=x", "per_page"),
+            ("status=gone", "status"),
+            ("type=admin", "type"),
+            ("environment=LIVE", "environment"),
+            ("enviroment=live", "enviroment"),
+        ] {
+            match q(s) {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{s}"),
+                other => panic!("{s}: {other:?}"),
+            }
+        }
+    }
+}

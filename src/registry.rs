@@ -1,0 +1,108 @@
+//! The registry: one strongly consistent (SQLite Durable Object) index of
+//! every key, for listing, lookup by hash, and the audit trail. KV is the
+//! fast edge read path and each key's own Durable Object is authoritative
+//! for requests; the registry is what admins list and search.
+//!
+//! Write order, and how each failure recovers:
+//!
+//! - issue: registry `Insert` (hidden, `pending`) → key object `Create` →
+//!   KV → registry `Confirm`. A crash anywhere before `Confirm` leaves a
+//!   pending row that listings hide, and no secret was returned, so no
+//!   half-issued key is ever usable or visible.
+//! - edit, rotate, revoke: key object first (authoritative: a success
+//!   reported to the caller is already enforced), then KV, then registry
+//!   `Update`. A crash after the key object leaves the registry stale until
+//!   the admin retries (each of these is safe to repeat); it never leaves a
+//!   revoked key usable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::KeyHash;
+use crate::key::KeyId;
+use crate::list::ListQuery;
+use crate::record::KeyView;
+use crate::time::Timestamp;
+
+/// How long audit entries are kept.
+pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
+
+/// A request to the registry object.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RegistryCommand {
+    /// Record a key being issued; hidden until `Confirm`.
+    Insert {
+        /// The new key's view.
+        key: KeyView,
+        /// Its secrets' hashes.
+        hashes: Vec<KeyHash>,
+        /// Who issued it.
+        actor: String,
+    },
+    /// The key is fully issued: show it.
+    Confirm {
+        /// The key.
+        id: KeyId,
+    },
+    /// Replace a key's view after an edit, rotation or revocation.
+    Update {
+        /// The new view.
+        key: KeyView,
+        /// Hashes to add (a rotation's new secret).
+        hashes: Vec<KeyHash>,
+        /// What happened, for the audit trail.
+        action: String,
+        /// Who did it.
+        actor: String,
+        /// Extra audit detail (e.g. where a key leaked).
+        detail: Option<String>,
+    },
+    /// A key was used (sent at most once a minute per key).
+    Touch {
+        /// The key.
+        id: KeyId,
+        /// Its latest admitted request.
+        last_used: Timestamp,
+    },
+    /// One page of keys, newest first.
+    List {
+        /// Filters and page.
+        query: ListQuery,
+    },
+    /// Which key a hash opens, if any.
+    FindByHash {
+        /// The hash.
+        hash: KeyHash,
+    },
+}
+
+/// Paging facts for a list response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageMeta {
+    /// Keys matching the filters.
+    pub total: u64,
+    /// This page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// The registry's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum RegistryReply {
+    /// Written.
+    Done,
+    /// A page of keys.
+    Page {
+        /// The keys.
+        data: Vec<KeyView>,
+        /// Paging.
+        meta: PageMeta,
+    },
+    /// The key a hash belongs to.
+    Found {
+        /// `None`: no key has this secret.
+        id: Option<KeyId>,
+    },
+}

@@ -1,0 +1,108 @@
+//! `POST /v1/verify`: the proxy's decision as JSON, for services that call
+//! keygate instead of routing through it. Same checks, counted the same.
+
+use std::num::NonZeroU32;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::keystate::Grant;
+use crate::permission::Permission;
+use crate::route::Requirement;
+use crate::time::Timestamp;
+
+/// The request body.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The key to check.
+    pub key: String,
+    /// A permission the key must hold (`orders:read`, `p/s/e:get`).
+    #[serde(default)]
+    pub permission: Option<Permission>,
+    /// Units to consume (default 1).
+    #[serde(default)]
+    pub cost: Option<NonZeroU32>,
+    /// The end client's address, checked against the key's IP allowlist.
+    #[serde(default)]
+    pub ip: Option<String>,
+}
+
+impl VerifyRequest {
+    /// What the request needs.
+    pub fn requirement(&self) -> Requirement {
+        Requirement {
+            permission: self.permission.clone(),
+            cost: self.cost.unwrap_or(NonZeroU32::MIN),
+        }
+    }
+}
+
+/// The response body's `data`: `valid` plus either the key's facts or the
+/// refusal's code. A refusal is still a 200: the call worked.
+pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
+    match result {
+        Ok(g) => json!({
+            "valid": true,
+            "code": "valid",
+            "key_id": g.key_id,
+            "owner_id": g.owner_id,
+            "environment": g.environment,
+            "type": g.key_type,
+            "scopes": g.grants.scopes,
+            "permissions": g.grants.permissions,
+            "metadata": g.metadata,
+            "expires_at": g.expires_at,
+            "ratelimit": {
+                "limit": g.quota.limit,
+                "remaining": g.quota.remaining,
+                "reset": g.quota.reset.as_secs_ceil(),
+            },
+        }),
+        Err(e) => {
+            let mut v = json!({ "valid": false, "code": e.code(), "message": e.message() });
+            if let Error::RateLimited { quota, .. } = e {
+                v["ratelimit"] = json!({
+                    "limit": quota.limit,
+                    "remaining": quota.remaining,
+                    "reset": quota.reset.as_secs_ceil(),
+                });
+                v["retry_after"] = json!(e.retry_after_secs(now));
+            }
+            if let Error::InsufficientPermissions { required: Some(r), .. } = e {
+                v["required"] = json!(r);
+            }
+            v
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limit::Quota;
+
+    #[test]
+    fn refusals_carry_their_code() {
+        let now = Timestamp::from_secs(100);
+        let v = verdict(&Err(Error::KeyRevoked), now);
+        assert_eq!(v["valid"], false);
+        assert_eq!(v["code"], "key_revoked");
+        let limited = Error::RateLimited {
+            quota: Quota { limit: 5, remaining: 0, reset: Timestamp::from_secs(130) },
+            retry_at: Timestamp::from_secs(130),
+        };
+        let v = verdict(&Err(limited), now);
+        assert_eq!(v["retry_after"], 30);
+        assert_eq!(v["ratelimit"]["limit"], 5);
+    }
+
+    #[test]
+    fn requests_parse() {
+        let r: VerifyRequest = serde_json::from_str(r#"{"key":"k","permission":"orders:read","cost":3}"#).unwrap();
+        assert_eq!(r.requirement().cost.get(), 3);
+        assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","permission":"bad perm"}"#).is_err());
+        assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","cost":0}"#).is_err());
+    }
+}
