@@ -17,7 +17,7 @@ const SCHEMA: &[&str] = &[
         id TEXT PRIMARY KEY, state TEXT NOT NULL, created_at INTEGER NOT NULL,
         environment TEXT NOT NULL, type TEXT NOT NULL, owner_id TEXT, search TEXT NOT NULL,
         revoked INTEGER NOT NULL, expires_at INTEGER, last_used INTEGER, view TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS keys_newest ON keys (created_at DESC, id DESC)",
+    "CREATE INDEX IF NOT EXISTS keys_newest ON keys (created_at DESC)",
     "CREATE TABLE IF NOT EXISTS secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
@@ -163,7 +163,7 @@ impl RegistryObject {
                     .exec(
                         &format!(
                             "SELECT view, last_used FROM keys WHERE {filter}
-                             ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                             ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
                         ),
                         page_args,
                     )?

@@ -1,0 +1,302 @@
+// The key lifecycle API on the real built Worker: list, get, edit, rotate,
+// leaked-key revocation, tiers, owners, verify, bad input that changes
+// nothing, and crashes injected between the storage writes.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { admin, bearer, errorOf, issue, startOrigin, startWorker, stateDir } from "./harness.mjs";
+
+let origin;
+let worker;
+
+before(async () => {
+  origin = await startOrigin();
+  worker = await startWorker({
+    vars: { ORIGIN_LIVE: origin.url, ORIGIN_TEST: origin.url, TIERS: JSON.stringify({ standard: { per_minute: 100, per_day: 50000 }, premium: { per_minute: 1000, per_day: 1000000 } }) },
+  });
+});
+after(async () => {
+  await worker?.dispose();
+  await origin?.close();
+});
+
+const api = (path, init = {}) => worker.fetch(`/_keygate${path}`, { ...init, headers: { ...admin(), ...(init.headers ?? {}) } });
+const json = async (res, status) => {
+  const text = await res.text();
+  assert.equal(res.status, status, text);
+  return JSON.parse(text);
+};
+const list = async (query = "") => json(await api(`/v1/keys${query}`), 200);
+
+/** Everything stored about keys, as bytes: KV entries, the registry's view, each key's view. */
+async function snapshot(w = worker) {
+  const kv = await w.mf.getKVNamespace("KEYS");
+  const names = (await kv.list()).keys.map((k) => k.name).sort();
+  const entries = await Promise.all(names.map(async (n) => [n, await kv.get(n)]));
+  const listed = await (await w.fetch("/_keygate/v1/keys?per_page=100", { headers: admin() })).text();
+  const ids = JSON.parse(listed).data.map((k) => k.id);
+  const views = await Promise.all(ids.map(async (id) => (await w.fetch(`/_keygate/v1/keys/${id}`, { headers: admin() })).text()));
+  return JSON.stringify({ entries, listed, views });
+}
+
+test("a key is listed immediately after create, newest first, never with its secret", async () => {
+  const a = await issue(worker, { name: "alpha list", owner_id: "cus_list" });
+  const b = await issue(worker, { name: "beta list", owner_id: "cus_list", environment: "test", type: "restricted", scopes: ["x:read"] });
+  const page = await list("?owner_id=cus_list");
+  assert.deepEqual(page.data.map((k) => k.id), [b.id, a.id]);
+  assert.deepEqual(page.meta, { total: 2, page: 1, per_page: 20 });
+  const text = JSON.stringify(page);
+  for (const k of [a, b]) assert.ok(!text.includes(k.key.slice(8)), "secret in listing");
+  assert.equal(page.data[1].display, a.display);
+  assert.equal(page.data[1].status, "active");
+
+  assert.deepEqual((await list("?owner_id=cus_list&environment=test")).data.map((k) => k.id), [b.id]);
+  assert.deepEqual((await list("?owner_id=cus_list&type=restricted")).data.map((k) => k.id), [b.id]);
+  assert.deepEqual((await list("?q=ALPHA%20LIST")).data.map((k) => k.id), [a.id]);
+  const p2 = await list("?owner_id=cus_list&per_page=1&page=2");
+  assert.deepEqual(p2.data.map((k) => k.id), [a.id]);
+  const beyond = await list("?owner_id=cus_list&per_page=1&page=9");
+  assert.deepEqual(beyond, { data: [], meta: { total: 2, page: 9, per_page: 1 } });
+
+  await api(`/v1/keys/${a.id}`, { method: "DELETE" });
+  assert.deepEqual((await list("?owner_id=cus_list&status=revoked")).data.map((k) => k.id), [a.id]);
+  assert.deepEqual((await list("?owner_id=cus_list&status=active")).data.map((k) => k.id), [b.id]);
+});
+
+test("list parameters are validated", async () => {
+  for (const [q, field] of [["?page=0", "page"], ["?per_page=500", "per_page"], ["?status=zombie", "status"], ["?colour=red", "colour"]]) {
+    const body = await json(await api(`/v1/keys${q}`), 422);
+    assert.equal(body.error.field, field);
+  }
+});
+
+test("last_used shows up in listings", async () => {
+  const k = await issue(worker, { name: "used one", owner_id: "cus_used" });
+  assert.equal((await list("?owner_id=cus_used")).data[0].last_used, null);
+  assert.equal((await worker.fetch("/x", { headers: bearer(k.key) })).status, 200);
+  let seen = null;
+  for (let i = 0; i < 50 && !seen; i++) {
+    seen = (await list("?owner_id=cus_used")).data[0].last_used;
+    if (!seen) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(seen, "last_used never reached the registry");
+  assert.ok((await json(await api(`/v1/keys/${k.id}`), 200)).data.last_used);
+});
+
+test("edit without regenerating: owner, metadata, tier, limits", async () => {
+  const k = await issue(worker, { name: "tiered", tier: "standard" });
+  assert.equal(k.tier, "standard");
+  assert.deepEqual(k.rate_limits, { per_minute: 100, per_day: 50000 });
+  const edited = await json(
+    await api(`/v1/keys/${k.id}`, { method: "PATCH", body: JSON.stringify({ tier: "premium", owner_id: "cus_9", metadata: { plan: "pro" }, description: "now premium" }) }),
+    200,
+  );
+  assert.equal(edited.data.tier, "premium");
+  assert.deepEqual(edited.data.rate_limits, { per_minute: 1000, per_day: 1000000 });
+  assert.equal(edited.data.display, k.display);
+  const seen = origin.requests.length;
+  const res = await worker.fetch("/x", { headers: bearer(k.key) });
+  assert.equal(res.headers.get("x-ratelimit-limit"), "1000");
+  assert.equal(origin.requests[seen].headers["x-keygate-owner-id"], "cus_9");
+  const me = (await json(await worker.fetch("/_keygate/v1/whoami", { headers: bearer(k.key) }), 200)).data;
+  assert.equal(me.owner_id, "cus_9");
+  assert.deepEqual(me.metadata, { plan: "pro" });
+  const listed = (await list("?owner_id=cus_9")).data[0];
+  assert.equal(listed.description, "now premium");
+  const bad = await json(await api(`/v1/keys/${k.id}`, { method: "PATCH", body: JSON.stringify({ tier: "gold" }) }), 422);
+  assert.equal(bad.error.field, "tier");
+});
+
+test("rotation: new secret, same id and counters; old works until the deadline", async () => {
+  const k = await issue(worker, { rate_limits: { per_minute: 10 } });
+  assert.equal((await worker.fetch("/x", { headers: bearer(k.key) })).status, 200);
+  const rotated = await json(await api(`/v1/keys/${k.id}/rotate`, { method: "POST", body: JSON.stringify({ expire_previous_in_seconds: 2 }) }), 200);
+  const fresh = rotated.data.key;
+  assert.notEqual(fresh, k.key);
+  assert.equal(rotated.data.id, k.id);
+  assert.equal(rotated.data.previous_secrets.length, 1);
+  assert.equal(rotated.data.previous_secrets[0].display, k.display);
+
+  const viaNew = await worker.fetch("/x", { headers: bearer(fresh) });
+  assert.equal(viaNew.headers.get("x-ratelimit-remaining"), "8", "counters must be shared");
+  const viaOld = await worker.fetch("/x", { headers: bearer(k.key) });
+  assert.equal(viaOld.status, 200, "old secret must work during the overlap");
+  assert.equal(viaOld.headers.get("x-ratelimit-remaining"), "7");
+  await new Promise((r) => setTimeout(r, 2200));
+  const late = await worker.fetch("/x", { headers: bearer(k.key) });
+  assert.equal(late.status, 401);
+  assert.equal((await errorOf(late)).code, "invalid_api_key");
+  assert.equal((await worker.fetch("/x", { headers: bearer(fresh) })).status, 200);
+
+  // 0 retires the previous secret at once; an empty body means the default (24 h).
+  const again = await json(await api(`/v1/keys/${k.id}/rotate`, { method: "POST", body: JSON.stringify({ expire_previous_in_seconds: 0 }) }), 200);
+  assert.equal((await worker.fetch("/x", { headers: bearer(fresh) })).status, 401);
+  const third = await json(await api(`/v1/keys/${k.id}/rotate`, { method: "POST" }), 200);
+  const deadline = Date.parse(third.data.previous_secrets[0].expires_at);
+  assert.ok(Math.abs(deadline - Date.now() - 86400e3) < 60e3, "default overlap is 24 h");
+  assert.equal((await worker.fetch("/x", { headers: bearer(again.data.key) })).status, 200);
+});
+
+test("revoke-leaked: keygate's shape and GitHub's, reporting only matches", async () => {
+  const a = await issue(worker, { name: "leaky a" });
+  const b = await issue(worker, { name: "leaky b" });
+  const stranger = "sk_live_" + "A".repeat(38);
+  const own = await json(
+    await api("/v1/keys/revoke-leaked", { method: "POST", body: JSON.stringify({ keys: [stranger, a.key, "hello"], source: "https://pastebin.example/x" }) }),
+    200,
+  );
+  assert.deepEqual(own.data, { received: 3, revoked: [{ index: 1, key_id: a.id, display: a.display }] });
+  const res = await worker.fetch("/x", { headers: bearer(a.key) });
+  assert.equal(res.status, 401);
+  assert.equal((await errorOf(res)).code, "key_revoked");
+  const view = (await json(await api(`/v1/keys/${a.id}`), 200)).data;
+  assert.equal(view.revoked_reason, "leaked: https://pastebin.example/x");
+
+  const gh = await json(
+    await api("/v1/keys/revoke-leaked", {
+      method: "POST",
+      body: JSON.stringify([{ token: b.key, type: "keygate_secret_key", url: "https://github.com/o/r/blob/main/.env", source: "content" }]),
+    }),
+    200,
+  );
+  assert.deepEqual(gh.data.revoked.map((r) => r.key_id), [b.id]);
+  assert.equal((await worker.fetch("/x", { headers: bearer(b.key) })).status, 401);
+  const viewB = (await json(await api(`/v1/keys/${b.id}`), 200)).data;
+  assert.match(viewB.revoked_reason, /github\.com\/o\/r/);
+
+  const nothing = await json(await api("/v1/keys/revoke-leaked", { method: "POST", body: JSON.stringify({ key: stranger }) }), 200);
+  assert.deepEqual(nothing.data, { received: 1, revoked: [] });
+});
+
+test("verify: the proxy's decision, counted the same way", async () => {
+  const k = await issue(worker, { type: "restricted", scopes: ["orders:read"], owner_id: "cus_v", rate_limits: { per_minute: 3 }, allowed_ips: ["198.51.100.0/24"] });
+  const verify = async (body) => (await json(await api("/v1/verify", { method: "POST", body: JSON.stringify(body) }), 200)).data;
+  const ok = await verify({ key: k.key, permission: "orders:read", ip: "198.51.100.1" });
+  assert.equal(ok.valid, true);
+  assert.equal(ok.key_id, k.id);
+  assert.equal(ok.owner_id, "cus_v");
+  assert.deepEqual(ok.scopes, ["orders:read"]);
+  assert.deepEqual(ok.ratelimit.remaining, 2);
+  const denied = await verify({ key: k.key, permission: "orders:write", ip: "198.51.100.1" });
+  assert.deepEqual([denied.valid, denied.code, denied.required], [false, "insufficient_permissions", "orders:write"]);
+  assert.equal((await verify({ key: k.key, ip: "203.0.113.1" })).code, "ip_not_allowed");
+  const costly = await verify({ key: k.key, cost: 2, ip: "198.51.100.1" });
+  assert.equal(costly.ratelimit.remaining, 0, "denied verifications must not count; cost must");
+  const limited = await verify({ key: k.key, ip: "198.51.100.1" });
+  assert.equal(limited.code, "rate_limited");
+  assert.ok(limited.retry_after >= 1);
+  assert.equal((await verify({ key: "garbage" })).code, "invalid_api_key");
+  const bad = await json(await api("/v1/verify", { method: "POST", body: JSON.stringify({ key: k.key, permission: "not a perm" }) }), 422);
+  assert.equal(bad.error.field, "permission");
+});
+
+test("bad input on every admin route changes nothing stored", async () => {
+  const k = await issue(worker, { name: "untouchable", scopes: ["a:read"] });
+  const before = await snapshot();
+  const missing = "key_0000000000000000";
+  const big = JSON.stringify({ name: "x".repeat(17000) });
+  const cases = [
+    ["POST", "/v1/keys", "{nope", 400],
+    ["POST", "/v1/keys", JSON.stringify({ name: "a", environment: "live", colour: "red" }), 422],
+    ["POST", "/v1/keys", JSON.stringify({ name: 5, environment: "live" }), 422],
+    ["POST", "/v1/keys", big, 413],
+    ["PATCH", `/v1/keys/${k.id}`, "{nope", 400],
+    ["PATCH", `/v1/keys/${k.id}`, JSON.stringify({ colour: "red" }), 422],
+    ["PATCH", `/v1/keys/${k.id}`, JSON.stringify({ rate_limits: { per_minute: -1 } }), 422],
+    ["PATCH", `/v1/keys/${k.id}`, JSON.stringify({ expires_at: "2001-01-01T00:00:00Z" }), 422],
+    ["PATCH", `/v1/keys/${k.id}`, JSON.stringify({ allowed_ips: ["nope"] }), 422],
+    ["PATCH", `/v1/keys/${k.id}`, big, 413],
+    ["PATCH", `/v1/keys/${missing}`, JSON.stringify({ name: "b" }), 404],
+    ["GET", `/v1/keys/${missing}`, undefined, 404],
+    ["DELETE", `/v1/keys/${missing}`, undefined, 404],
+    ["POST", `/v1/keys/${k.id}/rotate`, "{nope", 400],
+    ["POST", `/v1/keys/${k.id}/rotate`, JSON.stringify({ expire_previous_in_seconds: -5 }), 422],
+    ["POST", `/v1/keys/${k.id}/rotate`, JSON.stringify({ grace: 5 }), 422],
+    ["POST", `/v1/keys/${missing}/rotate`, "{}", 404],
+    ["POST", "/v1/keys/revoke-leaked", "{nope", 400],
+    ["POST", "/v1/keys/revoke-leaked", JSON.stringify({ tokens: ["x"] }), 422],
+    ["POST", "/v1/keys/revoke-leaked", big, 413],
+    ["POST", "/v1/verify", "{nope", 400],
+    ["POST", "/v1/verify", JSON.stringify({ key: k.key, cost: 0 }), 422],
+    ["POST", "/v1/verify", big, 413],
+    ["GET", "/v1/keys?per_page=0", undefined, 422],
+    ["PUT", `/v1/keys/${k.id}`, "{}", 405],
+  ];
+  for (const [method, path, body, status] of cases) {
+    const res = await api(path, { method, body });
+    const err = await errorOf(res);
+    assert.equal(res.status, status, `${method} ${path} ${body?.slice(0, 60)}: ${JSON.stringify(err)}`);
+  }
+  assert.equal(await snapshot(), before, "a rejected request changed stored data");
+});
+
+test("revoking twice is an idempotent 200", async () => {
+  const k = await issue(worker);
+  const first = await json(await api(`/v1/keys/${k.id}`, { method: "DELETE" }), 200);
+  const second = await json(await api(`/v1/keys/${k.id}`, { method: "DELETE" }), 200);
+  assert.equal(second.data.revoked_at, first.data.revoked_at);
+  const edit = await api(`/v1/keys/${k.id}`, { method: "PATCH", body: JSON.stringify({ name: "zombie" }) });
+  assert.equal(edit.status, 401);
+  assert.equal((await errorOf(edit)).code, "key_revoked");
+});
+
+test("a crash between the registry and KV leaves no usable or visible key", async () => {
+  for (const fault of ["crash_after_registry", "crash_after_key_object"]) {
+    const crashy = await startWorker({ vars: { ORIGIN_LIVE: origin.url, FAULTS: fault } });
+    try {
+      const before = await snapshot(crashy);
+      const res = await crashy.fetch("/_keygate/v1/keys", {
+        method: "POST",
+        headers: admin(),
+        body: JSON.stringify({ name: "doomed", environment: "live" }),
+      });
+      assert.equal(res.status, 503, fault);
+      const text = await res.text();
+      assert.ok(!/sk_live_/.test(text), "a secret left the Worker on a failed create");
+      assert.equal(await snapshot(crashy), before, `${fault}: storage changed visibly`);
+      assert.equal((await (await crashy.fetch("/_keygate/v1/keys", { headers: admin() })).json()).meta.total, 0);
+    } finally {
+      await crashy.dispose();
+    }
+  }
+});
+
+test("a crash right after revocation still leaves the key revoked", async () => {
+  const dir = stateDir();
+  const first = await startWorker({ vars: { ORIGIN_LIVE: origin.url }, persist: dir });
+  const k = await issue(first);
+  assert.equal((await first.fetch("/x", { headers: bearer(k.key) })).status, 200);
+  await first.dispose();
+  const crashy = await startWorker({ vars: { ORIGIN_LIVE: origin.url, FAULTS: "crash_after_key_object" }, persist: dir });
+  try {
+    const res = await crashy.fetch(`/_keygate/v1/keys/${k.id}`, { method: "DELETE", headers: admin() });
+    assert.equal(res.status, 503);
+    // KV and the registry still say active, but the key object is authoritative.
+    const kv = await crashy.mf.getKVNamespace("KEYS");
+    const entries = await Promise.all((await kv.list()).keys.map((e) => kv.get(e.name)));
+    assert.ok(entries.every((v) => !JSON.parse(v).revoked), "KV should be stale in this scenario");
+    const after = await crashy.fetch("/x", { headers: bearer(k.key) });
+    assert.equal(after.status, 401);
+    assert.equal((await errorOf(after)).code, "key_revoked");
+  } finally {
+    await crashy.dispose();
+  }
+});
+
+test("storage failures fail closed with 503", async () => {
+  for (const fault of ["kv_read", "key_object"]) {
+    const dir = stateDir();
+    const w = await startWorker({ vars: { ORIGIN_LIVE: origin.url }, persist: dir });
+    const k = await issue(w);
+    await w.dispose();
+    const broken = await startWorker({ vars: { ORIGIN_LIVE: origin.url, FAULTS: fault }, persist: dir });
+    try {
+      const seen = origin.requests.length;
+      const res = await broken.fetch("/x", { headers: bearer(k.key) });
+      assert.equal(res.status, 503, fault);
+      assert.equal((await errorOf(res)).code, "unavailable");
+      assert.equal(origin.requests.length, seen, "the origin was called while state was unreachable");
+    } finally {
+      await broken.dispose();
+    }
+  }
+});
