@@ -150,6 +150,18 @@ pub struct Quota {
     pub reset: Timestamp,
 }
 
+impl Quota {
+    /// The API's `ratelimit` object: `{limit, remaining, reset}` with
+    /// `reset` in Unix seconds, as in the `X-RateLimit-*` headers.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset": self.reset.as_secs_ceil(),
+        })
+    }
+}
+
 /// What `consume` decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -54,20 +54,12 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
             "permissions": g.grants.permissions,
             "metadata": g.metadata,
             "expires_at": g.expires_at,
-            "ratelimit": {
-                "limit": g.quota.limit,
-                "remaining": g.quota.remaining,
-                "reset": g.quota.reset.as_secs_ceil(),
-            },
+            "ratelimit": g.quota.to_json(),
         }),
         Err(e) => {
             let mut v = json!({ "valid": false, "code": e.code(), "message": e.message() });
             if let Error::RateLimited { quota, .. } = e {
-                v["ratelimit"] = json!({
-                    "limit": quota.limit,
-                    "remaining": quota.remaining,
-                    "reset": quota.reset.as_secs_ceil(),
-                });
+                v["ratelimit"] = quota.to_json();
                 v["retry_after"] = json!(e.retry_after_secs(now));
             }
             if let Error::InsufficientPermissions { required: Some(r), .. } = e {

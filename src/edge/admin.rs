@@ -266,11 +266,7 @@ async fn whoami(req: &Request, env: &Env, config: &Config) -> Handled {
         "scopes": grant.grants.scopes,
         "permissions": grant.grants.permissions,
         "rate_limits": grant.rate_limits,
-        "ratelimit": {
-            "limit": grant.quota.limit,
-            "remaining": grant.quota.remaining,
-            "reset": grant.quota.reset.as_secs_ceil(),
-        },
+        "ratelimit": grant.quota.to_json(),
         "expires_at": grant.expires_at,
     }});
     Ok(http::json(200, &body))

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use super::http;
+use crate::hash::KeyHash;
+use crate::key::KeyId;
 use crate::list::SqlArg;
 use crate::record::KeyView;
 use crate::registry::{PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
@@ -63,6 +65,17 @@ fn opt_int(v: Option<u64>) -> SqlStorageValue {
     v.map_or(SqlStorageValue::Null, |n| (n as i64).into())
 }
 
+/// Maps each hash to `id`, for lookups by leaked value.
+fn add_secrets(sql: &SqlStorage, id: &KeyId, hashes: &[KeyHash]) -> Result<()> {
+    for hash in hashes {
+        sql.exec(
+            "INSERT OR IGNORE INTO secrets (hash, key_id) VALUES (?, ?)",
+            vec![text(hash.as_str()), text(id.as_str())],
+        )?;
+    }
+    Ok(())
+}
+
 /// The row columns derived from a view, in `SET`/`INSERT` order.
 fn columns(key: &KeyView) -> Result<Vec<SqlStorageValue>> {
     let search = format!("{} {} {}", key.name, key.description.as_deref().unwrap_or(""), key.id).to_lowercase();
@@ -112,12 +125,7 @@ impl RegistryObject {
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                     values,
                 )?;
-                for hash in hashes {
-                    sql.exec(
-                        "INSERT OR IGNORE INTO secrets (hash, key_id) VALUES (?, ?)",
-                        vec![text(hash.as_str()), text(key.id.as_str())],
-                    )?;
-                }
+                add_secrets(sql, &key.id, &hashes)?;
                 audit(&actor, "create", key.id.as_str(), None)?;
                 Ok(RegistryReply::Done)
             }
@@ -133,12 +141,7 @@ impl RegistryObject {
                      WHERE id = ?",
                     values,
                 )?;
-                for hash in hashes {
-                    sql.exec(
-                        "INSERT OR IGNORE INTO secrets (hash, key_id) VALUES (?, ?)",
-                        vec![text(hash.as_str()), text(key.id.as_str())],
-                    )?;
-                }
+                add_secrets(sql, &key.id, &hashes)?;
                 audit(&actor, &action, key.id.as_str(), detail)?;
                 Ok(RegistryReply::Done)
             }
