@@ -11,6 +11,7 @@
 //! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
 //! | `ROUTES` | unset | route table JSON (see [`crate::route`]); unset: every path open to any valid key |
 //! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day"}}` |
+//! | `MAX_BODY_BYTES` | 10485760 | largest declared body forwarded to the origin |
 //! | `FAULTS` | unset | test-only failure points, see [`Fault`] |
 //!
 //! `ADMIN_TOKEN` is a secret, read separately by the edge.
@@ -37,6 +38,8 @@ pub struct Config {
     pub tiers: Tiers,
     /// Failure points switched on (tests and drills only).
     pub faults: Vec<Fault>,
+    /// Largest declared body forwarded to the origin.
+    pub max_body_bytes: u64,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -118,6 +121,10 @@ impl Config {
             .filter(|f| !f.is_empty())
             .map(|f| Fault::parse(f).ok_or_else(|| format!("FAULTS: unknown fault {f:?}")))
             .collect::<Result<_, _>>()?;
+        let max_body_bytes = match var("MAX_BODY_BYTES") {
+            None => crate::size::DEFAULT_MAX_BODY_BYTES,
+            Some(v) => v.trim().parse().map_err(|_| "MAX_BODY_BYTES must be a number of bytes".to_owned())?,
+        };
         Ok(Config {
             admin_prefix,
             environments,
@@ -125,6 +132,7 @@ impl Config {
             routes,
             tiers,
             faults,
+            max_body_bytes,
         })
     }
 
@@ -246,6 +254,7 @@ mod tests {
             (vec![("ROUTES", "{}")], "ROUTES"),
             (vec![("TIERS", r#"{"gold":{"per_minute":0,"per_day":1}}"#)], "TIERS"),
             (vec![("FAULTS", "meteor")], "FAULTS"),
+            (vec![("MAX_BODY_BYTES", "big")], "MAX_BODY_BYTES"),
         ] {
             let err = config(&pairs).unwrap_err();
             assert!(err.contains(var), "{err}");

@@ -78,6 +78,18 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The URL exceeds [`crate::size::MAX_URL_BYTES`].
+    #[error("uri too long")]
+    UriTooLong {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The headers exceed [`crate::size::MAX_HEADER_BYTES`].
+    #[error("headers too large")]
+    HeadersTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// The body exceeds the documented cap.
     #[error("payload too large")]
     PayloadTooLarge {
@@ -129,6 +141,8 @@ impl Error {
             Error::InvalidJson { .. } => 400,
             Error::Invalid { .. } => 422,
             Error::PayloadTooLarge { .. } => 413,
+            Error::UriTooLong { .. } => 414,
+            Error::HeadersTooLarge { .. } => 431,
             Error::RateLimited { .. } => 429,
             Error::Internal | Error::Misconfigured => 500,
             Error::BadGateway => 502,
@@ -154,6 +168,8 @@ impl Error {
             Error::InvalidJson { .. } => "invalid_json",
             Error::Invalid { .. } => "invalid_request",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UriTooLong { .. } => "uri_too_long",
+            Error::HeadersTooLarge { .. } => "headers_too_large",
             Error::Unavailable => "unavailable",
             Error::BadGateway => "bad_gateway",
             Error::Misconfigured => "misconfigured",
@@ -183,6 +199,8 @@ impl Error {
             Error::InvalidJson { message } => format!("The body is not valid JSON: {message}"),
             Error::Invalid { field, message } => format!("`{field}` {message}"),
             Error::PayloadTooLarge { limit } => format!("The body exceeds {limit} bytes."),
+            Error::UriTooLong { limit } => format!("The URL exceeds {limit} bytes."),
+            Error::HeadersTooLarge { limit } => format!("The request headers exceed {limit} bytes."),
             Error::Unavailable => "Key state is temporarily unavailable; retry shortly.".into(),
             Error::BadGateway => "The upstream API could not be reached.".into(),
             Error::Misconfigured => "keygate is misconfigured; see the Worker logs.".into(),
@@ -234,6 +252,8 @@ mod tests {
             (Error::InvalidJson { message: "x".into() }, 400, "invalid_json"),
             (Error::invalid("name", "bad"), 422, "invalid_request"),
             (Error::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (Error::UriTooLong { limit: 1 }, 414, "uri_too_long"),
+            (Error::HeadersTooLarge { limit: 1 }, 431, "headers_too_large"),
             (Error::NotFound, 404, "not_found"),
             (Error::RouteNotAllowed, 403, "route_not_allowed"),
             (Error::IpNotAllowed, 403, "ip_not_allowed"),

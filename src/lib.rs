@@ -20,6 +20,7 @@
 //! - [`route`]: the configured route table: `METHOD /path` → permission and cost.
 //! - [`ip`]: IP allowlists (IPv4/IPv6 CIDR).
 //! - [`cors`]: allowed browser origins and preflight answers.
+//! - [`size`]: URL, header and body caps, checked before anything else.
 //! - [`admin`]: admin route table, body decoding, constant-time token check.
 //! - [`registry`]: the strongly consistent key index (listing, hash lookup, audit) and its write order.
 //! - [`list`]: `GET /v1/keys` parameters and their SQL filter.
@@ -55,6 +56,7 @@ pub mod permission;
 pub mod record;
 pub mod registry;
 pub mod route;
+pub mod size;
 pub mod time;
 pub mod verify;
 

@@ -15,13 +15,40 @@
 //!   the admin retries (each of these is safe to repeat); it never leaves a
 //!   revoked key usable.
 
+use std::num::NonZeroU32;
+
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::hash::KeyHash;
+use crate::limit::{self, RateLimits, Usage};
 use crate::key::KeyId;
 use crate::list::ListQuery;
 use crate::record::KeyView;
 use crate::time::Timestamp;
+
+/// Failed admin authentications allowed per client address: beyond these,
+/// every admin request from it is refused (429) until the window resets,
+/// so a token cannot be guessed at speed.
+pub const ADMIN_GUARD: RateLimits = RateLimits {
+    per_minute: NonZeroU32::new(20).unwrap(),
+    per_day: NonZeroU32::new(500).unwrap(),
+};
+
+/// Judges an admin request from a client with failure history `usage`:
+/// throttled clients are refused whatever they present; a failed attempt
+/// is counted. Pure, so the registry only loads and saves `usage`.
+pub fn admin_attempt(usage: &Usage, failed: bool, now: Timestamp) -> (Result<(), Error>, Usage) {
+    let quota = limit::peek(&ADMIN_GUARD, usage, now);
+    if quota.remaining == 0 {
+        return (Err(Error::RateLimited { quota, retry_at: quota.reset }), *usage);
+    }
+    if !failed {
+        return (Ok(()), *usage);
+    }
+    let (_, next) = limit::consume(&ADMIN_GUARD, usage, 1, now);
+    (Ok(()), next)
+}
 
 /// How long audit entries are kept.
 pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
@@ -74,6 +101,13 @@ pub enum RegistryCommand {
         /// The hash.
         hash: KeyHash,
     },
+    /// An admin request from `client`, which failed to authenticate or not.
+    AdminAttempt {
+        /// The client's address (or `unknown`).
+        client: String,
+        /// Whether its credential was wrong.
+        failed: bool,
+    },
 }
 
 /// Paging facts for a list response.
@@ -105,4 +139,30 @@ pub enum RegistryReply {
         /// `None`: no key has this secret.
         id: Option<KeyId>,
     },
+    /// The admin guard's verdict.
+    Guarded {
+        /// `Err(RateLimited)` when the client is throttled.
+        verdict: Result<(), Error>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guessing_is_throttled_after_twenty_failures_a_minute() {
+        let now = Timestamp::from_secs(1_800_000_000);
+        let mut usage = Usage::default();
+        for i in 0..20 {
+            let (verdict, next) = admin_attempt(&usage, true, now.plus_millis(i));
+            assert_eq!(verdict, Ok(()), "attempt {i}");
+            usage = next;
+        }
+        let (verdict, after) = admin_attempt(&usage, false, now.plus_millis(100));
+        assert!(matches!(verdict, Err(Error::RateLimited { .. })), "even a right token waits");
+        assert_eq!(after, usage);
+        assert_eq!(admin_attempt(&usage, true, now.plus_millis(60_000)).0, Ok(()));
+        assert_eq!(admin_attempt(&Usage::default(), false, now).1, Usage::default(), "success costs nothing");
+    }
 }

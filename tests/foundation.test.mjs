@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ADMIN_TOKEN, admin, bearer, errorOf, issue, startOrigin, startWorker, stateDir,
+  ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker, stateDir,
 } from "./harness.mjs";
 
 let origin;
@@ -57,6 +57,7 @@ test("KV holds only the SHA-256 of the key", async () => {
 
 test("a key's journey: proxy, count down, 429, revoke, 401", async () => {
   const data = await issue(worker, { rate_limits: { per_minute: 3, per_day: 1000 } });
+  await awayFromMinuteEdge();
   const seen = origin.requests.length;
 
   for (const remaining of [2, 1, 0]) {
@@ -188,6 +189,7 @@ test("a test key against a deployment that serves only live names the mismatch",
 
 test("50 concurrent requests against a limit of 10 admit exactly 10", async () => {
   const data = await issue(worker, { rate_limits: { per_minute: 10 } });
+  await awayFromMinuteEdge(3_000);
   const results = await Promise.all(
     Array.from({ length: 50 }, () => worker.fetch("/burst", { headers: bearer(data.key) }).then(async (r) => {
       await r.arrayBuffer();
@@ -200,6 +202,7 @@ test("50 concurrent requests against a limit of 10 admit exactly 10", async () =
 
 test("whoami describes the key without consuming quota", async () => {
   const data = await issue(worker, { name: "who", rate_limits: { per_minute: 7 } });
+  await awayFromMinuteEdge(3_000);
   await worker.fetch("/x", { headers: bearer(data.key) });
   for (let i = 0; i < 2; i++) {
     const res = await worker.fetch("/_keygate/v1/whoami", { headers: { "x-api-key": data.key } });
@@ -302,6 +305,7 @@ test("origin down: 502, and the admitted request was counted", async () => {
   const dead = await startWorker({ vars: { ORIGIN_LIVE: "http://127.0.0.1:9" } });
   try {
     const data = await issue(dead, { rate_limits: { per_minute: 5 } });
+    await awayFromMinuteEdge(3_000);
     const res = await dead.fetch("/x", { headers: bearer(data.key) });
     assert.equal(res.status, 502);
     assert.equal((await errorOf(res)).code, "bad_gateway");

@@ -37,7 +37,7 @@ export function stateDir() {
  * Starts the Worker. `vars` override bindings; `persist` is a directory to
  * keep state in across restarts (in-memory otherwise).
  */
-export async function startWorker({ vars = {}, persist } = {}) {
+export async function startWorker({ vars = {}, persist, logs } = {}) {
   const bindings = { ADMIN_TOKEN, ...vars };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const mf = new Miniflare({
@@ -57,6 +57,15 @@ export async function startWorker({ vars = {}, persist } = {}) {
     },
     ...(persist
       ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") }
+      : {}),
+    // `logs`: an array that receives everything the runtime prints.
+    ...(logs
+      ? {
+          handleRuntimeStdio(stdout, stderr) {
+            stdout.on("data", (d) => logs.push(String(d)));
+            stderr.on("data", (d) => logs.push(String(d)));
+          },
+        }
       : {}),
   });
   await mf.ready;
@@ -91,4 +100,13 @@ export async function errorOf(res) {
     throw new Error(`not an error body: ${JSON.stringify(body)}`);
   }
   return body.error;
+}
+
+/**
+ * Waits, if needed, so that at least `ms` remain in the current minute:
+ * tests that count within one minute window must not straddle its edge.
+ */
+export async function awayFromMinuteEdge(ms = 10_000) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
 }

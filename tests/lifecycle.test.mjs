@@ -3,7 +3,7 @@
 // nothing, and crashes injected between the storage writes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { admin, bearer, errorOf, issue, startOrigin, startWorker, stateDir } from "./harness.mjs";
+import { admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker, stateDir } from "./harness.mjs";
 
 let origin;
 let worker;
@@ -108,6 +108,7 @@ test("edit without regenerating: owner, metadata, tier, limits", async () => {
 
 test("rotation: new secret, same id and counters; old works until the deadline", async () => {
   const k = await issue(worker, { rate_limits: { per_minute: 10 } });
+  await awayFromMinuteEdge(5_000);
   assert.equal((await worker.fetch("/x", { headers: bearer(k.key) })).status, 200);
   const rotated = await json(await api(`/v1/keys/${k.id}/rotate`, { method: "POST", body: JSON.stringify({ expire_previous_in_seconds: 2 }) }), 200);
   const fresh = rotated.data.key;
@@ -169,6 +170,7 @@ test("revoke-leaked: keygate's shape and GitHub's, reporting only matches", asyn
 
 test("verify: the proxy's decision, counted the same way", async () => {
   const k = await issue(worker, { type: "restricted", scopes: ["orders:read"], owner_id: "cus_v", rate_limits: { per_minute: 3 }, allowed_ips: ["198.51.100.0/24"] });
+  await awayFromMinuteEdge(3_000);
   const verify = async (body) => (await json(await api("/v1/verify", { method: "POST", body: JSON.stringify(body) }), 200)).data;
   const ok = await verify({ key: k.key, permission: "orders:read", ip: "198.51.100.1" });
   assert.equal(ok.valid, true);

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { admin, bearer, errorOf, issue, startOrigin, startWorker } from "./harness.mjs";
+import { admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker } from "./harness.mjs";
 
 const rest = JSON.parse(readFileSync("examples/routes-rest.json", "utf8"));
 const odata = JSON.parse(readFileSync("examples/routes-odata.json", "utf8"));
@@ -53,6 +53,7 @@ test("flat scopes through the REST route table, and denials cost nothing", async
   assert.deepEqual(k.scopes, ["orders:read"]);
   await expectStatus(await call(k.key, "GET", "/v1/orders"), 200);
   await expectStatus(await call(k.key, "GET", "/v1/orders/42"), 200);
+  await awayFromMinuteEdge(3_000);
   const before = await remaining(k.key);
   const denied = await expectStatus(await call(k.key, "POST", "/v1/orders"), 403, "insufficient_permissions");
   assert.equal(denied.error.required, "orders:write");
@@ -231,6 +232,7 @@ test("expiry: warning header within 7 days, then key_expired", async () => {
 
 test("a route's cost is what the limiter consumes", async () => {
   const k = await issue(worker, { rate_limits: { per_minute: 12 } });
+  await awayFromMinuteEdge(3_000);
   const res = await call(k.key, "POST", "/v1/scans");
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("x-ratelimit-remaining"), "7");

@@ -62,9 +62,25 @@ pub async fn handle(route: AdminRoute, mut req: Request, env: &Env, config: &Con
     })
 }
 
+/// Authenticates an admin request, behind the guard that throttles a
+/// client after repeated failures (see [`crate::registry::admin_attempt`]).
+async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
+    let outcome = credential_actor(req, env, config).await;
+    let failed = matches!(
+        outcome,
+        Err(Error::Unauthorized | Error::MissingApiKey | Error::InvalidApiKey { .. } | Error::KeyRevoked | Error::KeyExpired)
+    );
+    let client = req.headers().get("CF-Connecting-IP").ok().flatten().unwrap_or_else(|| "unknown".to_owned());
+    match store::registry(env, &RegistryCommand::AdminAttempt { client, failed }).await? {
+        RegistryReply::Guarded { verdict } => verdict?,
+        _ => return Err(Error::Internal),
+    }
+    outcome
+}
+
 /// The admin token, or an API key that holds `admin` (which then bounds
 /// what the request may grant).
-async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
+async fn credential_actor(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
     let authorization = req.headers().get("Authorization").ok().flatten();
     if let Ok((key, _)) = presented_key(authorization.as_deref(), None) {
         let needs_admin = Ok(Requirement {

@@ -25,6 +25,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 use crate::admin::match_route;
 use crate::config::Config;
 use crate::error::Error;
+use crate::size::{self, RequestSize};
 
 /// The fetch entry point: every error becomes its JSON response here, once.
 /// (Not `respond_with_errors`, which would send internal error text.)
@@ -57,6 +58,13 @@ fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
 
 async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error> {
     let config = config(env)?;
+    let headers = req.headers();
+    let size = RequestSize {
+        url: req.inner().url().len(),
+        headers: headers.entries().map(|(k, v)| k.len() + v.len()).sum(),
+        content_length: headers.get("Content-Length").ok().flatten().and_then(|v| v.parse().ok()),
+    };
+    size::check(&size, config.max_body_bytes)?;
     let method = req.method().to_string();
     match match_route(&config.admin_prefix, &method, &req.path()) {
         Some(route) => admin::handle(route?, req, env, &config).await,

@@ -12,7 +12,8 @@ use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::list::SqlArg;
 use crate::record::KeyView;
-use crate::registry::{PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
+use crate::limit::Usage;
+use crate::registry::{admin_attempt, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS keys (
@@ -21,6 +22,7 @@ const SCHEMA: &[&str] = &[
         revoked INTEGER NOT NULL, expires_at INTEGER, last_used INTEGER, view TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS keys_newest ON keys (created_at DESC)",
     "CREATE TABLE IF NOT EXISTS secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS guard (client TEXT PRIMARY KEY, usage TEXT NOT NULL, updated INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
         action TEXT NOT NULL, key_id TEXT NOT NULL, detail TEXT)",
@@ -43,6 +45,11 @@ struct ViewRow {
 #[derive(Deserialize)]
 struct CountRow {
     n: f64,
+}
+
+#[derive(Deserialize)]
+struct UsageRow {
+    usage: String,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +188,28 @@ impl RegistryObject {
                     .collect::<Result<_>>()?;
                 let meta = PageMeta { total, page: query.page, per_page: query.per_page };
                 Ok(RegistryReply::Page { data, meta })
+            }
+            RegistryCommand::AdminAttempt { client, failed } => {
+                let rows: Vec<UsageRow> =
+                    sql.exec("SELECT usage FROM guard WHERE client = ?", vec![text(client.clone())])?.to_array()?;
+                let usage: Usage = match rows.first() {
+                    Some(row) => serde_json::from_str(&row.usage)?,
+                    None => Usage::default(),
+                };
+                let (verdict, next) = admin_attempt(&usage, failed, now);
+                if next != usage {
+                    let at = (now.as_millis() as i64).into();
+                    sql.exec(
+                        "INSERT OR REPLACE INTO guard (client, usage, updated) VALUES (?, ?, ?)",
+                        vec![text(client), text(serde_json::to_string(&next)?), at],
+                    )?;
+                    // Day windows are the longest the guard looks at.
+                    sql.exec(
+                        "DELETE FROM guard WHERE updated < ?",
+                        vec![(now.as_millis().saturating_sub(2 * 86_400_000) as i64).into()],
+                    )?;
+                }
+                Ok(RegistryReply::Guarded { verdict })
             }
             RegistryCommand::FindByHash { hash } => {
                 let rows: Vec<IdRow> = sql
