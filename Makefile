@@ -26,7 +26,7 @@ ORIGIN_LIVE ?= http://127.0.0.1:8788
 ORIGIN_TEST ?= http://127.0.0.1:8788
 STATE_DIR ?= .wrangler/state
 
-.PHONY: dev test build install test-native test-integration deploy-check deploy clean
+.PHONY: dev test build install test-native test-integration deploy-check deploy clean fuzz bench
 
 ## Install everything missing: wasm target, pinned cargo tools, npm packages.
 install: $(BIN)/worker-build-$(WORKER_BUILD_VERSION) $(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.installed
@@ -68,6 +68,16 @@ test-native:
 
 test-integration:
 	node --test --test-concurrency=1 tests/
+
+## Property-based fuzzing of the parsers, matchers and limiter: a million
+## inputs per target (`make test` runs the same targets with 256 each).
+FUZZ_CASES ?= 1000000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked --release --lib fuzz_
+
+## Benchmarks against a hand-written JS Worker; writes bench/RESULTS.md.
+bench: install build
+	node bench/run.mjs
 
 ## What `wrangler deploy` would upload, built and validated offline.
 deploy-check:

@@ -229,4 +229,16 @@ mod tests {
         assert_eq!(check_admin_token(Some("s3cret"), Some("Basic s3cret")), Err(Error::Unauthorized));
         assert_eq!(check_admin_token(Some("s3cret"), None), Err(Error::Unauthorized));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn fuzz_admin_routes_and_bodies(path in "(/[a-z0-9_.-]{0,10}){0,5}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            for method in ["GET", "POST", "PATCH", "DELETE", "PUT"] {
+                let _ = match_route(P, method, &format!("{P}{path}"));
+            }
+            if let Err(e) = parse_body::<crate::record::NewKey>(&body) {
+                proptest::prop_assert!(matches!(e.status(), 400 | 413 | 422));
+            }
+        }
+    }
 }

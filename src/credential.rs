@@ -65,4 +65,14 @@ mod tests {
         assert_eq!(presented_key(Some("Bearer sk_live_nope"), None), Err(Error::invalid_api_key()));
         assert_eq!(presented_key(None, Some("hello")), Err(Error::invalid_api_key()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn fuzz_presented_key(auth in proptest::option::of("\\PC{0,80}"), x in proptest::option::of("\\PC{0,80}")) {
+            // Whatever arrives, the answer is a key or a 401, never a panic.
+            if let Err(e) = presented_key(auth.as_deref(), x.as_deref()) {
+                proptest::prop_assert_eq!(e.status(), 401);
+            }
+        }
+    }
 }

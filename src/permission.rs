@@ -530,15 +530,12 @@ mod tests {
         proptest::collection::vec(seg(), 1..4).prop_map(|s| Scope(s.join(":")))
     }
 
+    fn concrete_op() -> impl Strategy<Value = Op> {
+        prop_oneof![Just(Op::List), Just(Op::Get), Just(Op::Create), Just(Op::Update), Just(Op::Delete)]
+    }
+
     fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            Just(Op::List),
-            Just(Op::Get),
-            Just(Op::Create),
-            Just(Op::Update),
-            Just(Op::Delete),
-            Just(Op::Any)
-        ]
+        prop_oneof![5 => concrete_op(), 1 => Just(Op::Any)]
     }
 
     fn hierarchy() -> impl Strategy<Value = Hierarchy> {
@@ -559,7 +556,7 @@ mod tests {
         let name = || "[a-c]{1,2}";
         prop_oneof![
             proptest::collection::vec(name(), 1..4).prop_map(|s| Permission::Scope(Scope(s.join(":")))),
-            (name(), name(), name(), op().prop_filter("concrete", |o| *o != Op::Any)).prop_map(|(i, s, e, op)| {
+            (name(), name(), name(), concrete_op()).prop_map(|(i, s, e, op)| {
                 Permission::Resource(Resource { instance: i, service: s, entity: e, op })
             }),
         ]
@@ -595,19 +592,26 @@ mod tests {
 
     proptest! {
         #[test]
-        fn a_subset_never_grants_more(held in grants_strategy(), given in grants_strategy(), need in concrete_need()) {
+        fn fuzz_subset_never_grants_more(held in grants_strategy(), given in grants_strategy(), need in concrete_need()) {
             if given.within(&held).is_ok() && given.covers(&need) {
                 prop_assert!(held.covers(&need), "{given:?} within {held:?} but covers {need}");
             }
         }
 
         #[test]
-        fn wildcards_cover_what_their_concrete_grants_cover(g in grants_strategy(), need in concrete_need()) {
+        fn fuzz_wildcards_cover_what_their_concrete_grants_cover(g in grants_strategy(), need in concrete_need()) {
             let wide = widen(&g);
             if g.covers(&need) {
                 prop_assert!(wide.covers(&need));
             }
             prop_assert!(g.within(&wide).is_ok());
+        }
+
+        #[test]
+        fn fuzz_permission_parse(s in "\\PC{0,60}") {
+            if let Ok(p) = Permission::parse(&s) {
+                prop_assert_eq!(Permission::parse(&p.to_string()), Ok(p));
+            }
         }
 
         #[test]

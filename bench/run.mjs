@@ -1,0 +1,201 @@
+// `make bench`: keygate against a hand-written JS floor and a bare proxy,
+// all on workerd through Miniflare (no wrangler proxy hop), same load, same
+// run. Everything listens on 127.0.0.1; every phase is bounded in time.
+// Prints one table and appends it to bench/RESULTS.md.
+import { Miniflare } from "miniflare";
+import autocannon from "autocannon";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { gzipSync } from "node:zlib";
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const WARMUP = 2;
+const ORIGIN_PORT = 8799;
+const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
+const TOKEN = "bench-admin-token";
+const COMPAT = "2026-04-26";
+const modulesRules = [
+  { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+  { type: "CompiledWasm", include: ["**/*.wasm"] },
+];
+
+const sha256 = (s) => createHash("sha256").update(s).digest("hex");
+const log = (...a) => console.error("bench:", ...a);
+
+async function keygate() {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: "build/index.js",
+    modulesRoot: "build",
+    modulesRules,
+    compatibilityDate: COMPAT,
+    bindings: { ADMIN_TOKEN: TOKEN, ORIGIN_LIVE: ORIGIN },
+    kvNamespaces: ["KEYS"],
+    durableObjects: {
+      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
+      REGISTRY: { className: "RegistryObject", useSQLite: true },
+    },
+  });
+  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
+}
+
+async function floor() {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: "bench/floor.mjs",
+    compatibilityDate: COMPAT,
+    bindings: { ORIGIN },
+    kvNamespaces: ["KEYS"],
+    durableObjects: { COUNTERS: { className: "Counter", useSQLite: true } },
+  });
+  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
+}
+
+async function bare() {
+  const mf = new Miniflare({ modules: true, scriptPath: "bench/bare.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN } });
+  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
+}
+
+async function adminCall(url, path, body) {
+  const res = await fetch(url + "/_keygate" + path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()).data;
+}
+
+const issue = (url, body = {}) =>
+  adminCall(url, "/v1/keys", { name: "bench", environment: "live", rate_limits: { per_minute: 10_000_000, per_day: 10_000_000 }, ...body });
+
+/** Runs autocannon against `opts` (after a warm-up) and returns rps, p50, p99 and the status mix. */
+async function load(name, opts) {
+  const base = { connections: CONNECTIONS, pipelining: 1, ...opts };
+  await autocannon({ ...base, duration: WARMUP });
+  const r = await autocannon({ ...base, duration: SECONDS });
+  const statuses = { "2xx": r["2xx"], "4xx": r["4xx"], "5xx": r["5xx"], errors: r.errors + r.timeouts };
+  log(name, Math.round(r.requests.average), "req/s", r.latency.p50, "ms p50", JSON.stringify(statuses));
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, statuses };
+}
+
+async function putMany(kv, entries, width = 64) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < entries.length) {
+        const [k, v] = entries[next++];
+        await kv.put(k, v);
+      }
+    }),
+  );
+}
+
+/** Verify latency over `keys`, cycling through them so KV lookups vary. */
+async function verifyLoad(name, url, keys) {
+  let i = 0;
+  return load(name, {
+    url: url + "/_keygate/v1/verify",
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ key: keys[i++ % keys.length] }) }) }],
+  });
+}
+
+async function main() {
+  const origin = spawn(process.execPath, ["dev/echo-origin.mjs", String(ORIGIN_PORT)], { stdio: "ignore" });
+  const started = [];
+  const deadline = setTimeout(() => {
+    log("took longer than 15 minutes; stopping");
+    origin.kill();
+    process.exit(2);
+  }, 15 * 60_000);
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    const kg = await keygate();
+    started.push(kg);
+    await fetch(kg.url + "/_keygate/openapi.json").then((r) => r.arrayBuffer());
+    const cold = performance.now() - t0;
+    const valid = await issue(kg.url);
+    const limited = await issue(kg.url, { rate_limits: { per_minute: 1, per_day: 1 } });
+    await fetch(kg.url + "/warm", { headers: { authorization: `Bearer ${limited.key}` } }).then((r) => r.arrayBuffer());
+    const unknown = await issue(kg.url);
+    await (await kg.mf.getKVNamespace("KEYS")).delete(sha256(unknown.key));
+
+    const fl = await floor();
+    started.push(fl);
+    await (await fl.mf.getKVNamespace("KEYS")).put(sha256(valid.key), JSON.stringify({ id: valid.id }));
+    const bw = await bare();
+    started.push(bw);
+
+    const auth = (key) => ({ authorization: `Bearer ${key}` });
+    const rows = [];
+    rows.push(await load("keygate, valid key → origin", { url: kg.url + "/v1/orders", headers: auth(valid.key) }));
+    rows.push(await load("JS floor, valid key → origin", { url: fl.url + "/v1/orders", headers: auth(valid.key) }));
+    rows.push(await load("bare proxy Worker", { url: bw.url + "/v1/orders" }));
+    rows.push(await load("keygate, malformed key (401)", { url: kg.url + "/v1/orders", headers: auth("sk_live_not-a-real-key") }));
+    rows.push(await load("keygate, unknown key (401)", { url: kg.url + "/v1/orders", headers: auth(unknown.key) }));
+    rows.push(await load("keygate, rate-limited key (429)", { url: kg.url + "/v1/orders", headers: auth(limited.key) }));
+
+    // Verify with 1,000 issued keys, then with 100,000 stored.
+    log("issuing 1,000 keys");
+    const issued = [];
+    for (let i = 0; i < 1000; i++) issued.push((await issue(kg.url)).key);
+    const sample = issued.slice(0, 500);
+    rows.push(await verifyLoad("verify, 1,000 keys stored", kg.url, sample));
+    log("seeding 99,000 more KV entries");
+    const filler = Array.from({ length: 99_000 }, () => [randomBytes(32).toString("hex"), JSON.stringify({ id: "key_" + randomBytes(8).toString("hex").slice(0, 16) })]);
+    await putMany(await kg.mf.getKVNamespace("KEYS"), filler);
+    rows.push(await verifyLoad("verify, 100,000 keys stored", kg.url, sample));
+
+    const t1 = performance.now();
+    const cold2 = await bare();
+    await fetch(cold2.url + "/").then((r) => r.arrayBuffer());
+    const bareCold = performance.now() - t1;
+    await cold2.mf.dispose();
+
+    const wasm = readFileSync("build/index_bg.wasm");
+    const find = (n) => rows.find((r) => r.name.startsWith(n));
+    const [k, f, b, m, v1, v100] = ["keygate, valid", "JS floor", "bare", "keygate, malformed", "verify, 1,000", "verify, 100,000"].map(find);
+    const ratios = {
+      "keygate ÷ floor, req/s (target ≥ 0.95)": k.rps / f.rps,
+      "keygate ÷ floor, p50 (target ≤ 1.1)": k.p50 / f.p50,
+      "malformed ÷ bare, req/s (target ≥ 0.9)": m.rps / b.rps,
+      "verify 100k ÷ 1k, p50 (target ≤ 1.1)": v100.p50 / v1.p50,
+    };
+    const machine = `${cpus().length} × ${cpus()[0]?.model?.trim() ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
+    const when = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    const table = [
+      `### ${when} — ${machine}`,
+      "",
+      `${CONNECTIONS} connections, ${SECONDS} s per scenario after ${WARMUP} s warm-up; load generator, workerd and origin share the machine.`,
+      "",
+      "| scenario | req/s | p50 ms | p99 ms | statuses |",
+      "|---|---:|---:|---:|---|",
+      ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${Object.entries(r.statuses).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(", ")} |`),
+      "",
+      "| ratio | value |",
+      "|---|---:|",
+      ...Object.entries(ratios).map(([name, value]) => `| ${name} | ${value.toFixed(2)} |`),
+      `| wasm size raw / gzip | ${(wasm.length / 1024).toFixed(0)} KiB / ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB |`,
+      `| cold start to first response (Miniflare) keygate / bare | ${cold.toFixed(0)} ms / ${bareCold.toFixed(0)} ms |`,
+      "",
+    ].join("\n");
+    console.log(table);
+    const file = "bench/RESULTS.md";
+    if (!existsSync(file)) {
+      writeFileSync(file, "# Benchmark results\n\nEach `make bench` run appends a section. Absolute numbers depend on the machine and what else runs on it; the ratios, measured within one run, are the result.\n\n");
+    }
+    appendFileSync(file, table + "\n");
+  } finally {
+    clearTimeout(deadline);
+    for (const s of started) await s.mf.dispose();
+    origin.kill();
+  }
+}
+
+await main();
