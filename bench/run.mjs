@@ -13,6 +13,9 @@ import { gzipSync } from "node:zlib";
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = 2;
+// BENCH_QUICK=1: only the proxy scenarios, for iterating on the hot path
+// (nothing is written to RESULTS.md).
+const QUICK = process.env.BENCH_QUICK === "1";
 const ORIGIN_PORT = 8799;
 const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
 const TOKEN = "bench-admin-token";
@@ -141,6 +144,12 @@ async function main() {
     rows.push(await load("keygate, unknown key (401)", { url: kg.url + "/v1/orders", headers: auth(unknown.key) }));
     rows.push(await load("keygate, rate-limited key (429)", { url: kg.url + "/v1/orders", headers: auth(limited.key) }));
 
+    if (QUICK) {
+      console.log(rows.map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
+      const [k, f] = rows;
+      console.log(`keygate ÷ floor: rps ${(k.rps / f.rps).toFixed(2)}, p50 ${(k.p50 / f.p50).toFixed(2)}`);
+      return;
+    }
     // Verify with 1,000 issued keys, then with 100,000 stored.
     log("issuing 1,000 keys");
     const issued = [];

@@ -73,9 +73,13 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("GET", ["v1", "keys", key]) => id(key).map(AdminRoute::GetKey),
         ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
         ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
-        (_, ["openapi.json"] | ["v1", "keys" | "whoami" | "verify"] | ["v1", "keys", _] | ["v1", "keys", _, "rotate"]) => {
-            Err(Error::MethodNotAllowed)
-        }
+        (
+            _,
+            ["openapi.json"]
+            | ["v1", "keys" | "whoami" | "verify"]
+            | ["v1", "keys", _]
+            | ["v1", "keys", _, "rotate"],
+        ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
     };
     Some(route)
@@ -86,7 +90,9 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
 /// (e.g. `rate_limits.per_minute`, or the unknown field itself).
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        return Err(Error::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -99,7 +105,9 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
 
 fn json_error(e: serde_json::Error, path: String) -> Error {
     if !e.is_data() {
-        return Error::InvalidJson { message: e.to_string() };
+        return Error::InvalidJson {
+            message: e.to_string(),
+        };
     }
     let message = e.to_string();
     let message = message.split(" at line ").next().unwrap_or_default();
@@ -116,8 +124,13 @@ fn unknown_field(message: &str) -> Option<String> {
 /// time: both are hashed first, so neither content nor length leaks through
 /// timing. `None` configured means admin routes are disabled (503), never
 /// open.
-pub fn check_admin_token(configured: Option<&str>, authorization: Option<&str>) -> Result<(), Error> {
-    let expected = configured.filter(|t| !t.is_empty()).ok_or(Error::AdminDisabled)?;
+pub fn check_admin_token(
+    configured: Option<&str>,
+    authorization: Option<&str>,
+) -> Result<(), Error> {
+    let expected = configured
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::AdminDisabled)?;
     let presented = authorization
         .and_then(|h| h.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -125,7 +138,10 @@ pub fn check_admin_token(configured: Option<&str>, authorization: Option<&str>) 
         .unwrap_or("");
     let a = Sha256::digest(expected.as_bytes());
     let b = Sha256::digest(presented.as_bytes());
-    let diff = a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     if diff == 0 {
         Ok(())
     } else {
@@ -143,31 +159,85 @@ mod tests {
     fn routes() {
         let id = KeyId::generate().unwrap();
         let item = format!("{P}/v1/keys/{id}");
-        assert_eq!(match_route(P, "POST", "/_keygate/v1/keys"), Some(Ok(AdminRoute::CreateKey)));
-        assert_eq!(match_route(P, "POST", "/_keygate/v1/keys/"), Some(Ok(AdminRoute::CreateKey)));
-        assert_eq!(match_route(P, "GET", &item), Some(Ok(AdminRoute::GetKey(id.clone()))));
-        assert_eq!(match_route(P, "PATCH", &item), Some(Ok(AdminRoute::EditKey(id.clone()))));
-        assert_eq!(match_route(P, "DELETE", &item), Some(Ok(AdminRoute::RevokeKey(id))));
-        assert_eq!(match_route(P, "GET", "/_keygate/v1/whoami"), Some(Ok(AdminRoute::Whoami)));
+        assert_eq!(
+            match_route(P, "POST", "/_keygate/v1/keys"),
+            Some(Ok(AdminRoute::CreateKey))
+        );
+        assert_eq!(
+            match_route(P, "POST", "/_keygate/v1/keys/"),
+            Some(Ok(AdminRoute::CreateKey))
+        );
+        assert_eq!(
+            match_route(P, "GET", &item),
+            Some(Ok(AdminRoute::GetKey(id.clone())))
+        );
+        assert_eq!(
+            match_route(P, "PATCH", &item),
+            Some(Ok(AdminRoute::EditKey(id.clone())))
+        );
+        assert_eq!(
+            match_route(P, "DELETE", &item),
+            Some(Ok(AdminRoute::RevokeKey(id)))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/whoami"),
+            Some(Ok(AdminRoute::Whoami))
+        );
         let id = KeyId::generate().unwrap();
         let rotate = format!("{P}/v1/keys/{id}/rotate");
-        assert_eq!(match_route(P, "POST", &rotate), Some(Ok(AdminRoute::RotateKey(id))));
-        assert_eq!(match_route(P, "GET", "/_keygate/v1/keys"), Some(Ok(AdminRoute::ListKeys)));
-        assert_eq!(match_route(P, "POST", "/_keygate/v1/keys/revoke-leaked"), Some(Ok(AdminRoute::RevokeLeaked)));
-        assert_eq!(match_route(P, "POST", "/_keygate/v1/verify"), Some(Ok(AdminRoute::Verify)));
-        assert_eq!(match_route(P, "GET", "/_keygate/openapi.json"), Some(Ok(AdminRoute::OpenApi)));
+        assert_eq!(
+            match_route(P, "POST", &rotate),
+            Some(Ok(AdminRoute::RotateKey(id)))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/keys"),
+            Some(Ok(AdminRoute::ListKeys))
+        );
+        assert_eq!(
+            match_route(P, "POST", "/_keygate/v1/keys/revoke-leaked"),
+            Some(Ok(AdminRoute::RevokeLeaked))
+        );
+        assert_eq!(
+            match_route(P, "POST", "/_keygate/v1/verify"),
+            Some(Ok(AdminRoute::Verify))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/openapi.json"),
+            Some(Ok(AdminRoute::OpenApi))
+        );
     }
 
     #[test]
     fn unknown_paths_and_methods() {
-        assert_eq!(match_route(P, "GET", "/_keygate/v2"), Some(Err(Error::NotFound)));
-        assert_eq!(match_route(P, "GET", "/_keygate"), Some(Err(Error::NotFound)));
-        assert_eq!(match_route(P, "GET", "/_keygate/v1/keys/nope"), Some(Err(Error::NotFound)));
-        assert_eq!(match_route(P, "PUT", "/_keygate/v1/keys"), Some(Err(Error::MethodNotAllowed)));
-        assert_eq!(match_route(P, "GET", "/_keygate/v1/verify"), Some(Err(Error::MethodNotAllowed)));
-        assert_eq!(match_route(P, "GET", "/_keygate/v1/keys/nope/rotate"), Some(Err(Error::MethodNotAllowed)));
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v2"),
+            Some(Err(Error::NotFound))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate"),
+            Some(Err(Error::NotFound))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/keys/nope"),
+            Some(Err(Error::NotFound))
+        );
+        assert_eq!(
+            match_route(P, "PUT", "/_keygate/v1/keys"),
+            Some(Err(Error::MethodNotAllowed))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/verify"),
+            Some(Err(Error::MethodNotAllowed))
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/keys/nope/rotate"),
+            Some(Err(Error::MethodNotAllowed))
+        );
         let item = format!("{P}/v1/keys/{}", KeyId::generate().unwrap());
-        assert_eq!(match_route(P, "POST", &item), Some(Err(Error::MethodNotAllowed)));
+        assert_eq!(
+            match_route(P, "POST", &item),
+            Some(Err(Error::MethodNotAllowed))
+        );
     }
 
     #[test]
@@ -203,31 +273,60 @@ mod tests {
         assert!(parse_body::<Body>(br#"{"name":"a"}"#).is_ok());
         for bad in ["", "{", "{\"name\":", "nope", "{\"name\":\"a\"} trailing"] {
             assert!(
-                matches!(parse_body::<Body>(bad.as_bytes()), Err(Error::InvalidJson { .. })),
+                matches!(
+                    parse_body::<Body>(bad.as_bytes()),
+                    Err(Error::InvalidJson { .. })
+                ),
                 "{bad}"
             );
         }
         assert_eq!(field_of(r#"{"name":1}"#), "name");
         assert_eq!(field_of(r#"{"name":"a","extra":1}"#), "extra");
-        assert_eq!(field_of(r#"{"name":"a","limits":{"per_minute":0}}"#), "limits.per_minute");
+        assert_eq!(
+            field_of(r#"{"name":"a","limits":{"per_minute":0}}"#),
+            "limits.per_minute"
+        );
         assert_eq!(field_of(r#"{"name":"a","limits":{"burst":1}}"#), "burst");
         assert_eq!(field_of(r#"[]"#), ".");
         let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(
             parse_body::<Body>(big.as_bytes()).unwrap_err(),
-            Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
+            Error::PayloadTooLarge {
+                limit: MAX_BODY_BYTES
+            }
         );
     }
 
     #[test]
     fn admin_token() {
-        assert_eq!(check_admin_token(None, Some("Bearer x")), Err(Error::AdminDisabled));
-        assert_eq!(check_admin_token(Some(""), Some("Bearer ")), Err(Error::AdminDisabled));
-        assert_eq!(check_admin_token(Some("s3cret"), Some("Bearer s3cret")), Ok(()));
-        assert_eq!(check_admin_token(Some("s3cret"), Some("bearer s3cret ")), Ok(()));
-        assert_eq!(check_admin_token(Some("s3cret"), Some("Bearer s3cre")), Err(Error::Unauthorized));
-        assert_eq!(check_admin_token(Some("s3cret"), Some("Basic s3cret")), Err(Error::Unauthorized));
-        assert_eq!(check_admin_token(Some("s3cret"), None), Err(Error::Unauthorized));
+        assert_eq!(
+            check_admin_token(None, Some("Bearer x")),
+            Err(Error::AdminDisabled)
+        );
+        assert_eq!(
+            check_admin_token(Some(""), Some("Bearer ")),
+            Err(Error::AdminDisabled)
+        );
+        assert_eq!(
+            check_admin_token(Some("s3cret"), Some("Bearer s3cret")),
+            Ok(())
+        );
+        assert_eq!(
+            check_admin_token(Some("s3cret"), Some("bearer s3cret ")),
+            Ok(())
+        );
+        assert_eq!(
+            check_admin_token(Some("s3cret"), Some("Bearer s3cre")),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            check_admin_token(Some("s3cret"), Some("Basic s3cret")),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            check_admin_token(Some("s3cret"), None),
+            Err(Error::Unauthorized)
+        );
     }
 
     proptest::proptest! {

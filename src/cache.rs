@@ -47,7 +47,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
                 self.entries.clear();
             }
         }
-        self.entries.insert(key, (value, now.plus_millis(self.ttl_ms)));
+        self.entries
+            .insert(key, (value, now.plus_millis(self.ttl_ms)));
     }
 
     /// Forgets `key`.

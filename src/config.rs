@@ -123,7 +123,10 @@ impl Config {
             .collect::<Result<_, _>>()?;
         let max_body_bytes = match var("MAX_BODY_BYTES") {
             None => crate::size::DEFAULT_MAX_BODY_BYTES,
-            Some(v) => v.trim().parse().map_err(|_| "MAX_BODY_BYTES must be a number of bytes".to_owned())?,
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| "MAX_BODY_BYTES must be a number of bytes".to_owned())?,
         };
         Ok(Config {
             admin_prefix,
@@ -191,8 +194,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_vars(|k| map.get(k).cloned())
     }
 
@@ -216,14 +221,27 @@ mod tests {
         assert!(c.tiers.get("standard").is_err());
         assert_eq!(c.fail_at(Fault::KvRead), Err(Error::Unavailable));
         assert_eq!(c.fail_at(Fault::CrashAfterRegistry), Ok(()));
-        assert_eq!(config(&[]).unwrap().tiers.get("premium").unwrap().per_minute.get(), 1_000);
+        assert_eq!(
+            config(&[])
+                .unwrap()
+                .tiers
+                .get("premium")
+                .unwrap()
+                .per_minute
+                .get(),
+            1_000
+        );
     }
 
     #[test]
     fn routes_var_loads_a_table() {
         let c = config(&[("ROUTES", include_str!("../examples/routes-rest.json"))]).unwrap();
         assert_eq!(c.requirement("GET", "/nope"), Err(Error::RouteNotAllowed));
-        assert!(c.requirement("GET", "/v1/orders").unwrap().permission.is_some());
+        assert!(c
+            .requirement("GET", "/v1/orders")
+            .unwrap()
+            .permission
+            .is_some());
     }
 
     #[test]
@@ -252,7 +270,10 @@ mod tests {
             (vec![("ENVIRONMENTS", "Prod")], "ENVIRONMENTS"),
             (vec![("ADMIN_PREFIX", "admin")], "ADMIN_PREFIX"),
             (vec![("ROUTES", "{}")], "ROUTES"),
-            (vec![("TIERS", r#"{"gold":{"per_minute":0,"per_day":1}}"#)], "TIERS"),
+            (
+                vec![("TIERS", r#"{"gold":{"per_minute":0,"per_day":1}}"#)],
+                "TIERS",
+            ),
             (vec![("FAULTS", "meteor")], "FAULTS"),
             (vec![("MAX_BODY_BYTES", "big")], "MAX_BODY_BYTES"),
         ] {

@@ -15,17 +15,21 @@ pub struct WebOrigin(String);
 impl TryFrom<String> for WebOrigin {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"));
         let ok = rest.is_some_and(|host| {
             !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
         });
         if ok {
             Ok(WebOrigin(s.to_ascii_lowercase()))
         } else {
-            Err(format!("{s:?} is not an origin such as https://app.example.com"))
+            Err(format!(
+                "{s:?} is not an origin such as https://app.example.com"
+            ))
         }
     }
 }
@@ -42,10 +46,17 @@ pub fn is_allowed(allowed: &[WebOrigin], origin: &str) -> bool {
 }
 
 /// Headers for a preflight answer, echoing what the browser asked for.
-pub fn preflight_headers(origin: &str, method: Option<&str>, headers: Option<&str>) -> Vec<(&'static str, String)> {
+pub fn preflight_headers(
+    origin: &str,
+    method: Option<&str>,
+    headers: Option<&str>,
+) -> Vec<(&'static str, String)> {
     let mut out = vec![
         ("Access-Control-Allow-Origin", origin.to_owned()),
-        ("Access-Control-Allow-Methods", method.unwrap_or("GET, HEAD").to_owned()),
+        (
+            "Access-Control-Allow-Methods",
+            method.unwrap_or("GET, HEAD").to_owned(),
+        ),
         ("Access-Control-Max-Age", "600".to_owned()),
         ("Vary", "Origin".to_owned()),
     ];
@@ -70,7 +81,13 @@ mod tests {
         assert!(is_allowed(&list, "http://localhost:3000"));
         assert!(!is_allowed(&list, "https://evil.example.com"));
         assert!(!is_allowed(&list, "null"));
-        for bad in ["*", "app.example.com", "https://a.com/path", "ftp://a.com", "https://"] {
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://a.com/path",
+            "ftp://a.com",
+            "https://",
+        ] {
             assert!(WebOrigin::try_from(bad.to_owned()).is_err(), "{bad}");
         }
     }

@@ -48,9 +48,15 @@ mod tests {
     fn bearer_then_header() {
         let k = key();
         let bearer = format!("Bearer {}", k.expose_secret());
-        assert_eq!(presented_key(Some(&bearer), None), Ok((k.clone(), KeySource::Authorization)));
+        assert_eq!(
+            presented_key(Some(&bearer), None),
+            Ok((k.clone(), KeySource::Authorization))
+        );
         let lower = format!("bearer  {} ", k.expose_secret());
-        assert_eq!(presented_key(Some(&lower), None).unwrap().1, KeySource::Authorization);
+        assert_eq!(
+            presented_key(Some(&lower), None).unwrap().1,
+            KeySource::Authorization
+        );
         assert_eq!(
             presented_key(Some("Basic dXNlcjpwYXNz"), Some(k.expose_secret())),
             Ok((k.clone(), KeySource::XApiKey))
@@ -60,10 +66,22 @@ mod tests {
     #[test]
     fn missing_and_malformed() {
         assert_eq!(presented_key(None, None), Err(Error::MissingApiKey));
-        assert_eq!(presented_key(Some("Bearer "), Some("  ")), Err(Error::MissingApiKey));
-        assert_eq!(presented_key(Some("Basic abc"), None), Err(Error::MissingApiKey));
-        assert_eq!(presented_key(Some("Bearer sk_live_nope"), None), Err(Error::invalid_api_key()));
-        assert_eq!(presented_key(None, Some("hello")), Err(Error::invalid_api_key()));
+        assert_eq!(
+            presented_key(Some("Bearer "), Some("  ")),
+            Err(Error::MissingApiKey)
+        );
+        assert_eq!(
+            presented_key(Some("Basic abc"), None),
+            Err(Error::MissingApiKey)
+        );
+        assert_eq!(
+            presented_key(Some("Bearer sk_live_nope"), None),
+            Err(Error::invalid_api_key())
+        );
+        assert_eq!(
+            presented_key(None, Some("hello")),
+            Err(Error::invalid_api_key())
+        );
     }
 
     proptest::proptest! {

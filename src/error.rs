@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 
 /// A request that keygate answers itself instead of forwarding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Error {
     /// No key in `Authorization: Bearer` or `X-API-Key`.
     #[error("missing api key")]
@@ -135,7 +135,9 @@ impl Error {
             | Error::KeyExpired
             | Error::KeyRevoked
             | Error::Unauthorized => 401,
-            Error::RouteNotAllowed | Error::InsufficientPermissions { .. } | Error::IpNotAllowed => 403,
+            Error::RouteNotAllowed
+            | Error::InsufficientPermissions { .. }
+            | Error::IpNotAllowed => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
             Error::InvalidJson { .. } => 400,
@@ -186,10 +188,14 @@ impl Error {
             Error::InvalidApiKey { message } => message.clone(),
             Error::KeyExpired => "The API key has expired.".into(),
             Error::KeyRevoked => "The API key has been revoked.".into(),
-            Error::RateLimited { .. } => "Rate limit exceeded; retry after `retry_after` seconds.".into(),
+            Error::RateLimited { .. } => {
+                "Rate limit exceeded; retry after `retry_after` seconds.".into()
+            }
             Error::RouteNotAllowed => "This route is not available through the API gateway.".into(),
             Error::InsufficientPermissions { message, .. } => message.clone(),
-            Error::IpNotAllowed => "Requests with this API key are not allowed from this IP address.".into(),
+            Error::IpNotAllowed => {
+                "Requests with this API key are not allowed from this IP address.".into()
+            }
             Error::Unauthorized => "A valid admin token is required.".into(),
             Error::AdminDisabled => {
                 "Admin routes are disabled: no ADMIN_TOKEN is configured.".into()
@@ -200,7 +206,9 @@ impl Error {
             Error::Invalid { field, message } => format!("`{field}` {message}"),
             Error::PayloadTooLarge { limit } => format!("The body exceeds {limit} bytes."),
             Error::UriTooLong { limit } => format!("The URL exceeds {limit} bytes."),
-            Error::HeadersTooLarge { limit } => format!("The request headers exceed {limit} bytes."),
+            Error::HeadersTooLarge { limit } => {
+                format!("The request headers exceed {limit} bytes.")
+            }
             Error::Unavailable => "Key state is temporarily unavailable; retry shortly.".into(),
             Error::BadGateway => "The upstream API could not be reached.".into(),
             Error::Misconfigured => "keygate is misconfigured; see the Worker logs.".into(),
@@ -211,12 +219,9 @@ impl Error {
     /// Seconds a rate-limited client should wait, at `now` (at least 1).
     pub fn retry_after_secs(&self, now: Timestamp) -> Option<u64> {
         match self {
-            Error::RateLimited { retry_at, .. } => Some(
-                retry_at
-                    .as_secs_ceil()
-                    .saturating_sub(now.as_secs())
-                    .max(1),
-            ),
+            Error::RateLimited { retry_at, .. } => {
+                Some(retry_at.as_secs_ceil().saturating_sub(now.as_secs()).max(1))
+            }
             _ => None,
         }
     }
@@ -227,7 +232,11 @@ impl Error {
         if let Error::Invalid { field, .. } = self {
             error["field"] = json!(field);
         }
-        if let Error::InsufficientPermissions { required: Some(required), .. } = self {
+        if let Error::InsufficientPermissions {
+            required: Some(required),
+            ..
+        } = self
+        {
             error["required"] = json!(required);
         }
         if let Some(secs) = self.retry_after_secs(now) {
@@ -249,15 +258,36 @@ mod tests {
             (Error::KeyExpired, 401, "key_expired"),
             (Error::KeyRevoked, 401, "key_revoked"),
             (Error::Unauthorized, 401, "unauthorized"),
-            (Error::InvalidJson { message: "x".into() }, 400, "invalid_json"),
+            (
+                Error::InvalidJson {
+                    message: "x".into(),
+                },
+                400,
+                "invalid_json",
+            ),
             (Error::invalid("name", "bad"), 422, "invalid_request"),
-            (Error::PayloadTooLarge { limit: 1 }, 413, "payload_too_large"),
+            (
+                Error::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
             (Error::UriTooLong { limit: 1 }, 414, "uri_too_long"),
-            (Error::HeadersTooLarge { limit: 1 }, 431, "headers_too_large"),
+            (
+                Error::HeadersTooLarge { limit: 1 },
+                431,
+                "headers_too_large",
+            ),
             (Error::NotFound, 404, "not_found"),
             (Error::RouteNotAllowed, 403, "route_not_allowed"),
             (Error::IpNotAllowed, 403, "ip_not_allowed"),
-            (Error::InsufficientPermissions { required: None, message: "m".into() }, 403, "insufficient_permissions"),
+            (
+                Error::InsufficientPermissions {
+                    required: None,
+                    message: "m".into(),
+                },
+                403,
+                "insufficient_permissions",
+            ),
             (Error::Unavailable, 503, "unavailable"),
             (Error::AdminDisabled, 503, "admin_disabled"),
             (Error::BadGateway, 502, "bad_gateway"),
@@ -267,7 +297,9 @@ mod tests {
             assert_eq!(error.code(), code);
             let body = error.body(Timestamp::from_secs(0));
             assert_eq!(body["error"]["code"], code);
-            assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
         }
     }
 
@@ -275,7 +307,11 @@ mod tests {
     fn rate_limited_body_carries_retry_after() {
         let reset = Timestamp::from_secs(1_000);
         let error = Error::RateLimited {
-            quota: Quota { limit: 1, remaining: 0, reset },
+            quota: Quota {
+                limit: 1,
+                remaining: 0,
+                reset,
+            },
             retry_at: reset,
         };
         let now = Timestamp::from_millis(957_500);
@@ -286,8 +322,12 @@ mod tests {
 
     #[test]
     fn invalid_names_the_field() {
-        let body = Error::invalid("rate_limits.per_minute", "must be positive").body(Timestamp::from_secs(0));
+        let body = Error::invalid("rate_limits.per_minute", "must be positive")
+            .body(Timestamp::from_secs(0));
         assert_eq!(body["error"]["field"], "rate_limits.per_minute");
-        assert!(body["error"]["message"].as_str().unwrap().contains("rate_limits.per_minute"));
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate_limits.per_minute"));
     }
 }

@@ -44,8 +44,14 @@ mod tests {
         let key = ApiKey::generate(KeyType::Secret, "test".parse().unwrap()).unwrap();
         let hash = KeyHash::of(&key);
         assert_eq!(hash.as_str().len(), 64);
-        assert!(hash.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        assert_eq!(hash, KeyHash::of(&ApiKey::parse(key.expose_secret()).unwrap()));
+        assert!(hash
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(
+            hash,
+            KeyHash::of(&ApiKey::parse(key.expose_secret()).unwrap())
+        );
         assert!(!hash.as_str().contains(key.expose_secret()));
     }
 

@@ -62,25 +62,47 @@ mod tests {
     use super::*;
 
     fn rules(list: &[&str]) -> Vec<IpRule> {
-        list.iter().map(|s| IpRule::try_from(s.to_string()).unwrap()).collect()
+        list.iter()
+            .map(|s| IpRule::try_from(s.to_string()).unwrap())
+            .collect()
     }
 
     #[test]
     fn v4_and_v6_ranges_and_addresses() {
-        let r = rules(&["203.0.113.7", "198.51.100.0/24", "2001:db8::/32", "10.1.2.3/8"]);
-        for ok in ["203.0.113.7", "198.51.100.200", "2001:db8:1::5", "10.200.0.1", "::ffff:198.51.100.1"] {
+        let r = rules(&[
+            "203.0.113.7",
+            "198.51.100.0/24",
+            "2001:db8::/32",
+            "10.1.2.3/8",
+        ]);
+        for ok in [
+            "203.0.113.7",
+            "198.51.100.200",
+            "2001:db8:1::5",
+            "10.200.0.1",
+            "::ffff:198.51.100.1",
+        ] {
             assert!(allows(&r, client_ip(Some(ok))), "{ok}");
         }
         for no in ["203.0.113.8", "198.51.101.1", "2001:db9::1", "11.0.0.1"] {
             assert!(!allows(&r, client_ip(Some(no))), "{no}");
         }
-        assert!(!allows(&r, None), "unknown client with rules must be refused");
+        assert!(
+            !allows(&r, None),
+            "unknown client with rules must be refused"
+        );
         assert!(allows(&[], None));
     }
 
     #[test]
     fn invalid_entries_are_named_and_entries_kept_as_written() {
-        for bad in ["", "300.1.1.1", "10.0.0.0/33", "example.com", "2001:db8::/129"] {
+        for bad in [
+            "",
+            "300.1.1.1",
+            "10.0.0.0/33",
+            "example.com",
+            "2001:db8::/129",
+        ] {
             let err = IpRule::try_from(bad.to_owned()).unwrap_err();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }

@@ -81,7 +81,8 @@ impl TryFrom<String> for Environment {
     fn try_from(s: String) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= MAX_ENV_LEN
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if ok {
             Ok(Environment(s))
         } else {
@@ -376,7 +377,10 @@ mod tests {
         assert_eq!(ApiKey::parse("xk_live_abc"), Err(ParseError::Prefix));
         assert_eq!(ApiKey::parse("sk_LIVE_abc"), Err(ParseError::Prefix));
         assert_eq!(ApiKey::parse("sk_live_short"), Err(ParseError::Body));
-        assert_eq!(ApiKey::parse(&text[..text.len() - 1]), Err(ParseError::Body));
+        assert_eq!(
+            ApiKey::parse(&text[..text.len() - 1]),
+            Err(ParseError::Body)
+        );
         assert_eq!(ApiKey::parse(&format!("{text}0")), Err(ParseError::Body));
         let unicode = format!("{}é", &text[..text.len() - 2]);
         assert_eq!(ApiKey::parse(&unicode), Err(ParseError::Body));

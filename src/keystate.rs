@@ -33,9 +33,11 @@ pub struct Access {
     pub consume: bool,
 }
 
-/// A request from the Worker to a key's Durable Object.
+/// A request from the Worker to a key's Durable Object. (Internal protocol
+/// types use serde's default, externally tagged form: internally tagged
+/// enums buffer every value and cost tens of KiB of wasm.)
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Store a freshly issued record. Refused if the object already has one.
     Create {
@@ -78,7 +80,7 @@ pub enum Command {
 
 /// A successful answer from a key's Durable Object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// The key's public view.
     Key {
@@ -174,11 +176,17 @@ impl KeyState {
                 }
                 let key = record.view(None, now);
                 self.record = Some(record);
-                let writes = Writes { record: true, ..Writes::default() };
+                let writes = Writes {
+                    record: true,
+                    ..Writes::default()
+                };
                 (Ok(Reply::Key { key }), writes)
             }
             Command::Authorize { hash, access } => self.authorize(&hash, access, now),
-            Command::Get => (self.view(now).map(|key| Reply::Key { key }), Writes::default()),
+            Command::Get => (
+                self.view(now).map(|key| Reply::Key { key }),
+                Writes::default(),
+            ),
             Command::Rotate { secret, grace_secs } => {
                 let Some(record) = self.record.as_mut() else {
                     return (Err(Error::NotFound), Writes::default());
@@ -188,9 +196,19 @@ impl KeyState {
                 }
                 record.rotate(secret, grace_secs, now);
                 let key = record.view(self.activity.last_used, now);
-                (Ok(Reply::Key { key }), Writes { record: true, ..Writes::default() })
+                (
+                    Ok(Reply::Key { key }),
+                    Writes {
+                        record: true,
+                        ..Writes::default()
+                    },
+                )
             }
-            Command::Update { patch, actor, tiers } => {
+            Command::Update {
+                patch,
+                actor,
+                tiers,
+            } => {
                 let Some(record) = self.record.as_ref() else {
                     return (Err(Error::NotFound), Writes::default());
                 };
@@ -202,7 +220,13 @@ impl KeyState {
                     Ok(next) => {
                         let key = next.view(self.activity.last_used, now);
                         self.record = Some(next);
-                        (Ok(Reply::Key { key }), Writes { record: true, ..Writes::default() })
+                        (
+                            Ok(Reply::Key { key }),
+                            Writes {
+                                record: true,
+                                ..Writes::default()
+                            },
+                        )
                     }
                 }
             }
@@ -217,7 +241,10 @@ impl KeyState {
                 }
                 let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
                 let key = record.view(self.activity.last_used, now);
-                let writes = Writes { record: newly, ..Writes::default() };
+                let writes = Writes {
+                    record: newly,
+                    ..Writes::default()
+                };
                 (Ok(Reply::Revoked { key, hashes }), writes)
             }
         }
@@ -232,7 +259,12 @@ impl KeyState {
     /// not revoked or expired; the client IP is allowed; the route allows
     /// the request; a publishable key only reads; the key covers the
     /// permission; and last the limiter, so any refusal costs nothing.
-    fn authorize(&mut self, hash: &KeyHash, access: Access, now: Timestamp) -> (Result<Reply, Error>, Writes) {
+    fn authorize(
+        &mut self,
+        hash: &KeyHash,
+        access: Access,
+        now: Timestamp,
+    ) -> (Result<Reply, Error>, Writes) {
         let none = Writes::default();
         let Some(record) = self.record.as_ref() else {
             return (Err(Error::invalid_api_key()), none);
@@ -241,7 +273,11 @@ impl KeyState {
             return (Err(e), none);
         }
         let limits = record.rate_limits;
-        let cost = access.requirement.as_ref().map(|r| r.cost.get()).unwrap_or(1);
+        let cost = access
+            .requirement
+            .as_ref()
+            .map(|r| r.cost.get())
+            .unwrap_or(1);
         let (quota, writes) = if !access.consume {
             (limit::peek(&limits, &self.activity.usage, now), none)
         } else {
@@ -254,9 +290,24 @@ impl KeyState {
                         .activity
                         .reported_at
                         .is_none_or(|t| now.as_millis() >= t.as_millis() + REPORT_INTERVAL_MS);
-                    let reported_at = if due { Some(now) } else { self.activity.reported_at };
-                    self.activity = Activity { usage, last_used: Some(now), reported_at };
-                    (quota, Writes { activity: true, report: due, ..Writes::default() })
+                    let reported_at = if due {
+                        Some(now)
+                    } else {
+                        self.activity.reported_at
+                    };
+                    self.activity = Activity {
+                        usage,
+                        last_used: Some(now),
+                        reported_at,
+                    };
+                    (
+                        quota,
+                        Writes {
+                            activity: true,
+                            report: due,
+                            ..Writes::default()
+                        },
+                    )
                 }
             }
         };
@@ -345,7 +396,15 @@ mod tests {
     }
 
     fn authorize(state: &mut KeyState, hash: &KeyHash, now: Timestamp) -> Result<Reply, Error> {
-        state.apply(Command::Authorize { hash: hash.clone(), access: open(true) }, now).0
+        state
+            .apply(
+                Command::Authorize {
+                    hash: hash.clone(),
+                    access: open(true),
+                },
+                now,
+            )
+            .0
     }
 
     #[test]
@@ -361,9 +420,8 @@ mod tests {
 
     #[test]
     fn authorize_counts_and_records_last_use() {
-        let (mut state, hash) = issued(
-            r#"{"name":"a","environment":"live","rate_limits":{"per_minute":2}}"#,
-        );
+        let (mut state, hash) =
+            issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":2}}"#);
         for remaining in [1, 0] {
             match authorize(&mut state, &hash, NOW) {
                 Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, remaining),
@@ -372,14 +430,23 @@ mod tests {
         }
         assert_eq!(state.activity.last_used, Some(NOW));
         let before = state.clone();
-        assert!(matches!(authorize(&mut state, &hash, NOW), Err(Error::RateLimited { .. })));
+        assert!(matches!(
+            authorize(&mut state, &hash, NOW),
+            Err(Error::RateLimited { .. })
+        ));
         assert_eq!(state, before, "a refusal changes nothing");
     }
 
     #[test]
     fn inspect_consumes_nothing() {
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
-        let (reply, writes) = state.apply(Command::Authorize { hash, access: open(false) }, NOW);
+        let (reply, writes) = state.apply(
+            Command::Authorize {
+                hash,
+                access: open(false),
+            },
+            NOW,
+        );
         match reply {
             Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 60),
             other => panic!("{other:?}"),
@@ -426,11 +493,15 @@ mod tests {
 
     #[test]
     fn expiry_is_enforced_at_the_instant() {
-        let (mut state, hash) = issued(
-            r#"{"name":"a","environment":"live","expires_at":"2027-01-16T00:00:00Z"}"#,
-        );
+        let (mut state, hash) =
+            issued(r#"{"name":"a","environment":"live","expires_at":"2027-01-16T00:00:00Z"}"#);
         let at = Timestamp::parse_rfc3339("2027-01-16T00:00:00Z").unwrap();
-        assert!(authorize(&mut state, &hash, Timestamp::from_millis(at.as_millis() - 1)).is_ok());
+        assert!(authorize(
+            &mut state,
+            &hash,
+            Timestamp::from_millis(at.as_millis() - 1)
+        )
+        .is_ok());
         assert_eq!(authorize(&mut state, &hash, at), Err(Error::KeyExpired));
     }
 
@@ -438,7 +509,10 @@ mod tests {
     fn unknown_ids_are_not_found() {
         let mut empty = KeyState::default();
         assert_eq!(empty.apply(Command::Get, NOW).0, Err(Error::NotFound));
-        assert_eq!(empty.apply(Command::Revoke { reason: None }, NOW).0, Err(Error::NotFound));
+        assert_eq!(
+            empty.apply(Command::Revoke { reason: None }, NOW).0,
+            Err(Error::NotFound)
+        );
     }
 
     fn access(table: &RouteTable, method: &str, path: &str, ip: Option<&str>) -> Access {
@@ -451,7 +525,15 @@ mod tests {
     }
 
     fn decide(state: &mut KeyState, hash: &KeyHash, a: Access) -> Result<Reply, Error> {
-        state.apply(Command::Authorize { hash: hash.clone(), access: a }, NOW).0
+        state
+            .apply(
+                Command::Authorize {
+                    hash: hash.clone(),
+                    access: a,
+                },
+                NOW,
+            )
+            .0
     }
 
     fn code(r: Result<Reply, Error>) -> &'static str {
@@ -469,12 +551,51 @@ mod tests {
                 "allowed_ips":["198.51.100.0/24","2001:db8::/32"],"rate_limits":{"per_minute":2}}"#,
         );
         let ip = Some("198.51.100.9");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", ip))), "insufficient_permissions");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v9/nothing", ip))), "route_not_allowed");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v1/orders", Some("203.0.113.1")))), "ip_not_allowed");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v1/orders", None))), "ip_not_allowed");
-        assert_eq!(state.activity, Activity::default(), "refusals must not count");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v1/orders/7", Some("2001:db8::1")))), "ok");
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "POST", "/v1/orders", ip)
+            )),
+            "insufficient_permissions"
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "GET", "/v9/nothing", ip)
+            )),
+            "route_not_allowed"
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "GET", "/v1/orders", Some("203.0.113.1"))
+            )),
+            "ip_not_allowed"
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "GET", "/v1/orders", None)
+            )),
+            "ip_not_allowed"
+        );
+        assert_eq!(
+            state.activity,
+            Activity::default(),
+            "refusals must not count"
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "GET", "/v1/orders/7", Some("2001:db8::1"))
+            )),
+            "ok"
+        );
         assert_eq!(state.activity.usage.minute.count, 1);
     }
 
@@ -483,43 +604,105 @@ mod tests {
         let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
         let _ = state.apply(Command::Revoke { reason: None }, NOW);
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/v9/nothing", None))), "key_revoked");
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "GET", "/v9/nothing", None)
+            )),
+            "key_revoked"
+        );
     }
 
     #[test]
     fn route_cost_is_consumed() {
         let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
-        let (mut state, hash) = issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":7}}"#);
+        let (mut state, hash) =
+            issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":7}}"#);
         match decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None)) {
             Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 2),
             other => panic!("{other:?}"),
         }
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None))), "rate_limited");
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "POST", "/v1/scans", None)
+            )),
+            "rate_limited"
+        );
     }
 
     #[test]
     fn publishable_keys_only_read() {
         let table = RouteTable::parse(r#"{"unmatched":"allow","routes":[]}"#).unwrap();
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live","type":"publishable"}"#);
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "GET", "/x", None))), "ok");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/x", None))), "insufficient_permissions");
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "DELETE", "/x", None))), "insufficient_permissions");
+        assert_eq!(
+            code(decide(&mut state, &hash, access(&table, "GET", "/x", None))),
+            "ok"
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "POST", "/x", None)
+            )),
+            "insufficient_permissions"
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "DELETE", "/x", None)
+            )),
+            "insufficient_permissions"
+        );
     }
 
     #[test]
     fn edits_apply_to_the_next_request_and_cannot_escalate() {
         let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
-        let (mut state, hash) = issued(r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#);
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", None))), "insufficient_permissions");
+        let (mut state, hash) = issued(
+            r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
+        );
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "POST", "/v1/orders", None)
+            )),
+            "insufficient_permissions"
+        );
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
-        let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken, tiers: Tiers::default() }, NOW);
+        let (r, w) = state.apply(
+            Command::Update {
+                patch,
+                actor: Actor::AdminToken,
+                tiers: Tiers::default(),
+            },
+            NOW,
+        );
         assert!(r.is_ok() && w.record);
-        assert_eq!(code(decide(&mut state, &hash, access(&table, "POST", "/v1/orders", None))), "ok");
+        assert_eq!(
+            code(decide(
+                &mut state,
+                &hash,
+                access(&table, "POST", "/v1/orders", None)
+            )),
+            "ok"
+        );
 
         let before = state.clone();
         for body in [r#"{"scopes":["*"]}"#, r#"{"scopes":[]}"#] {
             let patch: KeyPatch = serde_json::from_str(body).unwrap();
-            let (r, w) = state.apply(Command::Update { patch, actor: Actor::AdminToken, tiers: Tiers::default() }, NOW);
+            let (r, w) = state.apply(
+                Command::Update {
+                    patch,
+                    actor: Actor::AdminToken,
+                    tiers: Tiers::default(),
+                },
+                NOW,
+            );
             assert_eq!(code(r), "invalid_request", "{body}");
             assert_eq!(w, Writes::default());
         }
@@ -530,7 +713,14 @@ mod tests {
             grants: serde_json::from_str(r#"{"scopes":["admin","orders:read"]}"#).unwrap(),
         };
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:write"]}"#).unwrap();
-        let (r, _) = state.apply(Command::Update { patch, actor: limited_admin, tiers: Tiers::default() }, NOW);
+        let (r, _) = state.apply(
+            Command::Update {
+                patch,
+                actor: limited_admin,
+                tiers: Tiers::default(),
+            },
+            NOW,
+        );
         assert_eq!(code(r), "insufficient_permissions");
         assert_eq!(state, before);
     }
@@ -540,27 +730,52 @@ mod tests {
         let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
         let _ = state.apply(Command::Revoke { reason: None }, NOW);
         let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
-        let (r, _) = state.apply(Command::Update { patch, actor: Actor::AdminToken, tiers: Tiers::default() }, NOW);
+        let (r, _) = state.apply(
+            Command::Update {
+                patch,
+                actor: Actor::AdminToken,
+                tiers: Tiers::default(),
+            },
+            NOW,
+        );
         assert_eq!(code(r), "key_revoked");
     }
 
     #[test]
     fn rotation_keeps_id_and_counters() {
-        let (mut state, old) = issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":3}}"#);
+        let (mut state, old) =
+            issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":3}}"#);
         assert!(authorize(&mut state, &old, NOW).is_ok());
         let new_key = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
         let new = KeyHash::of(&new_key);
-        let (r, w) = state.apply(Command::Rotate { secret: Secret::of(&new_key), grace_secs: 30 }, NOW);
+        let (r, w) = state.apply(
+            Command::Rotate {
+                secret: Secret::of(&new_key),
+                grace_secs: 30,
+            },
+            NOW,
+        );
         assert!(r.is_ok() && w.record);
         match authorize(&mut state, &new, NOW) {
-            Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 1, "counters are shared"),
+            Ok(Reply::Granted { grant }) => {
+                assert_eq!(grant.quota.remaining, 1, "counters are shared")
+            }
             other => panic!("{other:?}"),
         }
         assert!(authorize(&mut state, &old, NOW.plus_millis(29_000)).is_ok());
-        assert_eq!(authorize(&mut state, &old, NOW.plus_millis(30_000)), Err(Error::invalid_api_key()));
+        assert_eq!(
+            authorize(&mut state, &old, NOW.plus_millis(30_000)),
+            Err(Error::invalid_api_key())
+        );
         let _ = state.apply(Command::Revoke { reason: None }, NOW);
         let again = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
-        let (r, _) = state.apply(Command::Rotate { secret: Secret::of(&again), grace_secs: 0 }, NOW);
+        let (r, _) = state.apply(
+            Command::Rotate {
+                secret: Secret::of(&again),
+                grace_secs: 0,
+            },
+            NOW,
+        );
         assert_eq!(r, Err(Error::KeyRevoked));
     }
 
@@ -568,7 +783,16 @@ mod tests {
     fn last_use_is_reported_at_most_once_a_minute() {
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
         let report = |state: &mut KeyState, t: Timestamp| {
-            state.apply(Command::Authorize { hash: hash.clone(), access: open(true) }, t).1.report
+            state
+                .apply(
+                    Command::Authorize {
+                        hash: hash.clone(),
+                        access: open(true),
+                    },
+                    t,
+                )
+                .1
+                .report
         };
         assert!(report(&mut state, NOW));
         assert!(!report(&mut state, NOW.plus_millis(59_999)));

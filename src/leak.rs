@@ -40,13 +40,6 @@ struct Report {
     source: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Body {
-    GitHub(Vec<GitHubMatch>),
-    Own(Report),
-}
-
 /// Decodes a leak report: `{"key"|"keys", "source"?}` or GitHub's
 /// `[{"token", "type", "url", "source"}]`.
 pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
@@ -57,8 +50,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
             r#"expected {"keys": ["..."], "source": "https://..."} or [{"token": "...", "type": "...", "url": "...", "source": "..."}]"#,
         )
     };
-    let leaks: Vec<Leak> = match serde_json::from_value::<Body>(value).map_err(|_| shape())? {
-        Body::GitHub(matches) => matches
+    // Told apart by hand rather than with an untagged enum, which would
+    // cost the wasm bundle a buffering deserializer.
+    let leaks: Vec<Leak> = match value {
+        serde_json::Value::Array(_) => serde_json::from_value::<Vec<GitHubMatch>>(value)
+            .map_err(|_| shape())?
             .into_iter()
             .map(|m| Leak {
                 token: m.token,
@@ -68,18 +64,27 @@ pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
                 },
             })
             .collect(),
-        Body::Own(r) => r
-            .key
-            .into_iter()
-            .chain(r.keys)
-            .map(|token| Leak { token, source: r.source.clone() })
-            .collect(),
+        serde_json::Value::Object(_) => {
+            let r: Report = serde_json::from_value(value).map_err(|_| shape())?;
+            r.key
+                .into_iter()
+                .chain(r.keys)
+                .map(|token| Leak {
+                    token,
+                    source: r.source.clone(),
+                })
+                .collect()
+        }
+        _ => return Err(shape()),
     };
     if leaks.is_empty() {
         return Err(shape());
     }
     if leaks.len() > MAX_TOKENS {
-        return Err(Error::invalid("keys", format!("at most {MAX_TOKENS} per report")));
+        return Err(Error::invalid(
+            "keys",
+            format!("at most {MAX_TOKENS} per report"),
+        ));
     }
     Ok(leaks)
 }
@@ -94,22 +99,43 @@ mod tests {
         assert_eq!(own.len(), 2);
         assert_eq!(own[1].source.as_deref(), Some("https://paste.example/1"));
         let one = parse(br#"{"key":"a"}"#).unwrap();
-        assert_eq!(one, vec![Leak { token: "a".into(), source: None }]);
+        assert_eq!(
+            one,
+            vec![Leak {
+                token: "a".into(),
+                source: None
+            }]
+        );
         let gh = parse(
             br#"[{"token":"sk_x","type":"keygate_secret","url":"https://github.com/o/r/blob/x","source":"content"}]"#,
         )
         .unwrap();
         assert_eq!(gh[0].token, "sk_x");
-        assert_eq!(gh[0].source.as_deref(), Some("https://github.com/o/r/blob/x (content)"));
+        assert_eq!(
+            gh[0].source.as_deref(),
+            Some("https://github.com/o/r/blob/x (content)")
+        );
     }
 
     #[test]
     fn bad_reports() {
-        for bad in [&br#"{}"#[..], br#"[]"#, br#"{"tokens":["a"]}"#, br#"[{"url":"x"}]"#, br#""a""#] {
-            assert!(matches!(parse(bad), Err(Error::Invalid { .. })), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &br#"{}"#[..],
+            br#"[]"#,
+            br#"{"tokens":["a"]}"#,
+            br#"[{"url":"x"}]"#,
+            br#""a""#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(Error::Invalid { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(matches!(parse(b"{"), Err(Error::InvalidJson { .. })));
         let many = format!(r#"{{"keys":[{}]}}"#, vec!["\"k\""; 101].join(","));
-        assert!(matches!(parse(many.as_bytes()), Err(Error::Invalid { field, .. }) if field == "keys"));
+        assert!(
+            matches!(parse(many.as_bytes()), Err(Error::Invalid { field, .. }) if field == "keys")
+        );
     }
 }

@@ -57,7 +57,9 @@ fn number(name: &str, value: &str, max: u32) -> Result<u32, Error> {
 impl ListQuery {
     /// Reads the query string's pairs. Unknown parameters are 422, so a
     /// typo (`?enviroment=live`) never silently lists everything.
-    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ListQuery, Error> {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<ListQuery, Error> {
         let mut q = ListQuery {
             page: 1,
             per_page: DEFAULT_PER_PAGE,
@@ -71,7 +73,10 @@ impl ListQuery {
             match name {
                 "page" => q.page = number(name, value, 1_000_000)?,
                 "per_page" => q.per_page = number(name, value, MAX_PER_PAGE)?,
-                "environment" => q.environment = Some(value.parse().map_err(|e: String| Error::invalid(name, e))?),
+                "environment" => {
+                    q.environment =
+                        Some(value.parse().map_err(|e: String| Error::invalid(name, e))?)
+                }
                 "type" => q.key_type = Some(parse(name, value)?),
                 "status" => q.status = Some(parse(name, value)?),
                 "owner_id" => q.owner_id = Some(value.to_owned()),
@@ -130,18 +135,29 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> Result<ListQuery, Error> {
-        ListQuery::parse(s.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))))
+        ListQuery::parse(
+            s.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').unwrap_or((p, ""))),
+        )
     }
 
     #[test]
     fn defaults_and_filters() {
         let d = q("").unwrap();
         assert_eq!((d.page, d.per_page), (1, 20));
-        assert_eq!(d.filter(Timestamp::from_secs(0)), ("state = 'live'".to_owned(), vec![]));
+        assert_eq!(
+            d.filter(Timestamp::from_secs(0)),
+            ("state = 'live'".to_owned(), vec![])
+        );
         let f = q("page=3&per_page=5&environment=live&type=restricted&status=active&owner_id=cus_1&q=ACME").unwrap();
         assert_eq!(f.offset(), 10);
         let (sql, args) = f.filter(Timestamp::from_millis(42));
-        assert!(sql.contains("environment = ?") && sql.contains("type = ?") && sql.contains("instr(search, ?)"));
+        assert!(
+            sql.contains("environment = ?")
+                && sql.contains("type = ?")
+                && sql.contains("instr(search, ?)")
+        );
         assert_eq!(
             args,
             vec![

@@ -34,7 +34,8 @@ pub fn valid_segment(s: &str) -> bool {
     s == ANY
         || (!s.is_empty()
             && s.len() <= MAX_SEGMENT_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
 }
 
 fn seg_covers(grant: &str, need: &str) -> bool {
@@ -119,7 +120,9 @@ impl Scope {
             Some((&last, prefix)) if last == ANY && need.len() >= grant.len() => {
                 prefix.iter().zip(&need).all(|(g, n)| seg_covers(g, n))
             }
-            _ => grant.len() == need.len() && grant.iter().zip(&need).all(|(g, n)| seg_covers(g, n)),
+            _ => {
+                grant.len() == need.len() && grant.iter().zip(&need).all(|(g, n)| seg_covers(g, n))
+            }
         }
     }
 
@@ -164,7 +167,9 @@ impl TryFrom<String> for Segment {
         if valid_segment(&s) {
             Ok(Segment(s))
         } else {
-            Err(format!("invalid name {s:?}: use letters, digits, '_', '-', '.', or '*'"))
+            Err(format!(
+                "invalid name {s:?}: use letters, digits, '_', '-', '.', or '*'"
+            ))
         }
     }
 }
@@ -204,7 +209,14 @@ impl Resource {
 
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}:{}", self.instance, self.service, self.entity, self.op.as_str())
+        write!(
+            f,
+            "{}/{}/{}:{}",
+            self.instance,
+            self.service,
+            self.entity,
+            self.op.as_str()
+        )
     }
 }
 
@@ -229,12 +241,14 @@ impl Permission {
         let parts: Vec<&str> = path.split('/').collect();
         let op = Op::parse(op).ok_or_else(bad)?;
         match parts.as_slice() {
-            [i, s, e] if [i, s, e].iter().all(|p| valid_segment(p)) => Ok(Permission::Resource(Resource {
-                instance: (*i).to_owned(),
-                service: (*s).to_owned(),
-                entity: (*e).to_owned(),
-                op,
-            })),
+            [i, s, e] if [i, s, e].iter().all(|p| valid_segment(p)) => {
+                Ok(Permission::Resource(Resource {
+                    instance: (*i).to_owned(),
+                    service: (*s).to_owned(),
+                    entity: (*e).to_owned(),
+                    op,
+                }))
+            }
             _ => Err(bad()),
         }
     }
@@ -317,7 +331,11 @@ impl Grants {
             },
             KeyType::Publishable => Grants {
                 scopes: vec![scope("read:*"), scope("*:read")],
-                permissions: [(any(), [(any(), [(any(), vec![Op::List, Op::Get])].into())].into())].into(),
+                permissions: [(
+                    any(),
+                    [(any(), [(any(), vec![Op::List, Op::Get])].into())].into(),
+                )]
+                .into(),
             },
             KeyType::Restricted => Grants::default(),
         }
@@ -328,7 +346,8 @@ impl Grants {
         match need {
             Permission::Scope(s) => self.scopes.iter().any(|g| g.covers(s)),
             Permission::Resource(r) => {
-                self.scopes.iter().any(Scope::is_full_access) || self.resources().any(|g| g.covers(r))
+                self.scopes.iter().any(Scope::is_full_access)
+                    || self.resources().any(|g| g.covers(r))
             }
         }
     }
@@ -378,7 +397,11 @@ impl Grants {
                 }
             }
             KeyType::Publishable => {
-                if let Some(i) = self.scopes.iter().position(|s| !s.is_read_only() || s.is_admin()) {
+                if let Some(i) = self
+                    .scopes
+                    .iter()
+                    .position(|s| !s.is_read_only() || s.is_admin())
+                {
                     return Err(Error::invalid(
                         format!("scopes[{i}]"),
                         "publishable keys may only hold read scopes (containing a `read` segment)",
@@ -464,7 +487,16 @@ mod tests {
     #[test]
     fn parse_permissions() {
         assert_eq!(perm("a/b/c:get").to_string(), "a/b/c:get");
-        for bad in ["a/b:get", "a/b/c", "a/b/c:fly", "a/b/c/d:get", "a b", "", "x::y", "a/b/c d:get"] {
+        for bad in [
+            "a/b:get",
+            "a/b/c",
+            "a/b/c:fly",
+            "a/b/c/d:get",
+            "a b",
+            "",
+            "x::y",
+            "a/b/c d:get",
+        ] {
             assert!(Permission::parse(bad).is_err(), "{bad}");
         }
     }
@@ -476,17 +508,39 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(field(&Grants::default(), KeyType::Restricted), "scopes");
-        assert_eq!(field(&grants(r#"{"scopes":["a:read","*"]}"#), KeyType::Restricted), "scopes[1]");
-        assert_eq!(field(&grants(r#"{"scopes":["read:x","orders:write"]}"#), KeyType::Publishable), "scopes[1]");
         assert_eq!(
-            field(&grants(r#"{"permissions":{"p":{"s":{"e":["get","update"]}}}}"#), KeyType::Publishable),
+            field(&grants(r#"{"scopes":["a:read","*"]}"#), KeyType::Restricted),
+            "scopes[1]"
+        );
+        assert_eq!(
+            field(
+                &grants(r#"{"scopes":["read:x","orders:write"]}"#),
+                KeyType::Publishable
+            ),
+            "scopes[1]"
+        );
+        assert_eq!(
+            field(
+                &grants(r#"{"permissions":{"p":{"s":{"e":["get","update"]}}}}"#),
+                KeyType::Publishable
+            ),
             "permissions.p.s.e"
         );
-        assert_eq!(field(&grants(r#"{"permissions":{"p":{"s":{"e":["*"]}}}}"#), KeyType::Publishable), "permissions.p.s.e");
-        assert!(grants(r#"{"scopes":["orders:read"],"permissions":{"p":{"*":{"e":["list"]}}}}"#)
-            .validate_for(KeyType::Publishable)
+        assert_eq!(
+            field(
+                &grants(r#"{"permissions":{"p":{"s":{"e":["*"]}}}}"#),
+                KeyType::Publishable
+            ),
+            "permissions.p.s.e"
+        );
+        assert!(
+            grants(r#"{"scopes":["orders:read"],"permissions":{"p":{"*":{"e":["list"]}}}}"#)
+                .validate_for(KeyType::Publishable)
+                .is_ok()
+        );
+        assert!(grants(r#"{"scopes":["read:*"]}"#)
+            .validate_for(KeyType::Restricted)
             .is_ok());
-        assert!(grants(r#"{"scopes":["read:*"]}"#).validate_for(KeyType::Restricted).is_ok());
     }
 
     #[test]
@@ -504,12 +558,23 @@ mod tests {
 
     #[test]
     fn within_is_the_no_escalation_rule() {
-        let holder = grants(r#"{"scopes":["admin","orders:*"],"permissions":{"prod":{"*":{"*":["get"]}}}}"#);
-        assert!(grants(r#"{"scopes":["orders:read"]}"#).within(&holder).is_ok());
+        let holder =
+            grants(r#"{"scopes":["admin","orders:*"],"permissions":{"prod":{"*":{"*":["get"]}}}}"#);
+        assert!(grants(r#"{"scopes":["orders:read"]}"#)
+            .within(&holder)
+            .is_ok());
         assert!(grants(r#"{"scopes":["orders:*"]}"#).within(&holder).is_ok());
-        assert!(grants(r#"{"permissions":{"prod":{"SRV":{"E":["get"]}}}}"#).within(&holder).is_ok());
-        assert_eq!(grants(r#"{"scopes":["*"]}"#).within(&holder), Err("*".into()));
-        assert_eq!(grants(r#"{"scopes":["users:read"]}"#).within(&holder), Err("users:read".into()));
+        assert!(grants(r#"{"permissions":{"prod":{"SRV":{"E":["get"]}}}}"#)
+            .within(&holder)
+            .is_ok());
+        assert_eq!(
+            grants(r#"{"scopes":["*"]}"#).within(&holder),
+            Err("*".into())
+        );
+        assert_eq!(
+            grants(r#"{"scopes":["users:read"]}"#).within(&holder),
+            Err("users:read".into())
+        );
         assert_eq!(
             grants(r#"{"permissions":{"prod":{"SRV":{"E":["get","delete"]}}}}"#).within(&holder),
             Err("prod/SRV/E:delete".into())
@@ -531,7 +596,13 @@ mod tests {
     }
 
     fn concrete_op() -> impl Strategy<Value = Op> {
-        prop_oneof![Just(Op::List), Just(Op::Get), Just(Op::Create), Just(Op::Update), Just(Op::Delete)]
+        prop_oneof![
+            Just(Op::List),
+            Just(Op::Get),
+            Just(Op::Create),
+            Just(Op::Update),
+            Just(Op::Delete)
+        ]
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -542,22 +613,38 @@ mod tests {
         let s = || seg().prop_map(Segment);
         proptest::collection::btree_map(
             s(),
-            proptest::collection::btree_map(s(), proptest::collection::btree_map(s(), proptest::collection::vec(op(), 1..3), 1..3), 1..3),
+            proptest::collection::btree_map(
+                s(),
+                proptest::collection::btree_map(s(), proptest::collection::vec(op(), 1..3), 1..3),
+                1..3,
+            ),
             0..3,
         )
     }
 
     fn grants_strategy() -> impl Strategy<Value = Grants> {
-        (proptest::collection::vec(scope_strategy(), 0..4), hierarchy())
-            .prop_map(|(scopes, permissions)| Grants { scopes, permissions })
+        (
+            proptest::collection::vec(scope_strategy(), 0..4),
+            hierarchy(),
+        )
+            .prop_map(|(scopes, permissions)| Grants {
+                scopes,
+                permissions,
+            })
     }
 
     fn concrete_need() -> impl Strategy<Value = Permission> {
         let name = || "[a-c]{1,2}";
         prop_oneof![
-            proptest::collection::vec(name(), 1..4).prop_map(|s| Permission::Scope(Scope(s.join(":")))),
+            proptest::collection::vec(name(), 1..4)
+                .prop_map(|s| Permission::Scope(Scope(s.join(":")))),
             (name(), name(), name(), concrete_op()).prop_map(|(i, s, e, op)| {
-                Permission::Resource(Resource { instance: i, service: s, entity: e, op })
+                Permission::Resource(Resource {
+                    instance: i,
+                    service: s,
+                    entity: e,
+                    op,
+                })
             }),
         ]
     }

@@ -87,7 +87,6 @@ pub struct KeyRecord {
     #[serde(default)]
     pub metadata: Option<Metadata>,
     /// Scopes and hierarchical permissions, as given (empty: the type's default).
-    #[serde(flatten)]
     pub grants: Grants,
     /// Client IPs and ranges the key works from (empty: anywhere).
     #[serde(default)]
@@ -160,7 +159,8 @@ impl KeyRecord {
         for s in &mut self.secrets {
             s.expires_at = Some(s.expires_at.map_or(deadline, |t| t.min(deadline)));
         }
-        self.secrets.retain(|s| s.expires_at.is_some_and(|t| now < t));
+        self.secrets
+            .retain(|s| s.expires_at.is_some_and(|t| now < t));
         self.secrets.push(new);
     }
 
@@ -172,7 +172,11 @@ impl KeyRecord {
             description: self.description.clone(),
             environment: self.environment.clone(),
             key_type: self.key_type,
-            display: self.secrets.last().map(|s| s.display.clone()).unwrap_or_default(),
+            display: self
+                .secrets
+                .last()
+                .map(|s| s.display.clone())
+                .unwrap_or_default(),
             rate_limits: self.rate_limits,
             tier: self.tier.clone(),
             owner_id: self.owner_id.clone(),
@@ -182,7 +186,10 @@ impl KeyRecord {
                 .iter()
                 .filter_map(|s| {
                     let expires_at = s.expires_at.filter(|t| now < *t)?;
-                    Some(PreviousSecret { display: s.display.clone(), expires_at })
+                    Some(PreviousSecret {
+                        display: s.display.clone(),
+                        expires_at,
+                    })
                 })
                 .collect(),
             scopes: self.grants.scopes.clone(),
@@ -330,7 +337,7 @@ pub struct NewKey {
 /// Who is creating or editing a key: the admin token may grant anything;
 /// a key holding `admin` only what it holds itself, and never `admin`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "actor", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Actor {
     /// Authenticated with `ADMIN_TOKEN`.
     AdminToken,
@@ -362,19 +369,35 @@ pub struct KeyPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New description, or `null` to clear it.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<Option<String>>,
     /// New limits; a missing half keeps its current (or the new tier's) value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimitsInput>,
     /// New tier (its limits apply, then `rate_limits`), or `null` to detach.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tier: Option<Option<String>>,
     /// New owner, or `null`.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner_id: Option<Option<String>>,
     /// New metadata (replaces it), or `null`.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub metadata: Option<Option<Metadata>>,
     /// New scopes (replaces the list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -389,7 +412,11 @@ pub struct KeyPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<WebOrigin>>,
     /// New expiry, or `null` for none.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<Option<Timestamp>>,
 }
 
@@ -407,7 +434,13 @@ impl KeyPatch {
     /// The record after this edit, validated like a new key (and by the
     /// same no-escalation rule). The secret, id, type and environment never
     /// change here.
-    pub fn apply(self, record: &KeyRecord, actor: &Actor, tiers: &Tiers, now: Timestamp) -> Result<KeyRecord, Error> {
+    pub fn apply(
+        self,
+        record: &KeyRecord,
+        actor: &Actor,
+        tiers: &Tiers,
+        now: Timestamp,
+    ) -> Result<KeyRecord, Error> {
         let mut next = record.clone();
         if let Some(name) = self.name {
             next.name = name.trim().to_owned();
@@ -452,9 +485,16 @@ impl KeyPatch {
 /// The rules every stored record obeys, checked on create and on edit.
 fn validate(record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<(), Error> {
     if record.name.is_empty() || record.name.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::invalid("name", format!("must be 1-{MAX_NAME_CHARS} characters")));
+        return Err(Error::invalid(
+            "name",
+            format!("must be 1-{MAX_NAME_CHARS} characters"),
+        ));
     }
-    if record.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+    if record
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
         return Err(Error::invalid(
             "description",
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
@@ -530,7 +570,8 @@ impl NewKey {
             Some(name) => ctx.tiers.get(name)?,
             None => ctx.default_limits,
         };
-        let key = ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
+        let key =
+            ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
         let record = KeyRecord {
             id: KeyId::generate().map_err(|_| Error::Internal)?,
             name: self.name.trim().to_owned(),
@@ -593,7 +634,10 @@ mod tests {
         assert_eq!(record.rate_limits, RateLimits::DEFAULT);
         assert!(key.expose_secret().starts_with("sk_test_"));
         assert!(record.opens_with(&KeyHash::of(&key), Timestamp::from_secs(1_800_000_000)));
-        assert_eq!(record.status(Timestamp::from_secs(1_800_000_000)), Status::Active);
+        assert_eq!(
+            record.status(Timestamp::from_secs(1_800_000_000)),
+            Status::Active
+        );
     }
 
     #[test]
@@ -627,7 +671,10 @@ mod tests {
             }
         }
         let long = format!(r#"{{"name":"{}","environment":"live"}}"#, "x".repeat(201));
-        assert!(matches!(new_key(&long).issue(&ctx(&envs)), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            new_key(&long).issue(&ctx(&envs)),
+            Err(Error::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -645,11 +692,10 @@ mod tests {
     #[test]
     fn revocation_wins_over_expiry() {
         let envs = envs();
-        let (mut record, _) = new_key(
-            r#"{"name":"a","environment":"live","expires_at":"2030-01-01T00:00:00Z"}"#,
-        )
-        .issue(&ctx(&envs))
-        .unwrap();
+        let (mut record, _) =
+            new_key(r#"{"name":"a","environment":"live","expires_at":"2030-01-01T00:00:00Z"}"#)
+                .issue(&ctx(&envs))
+                .unwrap();
         let later = Timestamp::parse_rfc3339("2031-01-01T00:00:00Z").unwrap();
         assert_eq!(record.status(later), Status::Expired);
         record.revoked_at = Some(later);
@@ -658,7 +704,10 @@ mod tests {
 
     fn issue_as(json: &str, actor: &Actor) -> Result<KeyRecord, Error> {
         let envs = envs();
-        let ctx = IssueContext { actor, ..ctx(&envs) };
+        let ctx = IssueContext {
+            actor,
+            ..ctx(&envs)
+        };
         new_key(json).issue(&ctx).map(|(r, _)| r)
     }
 
@@ -668,7 +717,11 @@ mod tests {
             id: KeyId::generate().unwrap(),
             grants: serde_json::from_str(r#"{"scopes":["admin","orders:*"]}"#).unwrap(),
         };
-        assert!(issue_as(r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#, &actor).is_ok());
+        assert!(issue_as(
+            r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
+            &actor
+        )
+        .is_ok());
         for json in [
             r#"{"name":"a","environment":"live"}"#,
             r#"{"name":"a","environment":"live","scopes":["users:read"]}"#,
@@ -676,11 +729,18 @@ mod tests {
             r#"{"name":"a","environment":"live","permissions":{"p":{"s":{"e":["get"]}}}}"#,
         ] {
             assert!(
-                matches!(issue_as(json, &actor), Err(Error::InsufficientPermissions { .. })),
+                matches!(
+                    issue_as(json, &actor),
+                    Err(Error::InsufficientPermissions { .. })
+                ),
                 "{json}"
             );
         }
-        assert!(issue_as(r#"{"name":"a","environment":"live","scopes":["admin"]}"#, &Actor::AdminToken).is_ok());
+        assert!(issue_as(
+            r#"{"name":"a","environment":"live","scopes":["admin"]}"#,
+            &Actor::AdminToken
+        )
+        .is_ok());
     }
 
     #[test]
@@ -691,16 +751,35 @@ mod tests {
         )
         .issue(&ctx(&envs))
         .unwrap();
-        let patch: KeyPatch =
-            serde_json::from_str(r#"{"description":null,"expires_at":null,"rate_limits":{"per_day":9}}"#).unwrap();
-        let next = patch.apply(&record, &Actor::AdminToken, &TIERS, Timestamp::from_secs(1_800_000_000)).unwrap();
+        let patch: KeyPatch = serde_json::from_str(
+            r#"{"description":null,"expires_at":null,"rate_limits":{"per_day":9}}"#,
+        )
+        .unwrap();
+        let next = patch
+            .apply(
+                &record,
+                &Actor::AdminToken,
+                &TIERS,
+                Timestamp::from_secs(1_800_000_000),
+            )
+            .unwrap();
         assert_eq!(next.description, None);
         assert_eq!(next.expires_at, None);
         assert_eq!(next.rate_limits.per_minute.get(), 5);
         assert_eq!(next.rate_limits.per_day.get(), 9);
         assert_eq!(next.secrets, record.secrets);
         let untouched: KeyPatch = serde_json::from_str("{}").unwrap();
-        assert_eq!(untouched.apply(&record, &Actor::AdminToken, &TIERS, Timestamp::from_secs(1_800_000_000)).unwrap(), record);
+        assert_eq!(
+            untouched
+                .apply(
+                    &record,
+                    &Actor::AdminToken,
+                    &TIERS,
+                    Timestamp::from_secs(1_800_000_000)
+                )
+                .unwrap(),
+            record
+        );
     }
 
     #[test]
@@ -709,25 +788,39 @@ mod tests {
             Err(Error::Invalid { field, .. }) => field,
             other => panic!("{json}: {other:?}"),
         };
-        assert_eq!(f(r#"{"name":"a","environment":"live","type":"restricted"}"#), "scopes");
-        assert_eq!(f(r#"{"name":"a","environment":"live","type":"publishable","scopes":["orders:write"]}"#), "scopes[0]");
+        assert_eq!(
+            f(r#"{"name":"a","environment":"live","type":"restricted"}"#),
+            "scopes"
+        );
+        assert_eq!(
+            f(
+                r#"{"name":"a","environment":"live","type":"publishable","scopes":["orders:write"]}"#
+            ),
+            "scopes[0]"
+        );
     }
 
     #[test]
     fn tiers_set_limits_unless_overridden() {
         let envs = envs();
-        let (r, _) = new_key(r#"{"name":"a","environment":"live","tier":"premium"}"#).issue(&ctx(&envs)).unwrap();
-        assert_eq!(r.rate_limits.per_minute.get(), 1_000);
-        let (r2, _) = new_key(r#"{"name":"a","environment":"live","tier":"premium","rate_limits":{"per_minute":7}}"#)
+        let (r, _) = new_key(r#"{"name":"a","environment":"live","tier":"premium"}"#)
             .issue(&ctx(&envs))
             .unwrap();
+        assert_eq!(r.rate_limits.per_minute.get(), 1_000);
+        let (r2, _) = new_key(
+            r#"{"name":"a","environment":"live","tier":"premium","rate_limits":{"per_minute":7}}"#,
+        )
+        .issue(&ctx(&envs))
+        .unwrap();
         assert_eq!(r2.rate_limits.per_minute.get(), 7);
         assert_eq!(r2.rate_limits.per_day.get(), 1_000_000);
         let bad = new_key(r#"{"name":"a","environment":"live","tier":"gold"}"#).issue(&ctx(&envs));
         assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "tier"));
         let to_enterprise: KeyPatch = serde_json::from_str(r#"{"tier":"enterprise"}"#).unwrap();
         let now = Timestamp::from_secs(1_800_000_000);
-        let r3 = to_enterprise.apply(&r2, &Actor::AdminToken, &TIERS, now).unwrap();
+        let r3 = to_enterprise
+            .apply(&r2, &Actor::AdminToken, &TIERS, now)
+            .unwrap();
         assert_eq!(r3.rate_limits.per_minute.get(), 10_000);
         assert_eq!(r3.tier.as_deref(), Some("enterprise"));
     }
@@ -739,12 +832,20 @@ mod tests {
             Err(Error::Invalid { field, .. }) => field,
             other => panic!("{json}: {other:?}"),
         };
-        assert_eq!(f(r#"{"name":"a","environment":"live","owner_id":"has space"}"#), "owner_id");
-        let big = format!(r#"{{"name":"a","environment":"live","metadata":{{"x":"{}"}}}}"#, "y".repeat(5000));
+        assert_eq!(
+            f(r#"{"name":"a","environment":"live","owner_id":"has space"}"#),
+            "owner_id"
+        );
+        let big = format!(
+            r#"{{"name":"a","environment":"live","metadata":{{"x":"{}"}}}}"#,
+            "y".repeat(5000)
+        );
         assert_eq!(f(&big), "metadata");
-        let (r, _) = new_key(r#"{"name":"a","environment":"live","owner_id":"cus_123","metadata":{"plan":"pro"}}"#)
-            .issue(&ctx(&envs))
-            .unwrap();
+        let (r, _) = new_key(
+            r#"{"name":"a","environment":"live","owner_id":"cus_123","metadata":{"plan":"pro"}}"#,
+        )
+        .issue(&ctx(&envs))
+        .unwrap();
         assert_eq!(r.owner_id.as_deref(), Some("cus_123"));
         assert_eq!(r.metadata.unwrap()["plan"], "pro");
     }
@@ -752,7 +853,9 @@ mod tests {
     #[test]
     fn rotation_overlaps_then_retires_the_old_secret() {
         let envs = envs();
-        let (mut r, old) = new_key(r#"{"name":"a","environment":"live"}"#).issue(&ctx(&envs)).unwrap();
+        let (mut r, old) = new_key(r#"{"name":"a","environment":"live"}"#)
+            .issue(&ctx(&envs))
+            .unwrap();
         let t0 = Timestamp::from_secs(1_800_000_000);
         let new = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
         r.rotate(Secret::of(&new), 60, t0);
@@ -764,7 +867,10 @@ mod tests {
         assert_eq!(view.display, new.display());
         assert_eq!(view.previous_secrets.len(), 1);
         assert_eq!(view.previous_secrets[0].display, old.display());
-        assert!(r.view(None, t0.plus_millis(60_000)).previous_secrets.is_empty());
+        assert!(r
+            .view(None, t0.plus_millis(60_000))
+            .previous_secrets
+            .is_empty());
         // Rotating with 0 retires every earlier secret at once.
         let third = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
         r.rotate(Secret::of(&third), 0, t0.plus_millis(1));

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::limit::{self, RateLimits, Usage};
 use crate::key::KeyId;
+use crate::limit::{self, RateLimits, Usage};
 use crate::list::ListQuery;
 use crate::record::KeyView;
 use crate::time::Timestamp;
@@ -41,7 +41,13 @@ pub const ADMIN_GUARD: RateLimits = RateLimits {
 pub fn admin_attempt(usage: &Usage, failed: bool, now: Timestamp) -> (Result<(), Error>, Usage) {
     let quota = limit::peek(&ADMIN_GUARD, usage, now);
     if quota.remaining == 0 {
-        return (Err(Error::RateLimited { quota, retry_at: quota.reset }), *usage);
+        return (
+            Err(Error::RateLimited {
+                quota,
+                retry_at: quota.reset,
+            }),
+            *usage,
+        );
     }
     if !failed {
         return (Ok(()), *usage);
@@ -55,7 +61,7 @@ pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
 
 /// A request to the registry object.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum RegistryCommand {
     /// Record a key being issued; hidden until `Confirm`.
     Insert {
@@ -123,7 +129,7 @@ pub struct PageMeta {
 
 /// The registry's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum RegistryReply {
     /// Written.
     Done,
@@ -160,9 +166,19 @@ mod tests {
             usage = next;
         }
         let (verdict, after) = admin_attempt(&usage, false, now.plus_millis(100));
-        assert!(matches!(verdict, Err(Error::RateLimited { .. })), "even a right token waits");
+        assert!(
+            matches!(verdict, Err(Error::RateLimited { .. })),
+            "even a right token waits"
+        );
         assert_eq!(after, usage);
-        assert_eq!(admin_attempt(&usage, true, now.plus_millis(60_000)).0, Ok(()));
-        assert_eq!(admin_attempt(&Usage::default(), false, now).1, Usage::default(), "success costs nothing");
+        assert_eq!(
+            admin_attempt(&usage, true, now.plus_millis(60_000)).0,
+            Ok(())
+        );
+        assert_eq!(
+            admin_attempt(&Usage::default(), false, now).1,
+            Usage::default(),
+            "success costs nothing"
+        );
     }
 }

@@ -74,11 +74,25 @@ pub struct RouteTable {
     allow_unmatched: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `"GET"`, `"*"` or `["PATCH", "PUT"]`. Read by hand from JSON rather
+/// than as an untagged enum, which would cost the wasm bundle a buffering
+/// deserializer.
 enum Methods {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Methods {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(m) => Ok(Methods::One(m)),
+            other => serde_json::from_value(other)
+                .map(Methods::Many)
+                .map_err(|_| {
+                    serde::de::Error::custom("method must be a string or a list of strings")
+                }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -118,8 +132,12 @@ fn parse_path(path: &str) -> Result<Vec<PathSeg>, String> {
         .map(|(i, part)| match *part {
             "*" if i == last => Ok(PathSeg::Rest),
             "*" => Err("'*' may only end a path".to_owned()),
-            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => Ok(PathSeg::Capture(p[1..p.len() - 1].to_owned())),
-            p if p.contains(['{', '}']) => Err(format!("bad capture {p:?}: a capture is a whole segment such as {{id}}")),
+            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {
+                Ok(PathSeg::Capture(p[1..p.len() - 1].to_owned()))
+            }
+            p if p.contains(['{', '}']) => Err(format!(
+                "bad capture {p:?}: a capture is a whole segment such as {{id}}"
+            )),
             p => Ok(PathSeg::Literal(p.to_owned())),
         })
         .collect()
@@ -135,7 +153,9 @@ fn parse_template(template: &str, captures: &[&str]) -> Result<Vec<TemplatePart>
         }
         let name = &rest[open + 1..close];
         if !captures.contains(&name) {
-            return Err(format!("permission uses {{{name}}}, which the path does not capture"));
+            return Err(format!(
+                "permission uses {{{name}}}, which the path does not capture"
+            ));
         }
         parts.push(TemplatePart::Capture(name.to_owned()));
         rest = &rest[close + 1..];
@@ -158,13 +178,20 @@ fn parse_template(template: &str, captures: &[&str]) -> Result<Vec<TemplatePart>
 impl RouteTable {
     /// Loads a table from its JSON text. Errors name the route.
     pub fn parse(json: &str) -> Result<RouteTable, ConfigError> {
-        let spec: TableSpec = serde_json::from_str(json).map_err(|e| format!("ROUTES is not a valid route table: {e}"))?;
+        let spec: TableSpec = serde_json::from_str(json)
+            .map_err(|e| format!("ROUTES is not a valid route table: {e}"))?;
         let routes = spec
             .routes
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                let at = |e: String| format!("ROUTES routes[{i}] ({} {}): {e}", method_label(&r.method), r.path);
+                let at = |e: String| {
+                    format!(
+                        "ROUTES routes[{i}] ({} {}): {e}",
+                        method_label(&r.method),
+                        r.path
+                    )
+                };
                 let path = parse_path(&r.path).map_err(at)?;
                 let captures: Vec<&str> = path
                     .iter()
@@ -173,7 +200,12 @@ impl RouteTable {
                         _ => None,
                     })
                     .collect();
-                let permission = r.permission.as_deref().map(|t| parse_template(t, &captures)).transpose().map_err(at)?;
+                let permission = r
+                    .permission
+                    .as_deref()
+                    .map(|t| parse_template(t, &captures))
+                    .transpose()
+                    .map_err(at)?;
                 let methods = match &r.method {
                     Methods::One(m) if m == "*" => vec![],
                     Methods::One(m) => vec![m.to_ascii_uppercase()],
@@ -221,6 +253,26 @@ impl RouteTable {
     }
 }
 
+/// The path and query of an absolute URL (`https://host/a/b?c` → `/a/b?c`),
+/// without parsing the rest: the hot path needs nothing else.
+pub fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find(['/', '?']) {
+        Some(i) => &url[after_scheme + i..],
+        None => "/",
+    }
+}
+
+/// The path of an absolute URL, without its query.
+pub fn path_of(url: &str) -> &str {
+    let pq = path_and_query(url);
+    match pq.find('?') {
+        Some(i) if i > 0 => &pq[..i],
+        Some(_) => "/",
+        None => pq,
+    }
+}
+
 fn method_label(m: &Methods) -> String {
     match m {
         Methods::One(m) => m.clone(),
@@ -253,11 +305,17 @@ fn fill(template: &[TemplatePart], captures: &[(&str, &str)]) -> Result<Permissi
         match part {
             TemplatePart::Text(t) => text.push_str(t),
             TemplatePart::Capture(name) => {
-                let value = captures.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_default();
+                let value = captures
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| *v)
+                    .unwrap_or_default();
                 if value == "*" || !valid_segment(value) {
                     return Err(Error::InsufficientPermissions {
                         required: None,
-                        message: format!("The path segment for {{{name}}} is not a valid resource name."),
+                        message: format!(
+                            "The path segment for {{{name}}} is not a valid resource name."
+                        ),
                     });
                 }
                 text.push_str(value);
@@ -276,7 +334,11 @@ mod tests {
     const ODATA: &str = include_str!("../examples/routes-odata.json");
 
     fn need(table: &RouteTable, method: &str, path: &str) -> Option<String> {
-        table.resolve(method, path).unwrap().permission.map(|p| p.to_string())
+        table
+            .resolve(method, path)
+            .unwrap()
+            .permission
+            .map(|p| p.to_string())
     }
 
     #[test]
@@ -285,12 +347,21 @@ mod tests {
         assert_eq!(need(&t, "GET", "/v1/orders"), Some("orders:read".into()));
         assert_eq!(need(&t, "GET", "/v1/orders/42"), Some("orders:read".into()));
         assert_eq!(need(&t, "POST", "/v1/orders"), Some("orders:write".into()));
-        assert_eq!(need(&t, "DELETE", "/v1/orders/42"), Some("orders:write".into()));
-        assert_eq!(need(&t, "GET", "/v1/assets/a/b/c"), Some("read:assets".into()));
+        assert_eq!(
+            need(&t, "DELETE", "/v1/orders/42"),
+            Some("orders:write".into())
+        );
+        assert_eq!(
+            need(&t, "GET", "/v1/assets/a/b/c"),
+            Some("read:assets".into())
+        );
         assert_eq!(need(&t, "GET", "/health"), None);
         assert_eq!(t.resolve("POST", "/v1/scans").unwrap().cost.get(), 5);
         assert_eq!(t.resolve("GET", "/v2/unknown"), Err(Error::RouteNotAllowed));
-        assert_eq!(t.resolve("PATCH", "/v1/orders"), Err(Error::RouteNotAllowed));
+        assert_eq!(
+            t.resolve("PATCH", "/v1/orders"),
+            Err(Error::RouteNotAllowed)
+        );
     }
 
     #[test]
@@ -310,12 +381,30 @@ mod tests {
     #[test]
     fn captures_cannot_smuggle_wildcards() {
         let t = RouteTable::parse(ODATA).unwrap();
-        for path in ["/odata/*/SRV/E", "/odata/prod/SR:V/E", "/odata/prod/S%2FRV/E"] {
+        for path in [
+            "/odata/*/SRV/E",
+            "/odata/prod/SR:V/E",
+            "/odata/prod/S%2FRV/E",
+        ] {
             assert!(
-                matches!(t.resolve("GET", path), Err(Error::InsufficientPermissions { .. })),
+                matches!(
+                    t.resolve("GET", path),
+                    Err(Error::InsufficientPermissions { .. })
+                ),
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(path_and_query("https://api.example.com/v1/orders?limit=2"), "/v1/orders?limit=2");
+        assert_eq!(path_and_query("http://127.0.0.1:8787/"), "/");
+        assert_eq!(path_and_query("http://127.0.0.1:8787"), "/");
+        assert_eq!(path_and_query("http://h?x=1"), "?x=1");
+        assert_eq!(path_of("https://h/a/b?c=/d"), "/a/b");
+        assert_eq!(path_of("http://h?x=1"), "/");
+        assert_eq!(path_of("http://h"), "/");
     }
 
     #[test]
@@ -328,12 +417,30 @@ mod tests {
     fn bad_tables_name_the_route() {
         for (json, needle) in [
             (r#"{"routes":[{"method":"GET","path":"v1"}]}"#, "routes[0]"),
-            (r#"{"routes":[{"method":"GET","path":"/a/*/b"}]}"#, "'*' may only end"),
-            (r#"{"routes":[{"method":"GET","path":"/a","permission":"{x}:read"}]}"#, "does not capture"),
-            (r#"{"routes":[{"method":"GET","path":"/a","permission":"a b"}]}"#, "invalid scope"),
-            (r#"{"routes":[{"method":"GET","path":"/a/{i}","permission":"{i}/s:get"}]}"#, "instance/service/entity"),
-            (r#"{"routes":[{"method":"GET","path":"/a","cost":0}]}"#, "ROUTES"),
-            (r#"{"routes":[{"method":"GET","path":"/a","extra":1}]}"#, "extra"),
+            (
+                r#"{"routes":[{"method":"GET","path":"/a/*/b"}]}"#,
+                "'*' may only end",
+            ),
+            (
+                r#"{"routes":[{"method":"GET","path":"/a","permission":"{x}:read"}]}"#,
+                "does not capture",
+            ),
+            (
+                r#"{"routes":[{"method":"GET","path":"/a","permission":"a b"}]}"#,
+                "invalid scope",
+            ),
+            (
+                r#"{"routes":[{"method":"GET","path":"/a/{i}","permission":"{i}/s:get"}]}"#,
+                "instance/service/entity",
+            ),
+            (
+                r#"{"routes":[{"method":"GET","path":"/a","cost":0}]}"#,
+                "ROUTES",
+            ),
+            (
+                r#"{"routes":[{"method":"GET","path":"/a","extra":1}]}"#,
+                "extra",
+            ),
             ("not json", "ROUTES"),
         ] {
             let err = RouteTable::parse(json).unwrap_err();

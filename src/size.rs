@@ -24,13 +24,19 @@ pub struct RequestSize {
 /// `max_body`.
 pub fn check(size: &RequestSize, max_body: u64) -> Result<(), Error> {
     if size.url > MAX_URL_BYTES {
-        return Err(Error::UriTooLong { limit: MAX_URL_BYTES });
+        return Err(Error::UriTooLong {
+            limit: MAX_URL_BYTES,
+        });
     }
     if size.headers > MAX_HEADER_BYTES {
-        return Err(Error::HeadersTooLarge { limit: MAX_HEADER_BYTES });
+        return Err(Error::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        });
     }
     if size.content_length.is_some_and(|n| n > max_body) {
-        return Err(Error::PayloadTooLarge { limit: max_body as usize });
+        return Err(Error::PayloadTooLarge {
+            limit: max_body as usize,
+        });
     }
     Ok(())
 }
@@ -40,15 +46,35 @@ mod tests {
     use super::*;
 
     fn size(url: usize, headers: usize, body: Option<u64>) -> RequestSize {
-        RequestSize { url, headers, content_length: body }
+        RequestSize {
+            url,
+            headers,
+            content_length: body,
+        }
     }
 
     #[test]
     fn caps() {
         assert_eq!(check(&size(100, 100, Some(10)), 100), Ok(()));
-        assert_eq!(check(&size(MAX_URL_BYTES, MAX_HEADER_BYTES, Some(100)), 100), Ok(()));
-        assert_eq!(check(&size(MAX_URL_BYTES + 1, 0, None), 100).unwrap_err().status(), 414);
-        assert_eq!(check(&size(10, MAX_HEADER_BYTES + 1, None), 100).unwrap_err().status(), 431);
-        assert_eq!(check(&size(10, 10, Some(101)), 100).unwrap_err().status(), 413);
+        assert_eq!(
+            check(&size(MAX_URL_BYTES, MAX_HEADER_BYTES, Some(100)), 100),
+            Ok(())
+        );
+        assert_eq!(
+            check(&size(MAX_URL_BYTES + 1, 0, None), 100)
+                .unwrap_err()
+                .status(),
+            414
+        );
+        assert_eq!(
+            check(&size(10, MAX_HEADER_BYTES + 1, None), 100)
+                .unwrap_err()
+                .status(),
+            431
+        );
+        assert_eq!(
+            check(&size(10, 10, Some(101)), 100).unwrap_err().status(),
+            413
+        );
     }
 }

@@ -220,8 +220,14 @@ mod tests {
     #[test]
     fn offsets_and_fractions() {
         let utc = Timestamp::parse_rfc3339("2030-01-01T00:00:00Z").unwrap();
-        assert_eq!(Timestamp::parse_rfc3339("2030-01-01T02:00:00+02:00"), Some(utc));
-        assert_eq!(Timestamp::parse_rfc3339("2029-12-31T19:30:00-04:30"), Some(utc));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2030-01-01T02:00:00+02:00"),
+            Some(utc)
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2029-12-31T19:30:00-04:30"),
+            Some(utc)
+        );
         assert_eq!(
             Timestamp::parse_rfc3339("2030-01-01T00:00:00.25Z"),
             Some(utc.plus_millis(250))

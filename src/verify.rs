@@ -62,7 +62,10 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
                 v["ratelimit"] = quota.to_json();
                 v["retry_after"] = json!(e.retry_after_secs(now));
             }
-            if let Error::InsufficientPermissions { required: Some(r), .. } = e {
+            if let Error::InsufficientPermissions {
+                required: Some(r), ..
+            } = e
+            {
                 v["required"] = json!(r);
             }
             v
@@ -82,7 +85,11 @@ mod tests {
         assert_eq!(v["valid"], false);
         assert_eq!(v["code"], "key_revoked");
         let limited = Error::RateLimited {
-            quota: Quota { limit: 5, remaining: 0, reset: Timestamp::from_secs(130) },
+            quota: Quota {
+                limit: 5,
+                remaining: 0,
+                reset: Timestamp::from_secs(130),
+            },
             retry_at: Timestamp::from_secs(130),
         };
         let v = verdict(&Err(limited), now);
@@ -92,9 +99,13 @@ mod tests {
 
     #[test]
     fn requests_parse() {
-        let r: VerifyRequest = serde_json::from_str(r#"{"key":"k","permission":"orders:read","cost":3}"#).unwrap();
+        let r: VerifyRequest =
+            serde_json::from_str(r#"{"key":"k","permission":"orders:read","cost":3}"#).unwrap();
         assert_eq!(r.requirement().cost.get(), 3);
-        assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","permission":"bad perm"}"#).is_err());
+        assert!(
+            serde_json::from_str::<VerifyRequest>(r#"{"key":"k","permission":"bad perm"}"#)
+                .is_err()
+        );
         assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","cost":0}"#).is_err());
     }
 }

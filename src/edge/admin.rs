@@ -17,7 +17,9 @@ use crate::keystate::{Access, Command, Reply};
 use crate::leak;
 use crate::list::ListQuery;
 use crate::permission::Permission;
-use crate::record::{Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS};
+use crate::record::{
+    Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS,
+};
 use crate::registry::{RegistryCommand, RegistryReply};
 use crate::route::Requirement;
 use crate::verify::{verdict, VerifyRequest};
@@ -28,7 +30,12 @@ const OPENAPI: &str = include_str!("../../openapi.json");
 type Handled = Result<worker::Result<Response>, Error>;
 
 /// Dispatches a matched admin route.
-pub async fn handle(route: AdminRoute, mut req: Request, env: &Env, config: &Config) -> Result<Response, Error> {
+pub async fn handle(
+    route: AdminRoute,
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, Error> {
     let resp = match route {
         AdminRoute::OpenApi => Response::ok(OPENAPI).and_then(|r| {
             r.headers().set("Content-Type", "application/json")?;
@@ -41,7 +48,8 @@ pub async fn handle(route: AdminRoute, mut req: Request, env: &Env, config: &Con
                 AdminRoute::CreateKey => create(&mut req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env).await?,
                 AdminRoute::GetKey(id) => {
-                    let key = expect_key(store::key_object(env, config, &id, &Command::Get).await?)?;
+                    let key =
+                        expect_key(store::key_object(env, config, &id, &Command::Get).await?)?;
                     http::json(200, &json!({ "data": key }))
                 }
                 AdminRoute::EditKey(id) => edit(&mut req, env, config, &id, actor).await?,
@@ -68,9 +76,18 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
     let outcome = credential_actor(req, env, config).await;
     let failed = matches!(
         outcome,
-        Err(Error::Unauthorized | Error::MissingApiKey | Error::InvalidApiKey { .. } | Error::KeyRevoked | Error::KeyExpired)
+        Err(Error::Unauthorized
+            | Error::MissingApiKey
+            | Error::InvalidApiKey { .. }
+            | Error::KeyRevoked
+            | Error::KeyExpired)
     );
-    let client = req.headers().get("CF-Connecting-IP").ok().flatten().unwrap_or_else(|| "unknown".to_owned());
+    let client = req
+        .headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".to_owned());
     match store::registry(env, &RegistryCommand::AdminAttempt { client, failed }).await? {
         RegistryReply::Guarded { verdict } => verdict?,
         _ => return Err(Error::Internal),
@@ -87,7 +104,8 @@ async fn credential_actor(req: &Request, env: &Env, config: &Config) -> Result<A
             permission: Some(Permission::admin()),
             cost: std::num::NonZeroU32::MIN,
         });
-        let grant = gateway::admit(env, config, &key, gateway::access(req, needs_admin, false)).await?;
+        let grant =
+            gateway::admit(env, config, &key, gateway::access(req, needs_admin, false)).await?;
         return Ok(Actor::Key {
             grants: grant.grants.effective(grant.key_type),
             id: grant.key_id,
@@ -106,7 +124,9 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        return Err(Error::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     req.bytes().await.map_err(|_| Error::InvalidJson {
         message: "the body could not be read".to_owned(),
@@ -122,7 +142,10 @@ struct WithSecret<'a> {
 }
 
 fn with_secret(status: u16, view: &KeyView, key: &ApiKey) -> worker::Result<Response> {
-    let data = WithSecret { view, key: key.expose_secret() };
+    let data = WithSecret {
+        view,
+        key: key.expose_secret(),
+    };
     http::json(status, &json!({ "data": data }))
 }
 
@@ -156,17 +179,30 @@ async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
     config.fail_at(Fault::CrashAfterRegistry)?;
     let view = expect_key(store::key_object(env, config, &id, &Command::Create { record }).await?)?;
     config.fail_at(Fault::CrashAfterKeyObject)?;
-    store::put_entry(env, &hash, &KvEntry { id: id.clone(), revoked: false }).await?;
+    store::put_entry(
+        env,
+        &hash,
+        &KvEntry {
+            id: id.clone(),
+            revoked: false,
+        },
+    )
+    .await?;
     registry_done(env, &RegistryCommand::Confirm { id }).await?;
     Ok(with_secret(201, &view, &key))
 }
 
 async fn list(req: &Request, env: &Env) -> Handled {
     let url = req.url().map_err(|_| Error::Internal)?;
-    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     match store::registry(env, &RegistryCommand::List { query }).await? {
-        RegistryReply::Page { data, meta } => Ok(http::json(200, &json!({ "data": data, "meta": meta }))),
+        RegistryReply::Page { data, meta } => {
+            Ok(http::json(200, &json!({ "data": data, "meta": meta })))
+        }
         _ => Err(Error::Internal),
     }
 }
@@ -174,9 +210,19 @@ async fn list(req: &Request, env: &Env) -> Handled {
 async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: Actor) -> Handled {
     let patch: KeyPatch = parse_body(&read_body(req).await?)?;
     let label = actor.label();
-    let command = Command::Update { patch, actor, tiers: config.tiers.clone() };
+    let command = Command::Update {
+        patch,
+        actor,
+        tiers: config.tiers.clone(),
+    };
     let key = expect_key(store::key_object(env, config, id, &command).await?)?;
-    let update = RegistryCommand::Update { key: key.clone(), hashes: vec![], action: "edit".into(), actor: label, detail: None };
+    let update = RegistryCommand::Update {
+        key: key.clone(),
+        hashes: vec![],
+        action: "edit".into(),
+        actor: label,
+        detail: None,
+    };
     registry_done(env, &update).await?;
     Ok(http::json(200, &json!({ "data": key })))
 }
@@ -190,16 +236,39 @@ struct RotateRequest {
     expire_previous_in_seconds: Option<u64>,
 }
 
-async fn rotate(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: &Actor) -> Handled {
+async fn rotate(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+) -> Handled {
     let body = read_body(req).await?;
-    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) { RotateRequest::default() } else { parse_body(&body)? };
-    let grace_secs = request.expire_previous_in_seconds.unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        parse_body(&body)?
+    };
+    let grace_secs = request
+        .expire_previous_in_seconds
+        .unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
     let current = expect_key(store::key_object(env, config, id, &Command::Get).await?)?;
-    let key = ApiKey::generate(current.key_type, current.environment.clone()).map_err(|_| Error::Internal)?;
+    let key = ApiKey::generate(current.key_type, current.environment.clone())
+        .map_err(|_| Error::Internal)?;
     let secret = Secret::of(&key);
     let hash = secret.hash.clone();
-    let view = expect_key(store::key_object(env, config, id, &Command::Rotate { secret, grace_secs }).await?)?;
-    store::put_entry(env, &hash, &KvEntry { id: id.clone(), revoked: false }).await?;
+    let view = expect_key(
+        store::key_object(env, config, id, &Command::Rotate { secret, grace_secs }).await?,
+    )?;
+    store::put_entry(
+        env,
+        &hash,
+        &KvEntry {
+            id: id.clone(),
+            revoked: false,
+        },
+    )
+    .await?;
     let update = RegistryCommand::Update {
         key: view.clone(),
         hashes: vec![hash],
@@ -212,20 +281,41 @@ async fn rotate(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor
 }
 
 /// Revokes `id`: key object (authoritative) → KV → registry.
-async fn revoke_key(env: &Env, config: &Config, id: &KeyId, actor: &Actor, leaked_at: Option<String>) -> Result<KeyView, Error> {
+async fn revoke_key(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+    leaked_at: Option<String>,
+) -> Result<KeyView, Error> {
     let reason = leaked_at.as_ref().map(|s| format!("leaked: {s}"));
-    let Reply::Revoked { key, hashes } = store::key_object(env, config, id, &Command::Revoke { reason }).await? else {
+    let Reply::Revoked { key, hashes } =
+        store::key_object(env, config, id, &Command::Revoke { reason }).await?
+    else {
         return Err(Error::Internal);
     };
     config.fail_at(Fault::CrashAfterKeyObject)?;
-    let entry = KvEntry { id: id.clone(), revoked: true };
+    let entry = KvEntry {
+        id: id.clone(),
+        revoked: true,
+    };
     for hash in &hashes {
         if let Err(e) = store::put_entry(env, hash, &entry).await {
             worker::console_error!("revoked {id} but could not mark KV: {e:?}");
         }
     }
-    let action = if leaked_at.is_some() { "revoke_leaked" } else { "revoke" };
-    let update = RegistryCommand::Update { key: key.clone(), hashes: vec![], action: action.into(), actor: actor.label(), detail: leaked_at };
+    let action = if leaked_at.is_some() {
+        "revoke_leaked"
+    } else {
+        "revoke"
+    };
+    let update = RegistryCommand::Update {
+        key: key.clone(),
+        hashes: vec![],
+        action: action.into(),
+        actor: actor.label(),
+        detail: leaked_at,
+    };
     registry_done(env, &update).await?;
     Ok(key)
 }
@@ -235,16 +325,26 @@ async fn revoke_leaked(req: &mut Request, env: &Env, config: &Config, actor: &Ac
     let mut revoked = Vec::new();
     for (index, leak) in leaks.iter().enumerate() {
         // Not a well-formed key: nothing to look up, nothing to say.
-        let Ok(key) = ApiKey::parse(leak.token.trim()) else { continue };
-        let hash = crate::hash::KeyHash::of(&key);
-        let RegistryReply::Found { id: Some(id) } = store::registry(env, &RegistryCommand::FindByHash { hash }).await? else {
+        let Ok(key) = ApiKey::parse(leak.token.trim()) else {
             continue;
         };
-        let source = leak.source.clone().unwrap_or_else(|| "unspecified source".to_owned());
+        let hash = crate::hash::KeyHash::of(&key);
+        let RegistryReply::Found { id: Some(id) } =
+            store::registry(env, &RegistryCommand::FindByHash { hash }).await?
+        else {
+            continue;
+        };
+        let source = leak
+            .source
+            .clone()
+            .unwrap_or_else(|| "unspecified source".to_owned());
         let view = revoke_key(env, config, &id, actor, Some(source)).await?;
         revoked.push(json!({ "index": index, "key_id": view.id, "display": key.display() }));
     }
-    Ok(http::json(200, &json!({ "data": { "received": leaks.len(), "revoked": revoked } })))
+    Ok(http::json(
+        200,
+        &json!({ "data": { "received": leaks.len(), "revoked": revoked } }),
+    ))
 }
 
 async fn verify(req: &mut Request, env: &Env, config: &Config) -> Handled {
@@ -265,12 +365,21 @@ async fn verify(req: &mut Request, env: &Env, config: &Config) -> Handled {
     if let Err(e @ (Error::Unavailable | Error::Internal | Error::Misconfigured)) = result {
         return Err(e);
     }
-    Ok(http::json(200, &json!({ "data": verdict(&result, http::now()) })))
+    Ok(http::json(
+        200,
+        &json!({ "data": verdict(&result, http::now()) }),
+    ))
 }
 
 async fn whoami(req: &Request, env: &Env, config: &Config) -> Handled {
     let (key, _) = gateway::credential(req)?;
-    let grant = gateway::admit(env, config, &key, gateway::access(req, Ok(Requirement::OPEN), false)).await?;
+    let grant = gateway::admit(
+        env,
+        config,
+        &key,
+        gateway::access(req, Ok(Requirement::OPEN), false),
+    )
+    .await?;
     let body = json!({ "data": {
         "id": grant.key_id,
         "name": grant.name,

@@ -14,7 +14,7 @@ use crate::hash::KeyHash;
 use crate::ip::client_ip;
 use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Reply};
-use crate::route::Requirement;
+use crate::route::{path_of, Requirement};
 
 /// Handles an API request: authorize, count, forward.
 pub async fn handle(req: Request, env: &Env, config: &Config) -> Result<Response, Error> {
@@ -24,7 +24,7 @@ pub async fn handle(req: Request, env: &Env, config: &Config) -> Result<Response
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
     let method = req.method().to_string();
-    let requirement = config.requirement(&method, &req.path());
+    let requirement = config.requirement(&method, path_of(&req.inner().url()));
     let grant = admit(env, config, &key, access(&req, requirement, true)).await?;
     proxy::forward(req, origin, source, &grant).await
 }
@@ -33,15 +33,24 @@ pub async fn handle(req: Request, env: &Env, config: &Config) -> Result<Response
 /// nothing by itself; see [`crate::cors`]). Any other request: `None`.
 fn preflight(req: &Request) -> Result<Option<Response>, Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let (Some(origin), Some(method)) = (header("Origin"), header("Access-Control-Request-Method")) else {
+    let (Some(origin), Some(method)) = (header("Origin"), header("Access-Control-Request-Method"))
+    else {
         return Ok(None);
     };
     if req.method() != worker::Method::Options {
         return Ok(None);
     }
-    let resp = Response::empty().map_err(|_| Error::Internal)?.with_status(204);
-    for (name, value) in cors::preflight_headers(&origin, Some(&method), header("Access-Control-Request-Headers").as_deref()) {
-        resp.headers().set(name, &value).map_err(|_| Error::Internal)?;
+    let resp = Response::empty()
+        .map_err(|_| Error::Internal)?
+        .with_status(204);
+    for (name, value) in cors::preflight_headers(
+        &origin,
+        Some(&method),
+        header("Access-Control-Request-Headers").as_deref(),
+    ) {
+        resp.headers()
+            .set(name, &value)
+            .map_err(|_| Error::Internal)?;
     }
     Ok(Some(resp))
 }
@@ -49,7 +58,10 @@ fn preflight(req: &Request) -> Result<Option<Response>, Error> {
 /// The presented key, parsed and checksum-verified.
 pub fn credential(req: &Request) -> Result<(ApiKey, KeySource), Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    presented_key(header("Authorization").as_deref(), header("X-API-Key").as_deref())
+    presented_key(
+        header("Authorization").as_deref(),
+        header("X-API-Key").as_deref(),
+    )
 }
 
 /// The facts of `req` that a key's rules judge.
@@ -57,7 +69,10 @@ pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: b
     let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
     Access {
         requirement,
-        read_only: matches!(req.method(), worker::Method::Get | worker::Method::Head | worker::Method::Options),
+        read_only: matches!(
+            req.method(),
+            worker::Method::Get | worker::Method::Head | worker::Method::Options
+        ),
         client_ip: client_ip(ip.as_deref()),
         consume,
     }
@@ -65,7 +80,12 @@ pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: b
 
 /// Asks the key's Durable Object to judge `access`. An unknown key stops at
 /// KV and never creates a Durable Object.
-pub async fn admit(env: &Env, config: &Config, key: &ApiKey, access: Access) -> Result<Grant, Error> {
+pub async fn admit(
+    env: &Env,
+    config: &Config,
+    key: &ApiKey,
+    access: Access,
+) -> Result<Grant, Error> {
     let hash = KeyHash::of(key);
     let entry = store::lookup(env, config, &hash, http::now())
         .await?

@@ -19,7 +19,8 @@ use crate::registry::RegistryCommand;
 
 /// Storage rows: `record` (rarely written) and `activity` (every admitted
 /// request), so the hot path rewrites only a few bytes.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
+const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
 /// One key's Durable Object.
 #[durable_object]
@@ -39,7 +40,9 @@ struct Row {
 
 fn load(sql: &SqlStorage) -> Result<KeyState> {
     sql.exec(SCHEMA, None)?;
-    let rows: Vec<Row> = sql.exec("SELECT name, value FROM state", None)?.to_array()?;
+    let rows: Vec<Row> = sql
+        .exec("SELECT name, value FROM state", None)?
+        .to_array()?;
     let mut state = KeyState::default();
     for row in rows {
         match row.name.as_str() {

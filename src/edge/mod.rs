@@ -25,6 +25,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 use crate::admin::match_route;
 use crate::config::Config;
 use crate::error::Error;
+use crate::route::path_of;
 use crate::size::{self, RequestSize};
 
 /// The fetch entry point: every error becomes its JSON response here, once.
@@ -47,10 +48,11 @@ fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
     if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
         return Ok(config);
     }
-    let config = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())).map_err(|e| {
-        worker::console_error!("keygate configuration error: {e}");
-        Error::Misconfigured
-    })?;
+    let config =
+        Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())).map_err(|e| {
+            worker::console_error!("keygate configuration error: {e}");
+            Error::Misconfigured
+        })?;
     let config = Rc::new(config);
     CONFIG.with(|c| c.set(config.clone()).ok());
     Ok(config)
@@ -62,11 +64,15 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     let size = RequestSize {
         url: req.inner().url().len(),
         headers: headers.entries().map(|(k, v)| k.len() + v.len()).sum(),
-        content_length: headers.get("Content-Length").ok().flatten().and_then(|v| v.parse().ok()),
+        content_length: headers
+            .get("Content-Length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok()),
     };
     size::check(&size, config.max_body_bytes)?;
     let method = req.method().to_string();
-    match match_route(&config.admin_prefix, &method, &req.path()) {
+    match match_route(&config.admin_prefix, &method, path_of(&req.inner().url())) {
         Some(route) => admin::handle(route?, req, env, &config).await,
         None => gateway::handle(req, env, &config).await,
     }

@@ -5,15 +5,20 @@
 use std::cell::Cell;
 
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
+};
 
 use super::http;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
+use crate::limit::Usage;
 use crate::list::SqlArg;
 use crate::record::KeyView;
-use crate::limit::Usage;
-use crate::registry::{admin_attempt, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
+use crate::registry::{
+    admin_attempt, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
+};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS keys (
@@ -85,7 +90,13 @@ fn add_secrets(sql: &SqlStorage, id: &KeyId, hashes: &[KeyHash]) -> Result<()> {
 
 /// The row columns derived from a view, in `SET`/`INSERT` order.
 fn columns(key: &KeyView) -> Result<Vec<SqlStorageValue>> {
-    let search = format!("{} {} {}", key.name, key.description.as_deref().unwrap_or(""), key.id).to_lowercase();
+    let search = format!(
+        "{} {} {}",
+        key.name,
+        key.description.as_deref().unwrap_or(""),
+        key.id
+    )
+    .to_lowercase();
     Ok(vec![
         text(key.environment.as_str()),
         text(key.key_type.as_str()),
@@ -125,7 +136,10 @@ impl RegistryObject {
         };
         match command {
             RegistryCommand::Insert { key, hashes, actor } => {
-                let mut values = vec![text(key.id.as_str()), (key.created_at.as_millis() as i64).into()];
+                let mut values = vec![
+                    text(key.id.as_str()),
+                    (key.created_at.as_millis() as i64).into(),
+                ];
                 values.extend(columns(&key)?);
                 sql.exec(
                     "INSERT INTO keys (id, created_at, environment, type, owner_id, search, revoked, expires_at, view, state)
@@ -137,10 +151,19 @@ impl RegistryObject {
                 Ok(RegistryReply::Done)
             }
             RegistryCommand::Confirm { id } => {
-                sql.exec("UPDATE keys SET state = 'live' WHERE id = ?", vec![text(id.as_str())])?;
+                sql.exec(
+                    "UPDATE keys SET state = 'live' WHERE id = ?",
+                    vec![text(id.as_str())],
+                )?;
                 Ok(RegistryReply::Done)
             }
-            RegistryCommand::Update { key, hashes, action, actor, detail } => {
+            RegistryCommand::Update {
+                key,
+                hashes,
+                action,
+                actor,
+                detail,
+            } => {
                 let mut values = columns(&key)?;
                 values.push(text(key.id.as_str()));
                 sql.exec(
@@ -163,7 +186,10 @@ impl RegistryObject {
                 let (filter, args) = query.filter(now);
                 let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
                 let total = sql
-                    .exec(&format!("SELECT count(*) AS n FROM keys WHERE {filter}"), args.clone())?
+                    .exec(
+                        &format!("SELECT count(*) AS n FROM keys WHERE {filter}"),
+                        args.clone(),
+                    )?
                     .one::<CountRow>()?
                     .n as u64;
                 let mut page_args = args;
@@ -182,16 +208,28 @@ impl RegistryObject {
                     .into_iter()
                     .map(|row| {
                         let mut view: KeyView = serde_json::from_str(&row.view)?;
-                        view.refresh(row.last_used.map(|ms| crate::time::Timestamp::from_millis(ms as u64)), now);
+                        view.refresh(
+                            row.last_used
+                                .map(|ms| crate::time::Timestamp::from_millis(ms as u64)),
+                            now,
+                        );
                         Ok(view)
                     })
                     .collect::<Result<_>>()?;
-                let meta = PageMeta { total, page: query.page, per_page: query.per_page };
+                let meta = PageMeta {
+                    total,
+                    page: query.page,
+                    per_page: query.per_page,
+                };
                 Ok(RegistryReply::Page { data, meta })
             }
             RegistryCommand::AdminAttempt { client, failed } => {
-                let rows: Vec<UsageRow> =
-                    sql.exec("SELECT usage FROM guard WHERE client = ?", vec![text(client.clone())])?.to_array()?;
+                let rows: Vec<UsageRow> = sql
+                    .exec(
+                        "SELECT usage FROM guard WHERE client = ?",
+                        vec![text(client.clone())],
+                    )?
+                    .to_array()?;
                 let usage: Usage = match rows.first() {
                     Some(row) => serde_json::from_str(&row.usage)?,
                     None => Usage::default(),
@@ -219,7 +257,12 @@ impl RegistryObject {
                         vec![text(hash.as_str())],
                     )?
                     .to_array()?;
-                let id = rows.into_iter().next().map(|r| r.key_id.parse()).transpose().map_err(worker::Error::RustError)?;
+                let id = rows
+                    .into_iter()
+                    .next()
+                    .map(|r| r.key_id.parse())
+                    .transpose()
+                    .map_err(worker::Error::RustError)?;
                 Ok(RegistryReply::Found { id })
             }
         }
@@ -228,7 +271,10 @@ impl RegistryObject {
 
 impl DurableObject for RegistryObject {
     fn new(state: State, _env: Env) -> Self {
-        RegistryObject { state, ready: Cell::new(false) }
+        RegistryObject {
+            state,
+            ready: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {

@@ -43,7 +43,12 @@ fn kv(env: &Env) -> Result<worker::KvStore, Error> {
 }
 
 /// Finds the key a hash belongs to: at most one KV read, none on a cache hit.
-pub async fn lookup(env: &Env, config: &Config, hash: &KeyHash, now: Timestamp) -> Result<Option<KvEntry>, Error> {
+pub async fn lookup(
+    env: &Env,
+    config: &Config,
+    hash: &KeyHash,
+    now: Timestamp,
+) -> Result<Option<KvEntry>, Error> {
     if let Some(hit) = LOOKUPS.with(|c| c.borrow_mut().get(hash, now)) {
         return Ok(hit);
     }
@@ -74,7 +79,12 @@ pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(),
 /// Sends `command` to the Durable Object of key `id`. One call, no retry:
 /// an authorize is not idempotent, so a failed one is reported (503)
 /// rather than repeated.
-pub async fn key_object(env: &Env, config: &Config, id: &KeyId, command: &Command) -> Result<Reply, Error> {
+pub async fn key_object(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<Reply, Error> {
     config.fail_at(Fault::KeyObject)?;
     call_object::<_, Result<Reply, Error>>(env, KEY_OBJECTS, id.as_str(), command).await?
 }
@@ -107,8 +117,12 @@ pub async fn call_object<C: Serialize, R: DeserializeOwned>(
     let body = serde_json::to_string(command).map_err(|_| Error::Internal)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://object/", &init).map_err(|e| unavailable("request", e))?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(|e| unavailable("fetch", e))?;
+    let req =
+        Request::new_with_init("https://object/", &init).map_err(|e| unavailable("request", e))?;
+    let mut resp = stub
+        .fetch_with_request(req)
+        .await
+        .map_err(|e| unavailable("fetch", e))?;
     if resp.status_code() != 200 {
         worker::console_error!("{binding} object {name} answered {}", resp.status_code());
         return Err(Error::Unavailable);
