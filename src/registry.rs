@@ -35,25 +35,18 @@ pub const ADMIN_GUARD: RateLimits = RateLimits {
     per_day: NonZeroU32::new(500).unwrap(),
 };
 
-/// Judges an admin request from a client with failure history `usage`:
-/// throttled clients are refused whatever they present; a failed attempt
-/// is counted. Pure, so the registry only loads and saves `usage`.
-pub fn admin_attempt(usage: &Usage, failed: bool, now: Timestamp) -> (Result<(), Error>, Usage) {
-    let quota = limit::peek(&ADMIN_GUARD, usage, now);
-    if quota.remaining == 0 {
-        return (
-            Err(Error::RateLimited {
-                quota,
-                retry_at: quota.reset,
-            }),
-            *usage,
-        );
+/// Judges a failed admin authentication from a client with failure history
+/// `usage`: it is counted, unless the client is already throttled, which
+/// is then the answer. Successful requests never get here (no I/O for
+/// them); the Worker remembers throttled clients so even a right token
+/// waits. Pure, so the registry only loads and saves `usage`.
+pub fn admin_failure(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
+    match limit::consume(&ADMIN_GUARD, usage, 1, now) {
+        (limit::Outcome::Limited { quota, retry_at }, _) => {
+            (Err(Error::RateLimited { quota, retry_at }), *usage)
+        }
+        (limit::Outcome::Admitted(_), next) => (Ok(()), next),
     }
-    if !failed {
-        return (Ok(()), *usage);
-    }
-    let (_, next) = limit::consume(&ADMIN_GUARD, usage, 1, now);
-    (Ok(()), next)
 }
 
 /// How long audit entries are kept.
@@ -107,12 +100,10 @@ pub enum RegistryCommand {
         /// The hash.
         hash: KeyHash,
     },
-    /// An admin request from `client`, which failed to authenticate or not.
-    AdminAttempt {
+    /// An admin request from `client` failed to authenticate.
+    AdminFailure {
         /// The client's address (or `unknown`).
         client: String,
-        /// Whether its credential was wrong.
-        failed: bool,
     },
 }
 
@@ -161,24 +152,19 @@ mod tests {
         let now = Timestamp::from_secs(1_800_000_000);
         let mut usage = Usage::default();
         for i in 0..20 {
-            let (verdict, next) = admin_attempt(&usage, true, now.plus_millis(i));
+            let (verdict, next) = admin_failure(&usage, now.plus_millis(i));
             assert_eq!(verdict, Ok(()), "attempt {i}");
             usage = next;
         }
-        let (verdict, after) = admin_attempt(&usage, false, now.plus_millis(100));
-        assert!(
-            matches!(verdict, Err(Error::RateLimited { .. })),
-            "even a right token waits"
-        );
-        assert_eq!(after, usage);
-        assert_eq!(
-            admin_attempt(&usage, true, now.plus_millis(60_000)).0,
-            Ok(())
-        );
-        assert_eq!(
-            admin_attempt(&Usage::default(), false, now).1,
-            Usage::default(),
-            "success costs nothing"
-        );
+        let (verdict, after) = admin_failure(&usage, now.plus_millis(100));
+        match verdict {
+            Err(Error::RateLimited { retry_at, .. }) => assert_eq!(
+                retry_at,
+                Timestamp::from_secs(1_800_000_000 + 60 - 1_800_000_000 % 60)
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(after, usage, "a refused attempt is not counted again");
+        assert_eq!(admin_failure(&usage, now.plus_millis(60_000)).0, Ok(()));
     }
 }

@@ -398,7 +398,10 @@ mod tests {
 
     #[test]
     fn url_parts() {
-        assert_eq!(path_and_query("https://api.example.com/v1/orders?limit=2"), "/v1/orders?limit=2");
+        assert_eq!(
+            path_and_query("https://api.example.com/v1/orders?limit=2"),
+            "/v1/orders?limit=2"
+        );
         assert_eq!(path_and_query("http://127.0.0.1:8787/"), "/");
         assert_eq!(path_and_query("http://127.0.0.1:8787"), "/");
         assert_eq!(path_and_query("http://h?x=1"), "?x=1");

@@ -2,12 +2,15 @@
 //! writes storage in the order [`crate::registry`] documents, so a failure
 //! part-way never leaves a half-issued key usable or a revoked key usable.
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
 use super::{gateway, http, store};
 use crate::admin::{check_admin_token, parse_body, AdminRoute, MAX_BODY_BYTES};
+use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::credential::presented_key;
 use crate::error::Error;
@@ -70,9 +73,31 @@ pub async fn handle(
     })
 }
 
-/// Authenticates an admin request, behind the guard that throttles a
-/// client after repeated failures (see [`crate::registry::admin_attempt`]).
+thread_local! {
+    /// Clients the registry has throttled, remembered in this isolate so
+    /// that their requests (even with the right token) are refused with
+    /// no I/O until the window resets.
+    static THROTTLED: RefCell<TtlCache<String, Error>> = RefCell::new(TtlCache::new(86_400_000, 1_000));
+}
+
+/// Authenticates an admin request behind the guessing guard: a failure is
+/// reported to the registry, which counts it and throttles the client after
+/// too many (see [`crate::registry::admin_failure`]). A success costs no
+/// I/O beyond the credential check itself.
 async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
+    let client = req
+        .headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".to_owned());
+    let now = http::now();
+    let throttled = THROTTLED.with(|t| t.borrow_mut().get(&client, now));
+    if let Some(error @ Error::RateLimited { retry_at, .. }) = throttled {
+        if now < retry_at {
+            return Err(error);
+        }
+    }
     let outcome = credential_actor(req, env, config).await;
     let failed = matches!(
         outcome,
@@ -82,15 +107,20 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
             | Error::KeyRevoked
             | Error::KeyExpired)
     );
-    let client = req
-        .headers()
-        .get("CF-Connecting-IP")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "unknown".to_owned());
-    match store::registry(env, &RegistryCommand::AdminAttempt { client, failed }).await? {
-        RegistryReply::Guarded { verdict } => verdict?,
-        _ => return Err(Error::Internal),
+    if failed {
+        let report = RegistryCommand::AdminFailure {
+            client: client.clone(),
+        };
+        match store::registry(env, &report).await? {
+            RegistryReply::Guarded { verdict: Ok(()) } => {}
+            RegistryReply::Guarded {
+                verdict: Err(error),
+            } => {
+                THROTTLED.with(|t| t.borrow_mut().insert(client, error.clone(), now));
+                return Err(error);
+            }
+            _ => return Err(Error::Internal),
+        }
     }
     outcome
 }

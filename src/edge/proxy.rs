@@ -5,14 +5,18 @@ use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::http::{self, set_rate_limit_headers};
 use crate::cors;
-use crate::route::path_and_query;
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
+use crate::route::path_and_query;
 
 /// Headers keygate sets for the origin. A client's own copies are always
 /// dropped, so the origin can trust them.
-const OWN_HEADERS: [&str; 3] = ["X-Keygate-Key-Id", "X-Keygate-Environment", "X-Keygate-Owner-Id"];
+const OWN_HEADERS: [&str; 3] = [
+    "X-Keygate-Key-Id",
+    "X-Keygate-Environment",
+    "X-Keygate-Owner-Id",
+];
 /// Response headers a browser script may read.
 const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Keygate-Key-Expires";
 /// Keys expiring sooner than this get `X-Keygate-Key-Expires` on responses.
@@ -90,5 +94,7 @@ pub async fn forward(
 
 /// A mutable copy of `headers`, made by the runtime.
 fn clone_headers(headers: &Headers) -> worker::Result<Headers> {
-    Ok(Headers(worker::web_sys::Headers::new_with_headers(&headers.0)?))
+    Ok(Headers(worker::web_sys::Headers::new_with_headers(
+        &headers.0,
+    )?))
 }

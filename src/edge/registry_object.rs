@@ -17,7 +17,7 @@ use crate::limit::Usage;
 use crate::list::SqlArg;
 use crate::record::KeyView;
 use crate::registry::{
-    admin_attempt, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
+    admin_failure, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
 };
 
 const SCHEMA: &[&str] = &[
@@ -223,7 +223,7 @@ impl RegistryObject {
                 };
                 Ok(RegistryReply::Page { data, meta })
             }
-            RegistryCommand::AdminAttempt { client, failed } => {
+            RegistryCommand::AdminFailure { client } => {
                 let rows: Vec<UsageRow> = sql
                     .exec(
                         "SELECT usage FROM guard WHERE client = ?",
@@ -234,7 +234,7 @@ impl RegistryObject {
                     Some(row) => serde_json::from_str(&row.usage)?,
                     None => Usage::default(),
                 };
-                let (verdict, next) = admin_attempt(&usage, failed, now);
+                let (verdict, next) = admin_failure(&usage, now);
                 if next != usage {
                     let at = (now.as_millis() as i64).into();
                     sql.exec(
