@@ -55,6 +55,9 @@ pub enum Fault {
     KvRead,
     /// `key_object`: every call to a key's Durable Object fails.
     KeyObject,
+    /// `slow_key_object`: a key's Durable Object answers only after the
+    /// Worker has given up on it.
+    SlowKeyObject,
 }
 
 impl Fault {
@@ -64,6 +67,7 @@ impl Fault {
             "crash_after_key_object" => Fault::CrashAfterKeyObject,
             "kv_read" => Fault::KvRead,
             "key_object" => Fault::KeyObject,
+            "slow_key_object" => Fault::SlowKeyObject,
             _ => return None,
         })
     }

@@ -158,10 +158,10 @@ mod tests {
         }
         let (verdict, after) = admin_failure(&usage, now.plus_millis(100));
         match verdict {
-            Err(Error::RateLimited { retry_at, .. }) => assert_eq!(
-                retry_at,
-                Timestamp::from_secs(1_800_000_000 + 60 - 1_800_000_000 % 60)
-            ),
+            // 1_800_000_000 is a whole minute: the window ends 60 s later.
+            Err(Error::RateLimited { retry_at, .. }) => {
+                assert_eq!(retry_at, Timestamp::from_secs(1_800_000_060))
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(after, usage, "a refused attempt is not counted again");

@@ -284,8 +284,8 @@ test("a crash right after revocation still leaves the key revoked", async () => 
   }
 });
 
-test("storage failures fail closed with 503", async () => {
-  for (const fault of ["kv_read", "key_object"]) {
+test("storage failures and timeouts fail closed with 503", async () => {
+  for (const fault of ["kv_read", "key_object", "slow_key_object"]) {
     const dir = stateDir();
     const w = await startWorker({ vars: { ORIGIN_LIVE: origin.url }, persist: dir });
     const k = await issue(w);

@@ -9,11 +9,13 @@
 //! hold under any concurrency.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::{http, store};
+use crate::config::Fault;
 use crate::keystate::{Activity, Command, KeyState, Reply};
 use crate::registry::RegistryCommand;
 
@@ -110,6 +112,10 @@ impl DurableObject for KeyObject {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: Command = req.json().await?;
+        if super::config(&self.env).is_ok_and(|c| c.faults.contains(&Fault::SlowKeyObject)) {
+            let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);
+            worker::Delay::from(stall).await;
+        }
         let (body, touch) = self.run(command)?;
         if let Some(touch) = touch {
             // Off the request's path: the answer does not wait for it, and a

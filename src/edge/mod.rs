@@ -44,7 +44,8 @@ thread_local! {
     static CONFIG: OnceCell<Rc<Config>> = const { OnceCell::new() };
 }
 
-fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
+/// This isolate's configuration, parsed on first use.
+pub(crate) fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
     if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
         return Ok(config);
     }

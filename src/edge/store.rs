@@ -3,6 +3,9 @@
 //! storage failure becomes `Error::Unavailable`: keygate fails closed.
 
 use std::cell::RefCell;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,6 +27,9 @@ const KV_BINDING: &str = "KEYS";
 const KEY_OBJECTS: &str = "KEY_OBJECTS";
 /// Durable Object namespace binding of the registry, and its one instance.
 const REGISTRY: (&str, &str) = ("REGISTRY", "registry");
+/// How long the Worker waits for a Durable Object before failing closed.
+/// Calls take milliseconds; this only bounds a stuck one.
+pub const OBJECT_TIMEOUT_MS: u64 = 5_000;
 /// How long an isolate trusts a KV answer. Short, because KV itself is the
 /// slow-to-converge part; safe, because the Durable Object re-checks.
 const LOOKUP_TTL_MS: u64 = 5_000;
@@ -119,10 +125,19 @@ pub async fn call_object<C: Serialize, R: DeserializeOwned>(
     init.with_method(Method::Post).with_body(Some(body.into()));
     let req =
         Request::new_with_init("https://object/", &init).map_err(|e| unavailable("request", e))?;
-    let mut resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(|e| unavailable("fetch", e))?;
+    // Not retried on timeout: an authorize may have counted already, and
+    // counting twice is worse than one 503.
+    let call = std::pin::pin!(stub.fetch_with_request(req));
+    let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(
+        OBJECT_TIMEOUT_MS
+    )));
+    let mut resp = match select(call, timeout).await {
+        Either::Left((result, _)) => result.map_err(|e| unavailable("fetch", e))?,
+        Either::Right(_) => {
+            worker::console_error!("{binding} object {name}: no answer in {OBJECT_TIMEOUT_MS} ms");
+            return Err(Error::Unavailable);
+        }
+    };
     if resp.status_code() != 200 {
         worker::console_error!("{binding} object {name} answered {}", resp.status_code());
         return Err(Error::Unavailable);
