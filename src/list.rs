@@ -54,6 +54,44 @@ fn number(name: &str, value: &str, max: u32) -> Result<u32, Error> {
         .ok_or_else(|| Error::invalid(name, format!("must be an integer from 1 to {max}")))
 }
 
+/// Decodes a URL query string (`a=1&q=acme%20corp`) into pairs, with `+`
+/// as space and `%XX` escapes; a malformed escape is kept as written.
+/// (Hand-written so the wasm bundle needs no URL parser.)
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl ListQuery {
     /// Reads the query string's pairs. Unknown parameters are 422, so a
     /// typo (`?enviroment=live`) never silently lists everything.
@@ -168,6 +206,20 @@ mod tests {
                 SqlArg::Int(42),
             ]
         );
+    }
+
+    #[test]
+    fn query_strings_decode() {
+        assert_eq!(
+            query_pairs("q=acme%20corp&owner_id=a+b&x&&bad=%zz%4"),
+            vec![
+                ("q".into(), "acme corp".into()),
+                ("owner_id".into(), "a b".into()),
+                ("x".into(), "".into()),
+                ("bad".into(), "%zz%4".into()),
+            ]
+        );
+        assert_eq!(query_pairs("q=%C3%A9"), vec![("q".into(), "é".into())]);
     }
 
     #[test]

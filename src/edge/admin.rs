@@ -18,7 +18,7 @@ use crate::ip::client_ip;
 use crate::key::{ApiKey, KeyId};
 use crate::keystate::{Access, Command, Reply};
 use crate::leak;
-use crate::list::ListQuery;
+use crate::list::{query_pairs, ListQuery};
 use crate::permission::Permission;
 use crate::record::{
     Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS,
@@ -223,11 +223,8 @@ async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
 }
 
 async fn list(req: &Request, env: &Env) -> Handled {
-    let url = req.url().map_err(|_| Error::Internal)?;
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let url = req.inner().url();
+    let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     match store::registry(env, &RegistryCommand::List { query }).await? {
         RegistryReply::Page { data, meta } => {
