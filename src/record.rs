@@ -119,6 +119,18 @@ pub struct KvEntry {
     pub revoked: bool,
 }
 
+impl KvEntry {
+    /// The entry of a usable key.
+    pub fn active(id: &KeyId) -> Self {
+        KvEntry { id: id.clone(), revoked: false }
+    }
+
+    /// The entry of a revoked key.
+    pub fn revoked(id: &KeyId) -> Self {
+        KvEntry { id: id.clone(), revoked: true }
+    }
+}
+
 /// A key's lifecycle state at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -209,15 +209,7 @@ async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
     config.fail_at(Fault::CrashAfterRegistry)?;
     let view = expect_key(store::key_object(env, config, &id, &Command::Create { record }).await?)?;
     config.fail_at(Fault::CrashAfterKeyObject)?;
-    store::put_entry(
-        env,
-        &hash,
-        &KvEntry {
-            id: id.clone(),
-            revoked: false,
-        },
-    )
-    .await?;
+    store::put_entry(env, &hash, &KvEntry::active(&id)).await?;
     registry_done(env, &RegistryCommand::Confirm { id }).await?;
     Ok(with_secret(201, &view, &key))
 }
@@ -287,15 +279,7 @@ async fn rotate(
     let view = expect_key(
         store::key_object(env, config, id, &Command::Rotate { secret, grace_secs }).await?,
     )?;
-    store::put_entry(
-        env,
-        &hash,
-        &KvEntry {
-            id: id.clone(),
-            revoked: false,
-        },
-    )
-    .await?;
+    store::put_entry(env, &hash, &KvEntry::active(id)).await?;
     let update = RegistryCommand::Update {
         key: view.clone(),
         hashes: vec![hash],
@@ -322,10 +306,7 @@ async fn revoke_key(
         return Err(Error::Internal);
     };
     config.fail_at(Fault::CrashAfterKeyObject)?;
-    let entry = KvEntry {
-        id: id.clone(),
-        revoked: true,
-    };
+    let entry = KvEntry::revoked(id);
     for hash in &hashes {
         if let Err(e) = store::put_entry(env, hash, &entry).await {
             worker::console_error!("revoked {id} but could not mark KV: {e:?}");
