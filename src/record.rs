@@ -122,12 +122,18 @@ pub struct KvEntry {
 impl KvEntry {
     /// The entry of a usable key.
     pub fn active(id: &KeyId) -> Self {
-        KvEntry { id: id.clone(), revoked: false }
+        KvEntry {
+            id: id.clone(),
+            revoked: false,
+        }
     }
 
     /// The entry of a revoked key.
     pub fn revoked(id: &KeyId) -> Self {
-        KvEntry { id: id.clone(), revoked: true }
+        KvEntry {
+            id: id.clone(),
+            revoked: true,
+        }
     }
 }
 

@@ -14,19 +14,25 @@ use crate::hash::KeyHash;
 use crate::ip::client_ip;
 use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Reply};
-use crate::route::{path_of, Requirement};
+use crate::route::{path_and_query, path_of, Requirement};
 
 /// Handles an API request: authorize, count, forward.
-pub async fn handle(req: Request, env: &Env, config: &Config) -> Result<Response, Error> {
+pub async fn handle(
+    req: Request,
+    url: &str,
+    env: &Env,
+    config: &Config,
+) -> Result<Response, Error> {
     if let Some(resp) = preflight(&req)? {
         return Ok(resp);
     }
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
     let method = req.method().to_string();
-    let requirement = config.requirement(&method, path_of(&req.inner().url()));
+    let requirement = config.requirement(&method, path_of(url));
     let grant = admit(env, config, &key, access(&req, requirement, true)).await?;
-    proxy::forward(req, origin, source, &grant).await
+    let target = format!("{origin}{}", path_and_query(url));
+    proxy::forward(req, &target, source, &grant).await
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants

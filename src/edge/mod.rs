@@ -2,7 +2,7 @@
 //! It decides nothing itself; every rule lives in a core module.
 //!
 //! - `http`: JSON responses, the error mapping to responses, rate-limit headers, the clock.
-//! - `store`: KV lookups (with the per-isolate cache) and calls to a key's Durable Object.
+//! - `store`: KV lookups (with the per-isolate cache) and calls to the Durable Objects.
 //! - `key_object`: the per-key Durable Object.
 //! - `registry_object`: the key registry Durable Object.
 //! - `admin`: admin route handlers.
@@ -61,9 +61,11 @@ pub(crate) fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
 
 async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error> {
     let config = config(env)?;
+    // Read once: every later step works on this copy.
+    let url = req.inner().url();
     let headers = req.headers();
     let size = RequestSize {
-        url: req.inner().url().len(),
+        url: url.len(),
         headers: headers.entries().map(|(k, v)| k.len() + v.len()).sum(),
         content_length: headers
             .get("Content-Length")
@@ -73,8 +75,8 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     };
     size::check(&size, config.max_body_bytes)?;
     let method = req.method().to_string();
-    match match_route(&config.admin_prefix, &method, path_of(&req.inner().url())) {
+    match match_route(&config.admin_prefix, &method, path_of(&url)) {
         Some(route) => admin::handle(route?, req, env, &config).await,
-        None => gateway::handle(req, env, &config).await,
+        None => gateway::handle(req, &url, env, &config).await,
     }
 }

@@ -8,7 +8,6 @@ use crate::cors;
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
-use crate::route::path_and_query;
 
 /// Headers keygate sets for the origin. A client's own copies are always
 /// dropped, so the origin can trust them.
@@ -22,11 +21,11 @@ const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Res
 /// Keys expiring sooner than this get `X-Keygate-Key-Expires` on responses.
 const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
 
-/// Forwards `req` to `origin` (scheme and host, no trailing slash) with the
-/// key header removed and the key's identity added.
+/// Forwards `req` to `target` (the origin plus the request's path and
+/// query) with the key header removed and the key's identity added.
 pub async fn forward(
     req: Request,
-    origin: &str,
+    target: &str,
     source: KeySource,
     grant: &Grant,
 ) -> Result<Response, Error> {
@@ -35,7 +34,6 @@ pub async fn forward(
         Error::Internal
     };
     let browser_origin = req.headers().get("Origin").ok().flatten();
-    let target = format!("{origin}{}", path_and_query(&req.inner().url()));
 
     // Copied by the runtime in one call, then edited: far fewer crossings
     // into JavaScript than copying header by header.
@@ -62,7 +60,7 @@ pub async fn forward(
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(req.inner().body().map(Into::into));
-    let upstream = Request::new_with_init(&target, &init).map_err(internal)?;
+    let upstream = Request::new_with_init(target, &init).map_err(internal)?;
     let resp = Fetch::Request(upstream).send().await.map_err(|e| {
         worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
         Error::BadGateway
