@@ -24,6 +24,9 @@ use crate::registry::RegistryCommand;
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
+/// What the object answers: the command's reply, or why it was refused.
+type Answer = std::result::Result<Reply, crate::error::Error>;
+
 /// One key's Durable Object.
 #[durable_object]
 pub struct KeyObject {
@@ -67,7 +70,7 @@ fn save(sql: &SqlStorage, name: &str, value: String) -> Result<()> {
 impl KeyObject {
     /// Applies one command to the state, synchronously. Returns the answer
     /// and, when due, the registry update to send after answering.
-    fn run(&self, command: Command) -> Result<(String, Option<RegistryCommand>)> {
+    fn run(&self, command: Command) -> Result<(Answer, Option<RegistryCommand>)> {
         let sql = self.state.storage().sql();
         let mut cached = self.cached.borrow_mut();
         if cached.is_none() {
@@ -97,7 +100,7 @@ impl KeyObject {
             }),
             _ => None,
         };
-        Ok((serde_json::to_string(&answer)?, touch))
+        Ok((answer, touch))
     }
 }
 
@@ -116,7 +119,7 @@ impl DurableObject for KeyObject {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);
             worker::Delay::from(stall).await;
         }
-        let (body, touch) = self.run(command)?;
+        let (answer, touch) = self.run(command)?;
         if let Some(touch) = touch {
             // Off the request's path: the answer does not wait for it, and a
             // lost report only makes a listing's `last_used` a minute staler.
@@ -127,8 +130,6 @@ impl DurableObject for KeyObject {
                 }
             });
         }
-        let resp = Response::ok(body)?;
-        resp.headers().set("Content-Type", "application/json")?;
-        Ok(resp)
+        http::json(200, &answer)
     }
 }

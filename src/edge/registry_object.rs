@@ -280,8 +280,6 @@ impl DurableObject for RegistryObject {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: RegistryCommand = req.json().await?;
         let reply = self.run(&self.state.storage().sql(), command)?;
-        let resp = Response::ok(serde_json::to_string(&reply)?)?;
-        resp.headers().set("Content-Type", "application/json")?;
-        Ok(resp)
+        http::json(200, &reply)
     }
 }
