@@ -9,6 +9,7 @@
 //! | `POST` | `/v1/keys` | admin token |
 //! | `GET` | `/v1/keys` | admin token |
 //! | `POST` | `/v1/keys/{id}/rotate` | admin token |
+//! | `GET` | `/v1/keys/{id}/audit` | admin token |
 //! | `POST` | `/v1/keys/revoke-leaked` | admin token |
 //! | `POST` | `/v1/verify` | admin token |
 //! | `GET` | `/v1/keys/{id}` | admin token |
@@ -38,6 +39,8 @@ pub enum AdminRoute {
     ListKeys,
     /// `POST /v1/keys/{id}/rotate`: new secret, same key.
     RotateKey(KeyId),
+    /// `GET /v1/keys/{id}/audit`: the key's last 30 days of admin actions.
+    KeyAudit(KeyId),
     /// `POST /v1/keys/revoke-leaked`: revoke keys found in the wild.
     RevokeLeaked,
     /// `POST /v1/verify`: the proxy's decision, for services that call keygate.
@@ -71,6 +74,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("POST", ["v1", "keys", "revoke-leaked"]) => Ok(AdminRoute::RevokeLeaked),
         ("POST", ["v1", "keys", key, "rotate"]) => id(key).map(AdminRoute::RotateKey),
         ("GET", ["v1", "keys", key]) => id(key).map(AdminRoute::GetKey),
+        ("GET", ["v1", "keys", key, "audit"]) => id(key).map(AdminRoute::KeyAudit),
         ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
         ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
         (
@@ -78,7 +82,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
             ["openapi.json"]
             | ["v1", "keys" | "whoami" | "verify"]
             | ["v1", "keys", _]
-            | ["v1", "keys", _, "rotate"],
+            | ["v1", "keys", _, "rotate" | "audit"],
         ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
     };

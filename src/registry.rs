@@ -100,11 +100,29 @@ pub enum RegistryCommand {
         /// The hash.
         hash: KeyHash,
     },
+    /// A key's audit trail, newest first.
+    Audit {
+        /// The key.
+        id: KeyId,
+    },
     /// An admin request from `client` failed to authenticate.
     AdminFailure {
         /// The client's address (or `unknown`).
         client: String,
     },
+}
+
+/// One admin action on a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: Timestamp,
+    /// Who: `admin_token` or the acting key's id.
+    pub actor: String,
+    /// What: `create`, `edit`, `rotate`, `revoke`, `revoke_leaked`.
+    pub action: String,
+    /// Details, e.g. where a key leaked.
+    pub detail: Option<String>,
 }
 
 /// Paging facts for a list response.
@@ -135,6 +153,11 @@ pub enum RegistryReply {
     Found {
         /// `None`: no key has this secret.
         id: Option<KeyId>,
+    },
+    /// A key's audit trail.
+    Trail {
+        /// Entries, newest first.
+        entries: Vec<AuditEntry>,
     },
     /// The admin guard's verdict.
     Guarded {

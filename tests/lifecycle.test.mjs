@@ -231,6 +231,20 @@ test("bad input on every admin route changes nothing stored", async () => {
   assert.equal(await snapshot(), before, "a rejected request changed stored data");
 });
 
+test("the audit trail records who did what, newest first", async () => {
+  const k = await issue(worker, { name: "audited" });
+  await api(`/v1/keys/${k.id}`, { method: "PATCH", body: JSON.stringify({ name: "audited 2" }) }).then((r) => r.arrayBuffer());
+  await api(`/v1/keys/${k.id}/rotate`, { method: "POST", body: JSON.stringify({ expire_previous_in_seconds: 0 }) }).then((r) => r.arrayBuffer());
+  await api(`/v1/keys/${k.id}`, { method: "DELETE" }).then((r) => r.arrayBuffer());
+  const trail = (await json(await api(`/v1/keys/${k.id}/audit`), 200)).data;
+  assert.deepEqual(trail.map((e) => e.action), ["revoke", "rotate", "edit", "create"]);
+  assert.ok(trail.every((e) => e.actor === "admin_token"));
+  assert.match(trail[1].detail, /expires in 0s/);
+  const text = JSON.stringify(trail);
+  assert.ok(!text.includes(k.key.slice(8)), "a secret in the audit trail");
+  await json(await api("/v1/keys/key_0000000000000000/audit"), 404);
+});
+
 test("revoking twice is an idempotent 200", async () => {
   const k = await issue(worker);
   const first = await json(await api(`/v1/keys/${k.id}`, { method: "DELETE" }), 200);

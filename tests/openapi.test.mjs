@@ -94,6 +94,8 @@ test("every documented operation answers as documented", async () => {
   await run("revokeLeaked", { path: "/v1/keys/revoke-leaked", method: "POST", body: [{ token: rotated.data.key, type: "keygate", url: "https://example.com/leak", source: "content" }], expect: 200 });
   await run("revokeLeaked", { path: "/v1/keys/revoke-leaked", method: "POST", body: { nope: 1 }, expect: 422 });
   await run("revokeKey", { path: `/v1/keys/${id}`, method: "DELETE", expect: 200 });
+  await run("keyAudit", { path: `/v1/keys/${id}/audit`, method: "GET", expect: 200 });
+  await run("keyAudit", { path: "/v1/keys/key_0000000000000000/audit", method: "GET", expect: 404 });
   await run("revokeKey", { path: "/v1/keys/key_0000000000000000", method: "DELETE", expect: 404 });
 
   const documented = Object.values(doc.paths).flatMap((item) => Object.entries(item).filter(([m]) => m !== "parameters").map(([, o]) => o.operationId));

@@ -62,6 +62,16 @@ pub async fn handle(
                     http::json(200, &json!({ "data": key }))
                 }
                 AdminRoute::RevokeLeaked => revoke_leaked(&mut req, env, config, &actor).await?,
+                AdminRoute::KeyAudit(id) => {
+                    // 404 for a key that does not exist, like every `{id}` route.
+                    expect_key(store::key_object(env, config, &id, &Command::Get).await?)?;
+                    match store::registry(env, &RegistryCommand::Audit { id }).await? {
+                        RegistryReply::Trail { entries } => {
+                            http::json(200, &json!({ "data": entries }))
+                        }
+                        _ => return Err(Error::Internal),
+                    }
+                }
                 AdminRoute::Verify => verify(&mut req, env, config).await?,
                 AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
             }

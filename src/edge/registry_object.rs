@@ -17,8 +17,9 @@ use crate::limit::Usage;
 use crate::list::SqlArg;
 use crate::record::KeyView;
 use crate::registry::{
-    admin_failure, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
+    admin_failure, AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
 };
+use crate::time::Timestamp;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS keys (
@@ -50,6 +51,14 @@ struct ViewRow {
 #[derive(Deserialize)]
 struct CountRow {
     n: f64,
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    at: f64,
+    actor: String,
+    action: String,
+    detail: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +257,27 @@ impl RegistryObject {
                     )?;
                 }
                 Ok(RegistryReply::Guarded { verdict })
+            }
+            RegistryCommand::Audit { id } => {
+                let rows: Vec<AuditRow> = sql
+                    .exec(
+                        "SELECT at, actor, action, detail FROM audit WHERE key_id = ? AND at >= ? ORDER BY seq DESC",
+                        vec![
+                            text(id.as_str()),
+                            (now.as_millis().saturating_sub(AUDIT_RETENTION_MS) as i64).into(),
+                        ],
+                    )?
+                    .to_array()?;
+                let entries = rows
+                    .into_iter()
+                    .map(|r| AuditEntry {
+                        at: Timestamp::from_millis(r.at as u64),
+                        actor: r.actor,
+                        action: r.action,
+                        detail: r.detail,
+                    })
+                    .collect();
+                Ok(RegistryReply::Trail { entries })
             }
             RegistryCommand::FindByHash { hash } => {
                 let rows: Vec<IdRow> = sql
