@@ -101,6 +101,17 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// The reply's name, for logs (which never get its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Key { .. } => "key",
+            Reply::Granted { .. } => "granted",
+            Reply::Revoked { .. } => "revoked",
+        }
+    }
+}
+
 /// What an admitted request is allowed, as the proxy and `whoami` need it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {

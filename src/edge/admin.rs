@@ -419,7 +419,7 @@ fn expect_key(reply: Reply) -> Result<KeyView, Error> {
     match reply {
         Reply::Key { key } => Ok(key),
         other => {
-            worker::console_error!("unexpected key object reply {other:?}");
+            worker::console_error!("unexpected key object reply: {}", other.kind());
             Err(Error::Internal)
         }
     }

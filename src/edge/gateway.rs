@@ -102,7 +102,11 @@ pub async fn admit(
     match store::key_object(env, config, &entry.id, &Command::Authorize { hash, access }).await? {
         Reply::Granted { grant } => Ok(grant),
         other => {
-            worker::console_error!("key object {} answered {other:?} to an authorize", entry.id);
+            worker::console_error!(
+                "key object {} answered {} to an authorize",
+                entry.id,
+                other.kind()
+            );
             Err(Error::Internal)
         }
     }

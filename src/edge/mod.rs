@@ -29,7 +29,7 @@ use crate::route::path_of;
 use crate::size::{self, RequestSize};
 
 /// The fetch entry point: every error becomes its JSON response here, once.
-/// (Not `respond_with_errors`, which would send internal error text.)
+/// (The macro option that would answer with internal error text is not used.)
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let now = http::now();
