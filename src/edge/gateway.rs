@@ -19,6 +19,7 @@ use crate::route::{path_and_query, path_of, Requirement};
 /// Handles an API request: authorize, count, forward.
 pub async fn handle(
     req: Request,
+    method: &str,
     url: &str,
     env: &Env,
     config: &Config,
@@ -28,8 +29,7 @@ pub async fn handle(
     }
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
-    let method = req.method().to_string();
-    let requirement = config.requirement(&method, path_of(url));
+    let requirement = config.requirement(method, path_of(url));
     let grant = admit(env, config, &key, access(&req, requirement, true)).await?;
     let target = format!("{origin}{}", path_and_query(url));
     proxy::forward(req, &target, source, &grant).await

@@ -77,6 +77,6 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     let method = req.method().to_string();
     match match_route(&config.admin_prefix, &method, path_of(&url)) {
         Some(route) => admin::handle(route?, req, env, &config).await,
-        None => gateway::handle(req, &url, env, &config).await,
+        None => gateway::handle(req, &method, &url, env, &config).await,
     }
 }
