@@ -9,10 +9,12 @@
 //! | `ORIGIN_<ENV>` | unset | origin of each environment, e.g. `ORIGIN_LIVE` |
 //! | `DEFAULT_PER_MINUTE` | `60` | per-minute limit of keys that set none |
 //! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
-//! | `ROUTES` | unset | route table JSON (see [`crate::route`]); unset: every path open to any valid key |
+//! | `ROUTES` | unset | route table JSON (see [`crate::policy::route`]); unset: every path open to any valid key |
 //! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day"}}` |
 //! | `MAX_BODY_BYTES` | 10485760 | largest declared body forwarded to the origin |
+//! | `ADMIN_KEYS_WITHOUT_TOKEN` | `false` | `true`: with no `ADMIN_TOKEN`, API keys holding `admin` may still use the admin API |
 //! | `FAULTS` | unset | test-only failure points, see [`Fault`] |
+//! | `ORIGIN_SECRET` (secret) | unset | signs `X-Keygate-Signature` for the origin |
 //!
 //! `ADMIN_TOKEN` is a secret, read separately by the edge.
 
@@ -21,7 +23,8 @@ use std::num::NonZeroU32;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment};
 use crate::limit::{RateLimits, Tiers};
-use crate::route::{Requirement, RouteTable};
+use crate::policy::route::{Requirement, RouteTable};
+use crate::signature::SigningKey;
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +43,11 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Largest declared body forwarded to the origin.
     pub max_body_bytes: u64,
+    /// Whether admin keys may use the admin API when no `ADMIN_TOKEN` is
+    /// set. Off by default: no token means the admin API is closed.
+    pub admin_keys_without_token: bool,
+    /// Signs the identity headers sent to the origin, when set.
+    pub origin_key: Option<SigningKey>,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -132,7 +140,15 @@ impl Config {
                 .parse()
                 .map_err(|_| "MAX_BODY_BYTES must be a number of bytes".to_owned())?,
         };
+        let admin_keys_without_token = match var("ADMIN_KEYS_WITHOUT_TOKEN").as_deref().map(str::trim) {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(_) => return Err("ADMIN_KEYS_WITHOUT_TOKEN must be true or false".to_owned()),
+        };
+        let origin_key = var("ORIGIN_SECRET").and_then(|s| SigningKey::new(&s));
         Ok(Config {
+            admin_keys_without_token,
+            origin_key,
             admin_prefix,
             environments,
             default_limits,

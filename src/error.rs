@@ -78,6 +78,12 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The path could be read two ways (see [`crate::policy::path`]).
+    #[error("invalid path")]
+    InvalidPath {
+        /// What is ambiguous about it.
+        message: String,
+    },
     /// The URL exceeds [`crate::size::MAX_URL_BYTES`].
     #[error("uri too long")]
     UriTooLong {
@@ -140,7 +146,7 @@ impl Error {
             | Error::IpNotAllowed => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
-            Error::InvalidJson { .. } => 400,
+            Error::InvalidJson { .. } | Error::InvalidPath { .. } => 400,
             Error::Invalid { .. } => 422,
             Error::PayloadTooLarge { .. } => 413,
             Error::UriTooLong { .. } => 414,
@@ -169,6 +175,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::InvalidJson { .. } => "invalid_json",
             Error::Invalid { .. } => "invalid_request",
+            Error::InvalidPath { .. } => "invalid_path",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UriTooLong { .. } => "uri_too_long",
             Error::HeadersTooLarge { .. } => "headers_too_large",
@@ -203,6 +210,7 @@ impl Error {
             Error::NotFound => "Not found.".into(),
             Error::MethodNotAllowed => "Method not allowed on this route.".into(),
             Error::InvalidJson { message } => format!("The body is not valid JSON: {message}"),
+            Error::InvalidPath { message } => message.clone(),
             Error::Invalid { field, message } => format!("`{field}` {message}"),
             Error::PayloadTooLarge { limit } => format!("The body exceeds {limit} bytes."),
             Error::UriTooLong { limit } => format!("The URL exceeds {limit} bytes."),
@@ -266,6 +274,13 @@ mod tests {
                 "invalid_json",
             ),
             (Error::invalid("name", "bad"), 422, "invalid_request"),
+            (
+                Error::InvalidPath {
+                    message: "x".into(),
+                },
+                400,
+                "invalid_path",
+            ),
             (
                 Error::PayloadTooLarge { limit: 1 },
                 413,

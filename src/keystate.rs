@@ -7,15 +7,17 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cors::WebOrigin;
+use crate::policy::cors::WebOrigin;
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::ip;
+use crate::policy::ip;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::limit::{self, Outcome, Quota, RateLimits, Tiers, Usage};
-use crate::permission::Grants;
-use crate::record::{Actor, KeyPatch, KeyRecord, KeyView, Metadata, Secret, Status};
-use crate::route::Requirement;
+use crate::policy::permission::Grants;
+use crate::policy::actor::{Actor, Permit};
+use crate::policy::ip::IpRule;
+use crate::record::{KeyPatch, KeyRecord, KeyView, Metadata, Secret, Status};
+use crate::policy::route::Requirement;
 use crate::time::Timestamp;
 
 /// What the Worker knows about a request, for the key's rules to judge.
@@ -52,14 +54,36 @@ pub enum Command {
         /// The request's facts.
         access: Access,
     },
-    /// Read the record.
+    /// The admin API's `POST /v1/verify`: an [`Command::Authorize`] made
+    /// by `actor`, which must reach the key (see [`crate::policy::actor`]).
+    Verify {
+        /// Who asks.
+        actor: Actor,
+        /// Hash of the presented key.
+        hash: KeyHash,
+        /// The request's facts.
+        access: Access,
+    },
+    /// An admin action on this key. It runs only with a [`Permit`]: after
+    /// the actor's reach was checked against the current record.
+    Admin {
+        /// Who acts.
+        actor: Actor,
+        /// What to do.
+        action: KeyAction,
+    },
+}
+
+/// What an admin route does to one existing key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAction {
+    /// Read the record (read, audit).
     Get,
     /// Edit the record; effective for the next request.
     Update {
         /// The edit.
         patch: KeyPatch,
-        /// Who edits (bounds what may be granted).
-        actor: Actor,
         /// Configured tiers, to resolve a new `tier`.
         tiers: Tiers,
     },
@@ -76,6 +100,45 @@ pub enum Command {
         /// Why, when not by hand (e.g. where it leaked).
         reason: Option<String>,
     },
+}
+
+impl KeyAction {
+    /// Runs the action on the permitted key: the reply, and the new record
+    /// when it changed.
+    fn run(
+        self,
+        permit: Permit<'_>,
+        last_used: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(Reply, Option<KeyRecord>), Error> {
+        let record = permit.target();
+        let view = |r: &KeyRecord| r.view(last_used, now);
+        match self {
+            KeyAction::Get => Ok((Reply::Key { key: view(record) }, None)),
+            KeyAction::Update { .. } | KeyAction::Rotate { .. } if record.revoked_at.is_some() => {
+                Err(Error::KeyRevoked)
+            }
+            KeyAction::Update { patch, tiers } => {
+                let next = patch.apply(&permit, &tiers, now)?;
+                Ok((Reply::Key { key: view(&next) }, Some(next)))
+            }
+            KeyAction::Rotate { secret, grace_secs } => {
+                let mut next = record.clone();
+                next.rotate(secret, grace_secs, now);
+                Ok((Reply::Key { key: view(&next) }, Some(next)))
+            }
+            KeyAction::Revoke { reason } => {
+                let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
+                if record.revoked_at.is_some() {
+                    return Ok((Reply::Revoked { key: view(record), hashes }, None));
+                }
+                let mut next = record.clone();
+                next.revoked_at = Some(now);
+                next.revoked_reason = reason;
+                Ok((Reply::Revoked { key: view(&next), hashes }, Some(next)))
+            }
+        }
+    }
 }
 
 /// A successful answer from a key's Durable Object.
@@ -134,6 +197,8 @@ pub struct Grant {
     pub grants: Grants,
     /// Browser origins that may read responses.
     pub allowed_origins: Vec<WebOrigin>,
+    /// Where the key works from (bounds what an admin key may grant).
+    pub allowed_ips: Vec<IpRule>,
     /// The key's owner, forwarded to the origin.
     pub owner_id: Option<String>,
     /// The owner's free-form JSON.
@@ -193,77 +258,33 @@ impl KeyState {
                 };
                 (Ok(Reply::Key { key }), writes)
             }
-            Command::Authorize { hash, access } => self.authorize(&hash, access, now),
-            Command::Get => (
-                self.view(now).map(|key| Reply::Key { key }),
-                Writes::default(),
-            ),
-            Command::Rotate { secret, grace_secs } => {
-                let Some(record) = self.record.as_mut() else {
-                    return (Err(Error::NotFound), Writes::default());
-                };
-                if record.revoked_at.is_some() {
-                    return (Err(Error::KeyRevoked), Writes::default());
-                }
-                record.rotate(secret, grace_secs, now);
-                let key = record.view(self.activity.last_used, now);
-                (
-                    Ok(Reply::Key { key }),
-                    Writes {
-                        record: true,
-                        ..Writes::default()
-                    },
-                )
-            }
-            Command::Update {
-                patch,
+            Command::Authorize { hash, access } => self.authorize(&hash, access, None, now),
+            Command::Verify {
                 actor,
-                tiers,
-            } => {
+                hash,
+                access,
+            } => self.authorize(&hash, access, Some(&actor), now),
+            Command::Admin { actor, action } => {
                 let Some(record) = self.record.as_ref() else {
                     return (Err(Error::NotFound), Writes::default());
                 };
-                if record.revoked_at.is_some() {
-                    return (Err(Error::KeyRevoked), Writes::default());
-                }
-                match patch.apply(record, &actor, &tiers, now) {
+                let ran = actor
+                    .permit(record)
+                    .and_then(|permit| action.run(permit, self.activity.last_used, now));
+                match ran {
                     Err(e) => (Err(e), Writes::default()),
-                    Ok(next) => {
-                        let key = next.view(self.activity.last_used, now);
+                    Ok((reply, None)) => (Ok(reply), Writes::default()),
+                    Ok((reply, Some(next))) => {
                         self.record = Some(next);
-                        (
-                            Ok(Reply::Key { key }),
-                            Writes {
-                                record: true,
-                                ..Writes::default()
-                            },
-                        )
+                        let writes = Writes {
+                            record: true,
+                            ..Writes::default()
+                        };
+                        (Ok(reply), writes)
                     }
                 }
             }
-            Command::Revoke { reason } => {
-                let Some(record) = self.record.as_mut() else {
-                    return (Err(Error::NotFound), Writes::default());
-                };
-                let newly = record.revoked_at.is_none();
-                if newly {
-                    record.revoked_at = Some(now);
-                    record.revoked_reason = reason;
-                }
-                let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
-                let key = record.view(self.activity.last_used, now);
-                let writes = Writes {
-                    record: newly,
-                    ..Writes::default()
-                };
-                (Ok(Reply::Revoked { key, hashes }), writes)
-            }
         }
-    }
-
-    fn view(&self, now: Timestamp) -> Result<KeyView, Error> {
-        let record = self.record.as_ref().ok_or(Error::NotFound)?;
-        Ok(record.view(self.activity.last_used, now))
     }
 
     /// The request-time checks, in order: the secret opens this key; it is
@@ -274,13 +295,14 @@ impl KeyState {
         &mut self,
         hash: &KeyHash,
         access: Access,
+        verifier: Option<&Actor>,
         now: Timestamp,
     ) -> (Result<Reply, Error>, Writes) {
         let none = Writes::default();
         let Some(record) = self.record.as_ref() else {
             return (Err(Error::invalid_api_key()), none);
         };
-        if let Err(e) = check(record, hash, &access, now) {
+        if let Err(e) = check(record, hash, &access, verifier, now) {
             return (Err(e), none);
         }
         let limits = record.rate_limits;
@@ -332,6 +354,7 @@ impl KeyState {
             expires_at: record.expires_at,
             grants: record.grants.clone(),
             allowed_origins: record.allowed_origins.clone(),
+            allowed_ips: record.allowed_ips.clone(),
             owner_id: record.owner_id.clone(),
             metadata: record.metadata.clone(),
         };
@@ -340,9 +363,18 @@ impl KeyState {
 }
 
 /// Every check that can refuse a request before the limiter.
-fn check(record: &KeyRecord, hash: &KeyHash, access: &Access, now: Timestamp) -> Result<(), Error> {
+fn check(
+    record: &KeyRecord,
+    hash: &KeyHash,
+    access: &Access,
+    verifier: Option<&Actor>,
+    now: Timestamp,
+) -> Result<(), Error> {
     if !record.opens_with(hash, now) {
         return Err(Error::invalid_api_key());
+    }
+    if let Some(actor) = verifier {
+        actor.permit(record)?;
     }
     match record.status(now) {
         Status::Revoked => return Err(Error::KeyRevoked),
@@ -375,7 +407,7 @@ mod tests {
     use super::*;
     use crate::key::ApiKey;
     use crate::record::{IssueContext, NewKey};
-    use crate::route::RouteTable;
+    use crate::policy::route::RouteTable;
 
     const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
 
@@ -395,6 +427,13 @@ mod tests {
         assert!(matches!(reply, Ok(Reply::Key { .. })));
         assert!(writes.record);
         (state, KeyHash::of(&key))
+    }
+
+    fn as_admin(action: KeyAction) -> Command {
+        Command::Admin {
+            actor: Actor::AdminToken,
+            action,
+        }
     }
 
     fn open(consume: bool) -> Access {
@@ -485,7 +524,7 @@ mod tests {
     fn revocation_applies_to_the_next_request_and_is_idempotent() {
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
         assert!(authorize(&mut state, &hash, NOW).is_ok());
-        let (reply, writes) = state.apply(Command::Revoke { reason: None }, NOW);
+        let (reply, writes) = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
         assert!(writes.record);
         match reply {
             Ok(Reply::Revoked { key, hashes }) => {
@@ -496,7 +535,7 @@ mod tests {
         }
         assert_eq!(authorize(&mut state, &hash, NOW), Err(Error::KeyRevoked));
         let first = state.record.as_ref().unwrap().revoked_at;
-        let (again, writes) = state.apply(Command::Revoke { reason: None }, NOW.plus_millis(5_000));
+        let (again, writes) = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW.plus_millis(5_000));
         assert!(again.is_ok());
         assert!(!writes.record);
         assert_eq!(state.record.as_ref().unwrap().revoked_at, first);
@@ -519,9 +558,9 @@ mod tests {
     #[test]
     fn unknown_ids_are_not_found() {
         let mut empty = KeyState::default();
-        assert_eq!(empty.apply(Command::Get, NOW).0, Err(Error::NotFound));
+        assert_eq!(empty.apply(as_admin(KeyAction::Get), NOW).0, Err(Error::NotFound));
         assert_eq!(
-            empty.apply(Command::Revoke { reason: None }, NOW).0,
+            empty.apply(as_admin(KeyAction::Revoke { reason: None }), NOW).0,
             Err(Error::NotFound)
         );
     }
@@ -614,7 +653,7 @@ mod tests {
     fn the_key_is_judged_before_the_route() {
         let table = RouteTable::parse(include_str!("../examples/routes-rest.json")).unwrap();
         let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
-        let _ = state.apply(Command::Revoke { reason: None }, NOW);
+        let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
         assert_eq!(
             code(decide(
                 &mut state,
@@ -686,11 +725,10 @@ mod tests {
         );
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
         let (r, w) = state.apply(
-            Command::Update {
+            as_admin(KeyAction::Update {
                 patch,
-                actor: Actor::AdminToken,
                 tiers: Tiers::default(),
-            },
+            }),
             NOW,
         );
         assert!(r.is_ok() && w.record);
@@ -707,11 +745,10 @@ mod tests {
         for body in [r#"{"scopes":["*"]}"#, r#"{"scopes":[]}"#] {
             let patch: KeyPatch = serde_json::from_str(body).unwrap();
             let (r, w) = state.apply(
-                Command::Update {
+                as_admin(KeyAction::Update {
                     patch,
-                    actor: Actor::AdminToken,
                     tiers: Tiers::default(),
-                },
+                }),
                 NOW,
             );
             assert_eq!(code(r), "invalid_request", "{body}");
@@ -721,14 +758,17 @@ mod tests {
 
         let limited_admin = Actor::Key {
             id: KeyId::generate().unwrap(),
-            grants: serde_json::from_str(r#"{"scopes":["admin","orders:read"]}"#).unwrap(),
+            bounds: serde_json::from_value(serde_json::json!({
+                "grants": {"scopes": ["admin", "orders:read"]}, "environment": "live", "owner_id": null,
+                "rate_limits": RateLimits::DEFAULT, "expires_at": null, "allowed_ips": []
+            }))
+            .unwrap(),
         };
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:write"]}"#).unwrap();
         let (r, _) = state.apply(
-            Command::Update {
-                patch,
+            Command::Admin {
                 actor: limited_admin,
-                tiers: Tiers::default(),
+                action: KeyAction::Update { patch, tiers: Tiers::default() },
             },
             NOW,
         );
@@ -739,14 +779,13 @@ mod tests {
     #[test]
     fn revoked_keys_cannot_be_edited() {
         let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
-        let _ = state.apply(Command::Revoke { reason: None }, NOW);
+        let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
         let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
         let (r, _) = state.apply(
-            Command::Update {
+            as_admin(KeyAction::Update {
                 patch,
-                actor: Actor::AdminToken,
                 tiers: Tiers::default(),
-            },
+            }),
             NOW,
         );
         assert_eq!(code(r), "key_revoked");
@@ -760,10 +799,10 @@ mod tests {
         let new_key = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
         let new = KeyHash::of(&new_key);
         let (r, w) = state.apply(
-            Command::Rotate {
+            as_admin(KeyAction::Rotate {
                 secret: Secret::of(&new_key),
                 grace_secs: 30,
-            },
+            }),
             NOW,
         );
         assert!(r.is_ok() && w.record);
@@ -778,13 +817,13 @@ mod tests {
             authorize(&mut state, &old, NOW.plus_millis(30_000)),
             Err(Error::invalid_api_key())
         );
-        let _ = state.apply(Command::Revoke { reason: None }, NOW);
+        let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
         let again = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
         let (r, _) = state.apply(
-            Command::Rotate {
+            as_admin(KeyAction::Rotate {
                 secret: Secret::of(&again),
                 grace_secs: 0,
-            },
+            }),
             NOW,
         );
         assert_eq!(r, Err(Error::KeyRevoked));

@@ -16,12 +16,12 @@
 //! - [`record`]: `KeyRecord` (stored), `NewKey` (create request), `KeyView` (shown).
 //! - [`limit`]: minute/day windows and the pure `consume` step.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
-//! - [`permission`]: flat scopes and hierarchical grants; coverage and the no-escalation rule.
-//! - [`route`]: the configured route table: `METHOD /path` → permission and cost.
-//! - [`ip`]: IP allowlists (IPv4/IPv6 CIDR).
-//! - [`cors`]: allowed browser origins and preflight answers.
+//! - [`policy`]: access rules: permissions, the route table, canonical
+//!   paths, IP allowlists, CORS, and the admin-actor rule.
+//! - [`signature`]: the HMAC identity header origins can verify (`ORIGIN_SECRET`).
 //! - [`size`]: URL, header and body caps, checked before anything else.
 //! - [`admin`]: admin route table, body decoding, constant-time token check.
+//! - [`guard`]: the admin guessing guard: per-client failure counts and lock-out policy.
 //! - [`registry`]: the strongly consistent key index (listing, hash lookup, audit) and its write order.
 //! - [`list`]: `GET /v1/keys` parameters and their SQL filter.
 //! - [`leak`]: leaked-key reports (keygate's shape and GitHub's).
@@ -42,20 +42,19 @@
 pub mod admin;
 pub mod cache;
 pub mod config;
-pub mod cors;
 pub mod credential;
 pub mod error;
+pub mod guard;
 pub mod hash;
-pub mod ip;
 pub mod key;
 pub mod keystate;
 pub mod leak;
 pub mod limit;
 pub mod list;
-pub mod permission;
+pub mod policy;
 pub mod record;
 pub mod registry;
-pub mod route;
+pub mod signature;
 pub mod size;
 pub mod time;
 pub mod verify;

@@ -166,6 +166,12 @@ impl ListQuery {
         (clauses.join(" AND "), args)
     }
 
+    /// This page of an already filtered, ordered list.
+    pub fn page_of<T>(&self, items: Vec<T>) -> Vec<T> {
+        let skip = usize::try_from(self.offset()).unwrap_or(usize::MAX);
+        items.into_iter().skip(skip).take(self.per_page as usize).collect()
+    }
+
     /// Rows to skip for this page.
     pub fn offset(&self) -> u64 {
         u64::from(self.page - 1) * u64::from(self.per_page)

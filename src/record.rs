@@ -6,13 +6,14 @@ use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cors::WebOrigin;
+use crate::policy::cors::WebOrigin;
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::ip::IpRule;
+use crate::policy::ip::IpRule;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limit::{RateLimits, Tiers};
-use crate::permission::{Grants, Hierarchy, Scope};
+use crate::policy::actor::{Actor, Permit};
+use crate::policy::permission::{Grants, Hierarchy, Scope};
 use crate::time::Timestamp;
 
 /// Longest accepted key name, in characters.
@@ -352,32 +353,6 @@ pub struct NewKey {
     pub expires_at: Option<Timestamp>,
 }
 
-/// Who is creating or editing a key: the admin token may grant anything;
-/// a key holding `admin` only what it holds itself, and never `admin`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Actor {
-    /// Authenticated with `ADMIN_TOKEN`.
-    AdminToken,
-    /// Authenticated with an API key that holds `admin`.
-    Key {
-        /// The acting key.
-        id: KeyId,
-        /// What it may do (its effective grants).
-        grants: Grants,
-    },
-}
-
-impl Actor {
-    /// Who, for the audit trail: `admin_token` or the acting key's id.
-    pub fn label(&self) -> String {
-        match self {
-            Actor::AdminToken => "admin_token".to_owned(),
-            Actor::Key { id, .. } => id.to_string(),
-        }
-    }
-}
-
 /// The body of `PATCH /v1/keys/{id}`: every field optional; `null` clears
 /// `description` and `expires_at`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -452,13 +427,8 @@ impl KeyPatch {
     /// The record after this edit, validated like a new key (and by the
     /// same no-escalation rule). The secret, id, type and environment never
     /// change here.
-    pub fn apply(
-        self,
-        record: &KeyRecord,
-        actor: &Actor,
-        tiers: &Tiers,
-        now: Timestamp,
-    ) -> Result<KeyRecord, Error> {
+    pub fn apply(self, permit: &Permit<'_>, tiers: &Tiers, now: Timestamp) -> Result<KeyRecord, Error> {
+        let record = permit.target();
         let mut next = record.clone();
         if let Some(name) = self.name {
             next.name = name.trim().to_owned();
@@ -495,13 +465,14 @@ impl KeyPatch {
         if let Some(expires_at) = self.expires_at {
             next.expires_at = expires_at;
         }
-        validate(&next, actor, now)?;
+        validate(&next, now)?;
+        permit.allows_result(&next)?;
         Ok(next)
     }
 }
 
 /// The rules every stored record obeys, checked on create and on edit.
-fn validate(record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<(), Error> {
+fn validate(record: &KeyRecord, now: Timestamp) -> Result<(), Error> {
     if record.name.is_empty() || record.name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::invalid(
             "name",
@@ -541,20 +512,6 @@ fn validate(record: &KeyRecord, actor: &Actor, now: Timestamp) -> Result<(), Err
         }
     }
     record.grants.validate_for(record.key_type)?;
-    if let Actor::Key { grants: held, .. } = actor {
-        if record.grants.is_admin() {
-            return Err(Error::InsufficientPermissions {
-                required: None,
-                message: "Only the admin token can grant `admin`.".to_owned(),
-            });
-        }
-        if let Err(entry) = record.grants.effective(record.key_type).within(held) {
-            return Err(Error::InsufficientPermissions {
-                message: format!("Cannot grant `{entry}`: the acting key does not hold it."),
-                required: Some(entry),
-            });
-        }
-    }
     Ok(())
 }
 
@@ -590,13 +547,15 @@ impl NewKey {
         };
         let key =
             ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
-        let record = KeyRecord {
+        let given = self.rate_limits.unwrap_or_default();
+        let tier = self.tier.is_some();
+        let mut record = KeyRecord {
             id: KeyId::generate().map_err(|_| Error::Internal)?,
             name: self.name.trim().to_owned(),
             description: self.description,
             environment: self.environment,
             key_type,
-            rate_limits: self.rate_limits.unwrap_or_default().or(base),
+            rate_limits: given.or(base),
             tier: self.tier,
             owner_id: self.owner_id,
             metadata: self.metadata,
@@ -612,7 +571,9 @@ impl NewKey {
             revoked_reason: None,
             secrets: vec![Secret::of(&key)],
         };
-        validate(&record, ctx.actor, ctx.now)?;
+        ctx.actor.inherit(&mut record, given, tier);
+        validate(&record, ctx.now)?;
+        ctx.actor.allows_new(&record)?;
         Ok((record, key))
     }
 }
@@ -733,7 +694,11 @@ mod tests {
     fn admin_keys_grant_only_subsets_and_never_admin() {
         let actor = Actor::Key {
             id: KeyId::generate().unwrap(),
-            grants: serde_json::from_str(r#"{"scopes":["admin","orders:*"]}"#).unwrap(),
+            bounds: serde_json::from_value(serde_json::json!({
+                "grants": {"scopes": ["admin", "orders:*"]}, "environment": "live", "owner_id": null,
+                "rate_limits": RateLimits::DEFAULT, "expires_at": null, "allowed_ips": []
+            }))
+            .unwrap(),
         };
         assert!(issue_as(
             r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
@@ -775,8 +740,7 @@ mod tests {
         .unwrap();
         let next = patch
             .apply(
-                &record,
-                &Actor::AdminToken,
+                &Actor::AdminToken.permit(&record).unwrap(),
                 &TIERS,
                 Timestamp::from_secs(1_800_000_000),
             )
@@ -790,8 +754,7 @@ mod tests {
         assert_eq!(
             untouched
                 .apply(
-                    &record,
-                    &Actor::AdminToken,
+                    &Actor::AdminToken.permit(&record).unwrap(),
                     &TIERS,
                     Timestamp::from_secs(1_800_000_000)
                 )
@@ -837,7 +800,7 @@ mod tests {
         let to_enterprise: KeyPatch = serde_json::from_str(r#"{"tier":"enterprise"}"#).unwrap();
         let now = Timestamp::from_secs(1_800_000_000);
         let r3 = to_enterprise
-            .apply(&r2, &Actor::AdminToken, &TIERS, now)
+            .apply(&Actor::AdminToken.permit(&r2).unwrap(), &TIERS, now)
             .unwrap();
         assert_eq!(r3.rate_limits.per_minute.get(), 10_000);
         assert_eq!(r3.tier.as_deref(), Some("enterprise"));

@@ -15,39 +15,14 @@
 //!   the admin retries (each of these is safe to repeat); it never leaves a
 //!   revoked key usable.
 
-use std::num::NonZeroU32;
-
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
-use crate::limit::{self, RateLimits, Usage};
 use crate::list::ListQuery;
+use crate::policy::actor::Actor;
 use crate::record::KeyView;
 use crate::time::Timestamp;
-
-/// Failed admin authentications allowed per client address: beyond these,
-/// every admin request from it is refused (429) until the window resets,
-/// so a token cannot be guessed at speed.
-pub const ADMIN_GUARD: RateLimits = RateLimits {
-    per_minute: NonZeroU32::new(20).unwrap(),
-    per_day: NonZeroU32::new(500).unwrap(),
-};
-
-/// Judges a failed admin authentication from a client with failure history
-/// `usage`: it is counted, unless the client is already throttled, which
-/// is then the answer. Successful requests never get here (no I/O for
-/// them); the Worker remembers throttled clients so even a right token
-/// waits. Pure, so the registry only loads and saves `usage`.
-pub fn admin_failure(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
-    match limit::consume(&ADMIN_GUARD, usage, 1, now) {
-        (limit::Outcome::Limited { quota, retry_at }, _) => {
-            (Err(Error::RateLimited { quota, retry_at }), *usage)
-        }
-        (limit::Outcome::Admitted(_), next) => (Ok(()), next),
-    }
-}
 
 /// How long audit entries are kept.
 pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
@@ -90,10 +65,12 @@ pub enum RegistryCommand {
         /// Its latest admitted request.
         last_used: Timestamp,
     },
-    /// One page of keys, newest first.
+    /// One page of keys, newest first: of those `actor` may see.
     List {
         /// Filters and page.
         query: ListQuery,
+        /// Who lists: a key actor sees only keys within it.
+        actor: Actor,
     },
     /// Which key a hash opens, if any.
     FindByHash {
@@ -104,11 +81,6 @@ pub enum RegistryCommand {
     Audit {
         /// The key.
         id: KeyId,
-    },
-    /// An admin request from `client` failed to authenticate.
-    AdminFailure {
-        /// The client's address (or `unknown`).
-        client: String,
     },
 }
 
@@ -159,35 +131,4 @@ pub enum RegistryReply {
         /// Entries, newest first.
         entries: Vec<AuditEntry>,
     },
-    /// The admin guard's verdict.
-    Guarded {
-        /// `Err(RateLimited)` when the client is throttled.
-        verdict: Result<(), Error>,
-    },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guessing_is_throttled_after_twenty_failures_a_minute() {
-        let now = Timestamp::from_secs(1_800_000_000);
-        let mut usage = Usage::default();
-        for i in 0..20 {
-            let (verdict, next) = admin_failure(&usage, now.plus_millis(i));
-            assert_eq!(verdict, Ok(()), "attempt {i}");
-            usage = next;
-        }
-        let (verdict, after) = admin_failure(&usage, now.plus_millis(100));
-        match verdict {
-            // 1_800_000_000 is a whole minute: the window ends 60 s later.
-            Err(Error::RateLimited { retry_at, .. }) => {
-                assert_eq!(retry_at, Timestamp::from_secs(1_800_000_060))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(after, usage, "a refused attempt is not counted again");
-        assert_eq!(admin_failure(&usage, now.plus_millis(60_000)).0, Ok(()));
-    }
 }

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::keystate::Grant;
-use crate::permission::Permission;
-use crate::route::Requirement;
+use crate::policy::permission::Permission;
+use crate::policy::route::Requirement;
 use crate::time::Timestamp;
 
 /// The request body.
@@ -27,9 +27,41 @@ pub struct VerifyRequest {
     /// The end client's address, checked against the key's IP allowlist.
     #[serde(default)]
     pub ip: Option<String>,
+    /// The method of the request being verified (default `GET`): a
+    /// publishable key is valid for reads only.
+    #[serde(default)]
+    pub method: Option<Method>,
+}
+
+/// An HTTP method, as `verify` is told it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `HEAD`.
+    Head,
+    /// `OPTIONS`.
+    Options,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
 }
 
 impl VerifyRequest {
+    /// Whether the verified request only reads.
+    pub fn read_only(&self) -> bool {
+        matches!(
+            self.method.unwrap_or(Method::Get),
+            Method::Get | Method::Head | Method::Options
+        )
+    }
+
     /// What the request needs.
     pub fn requirement(&self) -> Requirement {
         Requirement {
@@ -107,5 +139,10 @@ mod tests {
                 .is_err()
         );
         assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","cost":0}"#).is_err());
+        assert!(r.read_only());
+        let write: VerifyRequest = serde_json::from_str(r#"{"key":"k","method":"POST"}"#).unwrap();
+        assert!(!write.read_only());
+        assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","method":"get"}"#).is_err());
+        assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"k","method":"MOVE"}"#).is_err());
     }
 }

@@ -14,17 +14,17 @@ use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::credential::presented_key;
 use crate::error::Error;
-use crate::ip::client_ip;
+use crate::policy::ip::client_ip;
 use crate::key::{ApiKey, KeyId};
 use crate::keystate::{Access, Command, Reply};
 use crate::leak;
 use crate::list::{query_pairs, ListQuery};
-use crate::permission::Permission;
+use crate::policy::permission::Permission;
 use crate::record::{
     Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS,
 };
 use crate::registry::{RegistryCommand, RegistryReply};
-use crate::route::Requirement;
+use crate::policy::route::Requirement;
 use crate::verify::{verdict, VerifyRequest};
 
 /// The OpenAPI 3.1 description of the admin API, served as is.

@@ -7,14 +7,14 @@ use worker::{Env, Request, Response};
 
 use super::{http, proxy, store};
 use crate::config::Config;
-use crate::cors;
+use crate::policy::cors;
 use crate::credential::{presented_key, KeySource};
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::ip::client_ip;
+use crate::policy::ip::client_ip;
 use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Reply};
-use crate::route::{path_and_query, path_of, Requirement};
+use crate::policy::route::{path_and_query, path_of, Requirement};
 
 /// Handles an API request: authorize, count, forward.
 pub async fn handle(
@@ -36,7 +36,7 @@ pub async fn handle(
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
-/// nothing by itself; see [`crate::cors`]). Any other request: `None`.
+/// nothing by itself; see [`crate::policy::cors`]). Any other request: `None`.
 fn preflight(req: &Request) -> Result<Option<Response>, Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let (Some(origin), Some(method)) = (header("Origin"), header("Access-Control-Request-Method"))

@@ -25,7 +25,7 @@ use worker::{event, Context, Env, Request, Response, Result};
 use crate::admin::match_route;
 use crate::config::Config;
 use crate::error::Error;
-use crate::route::path_of;
+use crate::policy::route::path_of;
 use crate::size::{self, RequestSize};
 
 /// The fetch entry point: every error becomes its JSON response here, once.

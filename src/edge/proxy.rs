@@ -4,7 +4,7 @@
 use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::http::{self, set_rate_limit_headers};
-use crate::cors;
+use crate::policy::cors;
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;

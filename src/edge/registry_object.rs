@@ -13,11 +13,11 @@ use worker::{
 use super::http;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
-use crate::limit::Usage;
 use crate::list::SqlArg;
+use crate::policy::actor::Actor;
 use crate::record::KeyView;
 use crate::registry::{
-    admin_failure, AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
+    AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
 };
 use crate::time::Timestamp;
 
@@ -28,7 +28,8 @@ const SCHEMA: &[&str] = &[
         revoked INTEGER NOT NULL, expires_at INTEGER, last_used INTEGER, view TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS keys_newest ON keys (created_at DESC)",
     "CREATE TABLE IF NOT EXISTS secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS guard (client TEXT PRIMARY KEY, usage TEXT NOT NULL, updated INTEGER NOT NULL)",
+    // Earlier versions kept the admin guard here; it has its own objects now.
+    "DROP TABLE IF EXISTS guard",
     "CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
         action TEXT NOT NULL, key_id TEXT NOT NULL, detail TEXT)",
@@ -59,11 +60,6 @@ struct AuditRow {
     actor: String,
     action: String,
     detail: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UsageRow {
-    usage: String,
 }
 
 #[derive(Deserialize)]
@@ -191,72 +187,52 @@ impl RegistryObject {
                 )?;
                 Ok(RegistryReply::Done)
             }
-            RegistryCommand::List { query } => {
+            RegistryCommand::List { query, actor } => {
                 let (filter, args) = query.filter(now);
                 let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
-                let total = sql
-                    .exec(
-                        &format!("SELECT count(*) AS n FROM keys WHERE {filter}"),
-                        args.clone(),
-                    )?
-                    .one::<CountRow>()?
-                    .n as u64;
-                let mut page_args = args;
-                page_args.push(i64::from(query.per_page).into());
-                page_args.push((query.offset() as i64).into());
-                let rows: Vec<ViewRow> = sql
-                    .exec(
-                        &format!(
-                            "SELECT view, last_used FROM keys WHERE {filter}
-                             ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
-                        ),
-                        page_args,
-                    )?
-                    .to_array()?;
-                let data = rows
-                    .into_iter()
-                    .map(|row| {
-                        let mut view: KeyView = serde_json::from_str(&row.view)?;
-                        view.refresh(
-                            row.last_used
-                                .map(|ms| crate::time::Timestamp::from_millis(ms as u64)),
-                            now,
-                        );
-                        Ok(view)
-                    })
-                    .collect::<Result<_>>()?;
+                let select = |limit: &str, mut args: Vec<SqlStorageValue>, extra: Vec<i64>| {
+                    args.extend(extra.into_iter().map(SqlStorageValue::from));
+                    let rows: Vec<ViewRow> = sql
+                        .exec(
+                            &format!(
+                                "SELECT view, last_used FROM keys WHERE {filter}
+                                 ORDER BY created_at DESC, rowid DESC {limit}"
+                            ),
+                            args,
+                        )?
+                        .to_array()?;
+                    rows.into_iter()
+                        .map(|row| {
+                            let mut view: KeyView = serde_json::from_str(&row.view)?;
+                            view.refresh(row.last_used.map(|ms| Timestamp::from_millis(ms as u64)), now);
+                            Ok(view)
+                        })
+                        .collect::<Result<Vec<KeyView>>>()
+                };
+                let (total, data) = match &actor {
+                    // The admin token sees every key: count and page in SQL.
+                    Actor::AdminToken => {
+                        let total = sql
+                            .exec(&format!("SELECT count(*) AS n FROM keys WHERE {filter}"), args.clone())?
+                            .one::<CountRow>()?
+                            .n as u64;
+                        let page = vec![i64::from(query.per_page), query.offset() as i64];
+                        (total, select("LIMIT ? OFFSET ?", args, page)?)
+                    }
+                    // A key actor sees only keys within it: the rule runs
+                    // on each row, then the page is cut from what is left.
+                    Actor::Key { .. } => {
+                        let visible: Vec<KeyView> =
+                            select("", args, vec![])?.into_iter().filter(|v| actor.sees(v)).collect();
+                        (visible.len() as u64, query.page_of(visible))
+                    }
+                };
                 let meta = PageMeta {
                     total,
                     page: query.page,
                     per_page: query.per_page,
                 };
                 Ok(RegistryReply::Page { data, meta })
-            }
-            RegistryCommand::AdminFailure { client } => {
-                let rows: Vec<UsageRow> = sql
-                    .exec(
-                        "SELECT usage FROM guard WHERE client = ?",
-                        vec![text(client.clone())],
-                    )?
-                    .to_array()?;
-                let usage: Usage = match rows.first() {
-                    Some(row) => serde_json::from_str(&row.usage)?,
-                    None => Usage::default(),
-                };
-                let (verdict, next) = admin_failure(&usage, now);
-                if next != usage {
-                    let at = (now.as_millis() as i64).into();
-                    sql.exec(
-                        "INSERT OR REPLACE INTO guard (client, usage, updated) VALUES (?, ?, ?)",
-                        vec![text(client), text(serde_json::to_string(&next)?), at],
-                    )?;
-                    // Day windows are the longest the guard looks at.
-                    sql.exec(
-                        "DELETE FROM guard WHERE updated < ?",
-                        vec![(now.as_millis().saturating_sub(2 * 86_400_000) as i64).into()],
-                    )?;
-                }
-                Ok(RegistryReply::Guarded { verdict })
             }
             RegistryCommand::Audit { id } => {
                 let rows: Vec<AuditRow> = sql

@@ -41,6 +41,13 @@ impl fmt::Debug for IpRule {
     }
 }
 
+impl IpRule {
+    /// Whether every address this rule admits, `outer` admits too.
+    pub fn within(&self, outer: &IpRule) -> bool {
+        outer.net.contains(&self.net)
+    }
+}
+
 /// Parses a client address as `CF-Connecting-IP` gives it. IPv4-mapped
 /// IPv6 addresses are read as the IPv4 address they carry.
 pub fn client_ip(header: Option<&str>) -> Option<IpAddr> {

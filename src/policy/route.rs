@@ -23,7 +23,7 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::permission::{valid_segment, Permission};
+use crate::policy::permission::{valid_segment, Permission};
 
 /// Why a route table does not load. Names the route by its index.
 pub type ConfigError = String;
@@ -330,8 +330,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const REST: &str = include_str!("../examples/routes-rest.json");
-    const ODATA: &str = include_str!("../examples/routes-odata.json");
+    const REST: &str = include_str!("../../examples/routes-rest.json");
+    const ODATA: &str = include_str!("../../examples/routes-odata.json");
 
     fn need(table: &RouteTable, method: &str, path: &str) -> Option<String> {
         table

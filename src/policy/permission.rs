@@ -129,6 +129,12 @@ impl Scope {
     fn is_full_access(&self) -> bool {
         self.0 == ANY
     }
+
+    /// Whether this scope is wildcards only (`*`, `*:*`, `*:*:*`…): it
+    /// covers every scope of its shape, which is full access in all but name.
+    pub fn is_unbounded(&self) -> bool {
+        self.segments().all(|s| s == ANY)
+    }
 }
 
 impl TryFrom<String> for Scope {
@@ -352,6 +358,16 @@ impl Grants {
         }
     }
 
+    /// Where these grants hold every operation on every resource
+    /// (`*/*/*` with `*` or all five operations), if they do.
+    fn unbounded_resource(&self) -> Option<String> {
+        let all = [Op::List, Op::Get, Op::Create, Op::Update, Op::Delete];
+        let any = Segment(ANY.to_owned());
+        let ops = self.permissions.get(&any)?.get(&any)?.get(&any)?;
+        let full = ops.contains(&Op::Any) || all.iter().all(|op| ops.contains(op));
+        full.then(|| "permissions.*.*.*".to_owned())
+    }
+
     /// Whether these grants hold `admin`.
     pub fn is_admin(&self) -> bool {
         self.scopes.iter().any(Scope::is_admin)
@@ -388,10 +404,16 @@ impl Grants {
                         "restricted keys must list explicit scopes or permissions",
                     ));
                 }
-                match self.scopes.iter().position(Scope::is_full_access) {
-                    Some(i) => Err(Error::invalid(
+                if let Some(i) = self.scopes.iter().position(Scope::is_unbounded) {
+                    return Err(Error::invalid(
                         format!("scopes[{i}]"),
-                        "restricted keys cannot hold full access (`*`)",
+                        "restricted keys cannot hold full access (a scope of wildcards only)",
+                    ));
+                }
+                match self.unbounded_resource() {
+                    Some(at) => Err(Error::invalid(
+                        at,
+                        "restricted keys cannot hold full access (every operation on */*/*)",
                     )),
                     None => Ok(()),
                 }
@@ -541,6 +563,31 @@ mod tests {
         assert!(grants(r#"{"scopes":["read:*"]}"#)
             .validate_for(KeyType::Restricted)
             .is_ok());
+    }
+
+    #[test]
+    fn restricted_keys_cannot_hold_full_access_in_all_but_name() {
+        let field = |json: &str| match grants(json).validate_for(KeyType::Restricted) {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(field(r#"{"scopes":["a:read","*:*"]}"#), "scopes[1]");
+        assert_eq!(field(r#"{"scopes":["*:*:*"]}"#), "scopes[0]");
+        assert_eq!(
+            field(r#"{"scopes":["a:read"],"permissions":{"*":{"*":{"*":["*"]}}}}"#),
+            "permissions.*.*.*"
+        );
+        assert_eq!(
+            field(r#"{"permissions":{"*":{"*":{"*":["list","get","create","update","delete"]}}}}"#),
+            "permissions.*.*.*"
+        );
+        for ok in [
+            r#"{"scopes":["*:read"]}"#,
+            r#"{"permissions":{"*":{"*":{"*":["list","get"]}}}}"#,
+            r#"{"permissions":{"p":{"*":{"*":["*"]}}}}"#,
+        ] {
+            assert!(grants(ok).validate_for(KeyType::Restricted).is_ok(), "{ok}");
+        }
     }
 
     #[test]
