@@ -140,11 +140,12 @@ impl Config {
                 .parse()
                 .map_err(|_| "MAX_BODY_BYTES must be a number of bytes".to_owned())?,
         };
-        let admin_keys_without_token = match var("ADMIN_KEYS_WITHOUT_TOKEN").as_deref().map(str::trim) {
-            None | Some("" | "false") => false,
-            Some("true") => true,
-            Some(_) => return Err("ADMIN_KEYS_WITHOUT_TOKEN must be true or false".to_owned()),
-        };
+        let admin_keys_without_token =
+            match var("ADMIN_KEYS_WITHOUT_TOKEN").as_deref().map(str::trim) {
+                None | Some("" | "false") => false,
+                Some("true") => true,
+                Some(_) => return Err("ADMIN_KEYS_WITHOUT_TOKEN must be true or false".to_owned()),
+            };
         let origin_key = var("ORIGIN_SECRET").and_then(|s| SigningKey::new(&s));
         Ok(Config {
             admin_keys_without_token,

@@ -105,8 +105,14 @@ mod tests {
     #[test]
     fn ipv6_clients_are_counted_per_64() {
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        assert_eq!(client_of(ip("2001:db8:1:2::1")), client_of(ip("2001:db8:1:2:ffff::9")));
-        assert_ne!(client_of(ip("2001:db8:1:2::1")), client_of(ip("2001:db8:1:3::1")));
+        assert_eq!(
+            client_of(ip("2001:db8:1:2::1")),
+            client_of(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            client_of(ip("2001:db8:1:2::1")),
+            client_of(ip("2001:db8:1:3::1"))
+        );
         assert_eq!(client_of(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
         assert_eq!(client_of(ip("203.0.113.7")), "203.0.113.7");
         assert_eq!(client_of(None), "unknown");

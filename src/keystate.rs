@@ -7,17 +7,17 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::cors::WebOrigin;
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::policy::ip;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::limit::{self, Outcome, Quota, RateLimits, Tiers, Usage};
-use crate::policy::permission::Grants;
 use crate::policy::actor::{Actor, Permit};
+use crate::policy::cors::WebOrigin;
+use crate::policy::ip;
 use crate::policy::ip::IpRule;
-use crate::record::{KeyPatch, KeyRecord, KeyView, Metadata, Secret, Status};
+use crate::policy::permission::Grants;
 use crate::policy::route::Requirement;
+use crate::record::{KeyPatch, KeyRecord, KeyView, Metadata, Secret, Status};
 use crate::time::Timestamp;
 
 /// What the Worker knows about a request, for the key's rules to judge.
@@ -82,8 +82,8 @@ pub enum KeyAction {
     Get,
     /// Edit the record; effective for the next request.
     Update {
-        /// The edit.
-        patch: KeyPatch,
+        /// The edit (boxed: it is by far the largest action).
+        patch: Box<KeyPatch>,
         /// Configured tiers, to resolve a new `tier`.
         tiers: Tiers,
     },
@@ -130,12 +130,24 @@ impl KeyAction {
             KeyAction::Revoke { reason } => {
                 let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
                 if record.revoked_at.is_some() {
-                    return Ok((Reply::Revoked { key: view(record), hashes }, None));
+                    return Ok((
+                        Reply::Revoked {
+                            key: view(record),
+                            hashes,
+                        },
+                        None,
+                    ));
                 }
                 let mut next = record.clone();
                 next.revoked_at = Some(now);
                 next.revoked_reason = reason;
-                Ok((Reply::Revoked { key: view(&next), hashes }, Some(next)))
+                Ok((
+                    Reply::Revoked {
+                        key: view(&next),
+                        hashes,
+                    },
+                    Some(next),
+                ))
             }
         }
     }
@@ -406,8 +418,8 @@ fn check(
 mod tests {
     use super::*;
     use crate::key::ApiKey;
-    use crate::record::{IssueContext, NewKey};
     use crate::policy::route::RouteTable;
+    use crate::record::{IssueContext, NewKey};
 
     const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
 
@@ -535,7 +547,10 @@ mod tests {
         }
         assert_eq!(authorize(&mut state, &hash, NOW), Err(Error::KeyRevoked));
         let first = state.record.as_ref().unwrap().revoked_at;
-        let (again, writes) = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW.plus_millis(5_000));
+        let (again, writes) = state.apply(
+            as_admin(KeyAction::Revoke { reason: None }),
+            NOW.plus_millis(5_000),
+        );
         assert!(again.is_ok());
         assert!(!writes.record);
         assert_eq!(state.record.as_ref().unwrap().revoked_at, first);
@@ -558,9 +573,14 @@ mod tests {
     #[test]
     fn unknown_ids_are_not_found() {
         let mut empty = KeyState::default();
-        assert_eq!(empty.apply(as_admin(KeyAction::Get), NOW).0, Err(Error::NotFound));
         assert_eq!(
-            empty.apply(as_admin(KeyAction::Revoke { reason: None }), NOW).0,
+            empty.apply(as_admin(KeyAction::Get), NOW).0,
+            Err(Error::NotFound)
+        );
+        assert_eq!(
+            empty
+                .apply(as_admin(KeyAction::Revoke { reason: None }), NOW)
+                .0,
             Err(Error::NotFound)
         );
     }
@@ -726,7 +746,7 @@ mod tests {
         let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
         let (r, w) = state.apply(
             as_admin(KeyAction::Update {
-                patch,
+                patch: Box::new(patch),
                 tiers: Tiers::default(),
             }),
             NOW,
@@ -746,7 +766,7 @@ mod tests {
             let patch: KeyPatch = serde_json::from_str(body).unwrap();
             let (r, w) = state.apply(
                 as_admin(KeyAction::Update {
-                    patch,
+                    patch: Box::new(patch),
                     tiers: Tiers::default(),
                 }),
                 NOW,
@@ -768,7 +788,10 @@ mod tests {
         let (r, _) = state.apply(
             Command::Admin {
                 actor: limited_admin,
-                action: KeyAction::Update { patch, tiers: Tiers::default() },
+                action: KeyAction::Update {
+                    patch: Box::new(patch),
+                    tiers: Tiers::default(),
+                },
             },
             NOW,
         );
@@ -783,7 +806,7 @@ mod tests {
         let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
         let (r, _) = state.apply(
             as_admin(KeyAction::Update {
-                patch,
+                patch: Box::new(patch),
                 tiers: Tiers::default(),
             }),
             NOW,

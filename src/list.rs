@@ -169,7 +169,11 @@ impl ListQuery {
     /// This page of an already filtered, ordered list.
     pub fn page_of<T>(&self, items: Vec<T>) -> Vec<T> {
         let skip = usize::try_from(self.offset()).unwrap_or(usize::MAX);
-        items.into_iter().skip(skip).take(self.per_page as usize).collect()
+        items
+            .into_iter()
+            .skip(skip)
+            .take(self.per_page as usize)
+            .collect()
     }
 
     /// Rows to skip for this page.

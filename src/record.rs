@@ -6,13 +6,13 @@ use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::cors::WebOrigin;
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::policy::ip::IpRule;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limit::{RateLimits, Tiers};
 use crate::policy::actor::{Actor, Permit};
+use crate::policy::cors::WebOrigin;
+use crate::policy::ip::IpRule;
 use crate::policy::permission::{Grants, Hierarchy, Scope};
 use crate::time::Timestamp;
 
@@ -427,7 +427,12 @@ impl KeyPatch {
     /// The record after this edit, validated like a new key (and by the
     /// same no-escalation rule). The secret, id, type and environment never
     /// change here.
-    pub fn apply(self, permit: &Permit<'_>, tiers: &Tiers, now: Timestamp) -> Result<KeyRecord, Error> {
+    pub fn apply(
+        self,
+        permit: &Permit<'_>,
+        tiers: &Tiers,
+        now: Timestamp,
+    ) -> Result<KeyRecord, Error> {
         let record = permit.target();
         let mut next = record.clone();
         if let Some(name) = self.name {

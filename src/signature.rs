@@ -31,7 +31,13 @@ impl SigningKey {
 
     /// The header value for a request admitted at `at` with these identity
     /// headers.
-    pub fn sign(&self, at: Timestamp, key_id: &str, owner_id: Option<&str>, environment: &str) -> String {
+    pub fn sign(
+        &self,
+        at: Timestamp,
+        key_id: &str,
+        owner_id: Option<&str>,
+        environment: &str,
+    ) -> String {
         let t = at.as_secs();
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(format!("{t}\n{key_id}\n{}\n{environment}", owner_id.unwrap_or("")).as_bytes());
@@ -69,8 +75,16 @@ mod tests {
         assert_eq!(a.len(), "t=1800000000,v1=".len() + 64);
         assert_ne!(a, k.sign(at, "key_1", Some("globex"), "live"));
         assert_ne!(a, k.sign(at, "key_1", None, "live"));
-        assert_ne!(a, k.sign(at.plus_millis(1_000), "key_1", Some("acme"), "live"));
-        assert_ne!(a, SigningKey::new("other").unwrap().sign(at, "key_1", Some("acme"), "live"));
+        assert_ne!(
+            a,
+            k.sign(at.plus_millis(1_000), "key_1", Some("acme"), "live")
+        );
+        assert_ne!(
+            a,
+            SigningKey::new("other")
+                .unwrap()
+                .sign(at, "key_1", Some("acme"), "live")
+        );
         assert!(SigningKey::new("").is_none());
         assert!(!format!("{k:?}").contains("s3cret"));
     }

@@ -54,6 +54,7 @@ export async function startWorker({ vars = {}, persist, logs } = {}) {
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },
+      ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
     },
     ...(persist
       ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") }

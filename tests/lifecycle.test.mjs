@@ -145,7 +145,7 @@ test("revoke-leaked: keygate's shape and GitHub's, reporting only matches", asyn
     await api("/v1/keys/revoke-leaked", { method: "POST", body: JSON.stringify({ keys: [stranger, a.key, "hello"], source: "https://pastebin.example/x" }) }),
     200,
   );
-  assert.deepEqual(own.data, { received: 3, revoked: [{ index: 1, key_id: a.id, display: a.display }] });
+  assert.deepEqual(own.data, { received: 3, revoked: [{ index: 1, key_id: a.id, display: a.display }], failed: [] });
   const res = await worker.fetch("/x", { headers: bearer(a.key) });
   assert.equal(res.status, 401);
   assert.equal((await errorOf(res)).code, "key_revoked");
@@ -165,7 +165,7 @@ test("revoke-leaked: keygate's shape and GitHub's, reporting only matches", asyn
   assert.match(viewB.revoked_reason, /github\.com\/o\/r/);
 
   const nothing = await json(await api("/v1/keys/revoke-leaked", { method: "POST", body: JSON.stringify({ key: stranger }) }), 200);
-  assert.deepEqual(nothing.data, { received: 1, revoked: [] });
+  assert.deepEqual(nothing.data, { received: 1, revoked: [], failed: [] });
 });
 
 test("verify: the proxy's decision, counted the same way", async () => {

@@ -14,17 +14,19 @@ use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::credential::presented_key;
 use crate::error::Error;
-use crate::policy::ip::client_ip;
+use crate::guard::client_of;
 use crate::key::{ApiKey, KeyId};
-use crate::keystate::{Access, Command, Reply};
+use crate::keystate::{Access, Command, KeyAction, Reply};
 use crate::leak;
 use crate::list::{query_pairs, ListQuery};
+use crate::policy::actor::Actor;
+use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
+use crate::policy::route::Requirement;
 use crate::record::{
-    Actor, IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS,
+    IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS,
 };
 use crate::registry::{RegistryCommand, RegistryReply};
-use crate::policy::route::Requirement;
 use crate::verify::{verdict, VerifyRequest};
 
 /// The OpenAPI 3.1 description of the admin API, served as is.
@@ -49,13 +51,12 @@ pub async fn handle(
             let actor = authenticate(&req, env, config).await?;
             match route {
                 AdminRoute::CreateKey => create(&mut req, env, config, &actor).await?,
-                AdminRoute::ListKeys => list(&req, env).await?,
+                AdminRoute::ListKeys => list(&req, env, actor).await?,
                 AdminRoute::GetKey(id) => {
-                    let key =
-                        expect_key(store::key_object(env, config, &id, &Command::Get).await?)?;
+                    let key = act(env, config, &id, &actor, KeyAction::Get).await?;
                     http::json(200, &json!({ "data": key }))
                 }
-                AdminRoute::EditKey(id) => edit(&mut req, env, config, &id, actor).await?,
+                AdminRoute::EditKey(id) => edit(&mut req, env, config, &id, &actor).await?,
                 AdminRoute::RotateKey(id) => rotate(&mut req, env, config, &id, &actor).await?,
                 AdminRoute::RevokeKey(id) => {
                     let key = revoke_key(env, config, &id, &actor, None).await?;
@@ -63,8 +64,9 @@ pub async fn handle(
                 }
                 AdminRoute::RevokeLeaked => revoke_leaked(&mut req, env, config, &actor).await?,
                 AdminRoute::KeyAudit(id) => {
-                    // 404 for a key that does not exist, like every `{id}` route.
-                    expect_key(store::key_object(env, config, &id, &Command::Get).await?)?;
+                    // The key's object decides whether the actor may see it
+                    // (404 for no such key, 403 out of reach) before the trail is read.
+                    act(env, config, &id, &actor, KeyAction::Get).await?;
                     match store::registry(env, &RegistryCommand::Audit { id }).await? {
                         RegistryReply::Trail { entries } => {
                             http::json(200, &json!({ "data": entries }))
@@ -72,7 +74,7 @@ pub async fn handle(
                         _ => return Err(Error::Internal),
                     }
                 }
-                AdminRoute::Verify => verify(&mut req, env, config).await?,
+                AdminRoute::Verify => verify(&mut req, env, config, &actor).await?,
                 AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
             }
         }
@@ -84,23 +86,27 @@ pub async fn handle(
 }
 
 thread_local! {
-    /// Clients the registry has throttled, remembered in this isolate so
-    /// that their requests (even with the right token) are refused with
-    /// no I/O until the window resets.
-    static THROTTLED: RefCell<TtlCache<String, Error>> = RefCell::new(TtlCache::new(86_400_000, 1_000));
+    /// Clients the guard has throttled, remembered in this isolate until
+    /// their window ends so that their requests cost no I/O meanwhile.
+    static THROTTLED: RefCell<TtlCache<String, Error>> = RefCell::new(TtlCache::new(60_000, 1_000));
 }
 
-/// Authenticates an admin request behind the guessing guard: a failure is
-/// reported to the registry, which counts it and throttles the client after
-/// too many (see [`crate::registry::admin_failure`]). A success costs no
-/// I/O beyond the credential check itself.
+/// Authenticates an admin request behind the guessing guard (see
+/// [`crate::guard`]): the credential is checked, then the client's guard
+/// object counts a failure and says whether the client is throttled —
+/// in which case even a right credential gets 429, so a lucky guess is
+/// not revealed.
 async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
-    let client = req
-        .headers()
-        .get("CF-Connecting-IP")
+    let token = env
+        .secret("ADMIN_TOKEN")
         .ok()
-        .flatten()
-        .unwrap_or_else(|| "unknown".to_owned());
+        .map(|s| s.to_string())
+        .filter(|t| !t.is_empty());
+    if token.is_none() && !config.admin_keys_without_token {
+        return Err(Error::AdminDisabled);
+    }
+    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+    let client = client_of(client_ip(ip.as_deref()));
     let now = http::now();
     let throttled = THROTTLED.with(|t| t.borrow_mut().get(&client, now));
     if let Some(error @ Error::RateLimited { retry_at, .. }) = throttled {
@@ -108,7 +114,7 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
             return Err(error);
         }
     }
-    let outcome = credential_actor(req, env, config).await;
+    let outcome = credential_actor(req, env, config, token.as_deref()).await;
     let failed = matches!(
         outcome,
         Err(Error::Unauthorized
@@ -117,43 +123,49 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
             | Error::KeyRevoked
             | Error::KeyExpired)
     );
-    if failed {
-        let report = RegistryCommand::AdminFailure {
-            client: client.clone(),
-        };
-        match store::registry(env, &report).await? {
-            RegistryReply::Guarded { verdict: Ok(()) } => {}
-            RegistryReply::Guarded {
-                verdict: Err(error),
-            } => {
-                THROTTLED.with(|t| t.borrow_mut().insert(client, error.clone(), now));
-                return Err(error);
-            }
-            _ => return Err(Error::Internal),
-        }
+    if let Err(error) = store::guard(env, &client, failed).await? {
+        THROTTLED.with(|t| t.borrow_mut().insert(client, error.clone(), now));
+        return Err(error);
     }
     outcome
 }
 
 /// The admin token, or an API key that holds `admin` (which then bounds
-/// what the request may grant).
-async fn credential_actor(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
+/// every key the request may touch, see [`crate::policy::actor`]).
+async fn credential_actor(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    token: Option<&str>,
+) -> Result<Actor, Error> {
     let authorization = req.headers().get("Authorization").ok().flatten();
     if let Ok((key, _)) = presented_key(authorization.as_deref(), None) {
         let needs_admin = Ok(Requirement {
             permission: Some(Permission::admin()),
             cost: std::num::NonZeroU32::MIN,
         });
-        let grant =
-            gateway::admit(env, config, &key, gateway::access(req, needs_admin, false)).await?;
-        return Ok(Actor::Key {
-            grants: grant.grants.effective(grant.key_type),
-            id: grant.key_id,
-        });
+        let access = gateway::access(req, needs_admin, false);
+        let grant = gateway::admit(env, config, &key, access, None).await?;
+        return Ok(Actor::key(&grant));
     }
-    let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
-    check_admin_token(token.as_deref(), authorization.as_deref())?;
+    check_admin_token(token, authorization.as_deref())?;
     Ok(Actor::AdminToken)
+}
+
+/// Runs `action` on key `id` as `actor`: the key's object checks the
+/// actor's reach on its current record first.
+async fn act(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+    action: KeyAction,
+) -> Result<KeyView, Error> {
+    let command = Command::Admin {
+        actor: actor.clone(),
+        action,
+    };
+    expect_key(store::key_object(env, config, id, &command).await?)
 }
 
 async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
@@ -224,11 +236,11 @@ async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
     Ok(with_secret(201, &view, &key))
 }
 
-async fn list(req: &Request, env: &Env) -> Handled {
+async fn list(req: &Request, env: &Env, actor: Actor) -> Handled {
     let url = req.inner().url();
     let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    match store::registry(env, &RegistryCommand::List { query }).await? {
+    match store::registry(env, &RegistryCommand::List { query, actor }).await? {
         RegistryReply::Page { data, meta } => {
             Ok(http::json(200, &json!({ "data": data, "meta": meta })))
         }
@@ -236,20 +248,18 @@ async fn list(req: &Request, env: &Env) -> Handled {
     }
 }
 
-async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: Actor) -> Handled {
+async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: &Actor) -> Handled {
     let patch: KeyPatch = parse_body(&read_body(req).await?)?;
-    let label = actor.label();
-    let command = Command::Update {
-        patch,
-        actor,
+    let action = KeyAction::Update {
+        patch: Box::new(patch),
         tiers: config.tiers.clone(),
     };
-    let key = expect_key(store::key_object(env, config, id, &command).await?)?;
+    let key = act(env, config, id, actor, action).await?;
     let update = RegistryCommand::Update {
         key: key.clone(),
         hashes: vec![],
         action: "edit".into(),
-        actor: label,
+        actor: actor.label(),
         detail: None,
     };
     registry_done(env, &update).await?;
@@ -281,14 +291,19 @@ async fn rotate(
     let grace_secs = request
         .expire_previous_in_seconds
         .unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
-    let current = expect_key(store::key_object(env, config, id, &Command::Get).await?)?;
+    let current = act(env, config, id, actor, KeyAction::Get).await?;
     let key = ApiKey::generate(current.key_type, current.environment.clone())
         .map_err(|_| Error::Internal)?;
     let secret = Secret::of(&key);
     let hash = secret.hash.clone();
-    let view = expect_key(
-        store::key_object(env, config, id, &Command::Rotate { secret, grace_secs }).await?,
-    )?;
+    let view = act(
+        env,
+        config,
+        id,
+        actor,
+        KeyAction::Rotate { secret, grace_secs },
+    )
+    .await?;
     store::put_entry(env, &hash, &KvEntry::active(id)).await?;
     let update = RegistryCommand::Update {
         key: view.clone(),
@@ -310,9 +325,11 @@ async fn revoke_key(
     leaked_at: Option<String>,
 ) -> Result<KeyView, Error> {
     let reason = leaked_at.as_ref().map(|s| format!("leaked: {s}"));
-    let Reply::Revoked { key, hashes } =
-        store::key_object(env, config, id, &Command::Revoke { reason }).await?
-    else {
+    let command = Command::Admin {
+        actor: actor.clone(),
+        action: KeyAction::Revoke { reason },
+    };
+    let Reply::Revoked { key, hashes } = store::key_object(env, config, id, &command).await? else {
         return Err(Error::Internal);
     };
     config.fail_at(Fault::CrashAfterKeyObject)?;
@@ -338,45 +355,61 @@ async fn revoke_key(
     Ok(key)
 }
 
+/// Revokes every reported key the actor may manage. Each item is judged
+/// on its own: one failure is reported with its index and never stops the
+/// rest.
 async fn revoke_leaked(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
     let leaks = leak::parse(&read_body(req).await?)?;
     let mut revoked = Vec::new();
+    let mut failed = Vec::new();
     for (index, leak) in leaks.iter().enumerate() {
         // Not a well-formed key: nothing to look up, nothing to say.
         let Ok(key) = ApiKey::parse(leak.token.trim()) else {
             continue;
         };
         let hash = crate::hash::KeyHash::of(&key);
-        let RegistryReply::Found { id: Some(id) } =
-            store::registry(env, &RegistryCommand::FindByHash { hash }).await?
-        else {
-            continue;
+        let found = match store::registry(env, &RegistryCommand::FindByHash { hash }).await {
+            Ok(RegistryReply::Found { id }) => Ok(id),
+            Ok(_) => Err(Error::Internal),
+            Err(e) => Err(e),
         };
         let source = leak
             .source
             .clone()
             .unwrap_or_else(|| "unspecified source".to_owned());
-        let view = revoke_key(env, config, &id, actor, Some(source)).await?;
-        revoked.push(json!({ "index": index, "key_id": view.id, "display": key.display() }));
+        let outcome = match found {
+            Ok(None) => continue,
+            Ok(Some(id)) => revoke_key(env, config, &id, actor, Some(source)).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(view) => {
+                revoked.push(json!({ "index": index, "key_id": view.id, "display": key.display() }))
+            }
+            Err(e) => {
+                failed.push(json!({ "index": index, "code": e.code(), "message": e.message() }))
+            }
+        }
     }
     Ok(http::json(
         200,
-        &json!({ "data": { "received": leaks.len(), "revoked": revoked } }),
+        &json!({ "data": { "received": leaks.len(), "revoked": revoked, "failed": failed } }),
     ))
 }
 
-async fn verify(req: &mut Request, env: &Env, config: &Config) -> Handled {
+async fn verify(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
     let request: VerifyRequest = parse_body(&read_body(req).await?)?;
-    let result = match ApiKey::parse(request.key.trim()) {
-        Err(_) => Err(Error::invalid_api_key()),
+    let key = ApiKey::parse(request.key.trim()).map_err(|_| Error::invalid_api_key());
+    let result = match key.and_then(|k| config.origin_for(&k).map(|_| k)) {
+        Err(e) => Err(e),
         Ok(key) => {
             let access = Access {
                 requirement: Ok(request.requirement()),
-                read_only: true,
+                read_only: request.read_only(),
                 client_ip: client_ip(request.ip.as_deref()),
                 consume: true,
             };
-            gateway::admit(env, config, &key, access).await
+            gateway::admit(env, config, &key, access, Some(actor)).await
         }
     };
     // Storage failures are the verify call's own failure, not a verdict.
@@ -391,13 +424,8 @@ async fn verify(req: &mut Request, env: &Env, config: &Config) -> Handled {
 
 async fn whoami(req: &Request, env: &Env, config: &Config) -> Handled {
     let (key, _) = gateway::credential(req)?;
-    let grant = gateway::admit(
-        env,
-        config,
-        &key,
-        gateway::access(req, Ok(Requirement::OPEN), false),
-    )
-    .await?;
+    let access = gateway::access(req, Ok(Requirement::OPEN), false);
+    let grant = gateway::admit(env, config, &key, access, None).await?;
     let body = json!({ "data": {
         "id": grant.key_id,
         "name": grant.name,

@@ -7,20 +7,33 @@ use worker::{Env, Request, Response};
 
 use super::{http, proxy, store};
 use crate::config::Config;
-use crate::policy::cors;
 use crate::credential::{presented_key, KeySource};
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::policy::ip::client_ip;
 use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Reply};
-use crate::policy::route::{path_and_query, path_of, Requirement};
+use crate::policy::actor::Actor;
+use crate::policy::cors;
+use crate::policy::ip::client_ip;
+use crate::policy::route::Requirement;
+
+/// What the entry point read of an API request: what is judged, and
+/// exactly that is forwarded.
+pub struct Target<'a> {
+    /// The request method.
+    pub method: &'a str,
+    /// The canonical path (see [`crate::policy::path`]).
+    pub path: &'a str,
+    /// The query with its `?`, or `""`, as the client sent it.
+    pub query: &'a str,
+    /// Client headers named like keygate's own, to drop.
+    pub spoofed: &'a [String],
+}
 
 /// Handles an API request: authorize, count, forward.
 pub async fn handle(
     req: Request,
-    method: &str,
-    url: &str,
+    target: Target<'_>,
     env: &Env,
     config: &Config,
 ) -> Result<Response, Error> {
@@ -29,10 +42,16 @@ pub async fn handle(
     }
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
-    let requirement = config.requirement(method, path_of(url));
-    let grant = admit(env, config, &key, access(&req, requirement, true)).await?;
-    let target = format!("{origin}{}", path_and_query(url));
-    proxy::forward(req, &target, source, &grant).await
+    let requirement = config.requirement(target.method, target.path);
+    let grant = admit(env, config, &key, access(&req, requirement, true), None).await?;
+    let url = format!("{origin}{}{}", target.path, target.query);
+    let forward = proxy::Forward {
+        url: &url,
+        source,
+        spoofed: target.spoofed,
+        signing: config.origin_key.as_ref(),
+    };
+    proxy::forward(req, forward, &grant).await
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
@@ -84,13 +103,15 @@ pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: b
     }
 }
 
-/// Asks the key's Durable Object to judge `access`. An unknown key stops at
-/// KV and never creates a Durable Object.
+/// Asks the key's Durable Object to judge `access` — for `verifier`, when
+/// the admin API's verify asks on an actor's behalf. An unknown key stops
+/// at KV and never creates a Durable Object.
 pub async fn admit(
     env: &Env,
     config: &Config,
     key: &ApiKey,
     access: Access,
+    verifier: Option<&Actor>,
 ) -> Result<Grant, Error> {
     let hash = KeyHash::of(key);
     let entry = store::lookup(env, config, &hash, http::now())
@@ -99,7 +120,15 @@ pub async fn admit(
     if entry.revoked {
         return Err(Error::KeyRevoked);
     }
-    match store::key_object(env, config, &entry.id, &Command::Authorize { hash, access }).await? {
+    let command = match verifier {
+        None => Command::Authorize { hash, access },
+        Some(actor) => Command::Verify {
+            actor: actor.clone(),
+            hash,
+            access,
+        },
+    };
+    match store::key_object(env, config, &entry.id, &command).await? {
         Reply::Granted { grant } => Ok(grant),
         other => {
             worker::console_error!(

@@ -6,11 +6,13 @@
 //! - `key_object`: the per-key Durable Object.
 //! - `registry_object`: the key registry Durable Object.
 //! - `admin`: admin route handlers.
+//! - `guard_object`: one small Durable Object per client counting failed admin logins.
 //! - `gateway`: the API path: key → KV → Durable Object → proxy.
 //! - `proxy`: forwarding to the origin.
 
 mod admin;
 mod gateway;
+mod guard_object;
 mod http;
 mod key_object;
 mod proxy;
@@ -25,8 +27,13 @@ use worker::{event, Context, Env, Request, Response, Result};
 use crate::admin::match_route;
 use crate::config::Config;
 use crate::error::Error;
-use crate::policy::route::path_of;
+use crate::policy::path::canonical;
+use crate::policy::route::{path_of, query_of};
 use crate::size::{self, RequestSize};
+
+/// The prefix of the headers keygate sets for the origin (lowercase, as
+/// the runtime lists header names).
+const OWN_HEADER_PREFIX: &str = "x-keygate-";
 
 /// The fetch entry point: every error becomes its JSON response here, once.
 /// (The macro option that would answer with internal error text is not used.)
@@ -64,9 +71,19 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     // Read once: every later step works on this copy.
     let url = req.inner().url();
     let headers = req.headers();
+    // One pass over the headers: their size, and any that claim to be
+    // keygate's own (the proxy drops those, so the origin can trust them).
+    let mut header_bytes = 0;
+    let mut spoofed = Vec::new();
+    for (name, value) in headers.entries() {
+        header_bytes += name.len() + value.len();
+        if name.starts_with(OWN_HEADER_PREFIX) {
+            spoofed.push(name);
+        }
+    }
     let size = RequestSize {
         url: url.len(),
-        headers: headers.entries().map(|(k, v)| k.len() + v.len()).sum(),
+        headers: header_bytes,
         content_length: headers
             .get("Content-Length")
             .ok()
@@ -75,8 +92,19 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     };
     size::check(&size, config.max_body_bytes)?;
     let method = req.method().to_string();
-    match match_route(&config.admin_prefix, &method, path_of(&url)) {
+    // Judged and forwarded in this one form, so the origin serves exactly
+    // the path keygate authorized.
+    let path = canonical(path_of(&url))?;
+    match match_route(&config.admin_prefix, &method, &path) {
         Some(route) => admin::handle(route?, req, env, &config).await,
-        None => gateway::handle(req, &method, &url, env, &config).await,
+        None => {
+            let target = gateway::Target {
+                method: &method,
+                path: &path,
+                query: query_of(&url),
+                spoofed: &spoofed,
+            };
+            gateway::handle(req, target, env, &config).await
+        }
     }
 }

@@ -4,13 +4,14 @@
 use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
 use super::http::{self, set_rate_limit_headers};
-use crate::policy::cors;
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
+use crate::policy::cors;
+use crate::signature::{self, SigningKey};
 
-/// Headers keygate sets for the origin. A client's own copies are always
-/// dropped, so the origin can trust them.
+/// Headers keygate sets for the origin. Every client header named
+/// `X-Keygate-*` is dropped first, so the origin can trust these.
 const OWN_HEADERS: [&str; 3] = [
     "X-Keygate-Key-Id",
     "X-Keygate-Environment",
@@ -21,14 +22,21 @@ const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Res
 /// Keys expiring sooner than this get `X-Keygate-Key-Expires` on responses.
 const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
 
-/// Forwards `req` to `target` (the origin plus the request's path and
-/// query) with the key header removed and the key's identity added.
-pub async fn forward(
-    req: Request,
-    target: &str,
-    source: KeySource,
-    grant: &Grant,
-) -> Result<Response, Error> {
+/// Where and how to forward an admitted request.
+pub struct Forward<'a> {
+    /// The origin plus the canonical path and the query.
+    pub url: &'a str,
+    /// Which header carried the key (removed).
+    pub source: KeySource,
+    /// Client headers named `X-Keygate-*` (removed).
+    pub spoofed: &'a [String],
+    /// Signs the identity headers, when `ORIGIN_SECRET` is set.
+    pub signing: Option<&'a SigningKey>,
+}
+
+/// Forwards `req` with the key header and any spoofed `X-Keygate-*`
+/// header removed and the key's identity added (signed, when configured).
+pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Response, Error> {
     let internal = |e: worker::Error| {
         worker::console_error!("proxy setup failed: {e}");
         Error::Internal
@@ -39,10 +47,13 @@ pub async fn forward(
     // into JavaScript than copying header by header.
     let headers = clone_headers(req.headers()).map_err(internal)?;
     let mut dropped = vec!["Host", "X-API-Key"];
-    if source == KeySource::Authorization {
+    if to.source == KeySource::Authorization {
         dropped.push("Authorization");
     }
-    for name in dropped.into_iter().chain(OWN_HEADERS) {
+    for name in dropped
+        .into_iter()
+        .chain(to.spoofed.iter().map(String::as_str))
+    {
         headers.delete(name).map_err(internal)?;
     }
     headers
@@ -54,13 +65,24 @@ pub async fn forward(
     if let Some(owner) = &grant.owner_id {
         headers.set(OWN_HEADERS[2], owner).map_err(internal)?;
     }
+    if let Some(signing) = to.signing {
+        let signature = signing.sign(
+            http::now(),
+            grant.key_id.as_str(),
+            grant.owner_id.as_deref(),
+            grant.environment.as_str(),
+        );
+        headers
+            .set(signature::HEADER, &signature)
+            .map_err(internal)?;
+    }
 
     let mut init = RequestInit::new();
     init.with_method(req.method())
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(req.inner().body().map(Into::into));
-    let upstream = Request::new_with_init(target, &init).map_err(internal)?;
+    let upstream = Request::new_with_init(to.url, &init).map_err(internal)?;
     let resp = Fetch::Request(upstream).send().await.map_err(|e| {
         worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
         Error::BadGateway

@@ -16,9 +16,7 @@ use crate::key::KeyId;
 use crate::list::SqlArg;
 use crate::policy::actor::Actor;
 use crate::record::KeyView;
-use crate::registry::{
-    AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
-};
+use crate::registry::{AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
 use crate::time::Timestamp;
 
 const SCHEMA: &[&str] = &[
@@ -204,7 +202,10 @@ impl RegistryObject {
                     rows.into_iter()
                         .map(|row| {
                             let mut view: KeyView = serde_json::from_str(&row.view)?;
-                            view.refresh(row.last_used.map(|ms| Timestamp::from_millis(ms as u64)), now);
+                            view.refresh(
+                                row.last_used.map(|ms| Timestamp::from_millis(ms as u64)),
+                                now,
+                            );
                             Ok(view)
                         })
                         .collect::<Result<Vec<KeyView>>>()
@@ -213,7 +214,10 @@ impl RegistryObject {
                     // The admin token sees every key: count and page in SQL.
                     Actor::AdminToken => {
                         let total = sql
-                            .exec(&format!("SELECT count(*) AS n FROM keys WHERE {filter}"), args.clone())?
+                            .exec(
+                                &format!("SELECT count(*) AS n FROM keys WHERE {filter}"),
+                                args.clone(),
+                            )?
                             .one::<CountRow>()?
                             .n as u64;
                         let page = vec![i64::from(query.per_page), query.offset() as i64];
@@ -222,8 +226,10 @@ impl RegistryObject {
                     // A key actor sees only keys within it: the rule runs
                     // on each row, then the page is cut from what is left.
                     Actor::Key { .. } => {
-                        let visible: Vec<KeyView> =
-                            select("", args, vec![])?.into_iter().filter(|v| actor.sees(v)).collect();
+                        let visible: Vec<KeyView> = select("", args, vec![])?
+                            .into_iter()
+                            .filter(|v| actor.sees(v))
+                            .collect();
                         (visible.len() as u64, query.page_of(visible))
                     }
                 };

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit};
 
+use super::guard_object::{Report, Verdict};
 use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::error::Error;
@@ -27,6 +28,8 @@ const KV_BINDING: &str = "KEYS";
 const KEY_OBJECTS: &str = "KEY_OBJECTS";
 /// Durable Object namespace binding of the registry, and its one instance.
 const REGISTRY: (&str, &str) = ("REGISTRY", "registry");
+/// Durable Object namespace binding: one `GuardObject` per admin client.
+const ADMIN_GUARD: &str = "ADMIN_GUARD";
 /// How long the Worker waits for a Durable Object before failing closed.
 /// Calls take milliseconds; this only bounds a stuck one.
 pub const OBJECT_TIMEOUT_MS: u64 = 5_000;
@@ -98,6 +101,12 @@ pub async fn key_object(
 /// Sends `command` to the registry.
 pub async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryReply, Error> {
     call_object(env, REGISTRY.0, REGISTRY.1, command).await
+}
+
+/// Reports an admin authentication from `client` to its guard object and
+/// returns the guard's verdict.
+pub async fn guard(env: &Env, client: &str, failed: bool) -> Result<Verdict, Error> {
+    call_object(env, ADMIN_GUARD, client, &Report { failed }).await
 }
 
 /// POSTs `command` as JSON to the object `name` of `binding` and decodes

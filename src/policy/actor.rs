@@ -231,7 +231,8 @@ impl Permit<'_> {
 
 /// Whether a key with allowlist `inner` works only where `outer` does.
 fn ips_within(inner: &[IpRule], outer: &[IpRule]) -> bool {
-    outer.is_empty() || (!inner.is_empty() && inner.iter().all(|r| outer.iter().any(|o| r.within(o))))
+    outer.is_empty()
+        || (!inner.is_empty() && inner.iter().all(|r| outer.iter().any(|o| r.within(o))))
 }
 
 impl Actor {
@@ -262,7 +263,10 @@ impl Actor {
         if target.grants.is_admin() {
             return Err(OutOfReach::Admin);
         }
-        target.grants.within(&own.grants).map_err(OutOfReach::Grant)?;
+        target
+            .grants
+            .within(&own.grants)
+            .map_err(OutOfReach::Grant)?;
         if target.environment != own.environment {
             return Err(OutOfReach::Environment);
         }
@@ -434,7 +438,13 @@ mod tests {
     // and "not within" both occur often.
     fn scope() -> impl Strategy<Value = String> {
         prop::sample::select(vec![
-            "admin", "*", "orders:read", "orders:write", "orders:*", "read:*", "*:read",
+            "admin",
+            "*",
+            "orders:read",
+            "orders:write",
+            "orders:*",
+            "read:*",
+            "*:read",
         ])
         .prop_map(str::to_owned)
     }
@@ -446,7 +456,10 @@ mod tests {
             prop::option::of(prop::sample::select(vec!["acme", "globex"])),
             (1u32..4, 1u32..4),
             prop::option::of(1u64..4),
-            prop::collection::vec(prop::sample::select(vec!["10.0.0.0/8", "10.1.0.0/16", "192.0.2.1"]), 0..3),
+            prop::collection::vec(
+                prop::sample::select(vec!["10.0.0.0/8", "10.1.0.0/16", "192.0.2.1"]),
+                0..3,
+            ),
         )
             .prop_map(|(scopes, env, owner, (m, d), exp, ips)| {
                 bounds(
@@ -468,18 +481,27 @@ mod tests {
     fn can_exceed(a: &Bounds, t: &Bounds) -> bool {
         use crate::policy::permission::Permission;
         let needs = [
-            "admin", "orders:read", "orders:write", "orders:delete", "orders:read:x", "read:x",
-            "read:x:y", "x:read", "a:b:c",
+            "admin",
+            "orders:read",
+            "orders:write",
+            "orders:delete",
+            "orders:read:x",
+            "read:x",
+            "read:x:y",
+            "x:read",
+            "a:b:c",
         ];
         let covers = |b: &Bounds, n: &str| b.grants.covers(&Permission::parse(n).unwrap());
-        let ip_ok = |b: &Bounds, ip: &str| crate::policy::ip::allows(&b.allowed_ips, ip.parse().ok());
+        let ip_ok =
+            |b: &Bounds, ip: &str| crate::policy::ip::allows(&b.allowed_ips, ip.parse().ok());
         t.grants.is_admin()
             || needs.iter().any(|n| covers(t, n) && !covers(a, n))
             || t.environment != a.environment
             || (a.owner_id.is_some() && t.owner_id != a.owner_id)
             || t.rate_limits.per_minute > a.rate_limits.per_minute
             || t.rate_limits.per_day > a.rate_limits.per_day
-            || a.expires_at.is_some_and(|e| t.expires_at.is_none_or(|x| x > e))
+            || a.expires_at
+                .is_some_and(|e| t.expires_at.is_none_or(|x| x > e))
             || ["10.2.3.4", "10.1.2.3", "192.0.2.1", "203.0.113.9"]
                 .iter()
                 .any(|ip| ip_ok(t, ip) && !ip_ok(a, ip))

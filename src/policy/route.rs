@@ -273,6 +273,12 @@ pub fn path_of(url: &str) -> &str {
     }
 }
 
+/// The query of an absolute URL with its `?`, or `""`.
+pub fn query_of(url: &str) -> &str {
+    let pq = path_and_query(url);
+    pq.find('?').map_or("", |i| &pq[i..])
+}
+
 fn method_label(m: &Methods) -> String {
     match m {
         Methods::One(m) => m.clone(),

@@ -1,0 +1,110 @@
+//! `GuardObject`: one small Durable Object per admin client (an IPv4
+//! address or an IPv6 /64, see [`crate::guard`]) holding its failed-login
+//! count for the current minute. Sharding by client keeps a flood of bad
+//! credentials off the registry, and an alarm deletes the count once its
+//! window is over, so storage never grows with the number of attackers.
+
+use std::cell::RefCell;
+
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+
+use super::http;
+use crate::error::Error;
+use crate::guard::judge;
+use crate::limit::Usage;
+
+const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS guard (id INTEGER PRIMARY KEY, usage TEXT NOT NULL)";
+
+/// An admin request from this object's client was authenticated: did the
+/// credential fail?
+#[derive(Serialize, Deserialize)]
+pub struct Report {
+    /// Whether the credential failed.
+    pub failed: bool,
+}
+
+/// The verdict: `Err(RateLimited)` while the client is throttled.
+pub type Verdict = std::result::Result<(), Error>;
+
+/// One admin client's failure count.
+#[durable_object]
+pub struct GuardObject {
+    state: State,
+    /// The loaded count; `None` until first use and after a cleanup.
+    usage: RefCell<Option<Usage>>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    usage: String,
+}
+
+fn load(sql: &SqlStorage) -> Result<Usage> {
+    sql.exec(SCHEMA, None)?;
+    let rows: Vec<Row> = sql
+        .exec("SELECT usage FROM guard WHERE id = 0", None)?
+        .to_array()?;
+    match rows.first() {
+        Some(row) => Ok(serde_json::from_str(&row.usage)?),
+        None => Ok(Usage::default()),
+    }
+}
+
+impl GuardObject {
+    /// Load → judge → save, with no await in between.
+    fn run(&self, failed: bool) -> Result<(Verdict, Option<Usage>)> {
+        let sql = self.state.storage().sql();
+        let mut cached = self.usage.borrow_mut();
+        let usage = match *cached {
+            Some(u) => u,
+            None => load(&sql)?,
+        };
+        let (verdict, next) = judge(&usage, failed, http::now());
+        let changed = next != usage;
+        if changed {
+            sql.exec(
+                "INSERT OR REPLACE INTO guard (id, usage) VALUES (0, ?)",
+                vec![serde_json::to_string(&next)?.into()],
+            )?;
+        }
+        *cached = Some(next);
+        Ok((verdict, changed.then_some(next)))
+    }
+}
+
+impl DurableObject for GuardObject {
+    fn new(state: State, _env: Env) -> Self {
+        GuardObject {
+            state,
+            usage: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let report: Report = req.json().await?;
+        let (verdict, written) = self.run(report.failed)?;
+        if let Some(usage) = written {
+            // The count is worthless once its minute is over: clean up then.
+            let window_end = usage.minute.start_ms + 60_000;
+            self.state.storage().set_alarm(window_end as i64).await?;
+        }
+        http::json(200, &verdict)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let sql = self.state.storage().sql();
+        let cached = *self.usage.borrow();
+        let usage = match cached {
+            Some(u) => u,
+            None => load(&sql)?,
+        };
+        // A failure in a later minute re-armed the alarm: keep its count.
+        if usage.minute.start_ms + 60_000 <= http::now().as_millis() {
+            sql.exec("DELETE FROM guard", None)?;
+            *self.usage.borrow_mut() = None;
+        }
+        Response::ok("")
+    }
+}
