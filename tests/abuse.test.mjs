@@ -4,7 +4,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker } from "./harness.mjs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker, stateDir } from "./harness.mjs";
 
 let origin;
 let worker;
@@ -34,6 +36,8 @@ async function pool(items, width, fn) {
   );
   return out;
 }
+
+const expectOk = async (res) => assert.ok(res.ok, `${res.status} ${await res.text()}`);
 
 const statusOf = async (res) => {
   await res.arrayBuffer();
@@ -146,6 +150,67 @@ test("guessing the admin token: 401s, then throttled, even for the right token",
   assert.equal((await errorOf(right)).code, "rate_limited");
   const elsewhere = await worker.fetch("/_keygate/v1/keys", { headers: { ...admin(), "cf-connecting-ip": "198.51.100.1" } });
   assert.equal(await statusOf(elsewhere), 200, "other clients are not throttled");
+  // A shared address (NAT, CI runners) is locked out for the rest of the minute, never longer.
+  const wait = Number(right.headers.get("retry-after"));
+  assert.ok(wait <= 60, `lock-out of ${wait}s`);
+  await new Promise((r) => setTimeout(r, wait * 1000 + 100));
+  const back = await worker.fetch("/_keygate/v1/keys", { headers: { ...admin(), ...attacker } });
+  assert.equal(await statusOf(back), 200, "the right token works again once the window is over");
+});
+
+/** Files of one Durable Object class under a persisted state directory: object databases, and their bytes. */
+function objectFiles(dir, className) {
+  const at = path.join(dir, "do", `-${className}`);
+  const names = existsSync(at) ? readdirSync(at).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite") : [];
+  const digest = createHash("sha256");
+  for (const f of readdirSync(at).sort()) digest.update(f).update(readFileSync(path.join(at, f)));
+  return { objects: names.length, digest: digest.digest("hex") };
+}
+
+test("10,000 failed admin logins from 1,000 IPv6 addresses in one /48: one guard object per /64, no registry work, the admin back within the minute", async () => {
+  const dir = stateDir();
+  const w = await startWorker({ vars: { ORIGIN_LIVE: origin.url }, persist: dir });
+  try {
+    const office = { "cf-connecting-ip": "203.0.113.200" };
+    await expectOk(await w.fetch("/_keygate/v1/keys", { method: "POST", headers: { ...admin(), ...office }, body: JSON.stringify({ name: "before", environment: "live" }) }));
+    // Let the idle registry close its database (its write-ahead log folds
+    // into the file), so any later wake-up or write shows in its bytes.
+    const registryDir = path.join(dir, "do", "-RegistryObject");
+    for (let i = 0; i < 120 && readdirSync(registryDir).some((f) => f.endsWith(".sqlite-wal") && !f.startsWith("metadata")); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const registryBefore = objectFiles(dir, "RegistryObject");
+    const guardsBefore = objectFiles(dir, "GuardObject").objects;
+    // 100 /64 networks inside 2001:db8:4800::/48, ten addresses in each.
+    const addresses = [];
+    for (let net = 0; net < 100; net++) for (let host = 1; host <= 10; host++) addresses.push(`2001:db8:4800:${net.toString(16)}::${host.toString(16)}`);
+    const attempts = addresses.flatMap((ip) => Array.from({ length: 10 }, (_, i) => [ip, i]));
+    await awayFromMinuteEdge(50_000);
+    const started = Date.now();
+    const statuses = await pool(attempts, 32, ([ip, i]) =>
+      w.fetch("/_keygate/v1/keys", { headers: { authorization: `Bearer guess-${ip}-${i}`, "cf-connecting-ip": ip } }).then(statusOf),
+    );
+    const tookMs = Date.now() - started;
+    const count = (s) => statuses.filter((x) => x === s).length;
+    assert.equal(count(401) + count(429), 10_000);
+    assert.equal(count(401), 100 * 20, "exactly 20 failures are judged per /64 and minute");
+    assert.equal(objectFiles(dir, "GuardObject").objects - guardsBefore, 100, "one guard object per /64, not per address");
+    assert.equal(objectFiles(dir, "RegistryObject").digest, registryBefore.digest, "the flood wrote nothing to the registry");
+    // The real admin inside the attacked /48: fine from an untouched /64 at once ...
+    const neighbour = { ...admin(), "cf-connecting-ip": "2001:db8:4800:ff::1" };
+    assert.equal(await statusOf(await w.fetch("/_keygate/v1/keys", { headers: neighbour })), 200);
+    // ... and from an attacked /64 once its minute is over (at most 60 s).
+    const inside = { ...admin(), "cf-connecting-ip": "2001:db8:4800:7::abcd" };
+    const locked = await w.fetch("/_keygate/v1/keys", { headers: inside });
+    assert.equal(locked.status, 429, `flood took ${tookMs} ms`);
+    const wait = Number(locked.headers.get("retry-after"));
+    assert.ok(wait >= 1 && wait <= 60, `retry-after ${wait}`);
+    await locked.arrayBuffer();
+    await new Promise((r) => setTimeout(r, wait * 1000 + 100));
+    assert.equal(await statusOf(await w.fetch("/_keygate/v1/keys", { headers: inside })), 200);
+  } finally {
+    await w.dispose();
+  }
 });
 
 test("unknown and revoked keys get the same 401 shape", async () => {
