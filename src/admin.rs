@@ -339,7 +339,7 @@ mod tests {
             for method in ["GET", "POST", "PATCH", "DELETE", "PUT"] {
                 let _ = match_route(P, method, &format!("{P}{path}"));
             }
-            if let Err(e) = parse_body::<crate::record::NewKey>(&body) {
+            if let Err(e) = parse_body::<crate::lifecycle::request::NewKey>(&body) {
                 proptest::prop_assert!(matches!(e.status(), 400 | 413 | 422));
             }
         }

@@ -13,7 +13,8 @@
 //! - [`key`]: key format, generation, parsing and checksum; `KeyId`, types, environments.
 //! - [`hash`]: `KeyHash`, the only stored form of a key.
 //! - [`credential`]: which header holds the key.
-//! - [`record`]: `KeyRecord` (stored), `NewKey` (create request), `KeyView` (shown).
+//! - [`lifecycle`]: what is stored about a key (`KeyRecord`, `KeyView`), the
+//!   create and edit requests, the registry, listing and leak reports.
 //! - [`limit`]: minute/day windows and the pure `consume` step.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
 //! - [`policy`]: access rules: permissions, the route table, canonical
@@ -22,9 +23,6 @@
 //! - [`size`]: URL, header and body caps, checked before anything else.
 //! - [`admin`]: admin route table, body decoding, constant-time token check.
 //! - [`guard`]: the admin guessing guard: per-client failure counts and lock-out policy.
-//! - [`registry`]: the strongly consistent key index (listing, hash lookup, audit) and its write order.
-//! - [`list`]: `GET /v1/keys` parameters and their SQL filter.
-//! - [`leak`]: leaked-key reports (keygate's shape and GitHub's).
 //! - [`verify`]: the `POST /v1/verify` request and answer.
 //! - [`config`]: deployment vars, validated.
 //! - [`cache`]: per-isolate TTL cache for KV lookups.
@@ -48,12 +46,9 @@ pub mod guard;
 pub mod hash;
 pub mod key;
 pub mod keystate;
-pub mod leak;
+pub mod lifecycle;
 pub mod limit;
-pub mod list;
 pub mod policy;
-pub mod record;
-pub mod registry;
 pub mod signature;
 pub mod size;
 pub mod time;

@@ -1,5 +1,5 @@
 //! Admin route handlers. Each authenticates, decodes, calls the core, and
-//! writes storage in the order [`crate::registry`] documents, so a failure
+//! writes storage in the order [`crate::lifecycle::registry`] documents, so a failure
 //! part-way never leaves a half-issued key usable or a revoked key usable.
 
 use std::cell::RefCell;
@@ -17,16 +17,15 @@ use crate::error::Error;
 use crate::guard::client_of;
 use crate::key::{ApiKey, KeyId};
 use crate::keystate::{Access, Command, KeyAction, Reply};
-use crate::leak;
-use crate::list::{query_pairs, ListQuery};
+use crate::lifecycle::leak;
+use crate::lifecycle::list::{query_pairs, ListQuery};
+use crate::lifecycle::record::{KeyView, KvEntry, Secret, DEFAULT_ROTATION_GRACE_SECS};
+use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
+use crate::lifecycle::request::{IssueContext, KeyPatch, NewKey};
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
 use crate::policy::route::Requirement;
-use crate::record::{
-    IssueContext, KeyPatch, KeyView, KvEntry, NewKey, Secret, DEFAULT_ROTATION_GRACE_SECS,
-};
-use crate::registry::{RegistryCommand, RegistryReply};
 use crate::verify::{verdict, VerifyRequest};
 
 /// The OpenAPI 3.1 description of the admin API, served as is.

@@ -17,7 +17,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlS
 use super::{http, store};
 use crate::config::Fault;
 use crate::keystate::{Activity, Command, KeyState, Reply};
-use crate::registry::RegistryCommand;
+use crate::lifecycle::registry::RegistryCommand;
 
 /// Storage rows: `record` (rarely written) and `activity` (every admitted
 /// request), so the hot path rewrites only a few bytes.

@@ -1,5 +1,5 @@
 //! `RegistryObject`: the single Durable Object that indexes every key (see
-//! [`crate::registry`] for its role and write order). SQLite, synchronous:
+//! [`crate::lifecycle::registry`] for its role and write order). SQLite, synchronous:
 //! each command is one atomic step.
 
 use std::cell::Cell;
@@ -13,10 +13,12 @@ use worker::{
 use super::http;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
-use crate::list::SqlArg;
+use crate::lifecycle::list::SqlArg;
+use crate::lifecycle::record::KeyView;
+use crate::lifecycle::registry::{
+    AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
+};
 use crate::policy::actor::Actor;
-use crate::record::KeyView;
-use crate::registry::{AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS};
 use crate::time::Timestamp;
 
 const SCHEMA: &[&str] = &[

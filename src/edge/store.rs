@@ -18,8 +18,8 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::keystate::{Command, Reply};
-use crate::record::KvEntry;
-use crate::registry::{RegistryCommand, RegistryReply};
+use crate::lifecycle::record::KvEntry;
+use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
 use crate::time::Timestamp;
 
 /// KV namespace binding: `sha256(key)` → [`KvEntry`].

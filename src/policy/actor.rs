@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::keystate::Grant;
+use crate::lifecycle::record::{KeyRecord, KeyView};
+use crate::lifecycle::request::RateLimitsInput;
 use crate::limit::RateLimits;
 use crate::policy::ip::IpRule;
 use crate::policy::permission::Grants;
-use crate::record::{KeyRecord, KeyView, RateLimitsInput};
 use crate::time::Timestamp;
 
 /// Everything about a key that decides whether it is within another:
@@ -521,14 +522,14 @@ mod tests {
     fn limits_are_capped_when_the_request_sets_none() {
         let a = actor(r#"{"rate_limits":{"per_minute":5,"per_day":50},"owner_id":"acme"}"#);
         let envs = vec!["live".parse().unwrap()];
-        let ctx = crate::record::IssueContext {
+        let ctx = crate::lifecycle::request::IssueContext {
             environments: &envs,
             default_limits: RateLimits::DEFAULT,
             now: Timestamp::from_secs(1_800_000_000),
             actor: &a,
             tiers: &Default::default(),
         };
-        let new: crate::record::NewKey = serde_json::from_str(
+        let new: crate::lifecycle::request::NewKey = serde_json::from_str(
             r#"{"name":"n","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
         )
         .unwrap();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::key::{Environment, KeyType};
-use crate::record::Status;
+use crate::lifecycle::record::Status;
 use crate::time::Timestamp;
 
 /// Largest page.

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::KeyHash;
 use crate::key::KeyId;
-use crate::list::ListQuery;
+use crate::lifecycle::list::ListQuery;
+use crate::lifecycle::record::KeyView;
 use crate::policy::actor::Actor;
-use crate::record::KeyView;
 use crate::time::Timestamp;
 
 /// How long audit entries are kept.

@@ -1,0 +1,165 @@
+//! The protocol between the Worker and a key's Durable Object: the
+//! commands it sends, the facts of a request, and the answers. (Internal
+//! protocol types use serde's default, externally tagged form: internally
+//! tagged enums buffer every value and cost tens of KiB of wasm.)
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::hash::KeyHash;
+use crate::key::{Environment, KeyId, KeyType};
+use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
+use crate::lifecycle::request::KeyPatch;
+use crate::limit::{Quota, RateLimits, Tiers};
+use crate::policy::actor::Actor;
+use crate::policy::cors::WebOrigin;
+use crate::policy::ip::IpRule;
+use crate::policy::permission::Grants;
+use crate::policy::route::Requirement;
+use crate::time::Timestamp;
+
+/// What the Worker knows about a request, for the key's rules to judge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// What the route table says the request needs, or why it refuses it.
+    /// A refusal is reported only after the key itself checks out, so an
+    /// unauthenticated caller learns nothing about the route table.
+    pub requirement: Result<Requirement, Error>,
+    /// Whether the method only reads (`GET`, `HEAD`, `OPTIONS`).
+    pub read_only: bool,
+    /// The client address (`CF-Connecting-IP`), if known.
+    pub client_ip: Option<IpAddr>,
+    /// Count the request if admitted (`false` only describes the key).
+    pub consume: bool,
+}
+
+/// A request from the Worker to a key's Durable Object.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Store a freshly issued record. Refused if the object already has one.
+    Create {
+        /// The new key's record.
+        record: KeyRecord,
+    },
+    /// Decide on a request presenting `hash`, consuming the route's cost
+    /// if and only if it is admitted and `access.consume` is set.
+    Authorize {
+        /// Hash of the presented key.
+        hash: KeyHash,
+        /// The request's facts.
+        access: Access,
+    },
+    /// The admin API's `POST /v1/verify`: an [`Command::Authorize`] made
+    /// by `actor`, which must reach the key (see [`crate::policy::actor`]).
+    Verify {
+        /// Who asks.
+        actor: Actor,
+        /// Hash of the presented key.
+        hash: KeyHash,
+        /// The request's facts.
+        access: Access,
+    },
+    /// An admin action on this key. It runs only with a [`Permit`]: after
+    /// the actor's reach was checked against the current record.
+    Admin {
+        /// Who acts.
+        actor: Actor,
+        /// What to do.
+        action: KeyAction,
+    },
+}
+
+/// What an admin route does to one existing key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAction {
+    /// Read the record (read, audit).
+    Get,
+    /// Edit the record; effective for the next request.
+    Update {
+        /// The edit (boxed: it is by far the largest action).
+        patch: Box<KeyPatch>,
+        /// Configured tiers, to resolve a new `tier`.
+        tiers: Tiers,
+    },
+    /// Add `secret` as the current secret; older ones keep working for
+    /// `grace_secs`. Same key id, permissions and counters.
+    Rotate {
+        /// The new secret (its hash; the plaintext never leaves the Worker).
+        secret: Secret,
+        /// Overlap for the previous secret(s), in seconds.
+        grace_secs: u64,
+    },
+    /// Revoke the key. Idempotent: revoking a revoked key changes nothing.
+    Revoke {
+        /// Why, when not by hand (e.g. where it leaked).
+        reason: Option<String>,
+    },
+}
+
+/// A successful answer from a key's Durable Object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// The key's public view.
+    Key {
+        /// The view.
+        key: KeyView,
+    },
+    /// The request is admitted (or, for `Inspect`, would be).
+    Granted {
+        /// What the Worker needs to forward or describe the request.
+        grant: Grant,
+    },
+    /// The key is revoked; the Worker removes `hashes` from KV.
+    Revoked {
+        /// The revoked key's view.
+        key: KeyView,
+        /// Its secrets' hashes, to delete from the edge read path.
+        hashes: Vec<KeyHash>,
+    },
+}
+
+impl Reply {
+    /// The reply's name, for logs (which never get its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Key { .. } => "key",
+            Reply::Granted { .. } => "granted",
+            Reply::Revoked { .. } => "revoked",
+        }
+    }
+}
+
+/// What an admitted request is allowed, as the proxy and `whoami` need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The key's id.
+    pub key_id: KeyId,
+    /// The key's name.
+    pub name: String,
+    /// The key's environment.
+    pub environment: Environment,
+    /// The key's type.
+    #[serde(rename = "type")]
+    pub key_type: KeyType,
+    /// The key's limits.
+    pub rate_limits: RateLimits,
+    /// The binding window after this request.
+    pub quota: Quota,
+    /// When the key expires, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// Scopes and permissions as given (empty: the type's default).
+    pub grants: Grants,
+    /// Browser origins that may read responses.
+    pub allowed_origins: Vec<WebOrigin>,
+    /// Where the key works from (bounds what an admin key may grant).
+    pub allowed_ips: Vec<IpRule>,
+    /// The key's owner, forwarded to the origin.
+    pub owner_id: Option<String>,
+    /// The owner's free-form JSON.
+    pub metadata: Option<Metadata>,
+}

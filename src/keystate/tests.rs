@@ -1,0 +1,461 @@
+//! The per-key state machine, driven command by command with a fixed clock.
+
+use super::*;
+use crate::key::ApiKey;
+use crate::key::KeyId;
+use crate::lifecycle::record::Secret;
+use crate::lifecycle::request::KeyPatch;
+use crate::lifecycle::request::{IssueContext, NewKey};
+use crate::limit::{RateLimits, Tiers};
+use crate::policy::route::Requirement;
+use crate::policy::route::RouteTable;
+
+const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+fn issued(json: &str) -> (KeyState, KeyHash) {
+    let envs = vec!["live".parse().unwrap()];
+    let ctx = IssueContext {
+        environments: &envs,
+        default_limits: RateLimits::DEFAULT,
+        now: NOW,
+        actor: &Actor::AdminToken,
+        tiers: &Tiers::default(),
+    };
+    let new: NewKey = serde_json::from_str(json).unwrap();
+    let (record, key) = new.issue(&ctx).unwrap();
+    let mut state = KeyState::default();
+    let (reply, writes) = state.apply(Command::Create { record }, NOW);
+    assert!(matches!(reply, Ok(Reply::Key { .. })));
+    assert!(writes.record);
+    (state, KeyHash::of(&key))
+}
+
+fn as_admin(action: KeyAction) -> Command {
+    Command::Admin {
+        actor: Actor::AdminToken,
+        action,
+    }
+}
+
+fn open(consume: bool) -> Access {
+    Access {
+        requirement: Ok(Requirement::OPEN),
+        read_only: true,
+        client_ip: None,
+        consume,
+    }
+}
+
+fn authorize(state: &mut KeyState, hash: &KeyHash, now: Timestamp) -> Result<Reply, Error> {
+    state
+        .apply(
+            Command::Authorize {
+                hash: hash.clone(),
+                access: open(true),
+            },
+            now,
+        )
+        .0
+}
+
+#[test]
+fn create_twice_is_refused() {
+    let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
+    let again = state.record.clone().unwrap();
+    let before = state.clone();
+    let (reply, writes) = state.apply(Command::Create { record: again }, NOW);
+    assert!(reply.is_err());
+    assert_eq!(writes, Writes::default());
+    assert_eq!(state, before);
+}
+
+#[test]
+fn authorize_counts_and_records_last_use() {
+    let (mut state, hash) =
+        issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":2}}"#);
+    for remaining in [1, 0] {
+        match authorize(&mut state, &hash, NOW) {
+            Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, remaining),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(state.activity.last_used, Some(NOW));
+    let before = state.clone();
+    assert!(matches!(
+        authorize(&mut state, &hash, NOW),
+        Err(Error::RateLimited { .. })
+    ));
+    assert_eq!(state, before, "a refusal changes nothing");
+}
+
+#[test]
+fn inspect_consumes_nothing() {
+    let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+    let (reply, writes) = state.apply(
+        Command::Authorize {
+            hash,
+            access: open(false),
+        },
+        NOW,
+    );
+    match reply {
+        Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 60),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(writes, Writes::default());
+    assert_eq!(state.activity, Activity::default());
+}
+
+#[test]
+fn a_foreign_secret_does_not_open_the_key() {
+    let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
+    let other = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+    assert_eq!(
+        authorize(&mut state, &KeyHash::of(&other), NOW),
+        Err(Error::invalid_api_key())
+    );
+    let mut empty = KeyState::default();
+    assert_eq!(
+        authorize(&mut empty, &KeyHash::of(&other), NOW),
+        Err(Error::invalid_api_key())
+    );
+}
+
+#[test]
+fn revocation_applies_to_the_next_request_and_is_idempotent() {
+    let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+    assert!(authorize(&mut state, &hash, NOW).is_ok());
+    let (reply, writes) = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
+    assert!(writes.record);
+    match reply {
+        Ok(Reply::Revoked { key, hashes }) => {
+            assert_eq!(key.status, Status::Revoked);
+            assert_eq!(hashes, vec![hash.clone()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(authorize(&mut state, &hash, NOW), Err(Error::KeyRevoked));
+    let first = state.record.as_ref().unwrap().revoked_at;
+    let (again, writes) = state.apply(
+        as_admin(KeyAction::Revoke { reason: None }),
+        NOW.plus_millis(5_000),
+    );
+    assert!(again.is_ok());
+    assert!(!writes.record);
+    assert_eq!(state.record.as_ref().unwrap().revoked_at, first);
+}
+
+#[test]
+fn expiry_is_enforced_at_the_instant() {
+    let (mut state, hash) =
+        issued(r#"{"name":"a","environment":"live","expires_at":"2027-01-16T00:00:00Z"}"#);
+    let at = Timestamp::parse_rfc3339("2027-01-16T00:00:00Z").unwrap();
+    assert!(authorize(
+        &mut state,
+        &hash,
+        Timestamp::from_millis(at.as_millis() - 1)
+    )
+    .is_ok());
+    assert_eq!(authorize(&mut state, &hash, at), Err(Error::KeyExpired));
+}
+
+#[test]
+fn unknown_ids_are_not_found() {
+    let mut empty = KeyState::default();
+    assert_eq!(
+        empty.apply(as_admin(KeyAction::Get), NOW).0,
+        Err(Error::NotFound)
+    );
+    assert_eq!(
+        empty
+            .apply(as_admin(KeyAction::Revoke { reason: None }), NOW)
+            .0,
+        Err(Error::NotFound)
+    );
+}
+
+fn access(table: &RouteTable, method: &str, path: &str, ip: Option<&str>) -> Access {
+    Access {
+        requirement: table.resolve(method, path),
+        read_only: matches!(method, "GET" | "HEAD" | "OPTIONS"),
+        client_ip: ip.map(|i| i.parse().unwrap()),
+        consume: true,
+    }
+}
+
+fn decide(state: &mut KeyState, hash: &KeyHash, a: Access) -> Result<Reply, Error> {
+    state
+        .apply(
+            Command::Authorize {
+                hash: hash.clone(),
+                access: a,
+            },
+            NOW,
+        )
+        .0
+}
+
+fn code(r: Result<Reply, Error>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn policy_checks_refuse_without_counting() {
+    let table = RouteTable::parse(include_str!("../../examples/routes-rest.json")).unwrap();
+    let (mut state, hash) = issued(
+        r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"],
+            "allowed_ips":["198.51.100.0/24","2001:db8::/32"],"rate_limits":{"per_minute":2}}"#,
+    );
+    let ip = Some("198.51.100.9");
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "POST", "/v1/orders", ip)
+        )),
+        "insufficient_permissions"
+    );
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "GET", "/v9/nothing", ip)
+        )),
+        "route_not_allowed"
+    );
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "GET", "/v1/orders", Some("203.0.113.1"))
+        )),
+        "ip_not_allowed"
+    );
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "GET", "/v1/orders", None)
+        )),
+        "ip_not_allowed"
+    );
+    assert_eq!(
+        state.activity,
+        Activity::default(),
+        "refusals must not count"
+    );
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "GET", "/v1/orders/7", Some("2001:db8::1"))
+        )),
+        "ok"
+    );
+    assert_eq!(state.activity.usage.minute.count, 1);
+}
+
+#[test]
+fn the_key_is_judged_before_the_route() {
+    let table = RouteTable::parse(include_str!("../../examples/routes-rest.json")).unwrap();
+    let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+    let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "GET", "/v9/nothing", None)
+        )),
+        "key_revoked"
+    );
+}
+
+#[test]
+fn route_cost_is_consumed() {
+    let table = RouteTable::parse(include_str!("../../examples/routes-rest.json")).unwrap();
+    let (mut state, hash) =
+        issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":7}}"#);
+    match decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None)) {
+        Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "POST", "/v1/scans", None)
+        )),
+        "rate_limited"
+    );
+}
+
+#[test]
+fn publishable_keys_only_read() {
+    let table = RouteTable::parse(r#"{"unmatched":"allow","routes":[]}"#).unwrap();
+    let (mut state, hash) = issued(r#"{"name":"a","environment":"live","type":"publishable"}"#);
+    assert_eq!(
+        code(decide(&mut state, &hash, access(&table, "GET", "/x", None))),
+        "ok"
+    );
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "POST", "/x", None)
+        )),
+        "insufficient_permissions"
+    );
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "DELETE", "/x", None)
+        )),
+        "insufficient_permissions"
+    );
+}
+
+#[test]
+fn edits_apply_to_the_next_request_and_cannot_escalate() {
+    let table = RouteTable::parse(include_str!("../../examples/routes-rest.json")).unwrap();
+    let (mut state, hash) =
+        issued(r#"{"name":"a","environment":"live","type":"restricted","scopes":["orders:read"]}"#);
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "POST", "/v1/orders", None)
+        )),
+        "insufficient_permissions"
+    );
+    let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
+    let (r, w) = state.apply(
+        as_admin(KeyAction::Update {
+            patch: Box::new(patch),
+            tiers: Tiers::default(),
+        }),
+        NOW,
+    );
+    assert!(r.is_ok() && w.record);
+    assert_eq!(
+        code(decide(
+            &mut state,
+            &hash,
+            access(&table, "POST", "/v1/orders", None)
+        )),
+        "ok"
+    );
+
+    let before = state.clone();
+    for body in [r#"{"scopes":["*"]}"#, r#"{"scopes":[]}"#] {
+        let patch: KeyPatch = serde_json::from_str(body).unwrap();
+        let (r, w) = state.apply(
+            as_admin(KeyAction::Update {
+                patch: Box::new(patch),
+                tiers: Tiers::default(),
+            }),
+            NOW,
+        );
+        assert_eq!(code(r), "invalid_request", "{body}");
+        assert_eq!(w, Writes::default());
+    }
+    assert_eq!(state, before, "a refused edit changes nothing");
+
+    let limited_admin = Actor::Key {
+        id: KeyId::generate().unwrap(),
+        bounds: serde_json::from_value(serde_json::json!({
+            "grants": {"scopes": ["admin", "orders:read"]}, "environment": "live", "owner_id": null,
+            "rate_limits": RateLimits::DEFAULT, "expires_at": null, "allowed_ips": []
+        }))
+        .unwrap(),
+    };
+    let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:write"]}"#).unwrap();
+    let (r, _) = state.apply(
+        Command::Admin {
+            actor: limited_admin,
+            action: KeyAction::Update {
+                patch: Box::new(patch),
+                tiers: Tiers::default(),
+            },
+        },
+        NOW,
+    );
+    assert_eq!(code(r), "insufficient_permissions");
+    assert_eq!(state, before);
+}
+
+#[test]
+fn revoked_keys_cannot_be_edited() {
+    let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
+    let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
+    let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
+    let (r, _) = state.apply(
+        as_admin(KeyAction::Update {
+            patch: Box::new(patch),
+            tiers: Tiers::default(),
+        }),
+        NOW,
+    );
+    assert_eq!(code(r), "key_revoked");
+}
+
+#[test]
+fn rotation_keeps_id_and_counters() {
+    let (mut state, old) =
+        issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":3}}"#);
+    assert!(authorize(&mut state, &old, NOW).is_ok());
+    let new_key = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+    let new = KeyHash::of(&new_key);
+    let (r, w) = state.apply(
+        as_admin(KeyAction::Rotate {
+            secret: Secret::of(&new_key),
+            grace_secs: 30,
+        }),
+        NOW,
+    );
+    assert!(r.is_ok() && w.record);
+    match authorize(&mut state, &new, NOW) {
+        Ok(Reply::Granted { grant }) => {
+            assert_eq!(grant.quota.remaining, 1, "counters are shared")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(authorize(&mut state, &old, NOW.plus_millis(29_000)).is_ok());
+    assert_eq!(
+        authorize(&mut state, &old, NOW.plus_millis(30_000)),
+        Err(Error::invalid_api_key())
+    );
+    let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
+    let again = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+    let (r, _) = state.apply(
+        as_admin(KeyAction::Rotate {
+            secret: Secret::of(&again),
+            grace_secs: 0,
+        }),
+        NOW,
+    );
+    assert_eq!(r, Err(Error::KeyRevoked));
+}
+
+#[test]
+fn last_use_is_reported_at_most_once_a_minute() {
+    let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+    let report = |state: &mut KeyState, t: Timestamp| {
+        state
+            .apply(
+                Command::Authorize {
+                    hash: hash.clone(),
+                    access: open(true),
+                },
+                t,
+            )
+            .1
+            .report
+    };
+    assert!(report(&mut state, NOW));
+    assert!(!report(&mut state, NOW.plus_millis(59_999)));
+    assert!(report(&mut state, NOW.plus_millis(60_000)));
+}
