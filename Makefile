@@ -54,13 +54,14 @@ build: install
 	$(WASM_OPT_BIN) $(WASM_FEATURES) --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
 
 ## Serve locally on workerd with KV and Durable Objects persisted on disk.
-## Without ORIGIN_LIVE/ORIGIN_TEST, a local echo origin stands in for your API.
+## An environment whose ORIGIN_* you do not give is served by a local echo
+## origin standing in for your API (so a test key never hits a dead port).
 dev: install
 	@test -f .dev.vars || { cp .dev.vars.example .dev.vars && echo "created .dev.vars (dev admin token)"; }
 	@echo "keygate on http://127.0.0.1:$(PORT)  (origins: live=$(ORIGIN_LIVE) test=$(ORIGIN_TEST))"
 	@echo "issue a key:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/_keygate/v1/keys -H 'Authorization: Bearer $$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)' -H 'Content-Type: application/json' -d '{\"name\":\"my first key\",\"environment\":\"live\"}'"
-	@if [ "$(origin ORIGIN_LIVE)$(origin ORIGIN_TEST)" = "filefile" ]; then node dev/echo-origin.mjs 8788 & fi; \
+	@if [ "$(origin ORIGIN_LIVE)" = file ] || [ "$(origin ORIGIN_TEST)" = file ]; then node dev/echo-origin.mjs 8788 & fi; \
 	$(NPM_BIN)/wrangler dev --local --ip 127.0.0.1 --port $(PORT) --persist-to $(STATE_DIR) \
 		--var ORIGIN_LIVE:$(ORIGIN_LIVE) --var ORIGIN_TEST:$(ORIGIN_TEST)
 

@@ -40,6 +40,7 @@ async function keygate() {
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },
+      ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
     },
   });
   return { mf, url: (await mf.ready).href.replace(/\/$/, "") };

@@ -72,21 +72,26 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("GET", ["v1", "whoami"]) => Ok(AdminRoute::Whoami),
         ("POST", ["v1", "verify"]) => Ok(AdminRoute::Verify),
         ("POST", ["v1", "keys", "revoke-leaked"]) => Ok(AdminRoute::RevokeLeaked),
+        (_, ["v1", "keys", "revoke-leaked"]) => not_allowed("POST"),
         ("POST", ["v1", "keys", key, "rotate"]) => id(key).map(AdminRoute::RotateKey),
         ("GET", ["v1", "keys", key]) => id(key).map(AdminRoute::GetKey),
         ("GET", ["v1", "keys", key, "audit"]) => id(key).map(AdminRoute::KeyAudit),
         ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
         ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
-        (
-            _,
-            ["openapi.json"]
-            | ["v1", "keys" | "whoami" | "verify"]
-            | ["v1", "keys", _]
-            | ["v1", "keys", _, "rotate" | "audit"],
-        ) => Err(Error::MethodNotAllowed),
+        (_, ["openapi.json"] | ["v1", "whoami"]) => not_allowed("GET"),
+        (_, ["v1", "keys"]) => not_allowed("GET, POST"),
+        (_, ["v1", "verify"] | ["v1", "keys", _, "rotate"]) => not_allowed("POST"),
+        (_, ["v1", "keys", _]) => not_allowed("GET, PATCH, DELETE"),
+        (_, ["v1", "keys", _, "audit"]) => not_allowed("GET"),
         _ => Err(Error::NotFound),
     };
     Some(route)
+}
+
+fn not_allowed(allow: &str) -> Result<AdminRoute, Error> {
+    Err(Error::MethodNotAllowed {
+        allow: allow.to_owned(),
+    })
 }
 
 /// Decodes an admin request body: over [`MAX_BODY_BYTES`] → 413, not JSON
@@ -105,6 +110,22 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     })?;
     de.end().map_err(|e| json_error(e, ".".to_owned()))?;
     Ok(value)
+}
+
+/// For optional body fields that are not nullable: absent is `None` (with
+/// `#[serde(default)]`), but an explicit `null` is refused like any other
+/// mistyped value, as the API document says.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    match <Option<T> as serde::Deserialize>::deserialize(d)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(
+            "invalid type: null, this field is not nullable",
+        )),
+    }
 }
 
 fn json_error(e: serde_json::Error, path: String) -> Error {
@@ -225,23 +246,29 @@ mod tests {
             match_route(P, "GET", "/_keygate/v1/keys/nope"),
             Some(Err(Error::NotFound))
         );
-        assert_eq!(
-            match_route(P, "PUT", "/_keygate/v1/keys"),
-            Some(Err(Error::MethodNotAllowed))
-        );
-        assert_eq!(
-            match_route(P, "GET", "/_keygate/v1/verify"),
-            Some(Err(Error::MethodNotAllowed))
-        );
-        assert_eq!(
-            match_route(P, "GET", "/_keygate/v1/keys/nope/rotate"),
-            Some(Err(Error::MethodNotAllowed))
-        );
         let item = format!("{P}/v1/keys/{}", KeyId::generate().unwrap());
-        assert_eq!(
-            match_route(P, "POST", &item),
-            Some(Err(Error::MethodNotAllowed))
-        );
+        let rotate = format!("{item}/rotate");
+        let audit = format!("{item}/audit");
+        for (method, path, allow) in [
+            ("PUT", "/_keygate/v1/keys", "GET, POST"),
+            ("QUERY", "/_keygate/v1/keys", "GET, POST"),
+            ("GET", "/_keygate/v1/verify", "POST"),
+            ("HEAD", "/_keygate/openapi.json", "GET"),
+            ("GET", "/_keygate/v1/keys/nope/rotate", "POST"),
+            ("GET", rotate.as_str(), "POST"),
+            ("POST", item.as_str(), "GET, PATCH, DELETE"),
+            ("PURGE", audit.as_str(), "GET"),
+            ("GET", "/_keygate/v1/keys/revoke-leaked", "POST"),
+            ("POST", "/_keygate/v1/whoami", "GET"),
+        ] {
+            assert_eq!(
+                match_route(P, method, path),
+                Some(Err(Error::MethodNotAllowed {
+                    allow: allow.to_owned()
+                })),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day"}}` |
 //! | `MAX_BODY_BYTES` | 10485760 | largest declared body forwarded to the origin |
 //! | `ADMIN_KEYS_WITHOUT_TOKEN` | `false` | `true`: with no `ADMIN_TOKEN`, API keys holding `admin` may still use the admin API |
+//! | `ORIGIN_TIMEOUT_MS` | `30000` | how long the origin may take to answer before 504 |
 //! | `FAULTS` | unset | test-only failure points, see [`Fault`] |
 //! | `ORIGIN_SECRET` (secret) | unset | signs `X-Keygate-Signature` for the origin |
 //!
@@ -25,6 +26,9 @@ use crate::key::{ApiKey, Environment};
 use crate::limit::{RateLimits, Tiers};
 use crate::policy::route::{Requirement, RouteTable};
 use crate::signature::SigningKey;
+
+/// How long the origin may take to start answering, unless configured.
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct Config {
     pub admin_keys_without_token: bool,
     /// Signs the identity headers sent to the origin, when set.
     pub origin_key: Option<SigningKey>,
+    /// How long the origin may take to answer (headers) before 504.
+    pub origin_timeout_ms: u64,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -147,7 +153,17 @@ impl Config {
                 Some(_) => return Err("ADMIN_KEYS_WITHOUT_TOKEN must be true or false".to_owned()),
             };
         let origin_key = var("ORIGIN_SECRET").and_then(|s| SigningKey::new(&s));
+        let origin_timeout_ms = match var("ORIGIN_TIMEOUT_MS") {
+            None => DEFAULT_ORIGIN_TIMEOUT_MS,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=600_000).contains(ms))
+                .ok_or("ORIGIN_TIMEOUT_MS must be a number of milliseconds from 1 to 600000")?,
+        };
         Ok(Config {
+            origin_timeout_ms,
             admin_keys_without_token,
             origin_key,
             admin_prefix,

@@ -63,7 +63,27 @@ pub enum Error {
     NotFound,
     /// The route exists but not with this method.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The methods the route has, for the `Allow` header.
+        allow: String,
+    },
+    /// A method keygate cannot forward (`CONNECT`, `TRACE`, `TRACK`).
+    #[error("method not supported")]
+    MethodNotSupported,
+    /// A `GET` or `HEAD` request with a body.
+    #[error("body not allowed")]
+    BodyNotAllowed,
+    /// The route costs more than the key's limit: it can never pass.
+    #[error("cost exceeds limit")]
+    CostExceedsLimit {
+        /// The route's cost.
+        cost: u32,
+        /// The smallest of the key's limits.
+        limit: u32,
+    },
+    /// The origin did not answer in time.
+    #[error("gateway timeout")]
+    GatewayTimeout,
     /// The body is not JSON.
     #[error("invalid json")]
     InvalidJson {
@@ -145,8 +165,11 @@ impl Error {
             | Error::InsufficientPermissions { .. }
             | Error::IpNotAllowed => 403,
             Error::NotFound => 404,
-            Error::MethodNotAllowed => 405,
-            Error::InvalidJson { .. } | Error::InvalidPath { .. } => 400,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::MethodNotSupported => 501,
+            Error::CostExceedsLimit { .. } => 403,
+            Error::GatewayTimeout => 504,
+            Error::InvalidJson { .. } | Error::InvalidPath { .. } | Error::BodyNotAllowed => 400,
             Error::Invalid { .. } => 422,
             Error::PayloadTooLarge { .. } => 413,
             Error::UriTooLong { .. } => 414,
@@ -172,7 +195,11 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::AdminDisabled => "admin_disabled",
             Error::NotFound => "not_found",
-            Error::MethodNotAllowed => "method_not_allowed",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::MethodNotSupported => "method_not_supported",
+            Error::BodyNotAllowed => "body_not_allowed",
+            Error::CostExceedsLimit { .. } => "cost_exceeds_limit",
+            Error::GatewayTimeout => "gateway_timeout",
             Error::InvalidJson { .. } => "invalid_json",
             Error::Invalid { .. } => "invalid_request",
             Error::InvalidPath { .. } => "invalid_path",
@@ -208,7 +235,15 @@ impl Error {
                 "Admin routes are disabled: no ADMIN_TOKEN is configured.".into()
             }
             Error::NotFound => "Not found.".into(),
-            Error::MethodNotAllowed => "Method not allowed on this route.".into(),
+            Error::MethodNotAllowed { allow } => {
+                format!("Method not allowed on this route; it allows {allow}.")
+            }
+            Error::MethodNotSupported => "keygate does not forward this method.".into(),
+            Error::BodyNotAllowed => "GET and HEAD requests cannot carry a body.".into(),
+            Error::CostExceedsLimit { cost, limit } => format!(
+                "This route costs {cost} units, more than this key's limit of {limit}: it can never be admitted."
+            ),
+            Error::GatewayTimeout => "The upstream API did not answer in time.".into(),
             Error::InvalidJson { message } => format!("The body is not valid JSON: {message}"),
             Error::InvalidPath { message } => message.clone(),
             Error::Invalid { field, message } => format!("`{field}` {message}"),
@@ -293,6 +328,21 @@ mod tests {
                 "headers_too_large",
             ),
             (Error::NotFound, 404, "not_found"),
+            (
+                Error::MethodNotAllowed {
+                    allow: "GET".into(),
+                },
+                405,
+                "method_not_allowed",
+            ),
+            (Error::MethodNotSupported, 501, "method_not_supported"),
+            (Error::BodyNotAllowed, 400, "body_not_allowed"),
+            (
+                Error::CostExceedsLimit { cost: 5, limit: 3 },
+                403,
+                "cost_exceeds_limit",
+            ),
+            (Error::GatewayTimeout, 504, "gateway_timeout"),
             (Error::RouteNotAllowed, 403, "route_not_allowed"),
             (Error::IpNotAllowed, 403, "ip_not_allowed"),
             (

@@ -25,6 +25,17 @@ impl RateLimits {
         per_day: NonZeroU32::new(10_000).unwrap(),
     };
 
+    /// Refuses a cost no window could ever admit, so the caller is not
+    /// told to wait for a reset that will not help.
+    pub fn admits_cost(&self, cost: u32) -> Result<(), crate::error::Error> {
+        let limit = self.per_minute.min(self.per_day).get();
+        if cost > limit {
+            Err(crate::error::Error::CostExceedsLimit { cost, limit })
+        } else {
+            Ok(())
+        }
+    }
+
     fn limit(&self, window: Window) -> u32 {
         match window {
             Window::Minute => self.per_minute.get(),
@@ -247,6 +258,19 @@ mod tests {
             Outcome::Admitted(q) => q,
             Outcome::Limited { .. } => panic!("expected admission, got {outcome:?}"),
         }
+    }
+
+    #[test]
+    fn a_cost_above_every_window_is_refused_for_good() {
+        assert_eq!(limits(5, 100).admits_cost(5), Ok(()));
+        assert_eq!(
+            limits(5, 100).admits_cost(6),
+            Err(crate::error::Error::CostExceedsLimit { cost: 6, limit: 5 })
+        );
+        assert_eq!(
+            limits(50, 4).admits_cost(5),
+            Err(crate::error::Error::CostExceedsLimit { cost: 5, limit: 4 })
+        );
     }
 
     #[test]

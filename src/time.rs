@@ -25,6 +25,10 @@ pub trait Clock {
 }
 
 impl Timestamp {
+    /// The latest representable time, 9999-12-31T23:59:59.999Z: RFC 3339
+    /// has four-digit years, and every stored time must read back.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     /// From Unix milliseconds.
     pub const fn from_millis(ms: u64) -> Self {
         Timestamp(ms)
@@ -50,9 +54,14 @@ impl Timestamp {
         self.0.div_ceil(MS_PER_SECOND)
     }
 
-    /// This time plus `ms` milliseconds, saturating.
+    /// This time plus `ms` milliseconds, saturating at [`Timestamp::MAX`].
     pub const fn plus_millis(self, ms: u64) -> Self {
-        Timestamp(self.0.saturating_add(ms))
+        let t = self.0.saturating_add(ms);
+        if t > Self::MAX.0 {
+            Self::MAX
+        } else {
+            Timestamp(t)
+        }
     }
 
     /// Parses RFC 3339 (`2026-12-31T23:59:59Z`, `…+02:00`, fractional
@@ -115,7 +124,10 @@ impl Timestamp {
             + second
             - offset_secs;
         let ms = secs.checked_mul(1000)?.checked_add(millis)?;
-        u64::try_from(ms).ok().map(Timestamp)
+        u64::try_from(ms)
+            .ok()
+            .filter(|&ms| ms <= Self::MAX.0)
+            .map(Timestamp)
     }
 
     /// RFC 3339 in UTC with second precision, e.g. `2026-11-23T12:00:00Z`.
@@ -235,6 +247,17 @@ mod tests {
     }
 
     #[test]
+    fn years_past_9999_are_refused_even_through_an_offset() {
+        assert_eq!(
+            Timestamp::parse_rfc3339("9999-12-31T23:59:59.999Z"),
+            Some(Timestamp::MAX)
+        );
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-00:01"), None);
+        assert_eq!(Timestamp::MAX.to_rfc3339(), "9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::MAX.plus_millis(1), Timestamp::MAX);
+    }
+
+    #[test]
     fn rejects_non_rfc3339() {
         for bad in [
             "",
@@ -267,6 +290,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn every_time_after_arithmetic_still_round_trips(base in 0u64..=253_402_300_799_999, add in proptest::num::u64::ANY) {
+            let t = Timestamp::from_millis(base).plus_millis(add);
+            prop_assert!(t <= Timestamp::MAX);
+            prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(Timestamp::from_secs(t.as_secs())));
+        }
+
         #[test]
         fn format_then_parse_round_trips(secs in 0u64..253_402_300_799) {
             let t = Timestamp::from_secs(secs);

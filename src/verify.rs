@@ -19,17 +19,17 @@ pub struct VerifyRequest {
     /// The key to check.
     pub key: String,
     /// A permission the key must hold (`orders:read`, `p/s/e:get`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     pub permission: Option<Permission>,
     /// Units to consume (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     pub cost: Option<NonZeroU32>,
     /// The end client's address, checked against the key's IP allowlist.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     pub ip: Option<String>,
     /// The method of the request being verified (default `GET`): a
     /// publishable key is valid for reads only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     pub method: Option<Method>,
 }
 

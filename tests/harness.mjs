@@ -10,22 +10,28 @@ import path from "node:path";
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const BASE = "http://keygate.test";
 
-/** A stub origin that records every request and answers 200 with JSON. */
-export async function startOrigin() {
+/** A stub origin that records every request and answers 200 with JSON (after `delayMs`, with `headers`). */
+export async function startOrigin({ delayMs = 0, headers = {} } = {}) {
   const requests = [];
+  const stats = { bytesReceived: 0 };
   const server = http.createServer((req, res) => {
     let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
+    req.on("data", (c) => {
+      stats.bytesReceived += c.length;
+      body += c;
+    });
+    req.on("end", async () => {
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
       requests.push({ method: req.method, url: req.url, headers: req.headers, body });
       res.setHeader("content-type", "application/json");
       res.setHeader("x-origin", "stub");
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
       res.end(JSON.stringify({ ok: true, path: req.url }));
     });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${server.address().port}`;
-  return { url, requests, close: () => new Promise((r) => server.close(r)) };
+  return { url, requests, stats, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** A fresh directory for persisted KV and Durable Object state. */
@@ -69,9 +75,10 @@ export async function startWorker({ vars = {}, persist, logs } = {}) {
         }
       : {}),
   });
-  await mf.ready;
+  // The address Miniflare serves on, for raw HTTP that fetch() cannot send.
+  const url = await mf.ready;
   const fetch = (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), init);
-  return { mf, fetch, dispose: () => mf.dispose() };
+  return { mf, url, fetch, dispose: () => mf.dispose() };
 }
 
 export const admin = (extra = {}) => ({

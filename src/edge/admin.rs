@@ -4,9 +4,10 @@
 
 use std::cell::RefCell;
 
-use serde::{Deserialize, Serialize};
+use futures_util::StreamExt;
+use serde::Serialize;
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{js_sys, Env, Request, Response};
 
 use super::{gateway, http, store};
 use crate::admin::{check_admin_token, parse_body, AdminRoute, MAX_BODY_BYTES};
@@ -19,9 +20,9 @@ use crate::key::{ApiKey, KeyId};
 use crate::keystate::{Access, Command, KeyAction, Reply};
 use crate::lifecycle::leak;
 use crate::lifecycle::list::{query_pairs, ListQuery};
-use crate::lifecycle::record::{KeyView, KvEntry, Secret, DEFAULT_ROTATION_GRACE_SECS};
+use crate::lifecycle::record::{KeyView, KvEntry, Secret};
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
-use crate::lifecycle::request::{IssueContext, KeyPatch, NewKey};
+use crate::lifecycle::request::{IssueContext, KeyPatch, NewKey, RotateRequest};
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
@@ -179,9 +180,26 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
             limit: MAX_BODY_BYTES,
         });
     }
-    req.bytes().await.map_err(|_| Error::InvalidJson {
+    let unreadable = |_| Error::InvalidJson {
         message: "the body could not be read".to_owned(),
-    })
+    };
+    let Some(raw) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    // Read chunk by chunk and stop as soon as the cap is crossed, so a
+    // chunked body of any size is refused without being buffered.
+    let mut chunks = wasm_streams::ReadableStream::from_raw(raw).into_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = js_sys::Uint8Array::new(&chunk.map_err(unreadable)?);
+        if body.len() + chunk.length() as usize > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        body.extend(chunk.to_vec());
+    }
+    Ok(body)
 }
 
 /// A view plus, this once, the secret: the create and rotate response.
@@ -265,15 +283,6 @@ async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: 
     Ok(http::json(200, &json!({ "data": key })))
 }
 
-/// `POST /v1/keys/{id}/rotate` body; may be empty.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RotateRequest {
-    /// How long the previous secret keeps working (0: not at all).
-    #[serde(default)]
-    expire_previous_in_seconds: Option<u64>,
-}
-
 async fn rotate(
     req: &mut Request,
     env: &Env,
@@ -287,9 +296,7 @@ async fn rotate(
     } else {
         parse_body(&body)?
     };
-    let grace_secs = request
-        .expire_previous_in_seconds
-        .unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
+    let grace_secs = request.grace_secs()?;
     let current = act(env, config, id, actor, KeyAction::Get).await?;
     let key = ApiKey::generate(current.key_type, current.environment.clone())
         .map_err(|_| Error::Internal)?;
@@ -332,7 +339,7 @@ async fn revoke_key(
         return Err(Error::Internal);
     };
     config.fail_at(Fault::CrashAfterKeyObject)?;
-    let entry = KvEntry::revoked(id);
+    let entry = KvEntry::revoked(&key);
     for hash in &hashes {
         if let Err(e) = store::put_entry(env, hash, &entry).await {
             worker::console_error!("revoked {id} but could not mark KV: {e:?}");

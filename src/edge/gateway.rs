@@ -14,7 +14,9 @@ use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Reply};
 use crate::policy::actor::Actor;
 use crate::policy::cors;
+use crate::policy::cors::WebOrigin;
 use crate::policy::ip::client_ip;
+use crate::policy::method;
 use crate::policy::route::Requirement;
 
 /// What the entry point read of an API request: what is judged, and
@@ -40,16 +42,40 @@ pub async fn handle(
     if let Some(resp) = preflight(&req)? {
         return Ok(resp);
     }
+    let header = |name: &str| req.headers().has(name).unwrap_or(false);
+    // The runtime may drop a GET's body; its framing headers still tell.
+    let has_body = req.inner().body().is_some()
+        || header("Transfer-Encoding")
+        || req
+            .headers()
+            .get("Content-Length")
+            .ok()
+            .flatten()
+            .is_some_and(|n| n.trim() != "0");
+    method::check_forwardable(target.method, has_body)?;
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
     let requirement = config.requirement(target.method, target.path);
-    let grant = admit(env, config, &key, access(&req, requirement, true), None).await?;
+    let grant = match judged(env, config, &key, access(&req, requirement, true), None).await? {
+        Ok(grant) => grant,
+        Err((error, origins)) => {
+            // Refused with the key's CORS headers: a listed page can read why.
+            let browser_origin = req.headers().get("Origin").ok().flatten();
+            let resp = http::error_response(&error, http::now()).map_err(|_| Error::Internal)?;
+            http::set_cors(resp.headers(), &origins, browser_origin.as_deref())
+                .map_err(|_| Error::Internal)?;
+            return Ok(resp);
+        }
+    };
     let url = format!("{origin}{}{}", target.path, target.query);
     let forward = proxy::Forward {
         url: &url,
         source,
         spoofed: target.spoofed,
         signing: config.origin_key.as_ref(),
+        method: target.method,
+        timeout_ms: config.origin_timeout_ms,
+        max_body_bytes: config.max_body_bytes,
     };
     proxy::forward(req, forward, &grant).await
 }
@@ -62,7 +88,7 @@ fn preflight(req: &Request) -> Result<Option<Response>, Error> {
     else {
         return Ok(None);
     };
-    if req.method() != worker::Method::Options {
+    if req.inner().method() != "OPTIONS" {
         return Ok(None);
     }
     let resp = Response::empty()
@@ -94,10 +120,7 @@ pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: b
     let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
     Access {
         requirement,
-        read_only: matches!(
-            req.method(),
-            worker::Method::Get | worker::Method::Head | worker::Method::Options
-        ),
+        read_only: method::is_read(&req.inner().method()),
         client_ip: client_ip(ip.as_deref()),
         consume,
     }
@@ -113,12 +136,26 @@ pub async fn admit(
     access: Access,
     verifier: Option<&Actor>,
 ) -> Result<Grant, Error> {
+    judged(env, config, key, access, verifier)
+        .await?
+        .map_err(|(error, _)| error)
+}
+
+/// [`admit`], keeping a refused browser key's origins: the outer error is
+/// keygate's (storage, unknown key), the inner one the key's refusal.
+async fn judged(
+    env: &Env,
+    config: &Config,
+    key: &ApiKey,
+    access: Access,
+    verifier: Option<&Actor>,
+) -> Result<Result<Grant, (Error, Vec<WebOrigin>)>, Error> {
     let hash = KeyHash::of(key);
     let entry = store::lookup(env, config, &hash, http::now())
         .await?
         .ok_or_else(Error::invalid_api_key)?;
     if entry.revoked {
-        return Err(Error::KeyRevoked);
+        return Ok(Err((Error::KeyRevoked, entry.allowed_origins)));
     }
     let command = match verifier {
         None => Command::Authorize { hash, access },
@@ -129,7 +166,11 @@ pub async fn admit(
         },
     };
     match store::key_object(env, config, &entry.id, &command).await? {
-        Reply::Granted { grant } => Ok(grant),
+        Reply::Granted { grant } => Ok(Ok(grant)),
+        Reply::Refused {
+            error,
+            allowed_origins,
+        } => Ok(Err((error, allowed_origins))),
         other => {
             worker::console_error!(
                 "key object {} answered {} to an authorize",

@@ -91,7 +91,8 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
             .and_then(|v| v.parse().ok()),
     };
     size::check(&size, config.max_body_bytes)?;
-    let method = req.method().to_string();
+    // The raw token: the runtime's `Method` reads unknown methods as GET.
+    let method = req.inner().method();
     // Judged and forwarded in this one form, so the origin serves exactly
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;

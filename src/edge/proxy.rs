@@ -1,13 +1,19 @@
 //! Forwarding an admitted request to its origin and streaming the answer
 //! back with the rate-limit headers. The body is never buffered.
 
-use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
 
-use super::http::{self, set_rate_limit_headers};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{js_sys, web_sys, Fetch, Headers, Request, Response};
+
+use super::http::{self, set_cors, set_rate_limit_headers};
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
-use crate::policy::cors;
 use crate::signature::{self, SigningKey};
 
 /// Headers keygate sets for the origin. Every client header named
@@ -17,8 +23,6 @@ const OWN_HEADERS: [&str; 3] = [
     "X-Keygate-Environment",
     "X-Keygate-Owner-Id",
 ];
-/// Response headers a browser script may read.
-const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Keygate-Key-Expires";
 /// Keys expiring sooner than this get `X-Keygate-Key-Expires` on responses.
 const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
 
@@ -32,6 +36,12 @@ pub struct Forward<'a> {
     pub spoofed: &'a [String],
     /// Signs the identity headers, when `ORIGIN_SECRET` is set.
     pub signing: Option<&'a SigningKey>,
+    /// The method exactly as the client sent it.
+    pub method: &'a str,
+    /// How long the origin may take to answer before 504.
+    pub timeout_ms: u64,
+    /// Most body bytes forwarded (`MAX_BODY_BYTES`).
+    pub max_body_bytes: u64,
 }
 
 /// Forwards `req` with the key header and any spoofed `X-Keygate-*`
@@ -77,16 +87,56 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
             .map_err(internal)?;
     }
 
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(req.inner().body().map(Into::into));
-    let upstream = Request::new_with_init(to.url, &init).map_err(internal)?;
-    let resp = Fetch::Request(upstream).send().await.map_err(|e| {
-        worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
-        Error::BadGateway
-    })?;
+    // Built on the runtime's own types: the method token is forwarded as
+    // the client sent it (worker's `Method` would turn `MOVE` into `GET`).
+    let init = web_sys::RequestInit::new();
+    init.set_method(to.method);
+    init.set_headers(&headers.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let over_cap = Rc::new(Cell::new(false));
+    // Aborts the upstream request when a body crosses the cap, so the
+    // origin sees a broken request rather than a short, complete one.
+    let abort = web_sys::AbortController::new().map_err(|e| internal(e.into()))?;
+    init.set_signal(Some(&abort.signal()));
+    if let Some(body) = req.inner().body() {
+        // A declared length was checked up front (413 above the cap); a
+        // chunked body is counted as it streams and cut at the cap.
+        let declared = req.headers().has("Content-Length").unwrap_or(false);
+        if declared {
+            init.set_body(&body);
+        } else {
+            let cap = Cap {
+                bytes: to.max_body_bytes,
+                over: over_cap.clone(),
+                abort,
+            };
+            init.set_body(&capped(body, cap));
+        }
+    }
+    let upstream =
+        web_sys::Request::new_with_str_and_init(to.url, &init).map_err(|e| internal(e.into()))?;
+    let fetch = Fetch::Request(upstream.into());
+    let send = std::pin::pin!(fetch.send());
+    let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(to.timeout_ms)));
+    let resp = match select(send, timeout).await {
+        Either::Left(_) if over_cap.get() => {
+            return Err(Error::PayloadTooLarge {
+                limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
+            })
+        }
+        Either::Left((resp, _)) => resp.map_err(|e| {
+            worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
+            Error::BadGateway
+        })?,
+        Either::Right(_) => {
+            worker::console_error!(
+                "origin gave key {} no answer in {} ms",
+                grant.key_id,
+                to.timeout_ms
+            );
+            return Err(Error::GatewayTimeout);
+        }
+    };
 
     // A fetched response's headers are immutable: copy them.
     let out = clone_headers(resp.headers()).map_err(internal)?;
@@ -97,13 +147,7 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
                 .map_err(internal)?;
         }
     }
-    if let Some(origin) = browser_origin.filter(|o| cors::is_allowed(&grant.allowed_origins, o)) {
-        out.set("Access-Control-Allow-Origin", &origin)
-            .map_err(internal)?;
-        out.append("Vary", "Origin").map_err(internal)?;
-        out.set("Access-Control-Expose-Headers", EXPOSED)
-            .map_err(internal)?;
-    }
+    set_cors(&out, &grant.allowed_origins, browser_origin.as_deref()).map_err(internal)?;
     let status = resp.status_code();
     let (_, body) = resp.into_parts();
     Ok(Response::builder()
@@ -112,8 +156,38 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
         .body(body))
 }
 
+/// The most a streamed body may carry, and what to do past it.
+struct Cap {
+    /// Most bytes forwarded.
+    bytes: u64,
+    /// Set once the body went over.
+    over: Rc<Cell<bool>>,
+    /// Aborts the upstream fetch.
+    abort: web_sys::AbortController,
+}
+
+/// `body`, passed through chunk by chunk until more than `cap.bytes` went
+/// by; then the upstream fetch is aborted (so the origin sees a broken
+/// request, not a short complete one) and `cap.over` is set.
+fn capped(body: web_sys::ReadableStream, cap: Cap) -> web_sys::ReadableStream {
+    let mut seen = 0u64;
+    let counted = wasm_streams::ReadableStream::from_raw(body)
+        .into_stream()
+        .map(move |chunk| {
+            let chunk = chunk?;
+            seen += u64::from(chunk.unchecked_ref::<js_sys::Uint8Array>().byte_length());
+            if seen > cap.bytes {
+                cap.over.set(true);
+                cap.abort.abort();
+                return Err(JsValue::from_str("request body over MAX_BODY_BYTES"));
+            }
+            Ok(chunk)
+        });
+    wasm_streams::ReadableStream::from_stream(counted).into_raw()
+}
+
 /// A mutable copy of `headers`, made by the runtime.
-fn clone_headers(headers: &Headers) -> worker::Result<Headers> {
+pub fn clone_headers(headers: &Headers) -> worker::Result<Headers> {
     Ok(Headers(worker::web_sys::Headers::new_with_headers(
         &headers.0,
     )?))

@@ -165,11 +165,39 @@ impl KeyState {
         verifier: Option<&Actor>,
         now: Timestamp,
     ) -> (Result<Reply, Error>, Writes) {
+        let Some(record) = self.record.as_ref() else {
+            return (Err(Error::invalid_api_key()), Writes::default());
+        };
+        if !record.opens_with(hash, now) {
+            return (Err(Error::invalid_api_key()), Writes::default());
+        }
+        // The key is identified: a refusal of a browser key carries its
+        // origins, so a listed page can read it.
+        let origins = record.allowed_origins.clone();
+        match self.judge(access, verifier, now) {
+            (Err(error), writes) if !origins.is_empty() => {
+                let refused = Reply::Refused {
+                    error,
+                    allowed_origins: origins,
+                };
+                (Ok(refused), writes)
+            }
+            judged => judged,
+        }
+    }
+
+    /// Judges a request presented with one of this key's secrets.
+    fn judge(
+        &mut self,
+        access: Access,
+        verifier: Option<&Actor>,
+        now: Timestamp,
+    ) -> (Result<Reply, Error>, Writes) {
         let none = Writes::default();
         let Some(record) = self.record.as_ref() else {
             return (Err(Error::invalid_api_key()), none);
         };
-        if let Err(e) = check(record, hash, &access, verifier, now) {
+        if let Err(e) = check(record, &access, verifier, now) {
             return (Err(e), none);
         }
         let limits = record.rate_limits;
@@ -178,6 +206,9 @@ impl KeyState {
             .as_ref()
             .map(|r| r.cost.get())
             .unwrap_or(1);
+        if let Err(e) = limits.admits_cost(cost) {
+            return (Err(e), none);
+        }
         let (quota, writes) = if !access.consume {
             (limit::peek(&limits, &self.activity.usage, now), none)
         } else {
@@ -232,14 +263,10 @@ impl KeyState {
 /// Every check that can refuse a request before the limiter.
 fn check(
     record: &KeyRecord,
-    hash: &KeyHash,
     access: &Access,
     verifier: Option<&Actor>,
     now: Timestamp,
 ) -> Result<(), Error> {
-    if !record.opens_with(hash, now) {
-        return Err(Error::invalid_api_key());
-    }
     if let Some(actor) = verifier {
         actor.permit(record)?;
     }

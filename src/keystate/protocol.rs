@@ -114,6 +114,15 @@ pub enum Reply {
         /// What the Worker needs to forward or describe the request.
         grant: Grant,
     },
+    /// A request refused for a key with `allowed_origins`: the Worker
+    /// answers `error` with that key's CORS headers, so a listed browser
+    /// page can read why (and when to retry).
+    Refused {
+        /// Why.
+        error: Error,
+        /// The key's browser origins.
+        allowed_origins: Vec<WebOrigin>,
+    },
     /// The key is revoked; the Worker removes `hashes` from KV.
     Revoked {
         /// The revoked key's view.
@@ -129,6 +138,7 @@ impl Reply {
         match self {
             Reply::Key { .. } => "key",
             Reply::Granted { .. } => "granted",
+            Reply::Refused { .. } => "refused",
             Reply::Revoked { .. } => "revoked",
         }
     }

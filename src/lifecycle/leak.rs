@@ -21,40 +21,39 @@ pub struct Leak {
 #[serde(deny_unknown_fields)]
 struct GitHubMatch {
     token: String,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "crate::admin::not_null")]
     _type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     source: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Report {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     key: Option<String>,
     #[serde(default)]
     keys: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::admin::not_null")]
     source: Option<String>,
 }
 
 /// Decodes a leak report: `{"key"|"keys", "source"?}` or GitHub's
 /// `[{"token", "type", "url", "source"}]`.
 pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
-    let value: serde_json::Value = crate::admin::parse_body(body)?;
     let shape = || {
         Error::invalid(
             ".",
             r#"expected {"keys": ["..."], "source": "https://..."} or [{"token": "...", "type": "...", "url": "...", "source": "..."}]"#,
         )
     };
-    // Told apart by hand rather than with an untagged enum, which would
-    // cost the wasm bundle a buffering deserializer.
-    let leaks: Vec<Leak> = match value {
-        serde_json::Value::Array(_) => serde_json::from_value::<Vec<GitHubMatch>>(value)
-            .map_err(|_| shape())?
+    // Told apart by the first byte rather than with an untagged enum, which
+    // would cost the wasm bundle a buffering deserializer; each shape is
+    // then decoded with errors that name the field.
+    let leaks: Vec<Leak> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => crate::admin::parse_body::<Vec<GitHubMatch>>(body)?
             .into_iter()
             .map(|m| Leak {
                 token: m.token,
@@ -64,8 +63,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
                 },
             })
             .collect(),
-        serde_json::Value::Object(_) => {
-            let r: Report = serde_json::from_value(value).map_err(|_| shape())?;
+        Some(b'{') => {
+            let r: Report = crate::admin::parse_body(body)?;
             r.key
                 .into_iter()
                 .chain(r.keys)
@@ -75,7 +74,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
                 })
                 .collect()
         }
-        _ => return Err(shape()),
+        _ => {
+            // Not JSON at all is 400; JSON of another shape is 422.
+            crate::admin::parse_body::<serde_json::Value>(body)?;
+            return Err(shape());
+        }
     };
     if leaks.is_empty() {
         return Err(shape());

@@ -116,6 +116,10 @@ pub struct KvEntry {
     /// this only spares it the traffic of a dead key once KV has caught up.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoked: bool,
+    /// A revoked browser key's origins, so that its 401 stays readable by
+    /// the pages it served (see [`crate::policy::cors`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<WebOrigin>,
 }
 
 impl KvEntry {
@@ -124,14 +128,16 @@ impl KvEntry {
         KvEntry {
             id: id.clone(),
             revoked: false,
+            allowed_origins: Vec::new(),
         }
     }
 
     /// The entry of a revoked key.
-    pub fn revoked(id: &KeyId) -> Self {
+    pub fn revoked(key: &KeyView) -> Self {
         KvEntry {
-            id: id.clone(),
+            id: key.id.clone(),
             revoked: true,
+            allowed_origins: key.allowed_origins.clone(),
         }
     }
 }
