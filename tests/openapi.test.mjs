@@ -109,3 +109,88 @@ test("routes outside the document do not exist", async () => {
     await res.arrayBuffer();
   }
 });
+
+/**
+ * Values just inside and just outside each constraint a schema states,
+ * plus probes for patterns and types. Each is judged by the document (ajv)
+ * and by the server; they must agree.
+ */
+function probes(schema) {
+  const out = [];
+  const types = [schema.type].flat().filter(Boolean);
+  if (types.includes("string")) {
+    const min = schema.minLength ?? 0;
+    for (const n of [min - 1, min, schema.maxLength, (schema.maxLength ?? -2) + 1]) if (n >= 0) out.push("x".repeat(n));
+    out.push("", " ", "a", "x y", "é", "*", "a*b", "a:b", "a:b:c:d:e:f:g", "https://app.example.com", "https://app.example.com/path", "1", "live", "LIVE", "y".repeat(129));
+  }
+  if (types.includes("integer")) {
+    for (const n of [schema.minimum, schema.maximum]) if (n !== undefined) out.push(n - 1, n, n + 1);
+    out.push(0, 1, -1, 1.5, "7");
+  }
+  if (types.includes("array")) {
+    const item = probes(schema.items ?? {});
+    out.push([], ...item.slice(0, 12).map((v) => [v]));
+    if (schema.maxItems) out.push(Array.from({ length: schema.maxItems + 1 }, (_, i) => `v${i}`));
+  }
+  if (schema.enum) out.push(...schema.enum, "nope");
+  if (types.includes("null")) out.push(null);
+  return out;
+}
+
+test("the document states every constraint the server enforces: boundary values agree", async () => {
+  const schemaAt = (pointer) => ajv.getSchema(pointer);
+  const create = "doc#/paths/~1v1~1keys/post/requestBody/content/application~1json/schema";
+  const edit = "doc#/paths/~1v1~1keys~1{id}/patch/requestBody/content/application~1json/schema";
+  const verify = "doc#/paths/~1v1~1verify/post/requestBody/content/application~1json/schema";
+  const base = { name: "bounds", environment: "live", type: "restricted", scopes: ["orders:read"] };
+  const target = await issue(worker, { type: "restricted", scopes: ["orders:read"] });
+  // Edits are probed on a secret key: a type's rules (stated on create) bind the result of an edit too.
+  const editable = await issue(worker);
+  // Rules the document can only describe (configured environments and
+  // tiers, 4 KiB of metadata, expiry in the future) are not probed here;
+  // their descriptions say so.
+  const skip = new Set(["tier", "metadata", "expires_at", "allowed_ips", "permissions"]);
+  const cases = [];
+  for (const [pointer, path, method, baseBody, props] of [
+    [create, "/v1/keys", "POST", base, doc.paths["/v1/keys"].post.requestBody.content["application/json"].schema.properties],
+    [edit, `/v1/keys/${editable.id}`, "PATCH", {}, doc.paths["/v1/keys/{id}"].patch.requestBody.content["application/json"].schema.properties],
+    [verify, "/v1/verify", "POST", { key: target.key }, doc.paths["/v1/verify"].post.requestBody.content["application/json"].schema.properties],
+  ]) {
+    for (const [field, schema] of Object.entries(props)) {
+      if (skip.has(field) || field === "key") continue;
+      const nested = schema.type === "object" && schema.properties ? Object.entries(schema.properties).map(([f, s]) => [`${field}.${f}`, s, (v) => ({ [field]: { [f]: v } })]) : [[field, schema, (v) => ({ [field]: v })]];
+      for (const [name, s, wrap] of nested) {
+        for (const value of probes(s)) cases.push({ pointer, path, method, body: { ...baseBody, ...wrap(value) }, name, value });
+      }
+    }
+  }
+  // The revoke-leaked shapes, and the list's query parameters.
+  const leaked = "doc#/paths/~1v1~1keys~1revoke-leaked/post/requestBody/content/application~1json/schema";
+  for (const body of [[], {}, { keys: [] }, { key: "x" }, { keys: ["x"] }, [{ token: "x" }], { keys: Array(101).fill("x") }]) {
+    cases.push({ pointer: leaked, path: "/v1/keys/revoke-leaked", method: "POST", body, name: Array.isArray(body) ? "." : Object.keys(body)[0] ?? ".", value: body });
+  }
+  for (const param of doc.paths["/v1/keys"].get.parameters) {
+    for (const value of probes(param.schema)) {
+      if (typeof value !== "string" && typeof value !== "number") continue;
+      if (param.name === "environment" && /^[a-z0-9]{1,16}$/.test(String(value)) && value !== "live") continue;
+      const judged = param.schema.type === "integer" ? (String(value).match(/^-?\d+$/) ? Number(value) : String(value)) : String(value);
+      cases.push({ query: true, schema: param.schema, path: `/v1/keys?${param.name}=${encodeURIComponent(String(value))}`, method: "GET", name: param.name, value: judged });
+    }
+  }
+  assert.ok(cases.length > 150, `only ${cases.length} probes`);
+  const disagreements = [];
+  for (const c of cases) {
+    // Environments other than the configured ones are described, not enumerated.
+    if (c.name === "environment" && typeof c.value === "string" && /^[a-z0-9]{1,16}$/.test(c.value) && c.value !== "live") continue;
+    const documented = c.query ? ajv.compile(c.schema)(c.value) : schemaAt(c.pointer)(c.body);
+    const res = await worker.fetch(`/_keygate${c.path}`, { method: c.method, headers: admin(), body: c.query ? undefined : JSON.stringify(c.body) });
+    const text = await res.text();
+    const accepted = res.status < 300;
+    if (accepted !== documented) disagreements.push(`${c.method} ${c.path} ${c.name}=${JSON.stringify(c.value)}: document says ${documented ? "valid" : "invalid"}, server ${res.status} ${text.slice(0, 120)}`);
+    else if (!accepted) {
+      const err = JSON.parse(text).error;
+      if (res.status !== 422 || !(err.field ?? "").startsWith(c.name === "." ? "" : c.name.split(".")[0])) disagreements.push(`${c.name}=${JSON.stringify(c.value)}: refused without naming the field: ${res.status} ${text.slice(0, 120)}`);
+    }
+  }
+  assert.deepEqual(disagreements, []);
+});

@@ -65,6 +65,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
             .collect(),
         Some(b'{') => {
             let r: Report = crate::admin::parse_body(body)?;
+            if r.key.is_none() && r.keys.is_empty() {
+                return Err(Error::invalid("keys", "must list at least one value"));
+            }
             r.key
                 .into_iter()
                 .chain(r.keys)
