@@ -65,8 +65,18 @@ dev: install
 	$(NPM_BIN)/wrangler dev --local --ip 127.0.0.1 --port $(PORT) --persist-to $(STATE_DIR) \
 		--var ORIGIN_LIVE:$(ORIGIN_LIVE) --var ORIGIN_TEST:$(ORIGIN_TEST)
 
-## Every test: native core, integration on workerd, deploy bundle check.
-test: install test-native build test-integration deploy-check
+## Debian's Chromium for the browser test (playwright-core drives it; no
+## browser is downloaded from anywhere but Debian's package registry).
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM_PATH := $(CHROMIUM)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "Install Chromium and run make with CHROMIUM=/path/to/chromium"; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+## Every test: native core, integration on workerd (and in Chromium), deploy bundle check.
+test: install $(CHROMIUM) test-native build test-integration deploy-check
 
 test-native:
 	cargo test --locked

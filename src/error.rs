@@ -131,6 +131,10 @@ pub enum Error {
     /// The deployment's configuration is invalid.
     #[error("misconfigured")]
     Misconfigured,
+    /// The key's stored record cannot be read: only revoking it (with the
+    /// admin token) works.
+    #[error("record unreadable")]
+    RecordUnreadable,
     /// A bug or an impossible state; details go to the log, not the client.
     #[error("internal error")]
     Internal,
@@ -175,7 +179,7 @@ impl Error {
             Error::UriTooLong { .. } => 414,
             Error::HeadersTooLarge { .. } => 431,
             Error::RateLimited { .. } => 429,
-            Error::Internal | Error::Misconfigured => 500,
+            Error::Internal | Error::Misconfigured | Error::RecordUnreadable => 500,
             Error::BadGateway => 502,
             Error::AdminDisabled | Error::Unavailable => 503,
         }
@@ -210,6 +214,7 @@ impl Error {
             Error::BadGateway => "bad_gateway",
             Error::Misconfigured => "misconfigured",
             Error::Internal => "internal_error",
+            Error::RecordUnreadable => "record_unreadable",
         }
     }
 
@@ -256,6 +261,7 @@ impl Error {
             Error::BadGateway => "The upstream API could not be reached.".into(),
             Error::Misconfigured => "keygate is misconfigured; see the Worker logs.".into(),
             Error::Internal => "Internal error.".into(),
+            Error::RecordUnreadable => "This key's stored record cannot be read; revoke it with the admin token (DELETE works without reading it).".into(),
         }
     }
 
@@ -343,6 +349,7 @@ mod tests {
                 "cost_exceeds_limit",
             ),
             (Error::GatewayTimeout, 504, "gateway_timeout"),
+            (Error::RecordUnreadable, 500, "record_unreadable"),
             (Error::RouteNotAllowed, 403, "route_not_allowed"),
             (Error::IpNotAllowed, 403, "ip_not_allowed"),
             (

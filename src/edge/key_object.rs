@@ -17,6 +17,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlS
 use super::{http, store};
 use crate::config::Fault;
 use crate::keystate::{Activity, Command, KeyState, Reply};
+use crate::lifecycle::record::salvage;
 use crate::lifecycle::registry::RegistryCommand;
 
 /// Storage rows: `record` (rarely written) and `activity` (every admitted
@@ -51,7 +52,15 @@ fn load(sql: &SqlStorage) -> Result<KeyState> {
     let mut state = KeyState::default();
     for row in rows {
         match row.name.as_str() {
-            "record" => state.record = Some(serde_json::from_str(&row.value)?),
+            "record" => match serde_json::from_str(&row.value) {
+                Ok(record) => state.record = Some(record),
+                Err(e) => {
+                    // Reported as exactly that; the key stays revocable.
+                    worker::console_error!("stored key record does not decode: {e}");
+                    state.record = Some(salvage(&row.value).ok_or(e)?);
+                    state.damaged = true;
+                }
+            },
             "activity" => state.activity = serde_json::from_str::<Activity>(&row.value)?,
             _ => {}
         }

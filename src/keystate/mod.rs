@@ -105,6 +105,10 @@ pub struct Writes {
 pub struct KeyState {
     /// `None` until `Create`; an object without a record knows no key.
     pub record: Option<KeyRecord>,
+    /// The stored record did not decode and `record` is what
+    /// [`crate::lifecycle::record::salvage`] made of it: good for revoking
+    /// the key, for nothing else.
+    pub damaged: bool,
     /// Counters and last use.
     pub activity: Activity,
 }
@@ -112,6 +116,9 @@ pub struct KeyState {
 impl KeyState {
     /// Applies `command` at `now`. On error nothing has changed.
     pub fn apply(&mut self, command: Command, now: Timestamp) -> (Result<Reply, Error>, Writes) {
+        if self.damaged {
+            return self.apply_damaged(command, now);
+        }
         match command {
             Command::Create { record } => {
                 if self.record.is_some() {
@@ -184,6 +191,29 @@ impl KeyState {
             }
             judged => judged,
         }
+    }
+
+    /// A damaged record answers `record_unreadable` to everything but a
+    /// revocation by the admin token, which stores a readable, revoked
+    /// record (so the key stays revocable whatever was stored).
+    fn apply_damaged(
+        &mut self,
+        command: Command,
+        now: Timestamp,
+    ) -> (Result<Reply, Error>, Writes) {
+        let Command::Admin {
+            actor: actor @ Actor::AdminToken,
+            action: action @ KeyAction::Revoke { .. },
+        } = command
+        else {
+            return (Err(Error::RecordUnreadable), Writes::default());
+        };
+        self.damaged = false;
+        let (reply, writes) = self.apply(Command::Admin { actor, action }, now);
+        if reply.is_err() {
+            self.damaged = true;
+        }
+        (reply, writes)
     }
 
     /// Judges a request presented with one of this key's secrets.

@@ -459,3 +459,39 @@ fn last_use_is_reported_at_most_once_a_minute() {
     assert!(!report(&mut state, NOW.plus_millis(59_999)));
     assert!(report(&mut state, NOW.plus_millis(60_000)));
 }
+
+#[test]
+fn a_record_that_no_longer_decodes_is_reported_and_stays_revocable() {
+    let (state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
+    // As an older version could store it: a time past year 9999.
+    let mut stored = serde_json::to_value(state.record.as_ref().unwrap()).unwrap();
+    stored["secrets"][0]["expires_at"] = "10000-01-01T00:00:00Z".into();
+    let stored = stored.to_string();
+    assert!(serde_json::from_str::<KeyRecord>(&stored).is_err());
+    let mut damaged = KeyState {
+        record: crate::lifecycle::record::salvage(&stored),
+        damaged: true,
+        activity: Activity::default(),
+    };
+    let before = damaged.clone();
+    for command in [
+        Command::Authorize {
+            hash: hash.clone(),
+            access: open(true),
+        },
+        as_admin(KeyAction::Get),
+    ] {
+        assert_eq!(damaged.apply(command, NOW).0, Err(Error::RecordUnreadable));
+    }
+    assert_eq!(damaged, before, "nothing changes on a damaged record");
+    let (reply, writes) = damaged.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
+    match reply {
+        Ok(Reply::Revoked { hashes, .. }) => assert_eq!(hashes, vec![hash.clone()]),
+        other => panic!("{other:?}"),
+    }
+    assert!(writes.record && !damaged.damaged);
+    let written = serde_json::to_string(damaged.record.as_ref().unwrap()).unwrap();
+    let read: KeyRecord = serde_json::from_str(&written).expect("the revoked record reads back");
+    assert!(read.revoked_at.is_some());
+    assert_eq!(authorize(&mut damaged, &hash, NOW), Err(Error::KeyRevoked));
+}

@@ -341,3 +341,43 @@ impl KeyRecord {
         Ok(())
     }
 }
+
+/// Reads a stored record that no longer decodes (written by an older
+/// version, or damaged) as well as it can: each field that fails is set to
+/// `null` and decoding is tried again. The result is only good for one
+/// thing — revoking the key, which must never depend on reading optional
+/// fields — so the key's object refuses everything else on it.
+pub fn salvage(stored: &str) -> Option<KeyRecord> {
+    let mut value: serde_json::Value = serde_json::from_str(stored).ok()?;
+    // Each round nulls one more field; a record has far fewer than this.
+    for _ in 0..64 {
+        let text = value.to_string();
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        match serde_path_to_error::deserialize::<_, KeyRecord>(de) {
+            Ok(record) => return Some(record),
+            Err(e) => {
+                let slot = pointer(&mut value, &e.path().to_string())?;
+                if slot.is_null() {
+                    return None; // a required field: nothing left to try
+                }
+                *slot = serde_json::Value::Null;
+            }
+        }
+    }
+    None
+}
+
+/// The value at a serde path such as `secrets[0].expires_at`.
+fn pointer<'a>(value: &'a mut serde_json::Value, path: &str) -> Option<&'a mut serde_json::Value> {
+    let mut at = value;
+    for part in path.split('.').filter(|p| !p.is_empty() && *p != "?") {
+        let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
+        if !name.is_empty() {
+            at = at.get_mut(name)?;
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            at = at.get_mut(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(at)
+}
