@@ -128,6 +128,62 @@ where
     }
 }
 
+/// An integer body field as JSON Schema reads one: `2980` and `2980.0`
+/// alike (an integer-valued number is an integer). Absent is `None` (with
+/// `#[serde(default)]`); `null`, fractions and out-of-range values are 422.
+pub fn whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: FromWhole,
+{
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            if v.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&v) {
+                Ok(v as u64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    let n = d.deserialize_any(Whole)?;
+    T::from_whole(n).map(Some).ok_or_else(|| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Unsigned(n), &T::RANGE)
+    })
+}
+
+/// Integer types [`whole`] reads.
+pub trait FromWhole: Sized {
+    /// The accepted range, for the error message.
+    const RANGE: &'static str;
+    /// `n` as this type, if it fits.
+    fn from_whole(n: u64) -> Option<Self>;
+}
+
+impl FromWhole for u64 {
+    const RANGE: &'static str = "a whole number";
+    fn from_whole(n: u64) -> Option<Self> {
+        Some(n)
+    }
+}
+
+impl FromWhole for std::num::NonZeroU32 {
+    const RANGE: &'static str = "a whole number from 1 to 4294967295";
+    fn from_whole(n: u64) -> Option<Self> {
+        u32::try_from(n).ok().and_then(std::num::NonZeroU32::new)
+    }
+}
+
 fn json_error(e: serde_json::Error, path: String) -> Error {
     if !e.is_data() {
         return Error::InvalidJson {

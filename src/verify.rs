@@ -22,7 +22,7 @@ pub struct VerifyRequest {
     #[serde(default, deserialize_with = "crate::admin::not_null")]
     pub permission: Option<Permission>,
     /// Units to consume (default 1).
-    #[serde(default, deserialize_with = "crate::admin::not_null")]
+    #[serde(default, deserialize_with = "crate::admin::whole")]
     pub cost: Option<NonZeroU32>,
     /// The end client's address, checked against the key's IP allowlist.
     #[serde(default, deserialize_with = "crate::admin::not_null")]

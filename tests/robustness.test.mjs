@@ -180,6 +180,14 @@ test("null is refused where the document does not allow it", async () => {
   assert.equal((await expectStatus(await adminCall(worker, `/keys/${k.id}`), 200)).data.status, "active");
 });
 
+test("integer fields take integer-valued numbers as JSON Schema does", async () => {
+  const res = await worker.fetch("/_keygate/v1/keys", { method: "POST", headers: admin(), body: '{"name":"f","environment":"live","rate_limits":{"per_minute":2980.0}}' });
+  const body = await expectStatus(res, 201);
+  assert.equal(body.data.rate_limits.per_minute, 2980);
+  const half = await worker.fetch("/_keygate/v1/keys", { method: "POST", headers: admin(), body: '{"name":"f","environment":"live","rate_limits":{"per_minute":2980.5}}' });
+  assert.equal((await expectStatus(half, 422, "invalid_request")).error.field, "rate_limits.per_minute");
+});
+
 test("a route that costs more than the key's limit says it can never pass", async () => {
   const k = await issue(worker, { scopes: ["write:scans"], rate_limits: { per_minute: 3 } });
   const res = await expectStatus(await worker.fetch("/v1/scans", { method: "POST", headers: bearer(k.key), body: "{}" }), 403, "cost_exceeds_limit");

@@ -94,10 +94,6 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
     init.set_headers(&headers.0);
     init.set_redirect(web_sys::RequestRedirect::Manual);
     let over_cap = Rc::new(Cell::new(false));
-    // Aborts the upstream request when a body crosses the cap, so the
-    // origin sees a broken request rather than a short, complete one.
-    let abort = web_sys::AbortController::new().map_err(|e| internal(e.into()))?;
-    init.set_signal(Some(&abort.signal()));
     if let Some(body) = req.inner().body() {
         // A declared length was checked up front (413 above the cap); a
         // chunked body is counted as it streams and cut at the cap.
@@ -105,6 +101,10 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
         if declared {
             init.set_body(&body);
         } else {
+            // Aborts the upstream request when the body crosses the cap, so
+            // the origin sees a broken request, not a short complete one.
+            let abort = web_sys::AbortController::new().map_err(|e| internal(e.into()))?;
+            init.set_signal(Some(&abort.signal()));
             let cap = Cap {
                 bytes: to.max_body_bytes,
                 over: over_cap.clone(),

@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 
 use super::record::{KeyRecord, Metadata, Secret, DEFAULT_ROTATION_GRACE_SECS};
-use crate::admin::not_null;
+use crate::admin::{not_null, whole};
 use crate::error::Error;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limit::{RateLimits, Tiers};
@@ -25,14 +25,14 @@ pub struct RateLimitsInput {
     /// Requests per minute; the configured default if absent.
     #[serde(
         default,
-        deserialize_with = "not_null",
+        deserialize_with = "whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub per_minute: Option<NonZeroU32>,
     /// Requests per UTC day; the configured default if absent.
     #[serde(
         default,
-        deserialize_with = "not_null",
+        deserialize_with = "whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub per_day: Option<NonZeroU32>,
@@ -183,7 +183,7 @@ pub const MAX_ROTATION_GRACE_SECS: u64 = 365 * 86_400;
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// How long the previous secret keeps working (0: not at all).
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "whole")]
     pub expire_previous_in_seconds: Option<u64>,
 }
 
@@ -441,6 +441,24 @@ mod tests {
             again.rate_limits.unwrap().per_minute,
             patch.rate_limits.unwrap().per_minute
         );
+    }
+
+    #[test]
+    fn integers_are_read_as_json_schema_reads_them() {
+        use crate::admin::parse_body;
+        let limits = |json: &str| parse_body::<RateLimitsInput>(json.as_bytes());
+        assert_eq!(
+            limits(r#"{"per_minute":2980.0}"#).unwrap().per_minute,
+            NonZeroU32::new(2980)
+        );
+        for bad in ["2980.5", "0", "0.0", "-1", "4294967296", "null", "\"7\""] {
+            match limits(&format!(r#"{{"per_minute":{bad}}}"#)) {
+                Err(Error::Invalid { field, .. }) => assert_eq!(field, "per_minute", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let rotate: RotateRequest = parse_body(br#"{"expire_previous_in_seconds":60.0}"#).unwrap();
+        assert_eq!(rotate.grace_secs(), Ok(60));
     }
 
     #[test]
