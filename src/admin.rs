@@ -156,7 +156,7 @@ where
             }
         }
     }
-    let n = d.deserialize_any(Whole)?;
+    let n = d.deserialize_f64(Whole)?;
     T::from_whole(n).map(Some).ok_or_else(|| {
         serde::de::Error::invalid_value(serde::de::Unexpected::Unsigned(n), &T::RANGE)
     })

@@ -11,8 +11,12 @@ use crate::limit::Quota;
 use crate::time::Timestamp;
 
 /// A request that keygate answers itself instead of forwarding.
+///
+/// Crosses the Worker ↔ Durable Object boundary as a flat [`Wire`] record
+/// keyed by its `code`: an enum of this many variants costs the wasm
+/// bundle far more to deserialize.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "Wire", try_from = "Wire")]
 pub enum Error {
     /// No key in `Authorization: Bearer` or `X-API-Key`.
     #[error("missing api key")]
@@ -295,6 +299,114 @@ impl Error {
     }
 }
 
+/// [`Error`] as it crosses between the Worker and a Durable Object.
+#[derive(Serialize, Deserialize)]
+pub struct Wire {
+    code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota: Option<Quota>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<(u64, u64)>,
+}
+
+impl From<Error> for Wire {
+    fn from(e: Error) -> Wire {
+        let mut w = Wire {
+            code: e.code().to_owned(),
+            text: None,
+            name: None,
+            quota: None,
+            at: None,
+            n: None,
+        };
+        match e {
+            Error::InvalidApiKey { message }
+            | Error::InvalidJson { message }
+            | Error::InvalidPath { message } => w.text = Some(message),
+            Error::MethodNotAllowed { allow } => w.text = Some(allow),
+            Error::InsufficientPermissions { required, message } => {
+                w.text = Some(message);
+                w.name = required;
+            }
+            Error::Invalid { field, message } => {
+                w.text = Some(message);
+                w.name = Some(field);
+            }
+            Error::RateLimited { quota, retry_at } => {
+                w.quota = Some(quota);
+                w.at = Some(retry_at);
+            }
+            Error::CostExceedsLimit { cost, limit } => w.n = Some((cost.into(), limit.into())),
+            Error::UriTooLong { limit }
+            | Error::HeadersTooLarge { limit }
+            | Error::PayloadTooLarge { limit } => w.n = Some((limit as u64, 0)),
+            _ => {}
+        }
+        w
+    }
+}
+
+impl TryFrom<Wire> for Error {
+    type Error = String;
+    fn try_from(w: Wire) -> Result<Error, String> {
+        let text = || w.text.clone().unwrap_or_default();
+        let limit = || {
+            w.n.map_or(0, |(n, _)| usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        Ok(match w.code.as_str() {
+            "missing_api_key" => Error::MissingApiKey,
+            "invalid_api_key" => Error::InvalidApiKey { message: text() },
+            "key_expired" => Error::KeyExpired,
+            "key_revoked" => Error::KeyRevoked,
+            "rate_limited" => Error::RateLimited {
+                quota: w.quota.ok_or("rate_limited without quota")?,
+                retry_at: w.at.ok_or("rate_limited without retry_at")?,
+            },
+            "route_not_allowed" => Error::RouteNotAllowed,
+            "insufficient_permissions" => Error::InsufficientPermissions {
+                required: w.name.clone(),
+                message: text(),
+            },
+            "ip_not_allowed" => Error::IpNotAllowed,
+            "unauthorized" => Error::Unauthorized,
+            "admin_disabled" => Error::AdminDisabled,
+            "not_found" => Error::NotFound,
+            "method_not_allowed" => Error::MethodNotAllowed { allow: text() },
+            "method_not_supported" => Error::MethodNotSupported,
+            "body_not_allowed" => Error::BodyNotAllowed,
+            "cost_exceeds_limit" => {
+                let (cost, limit) = w.n.unwrap_or_default();
+                Error::CostExceedsLimit {
+                    cost: u32::try_from(cost).unwrap_or(u32::MAX),
+                    limit: u32::try_from(limit).unwrap_or(u32::MAX),
+                }
+            }
+            "gateway_timeout" => Error::GatewayTimeout,
+            "invalid_json" => Error::InvalidJson { message: text() },
+            "invalid_request" => Error::Invalid {
+                field: w.name.clone().unwrap_or_default(),
+                message: text(),
+            },
+            "invalid_path" => Error::InvalidPath { message: text() },
+            "uri_too_long" => Error::UriTooLong { limit: limit() },
+            "headers_too_large" => Error::HeadersTooLarge { limit: limit() },
+            "payload_too_large" => Error::PayloadTooLarge { limit: limit() },
+            "unavailable" => Error::Unavailable,
+            "bad_gateway" => Error::BadGateway,
+            "misconfigured" => Error::Misconfigured,
+            "record_unreadable" => Error::RecordUnreadable,
+            "internal_error" => Error::Internal,
+            other => return Err(format!("unknown error code {other:?}")),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +477,12 @@ mod tests {
             (Error::BadGateway, 502, "bad_gateway"),
         ];
         for (error, status, code) in cases {
+            let wire = serde_json::to_string(&error).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Error>(&wire).unwrap(),
+                error,
+                "{wire}"
+            );
             assert_eq!(error.status(), status, "{error:?}");
             assert_eq!(error.code(), code);
             let body = error.body(Timestamp::from_secs(0));
@@ -387,6 +505,8 @@ mod tests {
             retry_at: reset,
         };
         let now = Timestamp::from_millis(957_500);
+        let wire = serde_json::to_string(&error).unwrap();
+        assert_eq!(serde_json::from_str::<Error>(&wire).unwrap(), error);
         assert_eq!(error.status(), 429);
         assert_eq!(error.retry_after_secs(now), Some(43));
         assert_eq!(error.body(now)["error"]["retry_after"], 43);

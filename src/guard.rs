@@ -67,6 +67,48 @@ pub fn judge(usage: &Usage, failed: bool, now: Timestamp) -> (Result<(), Error>,
     }
 }
 
+/// The Worker's report to a guard object: did the credential fail?
+/// (`1`/`0`: the exchange is plain text, so no JSON code is needed for it.)
+pub fn report(failed: bool) -> &'static str {
+    if failed {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Reads a report; `None` for anything else.
+pub fn read_report(text: &str) -> Option<bool> {
+    match text {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// A guard object's answer: empty for "go on", or the Unix millisecond at
+/// which a throttled client may try again.
+pub fn answer(verdict: &Result<(), Error>) -> String {
+    match verdict {
+        Err(Error::RateLimited { retry_at, .. }) => retry_at.as_millis().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Reads an answer back into the verdict; `None` if it is not one.
+pub fn verdict(text: &str) -> Option<Result<(), Error>> {
+    if text.is_empty() {
+        return Some(Ok(()));
+    }
+    let retry_at = Timestamp::from_millis(text.parse().ok()?);
+    let quota = limit::Quota {
+        limit: GUARD_PER_MINUTE,
+        remaining: 0,
+        reset: retry_at,
+    };
+    Some(Err(Error::RateLimited { quota, retry_at }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +136,23 @@ mod tests {
         }
         // The right credential works again as soon as the minute is over.
         assert_eq!(judge(&usage, false, T0.plus_millis(60_000)).0, Ok(()));
+    }
+
+    #[test]
+    fn verdicts_cross_as_plain_text() {
+        for failed in [true, false] {
+            assert_eq!(read_report(report(failed)), Some(failed));
+        }
+        assert_eq!(read_report("yes"), None);
+        let mut usage = Usage::default();
+        for _ in 0..=GUARD_PER_MINUTE {
+            usage = judge(&usage, true, T0).1;
+        }
+        let throttled = judge(&usage, false, T0).0;
+        assert!(throttled.is_err());
+        assert_eq!(verdict(&answer(&throttled)), Some(throttled));
+        assert_eq!(verdict(&answer(&Ok(()))), Some(Ok(())));
+        assert_eq!(verdict("soon"), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::lifecycle::leak;
 use crate::lifecycle::list::{query_pairs, ListQuery};
 use crate::lifecycle::record::{KeyView, KvEntry, Secret};
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
-use crate::lifecycle::request::{IssueContext, KeyPatch, NewKey, RotateRequest};
+use crate::lifecycle::request::{IssueContext, NewKey, RotateRequest};
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
@@ -266,9 +266,13 @@ async fn list(req: &Request, env: &Env, actor: Actor) -> Handled {
 }
 
 async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: &Actor) -> Handled {
-    let patch: KeyPatch = parse_body(&read_body(req).await?)?;
+    // Decoded (and refused with 400/422) by the key's object, in the same
+    // step that applies it.
+    let patch = String::from_utf8(read_body(req).await?).map_err(|_| Error::InvalidJson {
+        message: "the body is not UTF-8".to_owned(),
+    })?;
     let action = KeyAction::Update {
-        patch: Box::new(patch),
+        patch,
         tiers: config.tiers.clone(),
     };
     let key = act(env, config, id, actor, action).await?;

@@ -6,27 +6,16 @@
 
 use std::cell::RefCell;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::http;
 use crate::error::Error;
-use crate::guard::judge;
+use crate::guard::{answer, judge, read_report};
 use crate::limit::Usage;
 
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS guard (id INTEGER PRIMARY KEY, usage TEXT NOT NULL)";
-
-/// An admin request from this object's client was authenticated: did the
-/// credential fail?
-#[derive(Serialize, Deserialize)]
-pub struct Report {
-    /// Whether the credential failed.
-    pub failed: bool,
-}
-
-/// The verdict: `Err(RateLimited)` while the client is throttled.
-pub type Verdict = std::result::Result<(), Error>;
 
 /// One admin client's failure count.
 #[durable_object]
@@ -54,7 +43,7 @@ fn load(sql: &SqlStorage) -> Result<Usage> {
 
 impl GuardObject {
     /// Load → judge → save, with no await in between.
-    fn run(&self, failed: bool) -> Result<(Verdict, Option<Usage>)> {
+    fn run(&self, failed: bool) -> Result<(std::result::Result<(), Error>, Option<Usage>)> {
         let sql = self.state.storage().sql();
         let mut cached = self.usage.borrow_mut();
         let usage = match *cached {
@@ -83,14 +72,15 @@ impl DurableObject for GuardObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let report: Report = req.json().await?;
-        let (verdict, written) = self.run(report.failed)?;
+        let failed = read_report(&req.text().await?)
+            .ok_or_else(|| worker::Error::RustError("not a guard report".into()))?;
+        let (verdict, written) = self.run(failed)?;
         if let Some(usage) = written {
             // The count is worthless once its minute is over: clean up then.
             let window_end = usage.minute.start_ms + 60_000;
             self.state.storage().set_alarm(window_end as i64).await?;
         }
-        http::json(200, &verdict)
+        Response::ok(answer(&verdict))
     }
 
     async fn alarm(&self) -> Result<Response> {

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyType;
 use crate::lifecycle::record::{KeyRecord, Status};
+use crate::lifecycle::request::KeyPatch;
 use crate::limit::{self, Outcome, Usage};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::ip;
@@ -38,6 +39,7 @@ impl KeyAction {
                 Err(Error::KeyRevoked)
             }
             KeyAction::Update { patch, tiers } => {
+                let patch: KeyPatch = crate::admin::parse_body(patch.as_bytes())?;
                 let next = patch.apply(&permit, &tiers, now)?;
                 Ok((Reply::Key { key: view(&next) }, Some(next)))
             }

@@ -11,7 +11,6 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
-use crate::lifecycle::request::KeyPatch;
 use crate::limit::{Quota, RateLimits, Tiers};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
@@ -80,8 +79,9 @@ pub enum KeyAction {
     Get,
     /// Edit the record; effective for the next request.
     Update {
-        /// The edit (boxed: it is by far the largest action).
-        patch: Box<KeyPatch>,
+        /// The edit as the client sent it (JSON). The object decodes it,
+        /// so the bundle carries one `KeyPatch` decoder, not two.
+        patch: String,
         /// Configured tiers, to resolve a new `tier`.
         tiers: Tiers,
     },

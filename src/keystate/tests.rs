@@ -4,7 +4,6 @@ use super::*;
 use crate::key::ApiKey;
 use crate::key::KeyId;
 use crate::lifecycle::record::Secret;
-use crate::lifecycle::request::KeyPatch;
 use crate::lifecycle::request::{IssueContext, NewKey};
 use crate::limit::{RateLimits, Tiers};
 use crate::policy::route::Requirement;
@@ -331,10 +330,10 @@ fn edits_apply_to_the_next_request_and_cannot_escalate() {
         )),
         "insufficient_permissions"
     );
-    let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:*"]}"#).unwrap();
+    let patch = String::from(r#"{"scopes":["orders:*"]}"#);
     let (r, w) = state.apply(
         as_admin(KeyAction::Update {
-            patch: Box::new(patch),
+            patch,
             tiers: Tiers::default(),
         }),
         NOW,
@@ -351,10 +350,10 @@ fn edits_apply_to_the_next_request_and_cannot_escalate() {
 
     let before = state.clone();
     for body in [r#"{"scopes":["*"]}"#, r#"{"scopes":[]}"#] {
-        let patch: KeyPatch = serde_json::from_str(body).unwrap();
+        let patch = String::from(body);
         let (r, w) = state.apply(
             as_admin(KeyAction::Update {
-                patch: Box::new(patch),
+                patch,
                 tiers: Tiers::default(),
             }),
             NOW,
@@ -372,12 +371,12 @@ fn edits_apply_to_the_next_request_and_cannot_escalate() {
         }))
         .unwrap(),
     };
-    let patch: KeyPatch = serde_json::from_str(r#"{"scopes":["orders:write"]}"#).unwrap();
+    let patch = String::from(r#"{"scopes":["orders:write"]}"#);
     let (r, _) = state.apply(
         Command::Admin {
             actor: limited_admin,
             action: KeyAction::Update {
-                patch: Box::new(patch),
+                patch,
                 tiers: Tiers::default(),
             },
         },
@@ -391,10 +390,10 @@ fn edits_apply_to_the_next_request_and_cannot_escalate() {
 fn revoked_keys_cannot_be_edited() {
     let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
     let _ = state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW);
-    let patch: KeyPatch = serde_json::from_str(r#"{"name":"b"}"#).unwrap();
+    let patch = String::from(r#"{"name":"b"}"#);
     let (r, _) = state.apply(
         as_admin(KeyAction::Update {
-            patch: Box::new(patch),
+            patch,
             tiers: Tiers::default(),
         }),
         NOW,

@@ -343,41 +343,52 @@ impl KeyRecord {
 }
 
 /// Reads a stored record that no longer decodes (written by an older
-/// version, or damaged) as well as it can: each field that fails is set to
-/// `null` and decoding is tried again. The result is only good for one
-/// thing — revoking the key, which must never depend on reading optional
-/// fields — so the key's object refuses everything else on it.
+/// version, or damaged) as well as it can, by setting optional fields to
+/// `null` — each alone first, then cumulatively — until it decodes. The
+/// result is only good for one thing: revoking the key, which must never
+/// depend on reading optional fields; the key's object refuses everything
+/// else on it.
 pub fn salvage(stored: &str) -> Option<KeyRecord> {
-    let mut value: serde_json::Value = serde_json::from_str(stored).ok()?;
-    // Each round nulls one more field; a record has far fewer than this.
-    for _ in 0..64 {
-        let text = value.to_string();
-        let de = &mut serde_json::Deserializer::from_str(&text);
-        match serde_path_to_error::deserialize::<_, KeyRecord>(de) {
-            Ok(record) => return Some(record),
-            Err(e) => {
-                let slot = pointer(&mut value, &e.path().to_string())?;
-                if slot.is_null() {
-                    return None; // a required field: nothing left to try
-                }
-                *slot = serde_json::Value::Null;
-            }
+    let value: serde_json::Value = serde_json::from_str(stored).ok()?;
+    let secrets = value["secrets"].as_array().map_or(0, Vec::len);
+    let mut optional: Vec<String> = [
+        "expires_at",
+        "revoked_at",
+        "revoked_reason",
+        "description",
+        "tier",
+        "owner_id",
+        "metadata",
+        "allowed_ips",
+        "allowed_origins",
+    ]
+    .iter()
+    .map(|f| format!("/{f}"))
+    .collect();
+    optional.extend((0..secrets).map(|i| format!("/secrets/{i}/expires_at")));
+    let decode = |v: &serde_json::Value| serde_json::from_str::<KeyRecord>(&v.to_string()).ok();
+    let cleared = |v: &mut serde_json::Value, at: &str| {
+        if let Some(slot) = v.pointer_mut(at) {
+            *slot = if slot.is_array() {
+                serde_json::Value::Array(Vec::new())
+            } else {
+                serde_json::Value::Null
+            };
+        }
+    };
+    for at in &optional {
+        let mut one = value.clone();
+        cleared(&mut one, at);
+        if let Some(record) = decode(&one) {
+            return Some(record);
+        }
+    }
+    let mut all = value;
+    for at in &optional {
+        cleared(&mut all, at);
+        if let Some(record) = decode(&all) {
+            return Some(record);
         }
     }
     None
-}
-
-/// The value at a serde path such as `secrets[0].expires_at`.
-fn pointer<'a>(value: &'a mut serde_json::Value, path: &str) -> Option<&'a mut serde_json::Value> {
-    let mut at = value;
-    for part in path.split('.').filter(|p| !p.is_empty() && *p != "?") {
-        let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
-        if !name.is_empty() {
-            at = at.get_mut(name)?;
-        }
-        for index in indices.split('[').filter(|i| !i.is_empty()) {
-            at = at.get_mut(index.trim_end_matches(']').parse::<usize>().ok()?)?;
-        }
-    }
-    Some(at)
 }
