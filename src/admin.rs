@@ -201,6 +201,17 @@ fn unknown_field(message: &str) -> Option<String> {
     rest.split('`').next().map(str::to_owned)
 }
 
+/// Shortest `ADMIN_TOKEN` keygate accepts: a right credential is never
+/// locked out (see [`crate::guard`]), so the token itself must be too long
+/// to guess. `openssl rand -hex 32` gives 64 characters.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
+
+/// The configured admin token, if it is long enough to use; a shorter one
+/// disables the admin token (and is logged), it never weakens it.
+pub fn configured_token(secret: Option<String>) -> Option<String> {
+    secret.filter(|t| t.chars().count() >= MIN_ADMIN_TOKEN_CHARS)
+}
+
 /// Checks a presented admin token against the configured one in constant
 /// time: both are hashed first, so neither content nor length leaks through
 /// timing. `None` configured means admin routes are disabled (503), never
@@ -394,6 +405,9 @@ mod tests {
             check_admin_token(Some(""), Some("Bearer ")),
             Err(Error::AdminDisabled)
         );
+        assert_eq!(configured_token(Some("short".into())), None);
+        assert_eq!(configured_token(Some("x".repeat(23))), None);
+        assert_eq!(configured_token(Some("x".repeat(24))), Some("x".repeat(24)));
         assert_eq!(
             check_admin_token(Some("s3cret"), Some("Bearer s3cret")),
             Ok(())

@@ -241,7 +241,8 @@ impl Error {
             }
             Error::Unauthorized => "A valid admin token is required.".into(),
             Error::AdminDisabled => {
-                "Admin routes are disabled: no ADMIN_TOKEN is configured.".into()
+                "Admin routes are disabled: no ADMIN_TOKEN of at least 24 characters is configured."
+                    .into()
             }
             Error::NotFound => "Not found.".into(),
             Error::MethodNotAllowed { allow } => {

@@ -3,16 +3,19 @@
 //!
 //! Policy: a client is an IPv4 address or an IPv6 /64 (one subscriber's
 //! network: rotating addresses inside it gains nothing). After
-//! [`GUARD_PER_MINUTE`] failures in a UTC minute, every admin request from
-//! it gets 429 until that minute ends — even one with the right
-//! credential, so that a guess that happens to be right is not revealed.
-//! A lock-out therefore never lasts longer than 60 s: a shared address
-//! (NAT, CI runners) can delay the real admin by a minute, never by a day.
+//! [`GUARD_PER_MINUTE`] failures in a UTC minute, its further failures are
+//! answered 429 until that minute ends. A right credential always passes,
+//! so nobody sharing an address (NAT, CI runners, an attacker next door)
+//! can lock the real admin out, not even for a minute. That is safe
+//! because neither credential can be guessed at any rate: `ADMIN_TOKEN`
+//! must be at least [`crate::admin::MIN_ADMIN_TOKEN_CHARS`] characters and
+//! API keys carry 190 random bits. The guard bounds what guessing costs.
 //!
 //! Each client's count lives in its own small Durable Object (sharded by
 //! client, so one flood touches one object and never the registry), which
-//! deletes it when the window is over. Pure here: the object loads
-//! `Usage`, calls [`judge`], and saves what changed.
+//! deletes itself when the window is over. Successes never reach it. Pure
+//! here: the object loads `Usage`, calls [`judge`], and saves what changed;
+//! it answers in plain text ([`answer`], [`verdict`]).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -43,46 +46,15 @@ pub fn client_of(ip: Option<IpAddr>) -> String {
     }
 }
 
-/// Judges one admin request from a client with failure history `usage`,
-/// after its credential was checked (`failed`). A throttled client gets
-/// 429 whatever it sent and is not counted again; otherwise a failure is
-/// counted and the request gets its own answer.
-pub fn judge(usage: &Usage, failed: bool, now: Timestamp) -> (Result<(), Error>, Usage) {
-    let quota = limit::peek(&GUARD, usage, now);
-    if quota.remaining == 0 {
-        let throttled = Error::RateLimited {
-            quota,
-            retry_at: quota.reset,
-        };
-        return (Err(throttled), *usage);
-    }
-    if !failed {
-        return (Ok(()), *usage);
-    }
+/// Judges one failed admin authentication from a client with failure
+/// history `usage`: counted, unless the client is already throttled (429,
+/// not counted again).
+pub fn judge(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
     match limit::consume(&GUARD, usage, 1, now) {
         (limit::Outcome::Admitted(_), next) => (Ok(()), next),
         (limit::Outcome::Limited { quota, retry_at }, _) => {
             (Err(Error::RateLimited { quota, retry_at }), *usage)
         }
-    }
-}
-
-/// The Worker's report to a guard object: did the credential fail?
-/// (`1`/`0`: the exchange is plain text, so no JSON code is needed for it.)
-pub fn report(failed: bool) -> &'static str {
-    if failed {
-        "1"
-    } else {
-        "0"
-    }
-}
-
-/// Reads a report; `None` for anything else.
-pub fn read_report(text: &str) -> Option<bool> {
-    match text {
-        "1" => Some(true),
-        "0" => Some(false),
-        _ => None,
     }
 }
 
@@ -116,49 +88,36 @@ mod tests {
     const T0: Timestamp = Timestamp::from_secs(1_800_000_000);
 
     #[test]
-    fn twenty_failures_a_minute_then_everything_waits_for_the_minute_to_end() {
+    fn twenty_failures_a_minute_then_429_until_the_minute_ends() {
         let mut usage = Usage::default();
         for i in 0..GUARD_PER_MINUTE {
-            let (verdict, next) = judge(&usage, true, T0.plus_millis(u64::from(i)));
+            let (verdict, next) = judge(&usage, T0.plus_millis(u64::from(i)));
             assert_eq!(verdict, Ok(()), "attempt {i}");
             usage = next;
         }
-        for failed in [true, false] {
-            let (verdict, after) = judge(&usage, failed, T0.plus_millis(100));
-            match verdict {
-                // 1_800_000_000 is a whole minute: the window ends 60 s later.
-                Err(Error::RateLimited { retry_at, .. }) => {
-                    assert_eq!(retry_at, Timestamp::from_secs(1_800_000_060))
-                }
-                other => panic!("{other:?}"),
+        let (verdict, after) = judge(&usage, T0.plus_millis(100));
+        match verdict {
+            // 1_800_000_000 is a whole minute: the window ends 60 s later.
+            Err(Error::RateLimited { retry_at, .. }) => {
+                assert_eq!(retry_at, Timestamp::from_secs(1_800_000_060))
             }
-            assert_eq!(after, usage, "a throttled request is not counted");
+            other => panic!("{other:?}"),
         }
-        // The right credential works again as soon as the minute is over.
-        assert_eq!(judge(&usage, false, T0.plus_millis(60_000)).0, Ok(()));
+        assert_eq!(after, usage, "a throttled failure is not counted");
+        assert_eq!(judge(&usage, T0.plus_millis(60_000)).0, Ok(()));
     }
 
     #[test]
     fn verdicts_cross_as_plain_text() {
-        for failed in [true, false] {
-            assert_eq!(read_report(report(failed)), Some(failed));
-        }
-        assert_eq!(read_report("yes"), None);
         let mut usage = Usage::default();
-        for _ in 0..=GUARD_PER_MINUTE {
-            usage = judge(&usage, true, T0).1;
+        for _ in 0..GUARD_PER_MINUTE {
+            usage = judge(&usage, T0).1;
         }
-        let throttled = judge(&usage, false, T0).0;
+        let throttled = judge(&usage, T0).0;
         assert!(throttled.is_err());
         assert_eq!(verdict(&answer(&throttled)), Some(throttled));
         assert_eq!(verdict(&answer(&Ok(()))), Some(Ok(())));
         assert_eq!(verdict("soon"), None);
-    }
-
-    #[test]
-    fn successes_cost_no_write() {
-        let usage = Usage::default();
-        assert_eq!(judge(&usage, false, T0), (Ok(()), usage));
     }
 
     #[test]

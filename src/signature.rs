@@ -3,11 +3,12 @@
 //! HMAC-SHA256 under the deployment's `ORIGIN_SECRET` over
 //!
 //! ```text
-//! <t>\n<X-Keygate-Key-Id>\n<X-Keygate-Owner-Id or empty>\n<X-Keygate-Environment>
+//! <t>\n<method>\n<path and query>\n<X-Keygate-Key-Id>\n<X-Keygate-Owner-Id or empty>\n<X-Keygate-Environment>
 //! ```
 //!
-//! Origins accept it only when `t` is recent (the README's example allows
-//! 60 s), so a captured header is useless soon after.
+//! Binding the method and the path means a captured header vouches for
+//! that one request only; origins accept it only when `t` is recent (the
+//! README's example allows 60 s).
 
 use std::fmt;
 
@@ -23,24 +24,42 @@ pub const HEADER: &str = "X-Keygate-Signature";
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey(Vec<u8>);
 
+/// What the signature vouches for: the request as the origin receives it.
+#[derive(Clone, Copy)]
+pub struct Signed<'a> {
+    /// The method forwarded.
+    pub method: &'a str,
+    /// The path and query forwarded.
+    pub path_and_query: &'a str,
+    /// `X-Keygate-Key-Id`.
+    pub key_id: &'a str,
+    /// `X-Keygate-Owner-Id`, if sent.
+    pub owner_id: Option<&'a str>,
+    /// `X-Keygate-Environment`.
+    pub environment: &'a str,
+}
+
 impl SigningKey {
     /// A key from the secret's text; `None` when it is empty.
     pub fn new(secret: &str) -> Option<SigningKey> {
         (!secret.is_empty()).then(|| SigningKey(secret.as_bytes().to_vec()))
     }
 
-    /// The header value for a request admitted at `at` with these identity
-    /// headers.
-    pub fn sign(
-        &self,
-        at: Timestamp,
-        key_id: &str,
-        owner_id: Option<&str>,
-        environment: &str,
-    ) -> String {
+    /// The header value for `request`, admitted at `at`.
+    pub fn sign(&self, at: Timestamp, request: &Signed<'_>) -> String {
         let t = at.as_secs();
+        let Signed {
+            method,
+            path_and_query,
+            key_id,
+            owner_id,
+            environment,
+        } = request;
+        let owner = owner_id.unwrap_or("");
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(format!("{t}\n{key_id}\n{}\n{environment}", owner_id.unwrap_or("")).as_bytes());
+        mac.update(
+            format!("{t}\n{method}\n{path_and_query}\n{key_id}\n{owner}\n{environment}").as_bytes(),
+        );
         format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
     }
 }
@@ -67,24 +86,41 @@ mod tests {
     }
 
     #[test]
-    fn signs_the_identity_and_time() {
+    fn signs_the_request_identity_and_time() {
         let k = SigningKey::new("s3cret").unwrap();
         let at = Timestamp::from_secs(1_800_000_000);
-        let a = k.sign(at, "key_1", Some("acme"), "live");
+        let req = Signed {
+            method: "GET",
+            path_and_query: "/v1/orders/1?x=2",
+            key_id: "key_1",
+            owner_id: Some("acme"),
+            environment: "live",
+        };
+        let a = k.sign(at, &req);
         assert!(a.starts_with("t=1800000000,v1="));
         assert_eq!(a.len(), "t=1800000000,v1=".len() + 64);
-        assert_ne!(a, k.sign(at, "key_1", Some("globex"), "live"));
-        assert_ne!(a, k.sign(at, "key_1", None, "live"));
-        assert_ne!(
-            a,
-            k.sign(at.plus_millis(1_000), "key_1", Some("acme"), "live")
-        );
-        assert_ne!(
-            a,
-            SigningKey::new("other")
-                .unwrap()
-                .sign(at, "key_1", Some("acme"), "live")
-        );
+        for other in [
+            Signed {
+                owner_id: Some("globex"),
+                ..req
+            },
+            Signed {
+                owner_id: None,
+                ..req
+            },
+            Signed {
+                method: "DELETE",
+                ..req
+            },
+            Signed {
+                path_and_query: "/v1/orders/2",
+                ..req
+            },
+        ] {
+            assert_ne!(a, k.sign(at, &other));
+        }
+        assert_ne!(a, k.sign(at.plus_millis(1_000), &req));
+        assert_ne!(a, SigningKey::new("other").unwrap().sign(at, &req));
         assert!(SigningKey::new("").is_none());
         assert!(!format!("{k:?}").contains("s3cret"));
     }

@@ -134,7 +134,7 @@ test("oversized URLs, headers and bodies are refused before any state is touched
   }
 });
 
-test("guessing the admin token: 401s, then throttled, even for the right token", async () => {
+test("guessing the admin token: 401s, then 429s; the right token is never locked out", async () => {
   const attacker = { "cf-connecting-ip": "203.0.113.66" };
   await awayFromMinuteEdge(30_000);
   const statuses = [];
@@ -144,18 +144,14 @@ test("guessing the admin token: 401s, then throttled, even for the right token",
   }
   assert.deepEqual(statuses.slice(0, 20), Array(20).fill(401));
   assert.ok(statuses.slice(20).every((s) => s === 429), "guesses after the 20th must be throttled");
+  const guess = await worker.fetch("/_keygate/v1/keys", { headers: { authorization: "Bearer one-more", ...attacker } });
+  assert.equal(guess.status, 429);
+  const wait = Number(guess.headers.get("retry-after"));
+  assert.ok(wait >= 1 && wait <= 60, `retry-after ${wait}`);
+  assert.equal((await errorOf(guess)).code, "rate_limited");
+  // The real admin behind the same address (NAT, CI runners) is not locked out.
   const right = await worker.fetch("/_keygate/v1/keys", { headers: { ...admin(), ...attacker } });
-  assert.equal(right.status, 429);
-  assert.ok(Number(right.headers.get("retry-after")) >= 1);
-  assert.equal((await errorOf(right)).code, "rate_limited");
-  const elsewhere = await worker.fetch("/_keygate/v1/keys", { headers: { ...admin(), "cf-connecting-ip": "198.51.100.1" } });
-  assert.equal(await statusOf(elsewhere), 200, "other clients are not throttled");
-  // A shared address (NAT, CI runners) is locked out for the rest of the minute, never longer.
-  const wait = Number(right.headers.get("retry-after"));
-  assert.ok(wait <= 60, `lock-out of ${wait}s`);
-  await new Promise((r) => setTimeout(r, wait * 1000 + 100));
-  const back = await worker.fetch("/_keygate/v1/keys", { headers: { ...admin(), ...attacker } });
-  assert.equal(await statusOf(back), 200, "the right token works again once the window is over");
+  assert.equal(await statusOf(right), 200, "a right credential always passes");
 });
 
 /** Files of one Durable Object class under a persisted state directory: object databases, and their bytes. */
@@ -167,7 +163,7 @@ function objectFiles(dir, className) {
   return { objects: names.length, digest: digest.digest("hex") };
 }
 
-test("10,000 failed admin logins from 1,000 IPv6 addresses in one /48: one guard object per /64, no registry work, the admin back within the minute", async () => {
+test("10,000 failed admin logins from 1,000 IPv6 addresses in one /48: one guard object per /64, no registry work, the admin never locked out", async () => {
   const dir = stateDir();
   const w = await startWorker({ vars: { ORIGIN_LIVE: origin.url }, persist: dir });
   try {
@@ -196,18 +192,14 @@ test("10,000 failed admin logins from 1,000 IPv6 addresses in one /48: one guard
     assert.equal(count(401), 100 * 20, "exactly 20 failures are judged per /64 and minute");
     assert.equal(objectFiles(dir, "GuardObject").objects - guardsBefore, 100, "one guard object per /64, not per address");
     assert.equal(objectFiles(dir, "RegistryObject").digest, registryBefore.digest, "the flood wrote nothing to the registry");
-    // The real admin inside the attacked /48: fine from an untouched /64 at once ...
-    const neighbour = { ...admin(), "cf-connecting-ip": "2001:db8:4800:ff::1" };
-    assert.equal(await statusOf(await w.fetch("/_keygate/v1/keys", { headers: neighbour })), 200);
-    // ... and from an attacked /64 once its minute is over (at most 60 s).
-    const inside = { ...admin(), "cf-connecting-ip": "2001:db8:4800:7::abcd" };
-    const locked = await w.fetch("/_keygate/v1/keys", { headers: inside });
-    assert.equal(locked.status, 429, `flood took ${tookMs} ms`);
-    const wait = Number(locked.headers.get("retry-after"));
-    assert.ok(wait >= 1 && wait <= 60, `retry-after ${wait}`);
-    await locked.arrayBuffer();
-    await new Promise((r) => setTimeout(r, wait * 1000 + 100));
-    assert.equal(await statusOf(await w.fetch("/_keygate/v1/keys", { headers: inside })), 200);
+    // Guesses from an attacked /64 stay throttled; the real admin works
+    // from anywhere in the /48, the attacked /64s included.
+    const guess = await w.fetch("/_keygate/v1/keys", { headers: { authorization: "Bearer guess", "cf-connecting-ip": "2001:db8:4800:7::abcd" } });
+    assert.equal(await statusOf(guess), 429, `flood took ${tookMs} ms`);
+    for (const ip of ["2001:db8:4800:ff::1", "2001:db8:4800:7::abcd"]) {
+      assert.equal(await statusOf(await w.fetch("/_keygate/v1/keys", { headers: { ...admin(), "cf-connecting-ip": ip } })), 200, ip);
+    }
+    assert.equal(objectFiles(dir, "RegistryObject").objects, registryBefore.objects);
   } finally {
     await w.dispose();
   }

@@ -74,6 +74,8 @@ test("a weak admin key cannot read, edit, revoke, audit or verify keys outside i
     assert.equal(now.status, "active");
     assert.deepEqual(now.scopes, target.scopes, "nothing was edited");
   }
+  // An admin key without an owner cannot mint or claim a tenant's keys.
+  await expectStatus(await send("/keys", "POST", as(weak.key), { name: "n", environment: "live", type: "restricted", scopes: ["orders:read"], owner_id: "cus_victim" }), 403, "insufficient_permissions");
   // An admin key never acts on itself either: it holds `admin`.
   await expectStatus(await send(`/keys/${weak.id}`, "DELETE", as(weak.key)), 403, "insufficient_permissions");
 });
@@ -216,29 +218,35 @@ test("ambiguous paths are refused before anything else; the origin gets exactly 
   await expectStatus(await worker.fetch("/v1/orders/42", { headers: bearer(assets.key) }), 403, "insufficient_permissions");
 });
 
-test("the origin can trust X-Keygate-* headers: client copies are dropped, and the identity is signed", async () => {
+test("the origin can trust X-Keygate-* headers: client copies are dropped, and the request is signed", async () => {
   const k = await issue(worker, { owner_id: "acme", scopes: ["orders:read"] });
-  const res = await worker.fetch("/v1/orders/1", {
+  const res = await worker.fetch("/v1/orders/1?expand=lines", {
     headers: {
       ...bearer(k.key),
       "x-keygate-key-id": "key_forged",
       "X-Keygate-Owner-Id": "globex",
       "x-keygate-admin": "true",
       "x-keygate-signature": "t=1,v1=" + "0".repeat(64),
+      "X-HTTP-Method-Override": "DELETE",
+      "x-method-override": "DELETE",
     },
   });
   assert.equal(res.status, 200, await res.text());
-  const got = origin.requests.at(-1).headers;
-  assert.equal(got["x-keygate-key-id"], k.id);
-  assert.equal(got["x-keygate-owner-id"], "acme");
-  assert.equal(got["x-keygate-environment"], "live");
-  assert.equal(got["x-keygate-admin"], undefined, "every client X-Keygate-* header is dropped");
+  const got = origin.requests.at(-1);
+  assert.equal(got.headers["x-keygate-key-id"], k.id);
+  assert.equal(got.headers["x-keygate-owner-id"], "acme");
+  assert.equal(got.headers["x-keygate-environment"], "live");
+  assert.equal(got.headers["x-keygate-admin"], undefined, "every client X-Keygate-* header is dropped");
+  assert.equal(got.headers["x-http-method-override"], undefined, "method overrides never reach the origin");
+  assert.equal(got.headers["x-method-override"], undefined);
   assert.ok(signedByKeygate(got, ORIGIN_SECRET), "the README's origin check accepts keygate's signature");
   assert.ok(!signedByKeygate(got, "another secret"));
-  assert.ok(!signedByKeygate({ ...got, "x-keygate-owner-id": "globex" }, ORIGIN_SECRET), "a changed identity fails");
+  assert.ok(!signedByKeygate({ ...got, headers: { ...got.headers, "x-keygate-owner-id": "globex" } }, ORIGIN_SECRET), "a changed identity fails");
+  assert.ok(!signedByKeygate({ ...got, url: "/v1/orders/2" }, ORIGIN_SECRET), "the signature is for this path only");
+  assert.ok(!signedByKeygate({ ...got, method: "DELETE" }, ORIGIN_SECRET), "and this method only");
   assert.ok(!signedByKeygate(got, ORIGIN_SECRET, -1), "an old signature fails");
   // A request that bypasses keygate carries no valid signature.
-  assert.ok(!signedByKeygate({ "x-keygate-key-id": k.id, "x-keygate-environment": "live" }, ORIGIN_SECRET));
+  assert.ok(!signedByKeygate({ method: "GET", url: "/v1/orders/1", headers: { "x-keygate-key-id": k.id, "x-keygate-environment": "live" } }, ORIGIN_SECRET));
 });
 
 test("verify judges the method it is told and the key's environment, like the proxy", async () => {

@@ -10,7 +10,7 @@ use serde_json::json;
 use worker::{js_sys, Env, Request, Response};
 
 use super::{gateway, http, store};
-use crate::admin::{check_admin_token, parse_body, AdminRoute, MAX_BODY_BYTES};
+use crate::admin::{check_admin_token, configured_token, parse_body, AdminRoute, MAX_BODY_BYTES};
 use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::credential::presented_key;
@@ -87,32 +87,18 @@ pub async fn handle(
 
 thread_local! {
     /// Clients the guard has throttled, remembered in this isolate until
-    /// their window ends so that their requests cost no I/O meanwhile.
+    /// their window ends so that their failures cost no I/O meanwhile.
     static THROTTLED: RefCell<TtlCache<String, Error>> = RefCell::new(TtlCache::new(60_000, 1_000));
 }
 
 /// Authenticates an admin request behind the guessing guard (see
-/// [`crate::guard`]): the credential is checked, then the client's guard
-/// object counts a failure and says whether the client is throttled —
-/// in which case even a right credential gets 429, so a lucky guess is
-/// not revealed.
+/// [`crate::guard`]). A right credential always passes, at no I/O beyond
+/// its own check; a failure is counted by the client's guard object, and
+/// past the limit answered 429 until the minute ends.
 async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
-    let token = env
-        .secret("ADMIN_TOKEN")
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|t| !t.is_empty());
+    let token = configured_token(env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string()));
     if token.is_none() && !config.admin_keys_without_token {
         return Err(Error::AdminDisabled);
-    }
-    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
-    let client = client_of(client_ip(ip.as_deref()));
-    let now = http::now();
-    let throttled = THROTTLED.with(|t| t.borrow_mut().get(&client, now));
-    if let Some(error @ Error::RateLimited { retry_at, .. }) = throttled {
-        if now < retry_at {
-            return Err(error);
-        }
     }
     let outcome = credential_actor(req, env, config, token.as_deref()).await;
     let failed = matches!(
@@ -123,7 +109,19 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
             | Error::KeyRevoked
             | Error::KeyExpired)
     );
-    if let Err(error) = store::guard(env, &client, failed).await? {
+    if !failed {
+        return outcome;
+    }
+    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+    let client = client_of(client_ip(ip.as_deref()));
+    let now = http::now();
+    let throttled = THROTTLED.with(|t| t.borrow_mut().get(&client, now));
+    if let Some(error @ Error::RateLimited { retry_at, .. }) = throttled {
+        if now < retry_at {
+            return Err(error);
+        }
+    }
+    if let Err(error) = store::guard(env, &client).await? {
         THROTTLED.with(|t| t.borrow_mut().insert(client, error.clone(), now));
         return Err(error);
     }
@@ -144,7 +142,8 @@ async fn credential_actor(
             permission: Some(Permission::admin()),
             cost: std::num::NonZeroU32::MIN,
         });
-        let access = gateway::access(req, needs_admin, false);
+        // Admin calls count against the acting key's own limits.
+        let access = gateway::access(req, needs_admin, true);
         let grant = gateway::admit(env, config, &key, access, None).await?;
         return Ok(Actor::key(&grant));
     }

@@ -28,7 +28,7 @@ pub struct Target<'a> {
     pub path: &'a str,
     /// The query with its `?`, or `""`, as the client sent it.
     pub query: &'a str,
-    /// Client headers named like keygate's own, to drop.
+    /// Client headers to drop: named like keygate's own, or method overrides.
     pub spoofed: &'a [String],
 }
 
@@ -70,6 +70,7 @@ pub async fn handle(
     let url = format!("{origin}{}{}", target.path, target.query);
     let forward = proxy::Forward {
         url: &url,
+        path_and_query: &url[origin.len()..],
         source,
         spoofed: target.spoofed,
         signing: config.origin_key.as_ref(),
@@ -120,7 +121,7 @@ pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: b
     let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
     Access {
         requirement,
-        read_only: method::is_read(&req.inner().method()),
+        read_only: method::is_read(&req.inner().method().to_ascii_uppercase()),
         client_ip: client_ip(ip.as_deref()),
         consume,
     }

@@ -11,7 +11,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlS
 
 use super::http;
 use crate::error::Error;
-use crate::guard::{answer, judge, read_report};
+use crate::guard::{answer, judge};
 use crate::limit::Usage;
 
 const SCHEMA: &str =
@@ -43,14 +43,14 @@ fn load(sql: &SqlStorage) -> Result<Usage> {
 
 impl GuardObject {
     /// Load → judge → save, with no await in between.
-    fn run(&self, failed: bool) -> Result<(std::result::Result<(), Error>, Option<Usage>)> {
+    fn run(&self) -> Result<(std::result::Result<(), Error>, Option<Usage>)> {
         let sql = self.state.storage().sql();
         let mut cached = self.usage.borrow_mut();
         let usage = match *cached {
             Some(u) => u,
             None => load(&sql)?,
         };
-        let (verdict, next) = judge(&usage, failed, http::now());
+        let (verdict, next) = judge(&usage, http::now());
         let changed = next != usage;
         if changed {
             sql.exec(
@@ -71,10 +71,9 @@ impl DurableObject for GuardObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let failed = read_report(&req.text().await?)
-            .ok_or_else(|| worker::Error::RustError("not a guard report".into()))?;
-        let (verdict, written) = self.run(failed)?;
+    /// Every request is one failed admin authentication by this client.
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        let (verdict, written) = self.run()?;
         if let Some(usage) = written {
             // The count is worthless once its minute is over: clean up then.
             let window_end = usage.minute.start_ms + 60_000;
@@ -91,8 +90,10 @@ impl DurableObject for GuardObject {
             None => load(&sql)?,
         };
         // A failure in a later minute re-armed the alarm: keep its count.
+        // Otherwise the object deletes everything it stored, table and all,
+        // so a flood from many addresses leaves nothing behind.
         if usage.minute.start_ms + 60_000 <= http::now().as_millis() {
-            sql.exec("DELETE FROM guard", None)?;
+            self.state.storage().delete_all().await?;
             *self.usage.borrow_mut() = None;
         }
         Response::ok("")

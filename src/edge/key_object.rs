@@ -45,7 +45,17 @@ struct Row {
 }
 
 fn load(sql: &SqlStorage) -> Result<KeyState> {
-    sql.exec(SCHEMA, None)?;
+    // An object asked about a key it never had (an unknown id) reads
+    // nothing and writes nothing, so it leaves no storage behind.
+    let exists: Vec<Row> = sql
+        .exec(
+            "SELECT name, '' AS value FROM sqlite_master WHERE type = 'table' AND name = 'state'",
+            None,
+        )?
+        .to_array()?;
+    if exists.is_empty() {
+        return Ok(KeyState::default());
+    }
     let rows: Vec<Row> = sql
         .exec("SELECT name, value FROM state", None)?
         .to_array()?;
@@ -69,6 +79,7 @@ fn load(sql: &SqlStorage) -> Result<KeyState> {
 }
 
 fn save(sql: &SqlStorage, name: &str, value: String) -> Result<()> {
+    sql.exec(SCHEMA, None)?;
     sql.exec(
         "INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)",
         vec![name.into(), value.into()],

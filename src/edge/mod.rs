@@ -34,6 +34,13 @@ use crate::size::{self, RequestSize};
 /// The prefix of the headers keygate sets for the origin (lowercase, as
 /// the runtime lists header names).
 const OWN_HEADER_PREFIX: &str = "x-keygate-";
+/// Headers with which frameworks (Rails, Laravel, ASP.NET, Express) let a
+/// request claim another method than the one keygate judged: never forwarded.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The fetch entry point: every error becomes its JSON response here, once.
 /// (The macro option that would answer with internal error text is not used.)
@@ -77,7 +84,7 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     let mut spoofed = Vec::new();
     for (name, value) in headers.entries() {
         header_bytes += name.len() + value.len();
-        if name.starts_with(OWN_HEADER_PREFIX) {
+        if name.starts_with(OWN_HEADER_PREFIX) || METHOD_OVERRIDES.contains(&name.as_str()) {
             spoofed.push(name);
         }
     }
@@ -91,8 +98,10 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
             .and_then(|v| v.parse().ok()),
     };
     size::check(&size, config.max_body_bytes)?;
-    // The raw token: the runtime's `Method` reads unknown methods as GET.
-    let method = req.inner().method();
+    // The raw token (the runtime's `Method` reads unknown methods as GET),
+    // upper-cased: it is judged and forwarded in this one form, so `patch`
+    // cannot pass as something other than `PATCH`.
+    let method = req.inner().method().to_ascii_uppercase();
     // Judged and forwarded in this one form, so the origin serves exactly
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;

@@ -14,7 +14,7 @@ use super::http::{self, set_cors, set_rate_limit_headers};
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
-use crate::signature::{self, SigningKey};
+use crate::signature::{self, Signed, SigningKey};
 
 /// Headers keygate sets for the origin. Every client header named
 /// `X-Keygate-*` is dropped first, so the origin can trust these.
@@ -30,6 +30,9 @@ const EXPIRY_WARNING_MS: u64 = 7 * 24 * 3600 * 1000;
 pub struct Forward<'a> {
     /// The origin plus the canonical path and the query.
     pub url: &'a str,
+    /// The canonical path and the query: what the origin sees and the
+    /// signature covers.
+    pub path_and_query: &'a str,
     /// Which header carried the key (removed).
     pub source: KeySource,
     /// Client headers named `X-Keygate-*` (removed).
@@ -76,12 +79,14 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
         headers.set(OWN_HEADERS[2], owner).map_err(internal)?;
     }
     if let Some(signing) = to.signing {
-        let signature = signing.sign(
-            http::now(),
-            grant.key_id.as_str(),
-            grant.owner_id.as_deref(),
-            grant.environment.as_str(),
-        );
+        let request = Signed {
+            method: to.method,
+            path_and_query: to.path_and_query,
+            key_id: grant.key_id.as_str(),
+            owner_id: grant.owner_id.as_deref(),
+            environment: grant.environment.as_str(),
+        };
+        let signature = signing.sign(http::now(), &request);
         headers
             .set(signature::HEADER, &signature)
             .map_err(internal)?;

@@ -187,7 +187,12 @@ impl RegistryObject {
                 )?;
                 Ok(RegistryReply::Done)
             }
-            RegistryCommand::List { query, actor } => {
+            RegistryCommand::List { mut query, actor } => {
+                // A key actor only ever sees its own environment and owner:
+                // narrow in SQL before the rule runs on each row.
+                if let Actor::Key { bounds, .. } = &actor {
+                    query = query.within(&bounds.environment, bounds.owner_id.as_deref());
+                }
                 let (filter, args) = query.filter(now);
                 let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
                 let select = |limit: &str, mut args: Vec<SqlStorageValue>, extra: Vec<i64>| {

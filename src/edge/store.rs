@@ -103,11 +103,11 @@ pub async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryRe
     call_object(env, REGISTRY.0, REGISTRY.1, command).await
 }
 
-/// Reports an admin authentication from `client` to its guard object and
-/// returns the guard's verdict (see [`crate::guard`] for the plain-text
-/// protocol, which keeps JSON code for this small exchange out of the bundle).
-pub async fn guard(env: &Env, client: &str, failed: bool) -> Result<Result<(), Error>, Error> {
-    let mut resp = call(env, ADMIN_GUARD, client, guard::report(failed).to_owned()).await?;
+/// Reports a failed admin authentication from `client` to its guard
+/// object and returns the guard's verdict (see [`crate::guard`] for the
+/// plain-text answer, which keeps JSON code for this exchange out of the bundle).
+pub async fn guard(env: &Env, client: &str) -> Result<Result<(), Error>, Error> {
+    let mut resp = call(env, ADMIN_GUARD, client, String::new()).await?;
     let text = resp.text().await.map_err(|e| {
         worker::console_error!("{ADMIN_GUARD} object {client}: read failed: {e}");
         Error::Unavailable

@@ -30,6 +30,13 @@ pub struct ListQuery {
     pub owner_id: Option<String>,
     /// Case-insensitive substring of name, description or id.
     pub q: Option<String>,
+    /// Set by [`ListQuery::within`]: exactly this owner (`Some(None)`: keys
+    /// without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Option<String>>,
+    /// Set by [`ListQuery::within`] when the filters ask for what is out of reach.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nothing: bool,
 }
 
 /// A value bound to a `?` in the generated SQL.
@@ -110,6 +117,8 @@ impl ListQuery {
             status: None,
             owner_id: None,
             q: None,
+            owner: None,
+            nothing: false,
         };
         for (name, value) in pairs {
             match name {
@@ -150,6 +159,17 @@ impl ListQuery {
             clauses.push("instr(search, ?) > 0".into());
             args.push(SqlArg::Text(q.clone()));
         }
+        match &self.owner {
+            None => {}
+            Some(None) => clauses.push("owner_id IS NULL".into()),
+            Some(Some(owner)) => {
+                clauses.push("owner_id = ?".into());
+                args.push(SqlArg::Text(owner.clone()));
+            }
+        }
+        if self.nothing {
+            clauses.push("0".into());
+        }
         let now = SqlArg::Int(now.as_millis() as i64);
         match self.status {
             None => {}
@@ -164,6 +184,19 @@ impl ListQuery {
             }
         }
         (clauses.join(" AND "), args)
+    }
+
+    /// This query narrowed to one environment and owner (`None`: keys
+    /// without an owner). A filter asking for another one matches nothing.
+    pub fn within(mut self, environment: &Environment, owner_id: Option<&str>) -> ListQuery {
+        self.nothing |= self.environment.as_ref().is_some_and(|e| e != environment)
+            || self
+                .owner_id
+                .as_deref()
+                .is_some_and(|o| Some(o) != owner_id);
+        self.environment = Some(environment.clone());
+        self.owner = Some(owner_id.map(str::to_owned));
+        self
     }
 
     /// This page of an already filtered, ordered list.
@@ -220,6 +253,30 @@ mod tests {
                 SqlArg::Int(42),
             ]
         );
+    }
+
+    #[test]
+    fn a_key_actor_lists_only_its_environment_and_owner() {
+        let live: Environment = "live".parse().unwrap();
+        let (sql, args) = q("")
+            .unwrap()
+            .within(&live, None)
+            .filter(Timestamp::from_millis(1));
+        assert!(sql.contains("environment = ?") && sql.contains("owner_id IS NULL"));
+        assert_eq!(args, vec![SqlArg::Text("live".into())]);
+        let (sql, args) = q("owner_id=acme")
+            .unwrap()
+            .within(&live, Some("acme"))
+            .filter(Timestamp::from_millis(1));
+        assert!(!sql.ends_with(" AND 0"));
+        assert!(args.contains(&SqlArg::Text("acme".into())));
+        for asked in ["environment=test", "owner_id=globex"] {
+            let (sql, _) = q(asked)
+                .unwrap()
+                .within(&live, Some("acme"))
+                .filter(Timestamp::from_millis(1));
+            assert!(sql.ends_with(" AND 0"), "{asked}: {sql}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! The admin token may act on any key. An API key holding `admin` (a *key
 //! actor*) may act on a key only when that key is **within** it: the key
 //! holds no `admin`, and everything it can do the actor can do too —
-//! grants, environment, owner, limits, expiry and IP allowlist (see
+//! grants, environment, owner (the same one, or none for both), limits,
+//! expiry and IP allowlist (see
 //! [`Actor::reach`]). The same rule judges the current record of every key
 //! an admin route touches (read, list, edit, rotate, revoke, audit,
 //! verify, revoke-leaked) and the record a create or edit would produce.
@@ -271,7 +272,10 @@ impl Actor {
         if target.environment != own.environment {
             return Err(OutOfReach::Environment);
         }
-        if own.owner_id.is_some() && target.owner_id != own.owner_id {
+        // An admin key without an owner manages keys without one: "no
+        // owner" is not "every owner", or it could mint keys that the origin
+        // takes for any tenant's.
+        if target.owner_id != own.owner_id {
             return Err(OutOfReach::Owner);
         }
         let limits = (target.rate_limits.per_minute <= own.rate_limits.per_minute)
@@ -386,6 +390,7 @@ mod tests {
                 OutOfReach::Grant("orders:write".into()),
             ),
             (r#"{"environment":"test"}"#, OutOfReach::Environment),
+            (r#"{"owner_id":"acme"}"#, OutOfReach::Owner),
             (
                 r#"{"rate_limits":{"per_minute":101,"per_day":1000}}"#,
                 OutOfReach::Limits,
@@ -498,7 +503,7 @@ mod tests {
         t.grants.is_admin()
             || needs.iter().any(|n| covers(t, n) && !covers(a, n))
             || t.environment != a.environment
-            || (a.owner_id.is_some() && t.owner_id != a.owner_id)
+            || t.owner_id != a.owner_id
             || t.rate_limits.per_minute > a.rate_limits.per_minute
             || t.rate_limits.per_day > a.rate_limits.per_day
             || a.expires_at
