@@ -18,7 +18,7 @@ const WARMUP = 2;
 const QUICK = process.env.BENCH_QUICK === "1";
 const ORIGIN_PORT = 8799;
 const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
-const TOKEN = "bench-admin-token";
+const TOKEN = "bench-admin-token-0123456789";
 const COMPAT = "2026-04-26";
 const modulesRules = [
   { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },

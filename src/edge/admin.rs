@@ -10,7 +10,10 @@ use serde_json::json;
 use worker::{js_sys, Env, Request, Response};
 
 use super::{gateway, http, store};
-use crate::admin::{check_admin_token, configured_token, parse_body, AdminRoute, MAX_BODY_BYTES};
+use crate::admin::{
+    check_admin_token, configured_token, parse_body, AdminRoute, MAX_BODY_BYTES,
+    MIN_ADMIN_TOKEN_CHARS,
+};
 use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::credential::presented_key;
@@ -96,7 +99,11 @@ thread_local! {
 /// its own check; a failure is counted by the client's guard object, and
 /// past the limit answered 429 until the minute ends.
 async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
-    let token = configured_token(env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string()));
+    let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
+    let token = configured_token(secret.clone());
+    if token.is_none() && secret.is_some_and(|s| !s.is_empty()) {
+        worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: the admin token is disabled");
+    }
     if token.is_none() && !config.admin_keys_without_token {
         return Err(Error::AdminDisabled);
     }
