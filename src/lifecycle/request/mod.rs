@@ -1,0 +1,333 @@
+//! The two admin requests that produce a record: `NewKey` (the create
+//! body, issued into a `KeyRecord` plus its one plaintext secret) and
+//! `KeyPatch` (the edit body, applied under a `Permit`). Both end in the
+//! same validation and the same admin-key rule.
+
+use std::num::NonZeroU32;
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{KeyRecord, Metadata, Secret, DEFAULT_ROTATION_GRACE_SECS};
+use crate::admin::{not_null, whole};
+use crate::error::Error;
+use crate::key::{ApiKey, Environment, KeyId, KeyType};
+use crate::limit::{RateLimits, Tiers};
+use crate::policy::actor::{Actor, Permit};
+use crate::policy::cors::WebOrigin;
+use crate::policy::ip::IpRule;
+use crate::policy::permission::{Grants, Hierarchy, Scope};
+use crate::time::Timestamp;
+
+/// Limits as a create request may give them: either may be left out.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsInput {
+    /// Requests per minute; the configured default if absent.
+    #[serde(
+        default,
+        deserialize_with = "whole",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub per_minute: Option<NonZeroU32>,
+    /// Requests per UTC day; the configured default if absent.
+    #[serde(
+        default,
+        deserialize_with = "whole",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub per_day: Option<NonZeroU32>,
+}
+
+impl RateLimitsInput {
+    /// Fills the gaps from `defaults`.
+    pub fn or(self, defaults: RateLimits) -> RateLimits {
+        RateLimits {
+            per_minute: self.per_minute.unwrap_or(defaults.per_minute),
+            per_day: self.per_day.unwrap_or(defaults.per_day),
+        }
+    }
+}
+
+/// The body of `POST /v1/keys`, exactly as the client sent it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// Required, 1–200 characters.
+    pub name: String,
+    /// Optional, up to 1,000 characters.
+    #[serde(default, deserialize_with = "not_null")]
+    pub description: Option<String>,
+    /// One of the configured environments.
+    pub environment: Environment,
+    /// Defaults to `secret`.
+    #[serde(default, rename = "type", deserialize_with = "not_null")]
+    pub key_type: Option<KeyType>,
+    /// Per-key limits; defaults from the tier or configuration.
+    #[serde(default, deserialize_with = "not_null")]
+    pub rate_limits: Option<RateLimitsInput>,
+    /// A configured tier whose limits apply unless `rate_limits` overrides.
+    #[serde(default, deserialize_with = "not_null")]
+    pub tier: Option<String>,
+    /// Your customer or tenant id.
+    #[serde(default, deserialize_with = "not_null")]
+    pub owner_id: Option<String>,
+    /// Free-form JSON object, at most 4 KiB.
+    #[serde(default, deserialize_with = "not_null")]
+    pub metadata: Option<Metadata>,
+    /// Flat scopes.
+    #[serde(default)]
+    pub scopes: Vec<Scope>,
+    /// Hierarchical permissions.
+    #[serde(default)]
+    pub permissions: Hierarchy,
+    /// IP allowlist.
+    #[serde(default)]
+    pub allowed_ips: Vec<IpRule>,
+    /// CORS origins (for publishable keys used from browsers).
+    #[serde(default)]
+    pub allowed_origins: Vec<WebOrigin>,
+    /// Optional expiry; must be in the future.
+    #[serde(default, deserialize_with = "not_null")]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The body of `PATCH /v1/keys/{id}`: every field optional; `null` clears
+/// `description` and `expires_at`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPatch {
+    /// New name.
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<String>,
+    /// New description, or `null` to clear it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub description: Option<Option<String>>,
+    /// New limits; a missing half keeps its current (or the new tier's) value.
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rate_limits: Option<RateLimitsInput>,
+    /// New tier (its limits apply, then `rate_limits`), or `null` to detach.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tier: Option<Option<String>>,
+    /// New owner, or `null`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub owner_id: Option<Option<String>>,
+    /// New metadata (replaces it), or `null`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metadata: Option<Option<Metadata>>,
+    /// New scopes (replaces the list).
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub scopes: Option<Vec<Scope>>,
+    /// New hierarchical permissions (replaces them).
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub permissions: Option<Hierarchy>,
+    /// New IP allowlist (`[]` removes it).
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_ips: Option<Vec<IpRule>>,
+    /// New CORS origins.
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_origins: Option<Vec<WebOrigin>>,
+    /// New expiry, or `null` for none.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<Option<Timestamp>>,
+}
+
+/// Longest overlap a rotation may give the previous secret: 365 days.
+pub const MAX_ROTATION_GRACE_SECS: u64 = 365 * 86_400;
+
+/// The body of `POST /v1/keys/{id}/rotate` (may be empty).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// How long the previous secret keeps working (0: not at all).
+    #[serde(default, deserialize_with = "whole")]
+    pub expire_previous_in_seconds: Option<u64>,
+}
+
+impl RotateRequest {
+    /// The overlap to give the previous secret: 24 h by default, at most
+    /// [`MAX_ROTATION_GRACE_SECS`] (longer is 422, so that no rotation can
+    /// store a time that does not read back).
+    pub fn grace_secs(&self) -> Result<u64, Error> {
+        match self.expire_previous_in_seconds {
+            None => Ok(DEFAULT_ROTATION_GRACE_SECS),
+            Some(s) if s <= MAX_ROTATION_GRACE_SECS => Ok(s),
+            Some(_) => Err(Error::invalid(
+                "expire_previous_in_seconds",
+                format!("must be at most {MAX_ROTATION_GRACE_SECS} (365 days)"),
+            )),
+        }
+    }
+}
+
+/// Tells "field absent" (`None`, via `default`) from "field is null"
+/// (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl KeyPatch {
+    /// The record after this edit, validated like a new key (and by the
+    /// same no-escalation rule). The secret, id, type and environment never
+    /// change here.
+    pub fn apply(
+        self,
+        permit: &Permit<'_>,
+        tiers: &Tiers,
+        now: Timestamp,
+    ) -> Result<KeyRecord, Error> {
+        let record = permit.target();
+        let mut next = record.clone();
+        if let Some(name) = self.name {
+            next.name = name.trim().to_owned();
+        }
+        if let Some(description) = self.description {
+            next.description = description;
+        }
+        let mut base = record.rate_limits;
+        if let Some(tier) = self.tier {
+            if let Some(name) = &tier {
+                base = tiers.get(name)?;
+            }
+            next.tier = tier;
+        }
+        next.rate_limits = self.rate_limits.unwrap_or_default().or(base);
+        if let Some(owner_id) = self.owner_id {
+            next.owner_id = owner_id;
+        }
+        if let Some(metadata) = self.metadata {
+            next.metadata = metadata;
+        }
+        if let Some(scopes) = self.scopes {
+            next.grants.scopes = scopes;
+        }
+        if let Some(permissions) = self.permissions {
+            next.grants.permissions = permissions;
+        }
+        if let Some(ips) = self.allowed_ips {
+            next.allowed_ips = ips;
+        }
+        if let Some(origins) = self.allowed_origins {
+            next.allowed_origins = origins;
+        }
+        if let Some(expires_at) = self.expires_at {
+            next.expires_at = expires_at;
+        }
+        next.validate(now)?;
+        permit.allows_result(&next)?;
+        Ok(next)
+    }
+}
+
+/// What issuing a key needs besides the request.
+pub struct IssueContext<'a> {
+    /// Environments this deployment serves.
+    pub environments: &'a [Environment],
+    /// Limits for keys that give none.
+    pub default_limits: RateLimits,
+    /// The time of issue.
+    pub now: Timestamp,
+    /// Who is issuing.
+    pub actor: &'a Actor,
+    /// Configured tiers.
+    pub tiers: &'a Tiers,
+}
+
+impl NewKey {
+    /// Validates the request and mints the key: the returned `ApiKey` is
+    /// the only copy of the secret, for the create response.
+    pub fn issue(self, ctx: &IssueContext<'_>) -> Result<(KeyRecord, ApiKey), Error> {
+        if !ctx.environments.contains(&self.environment) {
+            let known: Vec<&str> = ctx.environments.iter().map(Environment::as_str).collect();
+            return Err(Error::invalid(
+                "environment",
+                format!("must be one of: {}", known.join(", ")),
+            ));
+        }
+        let key_type = self.key_type.unwrap_or(KeyType::Secret);
+        let base = match &self.tier {
+            Some(name) => ctx.tiers.get(name)?,
+            None => ctx.default_limits,
+        };
+        let key =
+            ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
+        let given = self.rate_limits.unwrap_or_default();
+        let tier = self.tier.is_some();
+        let mut record = KeyRecord {
+            id: KeyId::generate().map_err(|_| Error::Internal)?,
+            name: self.name.trim().to_owned(),
+            description: self.description,
+            environment: self.environment,
+            key_type,
+            rate_limits: given.or(base),
+            tier: self.tier,
+            owner_id: self.owner_id,
+            metadata: self.metadata,
+            grants: Grants {
+                scopes: self.scopes,
+                permissions: self.permissions,
+            },
+            allowed_ips: self.allowed_ips,
+            allowed_origins: self.allowed_origins,
+            created_at: ctx.now,
+            expires_at: self.expires_at,
+            revoked_at: None,
+            revoked_reason: None,
+            secrets: vec![Secret::of(&key)],
+        };
+        ctx.actor.inherit(&mut record, given, tier);
+        record.validate(ctx.now)?;
+        ctx.actor.allows_new(&record)?;
+        Ok((record, key))
+    }
+}
+
+#[cfg(test)]
+mod tests;
