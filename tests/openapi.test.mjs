@@ -82,6 +82,7 @@ test("every documented operation answers as documented", async () => {
   await run("listKeys", { path: "/v1/keys?per_page=0", method: "GET", expect: 422 });
   await run("getKey", { path: `/v1/keys/${id}`, method: "GET", expect: 200 });
   await run("getKey", { path: "/v1/keys/key_0000000000000000", method: "GET", expect: 404 });
+  await run("getKey", { path: "/v1/keys/a;b", method: "GET", expect: 400 });
   await run("editKey", { path: `/v1/keys/${id}`, method: "PATCH", body: { description: "edited", expires_at: null }, expect: 200 });
   await run("editKey", { path: `/v1/keys/${id}`, method: "PATCH", body: { scopes: "nope" }, expect: 422 });
   await run("whoami", { path: "/v1/whoami", method: "GET", headers: bearer(key), expect: 200 });
