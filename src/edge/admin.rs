@@ -41,6 +41,7 @@ type Handled = Result<worker::Result<Response>, Error>;
 pub async fn handle(
     route: AdminRoute,
     mut req: Request,
+    method: &str,
     env: &Env,
     config: &Config,
 ) -> Result<Response, Error> {
@@ -49,9 +50,9 @@ pub async fn handle(
             r.headers().set("Content-Type", "application/json")?;
             Ok(r)
         }),
-        AdminRoute::Whoami => whoami(&req, env, config).await?,
+        AdminRoute::Whoami => whoami(&req, method, env, config).await?,
         route => {
-            let actor = authenticate(&req, env, config).await?;
+            let actor = authenticate(&req, method, env, config).await?;
             match route {
                 AdminRoute::CreateKey => create(&mut req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,
@@ -98,7 +99,12 @@ thread_local! {
 /// [`crate::guard`]). A right credential always passes, at no I/O beyond
 /// its own check; a failure is counted by the client's guard object, and
 /// past the limit answered 429 until the minute ends.
-async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor, Error> {
+async fn authenticate(
+    req: &Request,
+    method: &str,
+    env: &Env,
+    config: &Config,
+) -> Result<Actor, Error> {
     let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
     let token = configured_token(secret.clone());
     if token.is_none() && secret.is_some_and(|s| !s.is_empty()) {
@@ -107,7 +113,7 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
     if token.is_none() && !config.admin_keys_without_token {
         return Err(Error::AdminDisabled);
     }
-    let outcome = credential_actor(req, env, config, token.as_deref()).await;
+    let outcome = credential_actor(req, method, env, config, token.as_deref()).await;
     let failed = matches!(
         outcome,
         Err(Error::Unauthorized
@@ -139,6 +145,7 @@ async fn authenticate(req: &Request, env: &Env, config: &Config) -> Result<Actor
 /// every key the request may touch, see [`crate::policy::actor`]).
 async fn credential_actor(
     req: &Request,
+    method: &str,
     env: &Env,
     config: &Config,
     token: Option<&str>,
@@ -150,7 +157,7 @@ async fn credential_actor(
             cost: std::num::NonZeroU32::MIN,
         });
         // Admin calls count against the acting key's own limits.
-        let access = gateway::access(req, needs_admin, true);
+        let access = gateway::access(req, method, needs_admin, true);
         let grant = gateway::admit(env, config, &key, access, None).await?;
         return Ok(Actor::key(&grant));
     }
@@ -438,9 +445,9 @@ async fn verify(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
     ))
 }
 
-async fn whoami(req: &Request, env: &Env, config: &Config) -> Handled {
+async fn whoami(req: &Request, method: &str, env: &Env, config: &Config) -> Handled {
     let (key, _) = gateway::credential(req)?;
-    let access = gateway::access(req, Ok(Requirement::OPEN), false);
+    let access = gateway::access(req, method, Ok(Requirement::OPEN), false);
     let grant = gateway::admit(env, config, &key, access, None).await?;
     let body = json!({ "data": {
         "id": grant.key_id,

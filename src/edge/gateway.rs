@@ -30,6 +30,10 @@ pub struct Target<'a> {
     pub query: &'a str,
     /// Client headers to drop: named like keygate's own, or method overrides.
     pub spoofed: &'a [String],
+    /// The declared `Content-Length`, if any.
+    pub content_length: Option<u64>,
+    /// Whether the body comes with `Transfer-Encoding` (chunked).
+    pub chunked: bool,
 }
 
 /// Handles an API request: authorize, count, forward.
@@ -39,24 +43,26 @@ pub async fn handle(
     env: &Env,
     config: &Config,
 ) -> Result<Response, Error> {
-    if let Some(resp) = preflight(&req)? {
+    if let Some(resp) = preflight(&req, target.method)? {
         return Ok(resp);
     }
-    let header = |name: &str| req.headers().has(name).unwrap_or(false);
     // The runtime may drop a GET's body; its framing headers still tell.
     let has_body = req.inner().body().is_some()
-        || header("Transfer-Encoding")
-        || req
-            .headers()
-            .get("Content-Length")
-            .ok()
-            .flatten()
-            .is_some_and(|n| n.trim() != "0");
+        || target.chunked
+        || target.content_length.is_some_and(|n| n > 0);
     method::check_forwardable(target.method, has_body)?;
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
     let requirement = config.requirement(target.method, target.path);
-    let grant = match judged(env, config, &key, access(&req, requirement, true), None).await? {
+    let grant = match judged(
+        env,
+        config,
+        &key,
+        access(&req, target.method, requirement, true),
+        None,
+    )
+    .await?
+    {
         Ok(grant) => grant,
         Err((error, origins)) => {
             // Refused with the key's CORS headers: a listed page can read why.
@@ -77,27 +83,28 @@ pub async fn handle(
         method: target.method,
         timeout_ms: config.origin_timeout_ms,
         max_body_bytes: config.max_body_bytes,
+        declared_length: target.content_length.is_some(),
     };
     proxy::forward(req, forward, &grant).await
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
 /// nothing by itself; see [`crate::policy::cors`]). Any other request: `None`.
-fn preflight(req: &Request) -> Result<Option<Response>, Error> {
+fn preflight(req: &Request, method: &str) -> Result<Option<Response>, Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let (Some(origin), Some(method)) = (header("Origin"), header("Access-Control-Request-Method"))
+    if method != "OPTIONS" {
+        return Ok(None);
+    }
+    let (Some(origin), Some(asked)) = (header("Origin"), header("Access-Control-Request-Method"))
     else {
         return Ok(None);
     };
-    if req.inner().method() != "OPTIONS" {
-        return Ok(None);
-    }
     let resp = Response::empty()
         .map_err(|_| Error::Internal)?
         .with_status(204);
     for (name, value) in cors::preflight_headers(
         &origin,
-        Some(&method),
+        Some(&asked),
         header("Access-Control-Request-Headers").as_deref(),
     ) {
         resp.headers()
@@ -116,12 +123,18 @@ pub fn credential(req: &Request) -> Result<(ApiKey, KeySource), Error> {
     )
 }
 
-/// The facts of `req` that a key's rules judge.
-pub fn access(req: &Request, requirement: Result<Requirement, Error>, consume: bool) -> Access {
+/// The facts of `req` (sent with `method`, as the entry point read it) that
+/// a key's rules judge.
+pub fn access(
+    req: &Request,
+    method: &str,
+    requirement: Result<Requirement, Error>,
+    consume: bool,
+) -> Access {
     let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
     Access {
         requirement,
-        read_only: method::is_read(&req.inner().method().to_ascii_uppercase()),
+        read_only: method::is_read(method),
         client_ip: client_ip(ip.as_deref()),
         consume,
     }

@@ -78,12 +78,20 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     // Read once: every later step works on this copy.
     let url = req.inner().url();
     let headers = req.headers();
-    // One pass over the headers: their size, and any that claim to be
-    // keygate's own (the proxy drops those, so the origin can trust them).
+    // One pass over the headers: their size, how the body is framed, and
+    // any that claim to be keygate's own or override the method (the proxy
+    // drops those, so the origin can trust what it gets).
     let mut header_bytes = 0;
+    let mut content_length = None;
+    let mut chunked = false;
     let mut spoofed = Vec::new();
     for (name, value) in headers.entries() {
         header_bytes += name.len() + value.len();
+        match name.as_str() {
+            "content-length" => content_length = value.trim().parse::<u64>().ok(),
+            "transfer-encoding" => chunked = true,
+            _ => {}
+        }
         if name.starts_with(OWN_HEADER_PREFIX) || METHOD_OVERRIDES.contains(&name.as_str()) {
             spoofed.push(name);
         }
@@ -91,11 +99,7 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     let size = RequestSize {
         url: url.len(),
         headers: header_bytes,
-        content_length: headers
-            .get("Content-Length")
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse().ok()),
+        content_length,
     };
     size::check(&size, config.max_body_bytes)?;
     // The raw token (the runtime's `Method` reads unknown methods as GET),
@@ -106,13 +110,15 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;
     match match_route(&config.admin_prefix, &method, &path) {
-        Some(route) => admin::handle(route?, req, env, &config).await,
+        Some(route) => admin::handle(route?, req, &method, env, &config).await,
         None => {
             let target = gateway::Target {
                 method: &method,
                 path: &path,
                 query: query_of(&url),
                 spoofed: &spoofed,
+                content_length,
+                chunked,
             };
             gateway::handle(req, target, env, &config).await
         }

@@ -45,6 +45,8 @@ pub struct Forward<'a> {
     pub timeout_ms: u64,
     /// Most body bytes forwarded (`MAX_BODY_BYTES`).
     pub max_body_bytes: u64,
+    /// Whether the body's length was declared (and so checked up front).
+    pub declared_length: bool,
 }
 
 /// Forwards `req` with the key header and any spoofed `X-Keygate-*`
@@ -102,8 +104,7 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
     if let Some(body) = req.inner().body() {
         // A declared length was checked up front (413 above the cap); a
         // chunked body is counted as it streams and cut at the cap.
-        let declared = req.headers().has("Content-Length").unwrap_or(false);
-        if declared {
+        if to.declared_length {
             init.set_body(&body);
         } else {
             // Aborts the upstream request when the body crosses the cap, so
