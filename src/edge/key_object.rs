@@ -66,7 +66,12 @@ fn load(sql: &SqlStorage) -> Result<KeyState> {
                 Ok(record) => state.record = Some(record),
                 Err(e) => {
                     // Reported as exactly that; the key stays revocable.
-                    worker::console_error!("stored key record does not decode: {e}");
+                    // Where, not what: serde's message can quote a stored
+                    // value, and the record holds secret hashes.
+                    worker::console_error!(
+                        "stored key record does not decode (column {})",
+                        e.column()
+                    );
                     state.record = Some(salvage(&row.value).ok_or(e)?);
                     state.damaged = true;
                 }
