@@ -53,13 +53,25 @@ pub enum Method {
     Delete,
 }
 
+impl Method {
+    /// The method's token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
 impl VerifyRequest {
-    /// Whether the verified request only reads.
+    /// Whether the verified request only reads, by the proxy's own rule.
     pub fn read_only(&self) -> bool {
-        matches!(
-            self.method.unwrap_or(Method::Get),
-            Method::Get | Method::Head | Method::Options
-        )
+        crate::policy::method::is_read(self.method.unwrap_or(Method::Get).as_str())
     }
 
     /// What the request needs.

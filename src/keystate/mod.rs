@@ -2,7 +2,6 @@
 //! authoritative record (status, secrets, limits) and the counters, and the
 //! commands the Worker sends it. Pure: the Durable Object only loads this
 //! state, calls [`KeyState::apply`] with the time, and saves what changed.
-
 //!
 //! - [`protocol`]: the commands, request facts and answers exchanged with the Worker.
 
@@ -50,25 +49,15 @@ impl KeyAction {
             }
             KeyAction::Revoke { reason } => {
                 let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
-                if record.revoked_at.is_some() {
-                    return Ok((
-                        Reply::Revoked {
-                            key: view(record),
-                            hashes,
-                        },
-                        None,
-                    ));
-                }
-                let mut next = record.clone();
-                next.revoked_at = Some(now);
-                next.revoked_reason = reason;
-                Ok((
-                    Reply::Revoked {
-                        key: view(&next),
-                        hashes,
-                    },
-                    Some(next),
-                ))
+                // Revoking a revoked key changes nothing (idempotent).
+                let next = record.revoked_at.is_none().then(|| {
+                    let mut next = record.clone();
+                    next.revoked_at = Some(now);
+                    next.revoked_reason = reason;
+                    next
+                });
+                let key = view(next.as_ref().unwrap_or(record));
+                Ok((Reply::Revoked { key, hashes }, next))
             }
         }
     }
@@ -182,16 +171,21 @@ impl KeyState {
         }
         // The key is identified: a refusal of a browser key carries its
         // origins, so a listed page can read it.
-        let origins = record.allowed_origins.clone();
         match self.judge(access, verifier, now) {
-            (Err(error), writes) if !origins.is_empty() => {
-                let refused = Reply::Refused {
-                    error,
-                    allowed_origins: origins,
-                };
-                (Ok(refused), writes)
+            (Err(error), writes) => {
+                let origins = self.record.as_ref().map(|r| &r.allowed_origins);
+                match origins.filter(|o| !o.is_empty()) {
+                    Some(origins) => {
+                        let refused = Reply::Refused {
+                            error,
+                            allowed_origins: origins.clone(),
+                        };
+                        (Ok(refused), writes)
+                    }
+                    None => (Err(error), writes),
+                }
             }
-            judged => judged,
+            admitted => admitted,
         }
     }
 

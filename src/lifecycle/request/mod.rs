@@ -5,7 +5,7 @@
 
 use std::num::NonZeroU32;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::record::{KeyRecord, Metadata, Secret, DEFAULT_ROTATION_GRACE_SECS};
 use crate::admin::{not_null, whole};
@@ -19,22 +19,14 @@ use crate::policy::permission::{Grants, Hierarchy, Scope};
 use crate::time::Timestamp;
 
 /// Limits as a create request may give them: either may be left out.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitsInput {
     /// Requests per minute; the configured default if absent.
-    #[serde(
-        default,
-        deserialize_with = "whole",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "whole")]
     pub per_minute: Option<NonZeroU32>,
     /// Requests per UTC day; the configured default if absent.
-    #[serde(
-        default,
-        deserialize_with = "whole",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "whole")]
     pub per_day: Option<NonZeroU32>,
 }
 
@@ -97,81 +89,37 @@ pub struct NewKey {
 #[serde(deny_unknown_fields)]
 pub struct KeyPatch {
     /// New name.
-    #[serde(
-        default,
-        deserialize_with = "not_null",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "not_null")]
     pub name: Option<String>,
     /// New description, or `null` to clear it.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub description: Option<Option<String>>,
     /// New limits; a missing half keeps its current (or the new tier's) value.
-    #[serde(
-        default,
-        deserialize_with = "not_null",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "not_null")]
     pub rate_limits: Option<RateLimitsInput>,
     /// New tier (its limits apply, then `rate_limits`), or `null` to detach.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub tier: Option<Option<String>>,
     /// New owner, or `null`.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub owner_id: Option<Option<String>>,
     /// New metadata (replaces it), or `null`.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub metadata: Option<Option<Metadata>>,
     /// New scopes (replaces the list).
-    #[serde(
-        default,
-        deserialize_with = "not_null",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "not_null")]
     pub scopes: Option<Vec<Scope>>,
     /// New hierarchical permissions (replaces them).
-    #[serde(
-        default,
-        deserialize_with = "not_null",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "not_null")]
     pub permissions: Option<Hierarchy>,
     /// New IP allowlist (`[]` removes it).
-    #[serde(
-        default,
-        deserialize_with = "not_null",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "not_null")]
     pub allowed_ips: Option<Vec<IpRule>>,
     /// New CORS origins.
-    #[serde(
-        default,
-        deserialize_with = "not_null",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "not_null")]
     pub allowed_origins: Option<Vec<WebOrigin>>,
     /// New expiry, or `null` for none.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present")]
     pub expires_at: Option<Option<Timestamp>>,
 }
 
