@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::json_text;
 use crate::key::KeyId;
 
 /// Largest admin request body accepted, in bytes.
@@ -103,13 +104,71 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             limit: MAX_BODY_BYTES,
         });
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let field = e.path().to_string();
-        json_error(e.into_inner(), field)
-    })?;
-    de.end().map_err(|e| json_error(e, ".".to_owned()))?;
-    Ok(value)
+    serde_json::from_slice(body).map_err(|e| {
+        let field = if e.is_data() {
+            culprit::<T>(body, &reason(&e))
+        } else {
+            String::new()
+        };
+        json_error(e, field)
+    })
+}
+
+/// A decoding error's message without serde_json's position suffix.
+fn reason(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.split_once(" at line ") {
+        Some((reason, _)) => reason.to_owned(),
+        None => message,
+    }
+}
+
+/// Which field of `body` makes decoding fail with `reason`, as a path
+/// (`rate_limits.per_minute`, `scopes[1]`; `.` for the document itself).
+///
+/// serde_json reports where an error was noticed, not for which field, and
+/// tracking the path through every decoder costs tens of KiB of wasm. So
+/// the field is found by elimination instead: a field is the culprit if
+/// the same body without it fails differently (or not at all), and the
+/// search goes on inside it. Decoding visits fields in order and reports
+/// the first failure, so removing an innocent field leaves that failure
+/// as it was.
+fn culprit<T: DeserializeOwned>(body: &[u8], reason_seen: &str) -> String {
+    let fails_the_same = |text: &[u8]| {
+        serde_json::from_slice::<T>(text)
+            .err()
+            .is_some_and(|e| reason(&e) == reason_seen)
+    };
+    let mut path = String::new();
+    let mut container = json_text::value_at(body, 0);
+    // Bounds the work a pathological body can cause.
+    let mut tries = 0;
+    'descend: while let Some(at) = container {
+        for member in json_text::members(body, at) {
+            tries += 1;
+            if tries > 200 {
+                break 'descend;
+            }
+            let without = [&body[..member.cut.0], &body[member.cut.1..]].concat();
+            if !fails_the_same(&without) {
+                match &member.key {
+                    Some(key) if path.is_empty() => path.push_str(key),
+                    Some(key) => {
+                        path.push('.');
+                        path.push_str(key);
+                    }
+                    None => path.push_str(&format!("[{}]", member.index)),
+                }
+                container = Some(member.value);
+                continue 'descend;
+            }
+        }
+        break;
+    }
+    if path.is_empty() {
+        path.push('.');
+    }
+    path
 }
 
 /// For optional body fields that are not nullable: absent is `None` (with
@@ -190,9 +249,8 @@ fn json_error(e: serde_json::Error, path: String) -> Error {
             message: e.to_string(),
         };
     }
-    let message = e.to_string();
-    let message = message.split(" at line ").next().unwrap_or_default();
-    Error::invalid(unknown_field(message).unwrap_or(path), message)
+    let message = reason(&e);
+    Error::invalid(unknown_field(&message).unwrap_or(path), message)
 }
 
 /// serde reports an unknown field at its parent's path; name the field.

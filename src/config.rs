@@ -21,6 +21,7 @@
 
 use std::num::NonZeroU32;
 
+use crate::admission::lease;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment};
 use crate::limit::{RateLimits, Tiers};
@@ -54,6 +55,9 @@ pub struct Config {
     pub origin_key: Option<SigningKey>,
     /// How long the origin may take to answer (headers) before 504.
     pub origin_timeout_ms: u64,
+    /// How long an isolate may use a lease (`LEASE_TTL_MS`); 0 when
+    /// `ADMISSION` is `exact`, which turns leasing off.
+    pub lease_ttl_ms: u64,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -162,7 +166,22 @@ impl Config {
                 .filter(|ms| (1..=600_000).contains(ms))
                 .ok_or("ORIGIN_TIMEOUT_MS must be a number of milliseconds from 1 to 600000")?,
         };
+        let lease_ttl_ms = match var("LEASE_TTL_MS") {
+            None => lease::DEFAULT_TTL_MS,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= lease::MAX_TTL_MS)
+                .ok_or("LEASE_TTL_MS must be a number of milliseconds from 0 to 60000")?,
+        };
+        let lease_ttl_ms = match var("ADMISSION").as_deref().map(str::trim) {
+            None | Some("" | "leased") => lease_ttl_ms,
+            Some("exact") => 0,
+            Some(_) => return Err("ADMISSION must be leased or exact".to_owned()),
+        };
         Ok(Config {
+            lease_ttl_ms,
             origin_timeout_ms,
             admin_keys_without_token,
             origin_key,

@@ -17,11 +17,14 @@
 //!   create and edit requests, the registry, listing and leak reports.
 //! - [`limit`]: minute/day windows and the pure `consume` step.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
+//! - [`admission`]: leases: how an isolate admits a hot key's requests
+//!   with no I/O and still never over-admits.
 //! - [`policy`]: access rules: permissions, the route table, canonical
 //!   paths, IP allowlists, CORS, and the admin-actor rule.
 //! - [`signature`]: the HMAC identity header origins can verify (`ORIGIN_SECRET`).
 //! - [`size`]: URL, header and body caps, checked before anything else.
 //! - [`admin`]: admin route table, body decoding, constant-time token check.
+//! - [`json_text`]: finding a field in JSON text (names what a body gets wrong).
 //! - [`guard`]: the admin guessing guard: per-client failure counts and lock-out policy.
 //! - [`verify`]: the `POST /v1/verify` request and answer.
 //! - [`config`]: deployment vars, validated.
@@ -38,12 +41,14 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod admission;
 pub mod cache;
 pub mod config;
 pub mod credential;
 pub mod error;
 pub mod guard;
 pub mod hash;
+pub mod json_text;
 pub mod key;
 pub mod keystate;
 pub mod lifecycle;

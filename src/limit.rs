@@ -138,6 +138,34 @@ impl Usage {
         }
     }
 
+    /// These counts with `units` more in every window current at `now`.
+    pub fn plus(&self, units: u32, now: Timestamp) -> Usage {
+        let mut next = *self;
+        for w in Window::ALL {
+            *next.counter_mut(w) = Counter {
+                start_ms: w.start_of(now).as_millis(),
+                count: self.used(w, now).saturating_add(units),
+            };
+        }
+        next
+    }
+
+    /// Takes back up to `units` counted at `at` from every window that is
+    /// still the one `at` fell in, but never more than `lent` (the units
+    /// lent out in that window) holds; `lent` shrinks by the same amount.
+    /// A window that has ended keeps its counts: its units are spent.
+    pub fn credit(&mut self, lent: &mut Usage, units: u32, at: Timestamp) {
+        for w in Window::ALL {
+            let start_ms = w.start_of(at).as_millis();
+            let (mine, theirs) = (self.counter_mut(w), lent.counter_mut(w));
+            if mine.start_ms == start_ms && theirs.start_ms == start_ms {
+                let back = units.min(theirs.count).min(mine.count);
+                mine.count -= back;
+                theirs.count -= back;
+            }
+        }
+    }
+
     /// Units used in `window` as of `now`: a counter from an older window
     /// counts as zero.
     fn used(&self, window: Window, now: Timestamp) -> u32 {
@@ -227,15 +255,16 @@ pub fn consume(limits: &RateLimits, usage: &Usage, cost: u32, now: Timestamp) ->
         };
         return (outcome, *usage);
     }
-    let mut next = *usage;
-    for w in Window::ALL {
-        let used = usage.used(w, now);
-        *next.counter_mut(w) = Counter {
-            start_ms: w.start_of(now).as_millis(),
-            count: used + cost,
-        };
-    }
+    let next = usage.plus(cost, now);
     (Outcome::Admitted(binding(limits, &next, now)), next)
+}
+
+/// When the shortest window (the minute) that `now` falls in ends: no
+/// lease outlives it, so a lease's units all belong to one window of each kind.
+pub fn shortest_window_end(now: Timestamp) -> Timestamp {
+    Window::Minute
+        .start_of(now)
+        .plus_millis(Window::Minute.length_ms())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /// A point in time: milliseconds since the Unix epoch, UTC. Serialized as
 /// RFC 3339 text (`2026-11-23T12:00:00Z`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(u64);
 
 /// Where the current time comes from. Logic takes a `Timestamp` argument;

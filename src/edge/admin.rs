@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{js_sys, Env, Request, Response};
 
-use super::{gateway, http, store};
+use super::{gateway, http, store, Edge};
 use crate::admin::{
     check_admin_token, configured_token, parse_body, AdminRoute, MAX_BODY_BYTES,
     MIN_ADMIN_TOKEN_CHARS,
@@ -42,17 +42,17 @@ pub async fn handle(
     route: AdminRoute,
     mut req: Request,
     method: &str,
-    env: &Env,
-    config: &Config,
+    edge: Edge<'_>,
 ) -> Result<Response, Error> {
+    let (env, config) = (edge.env, edge.config.as_ref());
     let resp = match route {
         AdminRoute::OpenApi => Response::ok(OPENAPI).and_then(|r| {
             r.headers().set("Content-Type", "application/json")?;
             Ok(r)
         }),
-        AdminRoute::Whoami => whoami(&req, method, env, config).await?,
+        AdminRoute::Whoami => whoami(&req, method, edge).await?,
         route => {
-            let actor = authenticate(&req, method, env, config).await?;
+            let actor = authenticate(&req, method, edge).await?;
             match route {
                 AdminRoute::CreateKey => create(&mut req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,
@@ -78,7 +78,7 @@ pub async fn handle(
                         _ => return Err(Error::Internal),
                     }
                 }
-                AdminRoute::Verify => verify(&mut req, env, config, &actor).await?,
+                AdminRoute::Verify => verify(&mut req, edge, &actor).await?,
                 AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
             }
         }
@@ -99,12 +99,8 @@ thread_local! {
 /// [`crate::guard`]). A right credential always passes, at no I/O beyond
 /// its own check; a failure is counted by the client's guard object, and
 /// past the limit answered 429 until the minute ends.
-async fn authenticate(
-    req: &Request,
-    method: &str,
-    env: &Env,
-    config: &Config,
-) -> Result<Actor, Error> {
+async fn authenticate(req: &Request, method: &str, edge: Edge<'_>) -> Result<Actor, Error> {
+    let (env, config) = (edge.env, edge.config);
     let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
     let token = configured_token(secret.clone());
     if token.is_none() && secret.is_some_and(|s| !s.is_empty()) {
@@ -113,7 +109,7 @@ async fn authenticate(
     if token.is_none() && !config.admin_keys_without_token {
         return Err(Error::AdminDisabled);
     }
-    let outcome = credential_actor(req, method, env, config, token.as_deref()).await;
+    let outcome = credential_actor(req, method, edge, token.as_deref()).await;
     let failed = matches!(
         outcome,
         Err(Error::Unauthorized
@@ -146,8 +142,7 @@ async fn authenticate(
 async fn credential_actor(
     req: &Request,
     method: &str,
-    env: &Env,
-    config: &Config,
+    edge: Edge<'_>,
     token: Option<&str>,
 ) -> Result<Actor, Error> {
     let authorization = req.headers().get("Authorization").ok().flatten();
@@ -158,7 +153,7 @@ async fn credential_actor(
         });
         // Admin calls count against the acting key's own limits.
         let access = gateway::access(req, method, needs_admin, true);
-        let grant = gateway::admit(env, config, &key, access, None).await?;
+        let grant = gateway::admit(edge, &key, access, None).await?;
         return Ok(Actor::key(&grant));
     }
     check_admin_token(token, authorization.as_deref())?;
@@ -420,7 +415,8 @@ async fn revoke_leaked(req: &mut Request, env: &Env, config: &Config, actor: &Ac
     ))
 }
 
-async fn verify(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
+async fn verify(req: &mut Request, edge: Edge<'_>, actor: &Actor) -> Handled {
+    let config = edge.config;
     let request: VerifyRequest = parse_body(&read_body(req).await?)?;
     let key = ApiKey::parse(request.key.trim()).map_err(|_| Error::invalid_api_key());
     let result = match key.and_then(|k| config.origin_for(&k).map(|_| k)) {
@@ -432,7 +428,7 @@ async fn verify(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
                 client_ip: client_ip(request.ip.as_deref()),
                 consume: true,
             };
-            gateway::admit(env, config, &key, access, Some(actor)).await
+            gateway::admit(edge, &key, access, Some(actor)).await
         }
     };
     // Storage failures are the verify call's own failure, not a verdict.
@@ -445,10 +441,10 @@ async fn verify(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
     ))
 }
 
-async fn whoami(req: &Request, method: &str, env: &Env, config: &Config) -> Handled {
+async fn whoami(req: &Request, method: &str, edge: Edge<'_>) -> Handled {
     let (key, _) = gateway::credential(req)?;
     let access = gateway::access(req, method, Ok(Requirement::OPEN), false);
-    let grant = gateway::admit(env, config, &key, access, None).await?;
+    let grant = gateway::admit(edge, &key, access, None).await?;
     let body = json!({ "data": {
         "id": grant.key_id,
         "name": grant.name,

@@ -1,20 +1,25 @@
 //! The API path: answer CORS preflights; find and parse the key (no I/O);
-//! check its environment and the route table (no I/O); find its id in KV
-//! (one read, often cached); ask its Durable Object (one call, which judges
-//! and counts); then forward to the origin.
+//! check its environment and the route table (no I/O); spend a unit of
+//! this isolate's lease for the key if it holds one (no I/O), else find
+//! the key's id in KV (one read, often cached) and ask its Durable Object
+//! (one call, which judges and counts); then forward to the origin.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
 
 use worker::{Env, Request, Response};
 
-use super::{http, proxy, store};
+use super::{http, proxy, store, Edge};
+use crate::admission::table::{Ask, Ended, Judged, Leases};
 use crate::config::Config;
 use crate::credential::{presented_key, KeySource};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::ApiKey;
-use crate::keystate::{Access, Command, Grant, Reply};
+use crate::keystate::{Access, Command, Grant, Refusal, Reply};
 use crate::policy::actor::Actor;
 use crate::policy::cors;
-use crate::policy::cors::WebOrigin;
 use crate::policy::ip::client_ip;
 use crate::policy::method;
 use crate::policy::route::Requirement;
@@ -37,12 +42,8 @@ pub struct Target<'a> {
 }
 
 /// Handles an API request: authorize, count, forward.
-pub async fn handle(
-    req: Request,
-    target: Target<'_>,
-    env: &Env,
-    config: &Config,
-) -> Result<Response, Error> {
+pub async fn handle(req: Request, target: Target<'_>, edge: Edge<'_>) -> Result<Response, Error> {
+    let config = edge.config;
     if let Some(resp) = preflight(&req, target.method)? {
         return Ok(resp);
     }
@@ -54,17 +55,13 @@ pub async fn handle(
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
     let requirement = config.requirement(target.method, target.path);
-    let grant = match judged(
-        env,
-        config,
-        &key,
-        access(&req, target.method, requirement, true),
-        None,
-    )
-    .await?
-    {
+    let access = access(&req, target.method, requirement, true);
+    let grant = match judged(edge, &key, access, None).await? {
         Ok(grant) => grant,
-        Err((error, origins)) => {
+        Err(Refusal {
+            error,
+            allowed_origins: origins,
+        }) => {
             // Refused with the key's CORS headers: a listed page can read why.
             let browser_origin = req.headers().get("Origin").ok().flatten();
             let resp = http::error_response(&error, http::now()).map_err(|_| Error::Internal)?;
@@ -140,58 +137,113 @@ pub fn access(
     }
 }
 
-/// Asks the key's Durable Object to judge `access` — for `verifier`, when
-/// the admin API's verify asks on an actor's behalf. An unknown key stops
-/// at KV and never creates a Durable Object.
+thread_local! {
+    /// This isolate's record snapshots and leases (see [`crate::admission`]).
+    static LEASES: RefCell<Option<Leases>> = const { RefCell::new(None) };
+}
+
+fn with_leases<R>(config: &Config, f: impl FnOnce(&mut Leases) -> R) -> R {
+    LEASES.with(|cell| {
+        f(cell
+            .borrow_mut()
+            .get_or_insert_with(|| Leases::new(config.lease_ttl_ms)))
+    })
+}
+
+/// Judges `access` for `key` — for `verifier`, when the admin API's
+/// verify asks on an actor's behalf: here, if this isolate holds a lease
+/// for the key, else by its Durable Object. An unknown key stops at KV and
+/// never creates a Durable Object.
 pub async fn admit(
-    env: &Env,
-    config: &Config,
+    edge: Edge<'_>,
     key: &ApiKey,
     access: Access,
     verifier: Option<&Actor>,
 ) -> Result<Grant, Error> {
-    judged(env, config, key, access, verifier)
+    judged(edge, key, access, verifier)
         .await?
-        .map_err(|(error, _)| error)
+        .map_err(|refusal| refusal.error)
 }
 
 /// [`admit`], keeping a refused browser key's origins: the outer error is
 /// keygate's (storage, unknown key), the inner one the key's refusal.
 async fn judged(
-    env: &Env,
-    config: &Config,
+    edge: Edge<'_>,
     key: &ApiKey,
     access: Access,
     verifier: Option<&Actor>,
-) -> Result<Result<Grant, (Error, Vec<WebOrigin>)>, Error> {
+) -> Result<Result<Grant, Refusal>, Error> {
     let hash = KeyHash::of(key);
-    let entry = store::lookup(env, config, &hash, http::now())
+    let (judged, ended) = with_leases(edge.config, |l| {
+        l.judge(&hash, &access, verifier, http::now())
+    });
+    if let Some(ended) = ended {
+        hand_back(edge, ended);
+    }
+    let ask = match judged {
+        Judged::Local(verdict) => return Ok(verdict),
+        Judged::Remote(ask) => ask,
+    };
+    let answer = ask_object(edge, &hash, &ask, access, verifier).await;
+    let settled = with_leases(edge.config, |l| l.settle(&hash, ask, answer));
+    if let Some(ended) = settled.ended {
+        hand_back(edge, ended);
+    }
+    if let Some((serial, until)) = settled.held {
+        // Hand the lease back when it ends, if no request has by then.
+        let (env, config) = (edge.env.clone(), Rc::clone(edge.config));
+        let wait = until.as_millis().saturating_sub(http::now().as_millis());
+        edge.ctx.wait_until(async move {
+            worker::Delay::from(Duration::from_millis(wait)).await;
+            if let Some(ended) = with_leases(&config, |l| l.expire(&hash, serial)) {
+                give_back(&env, &config, ended).await;
+            }
+        });
+    }
+    settled.verdict
+}
+
+/// The key's object's answer to `ask`.
+async fn ask_object(
+    edge: Edge<'_>,
+    hash: &KeyHash,
+    ask: &Ask,
+    access: Access,
+    verifier: Option<&Actor>,
+) -> Result<Reply, Error> {
+    let entry = store::lookup(edge.env, edge.config, hash, http::now())
         .await?
         .ok_or_else(Error::invalid_api_key)?;
     if entry.revoked {
-        return Ok(Err((Error::KeyRevoked, entry.allowed_origins)));
+        return Ok(Reply::Refused {
+            error: Error::KeyRevoked,
+            allowed_origins: entry.allowed_origins,
+        });
     }
-    let command = match verifier {
-        None => Command::Authorize { hash, access },
-        Some(actor) => Command::Verify {
-            actor: actor.clone(),
-            hash,
-            access,
-        },
+    let command = Command::Authorize {
+        hash: hash.clone(),
+        access,
+        verifier: verifier.cloned(),
+        known: ask.known(),
+        lease: ask.lease,
     };
-    match store::key_object(env, config, &entry.id, &command).await? {
-        Reply::Granted { grant } => Ok(Ok(grant)),
-        Reply::Refused {
-            error,
-            allowed_origins,
-        } => Ok(Err((error, allowed_origins))),
-        other => {
-            worker::console_error!(
-                "key object {} answered {} to an authorize",
-                entry.id,
-                other.kind()
-            );
-            Err(Error::Internal)
-        }
+    store::key_object(edge.env, edge.config, &entry.id, &command).await
+}
+
+/// Hands an ended lease back to its key's object, off the request's path.
+fn hand_back(edge: Edge<'_>, ended: Ended) {
+    let (env, config) = (edge.env.clone(), Rc::clone(edge.config));
+    edge.ctx
+        .wait_until(async move { give_back(&env, &config, ended).await });
+}
+
+async fn give_back(env: &Env, config: &Config, ended: Ended) {
+    let command = Command::Return {
+        returned: ended.returned,
+    };
+    // A lost return costs its unused units for the rest of their window
+    // (under-admission, never over-admission).
+    if let Err(e) = store::key_object(env, config, &ended.key, &command).await {
+        worker::console_error!("lease return for {} failed: {e:?}", ended.key);
     }
 }

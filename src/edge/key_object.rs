@@ -118,9 +118,9 @@ impl KeyObject {
             *cached = None;
             return Err(e);
         }
-        let touch = match (&answer, writes.report, state.activity.last_used) {
-            (Ok(Reply::Granted { grant }), true, Some(last_used)) => Some(RegistryCommand::Touch {
-                id: grant.key_id.clone(),
+        let touch = match (&state.record, writes.report, state.activity.last_used) {
+            (Some(record), true, Some(last_used)) => Some(RegistryCommand::Touch {
+                id: record.id.clone(),
                 last_used,
             }),
             _ => None,

@@ -45,9 +45,9 @@ const METHOD_OVERRIDES: [&str; 3] = [
 /// The fetch entry point: every error becomes its JSON response here, once.
 /// (The macro option that would answer with internal error text is not used.)
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let now = http::now();
-    match handle(req, &env).await {
+    match handle(req, &env, &ctx).await {
         Ok(resp) => Ok(resp),
         Err(error) => http::error_response(&error, now),
     }
@@ -73,8 +73,25 @@ pub(crate) fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
     Ok(config)
 }
 
-async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error> {
+/// What every handler works with: the bindings, the request's context
+/// (for work after the response) and the configuration.
+#[derive(Clone, Copy)]
+pub(crate) struct Edge<'a> {
+    /// The Worker's bindings.
+    pub env: &'a Env,
+    /// The request's context.
+    pub ctx: &'a Context,
+    /// This isolate's configuration.
+    pub config: &'a Rc<Config>,
+}
+
+async fn handle(req: Request, env: &Env, ctx: &Context) -> std::result::Result<Response, Error> {
     let config = config(env)?;
+    let edge = Edge {
+        env,
+        ctx,
+        config: &config,
+    };
     // Read once: every later step works on this copy.
     let url = req.inner().url();
     let headers = req.headers();
@@ -110,7 +127,7 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;
     match match_route(&config.admin_prefix, &method, &path) {
-        Some(route) => admin::handle(route?, req, &method, env, &config).await,
+        Some(route) => admin::handle(route?, req, &method, edge).await,
         None => {
             let target = gateway::Target {
                 method: &method,
@@ -120,7 +137,7 @@ async fn handle(req: Request, env: &Env) -> std::result::Result<Response, Error>
                 content_length,
                 chunked,
             };
-            gateway::handle(req, target, env, &config).await
+            gateway::handle(req, target, edge).await
         }
     }
 }

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 pub use protocol::{Access, Command, Grant, KeyAction, Reply};
 
+use crate::admission::lease::{self, LeaseAsk};
+use crate::admission::Admission;
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyType;
@@ -18,6 +20,7 @@ use crate::lifecycle::record::{KeyRecord, Status};
 use crate::lifecycle::request::KeyPatch;
 use crate::limit::{self, Outcome, Usage};
 use crate::policy::actor::{Actor, Permit};
+use crate::policy::cors::WebOrigin;
 use crate::policy::ip;
 use crate::time::Timestamp;
 
@@ -67,13 +70,31 @@ impl KeyAction {
 /// the record so the hot path rewrites only a few bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
-    /// Window counters.
+    /// Window counters (lent units included).
     pub usage: Usage,
+    /// Of those, units lent to isolates and not handed back: a return is
+    /// credited up to this much, so no return can free a unit twice.
+    #[serde(default)]
+    pub lent: Usage,
     /// Last admitted request.
     pub last_used: Option<Timestamp>,
     /// When `last_used` was last sent to the registry.
     #[serde(default)]
     pub reported_at: Option<Timestamp>,
+}
+
+impl Activity {
+    /// Notes a use at `at`; whether `last_used` is due to be reported.
+    fn used(&mut self, at: Timestamp, now: Timestamp) -> bool {
+        self.last_used = self.last_used.max(Some(at));
+        let due = self
+            .reported_at
+            .is_none_or(|t| now.as_millis() >= t.as_millis() + REPORT_INTERVAL_MS);
+        if due {
+            self.reported_at = Some(now);
+        }
+        due
+    }
 }
 
 /// How often a key's last use is reported to the registry, at most.
@@ -91,6 +112,22 @@ pub struct Writes {
     pub report: bool,
 }
 
+impl Writes {
+    const RECORD: Writes = Writes {
+        record: true,
+        activity: false,
+        report: false,
+    };
+
+    fn activity(report: bool) -> Writes {
+        Writes {
+            activity: true,
+            report,
+            ..Writes::default()
+        }
+    }
+}
+
 /// Everything a key's Durable Object holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyState {
@@ -104,89 +141,142 @@ pub struct KeyState {
     pub activity: Activity,
 }
 
+/// A request refused once the key is identified: the error, and the key's
+/// browser origins so a listed page can read why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub error: Error,
+    /// The key's `allowed_origins`.
+    pub allowed_origins: Vec<WebOrigin>,
+}
+
 impl KeyState {
     /// Applies `command` at `now`. On error nothing has changed.
     pub fn apply(&mut self, command: Command, now: Timestamp) -> (Result<Reply, Error>, Writes) {
         if self.damaged {
             return self.apply_damaged(command, now);
         }
+        let none = Writes::default();
         match command {
             Command::Create { record } => {
                 if self.record.is_some() {
-                    return (Err(Error::Internal), Writes::default());
+                    return (Err(Error::Internal), none);
                 }
                 let key = record.view(None, now);
                 self.record = Some(record);
-                let writes = Writes {
-                    record: true,
-                    ..Writes::default()
-                };
-                (Ok(Reply::Key { key }), writes)
+                (Ok(Reply::Key { key }), Writes::RECORD)
             }
-            Command::Authorize { hash, access } => self.authorize(&hash, access, None, now),
-            Command::Verify {
-                actor,
+            Command::Authorize {
                 hash,
                 access,
-            } => self.authorize(&hash, access, Some(&actor), now),
+                verifier,
+                known,
+                lease,
+            } => {
+                let Some(record) = self.record.as_ref() else {
+                    return (Err(Error::invalid_api_key()), none);
+                };
+                match screen(record, &hash, &access, verifier.as_ref(), now) {
+                    Err(Refusal {
+                        error,
+                        allowed_origins,
+                    }) if !allowed_origins.is_empty() => {
+                        let refused = Reply::Refused {
+                            error,
+                            allowed_origins,
+                        };
+                        (Ok(refused), none)
+                    }
+                    Err(refusal) => (Err(refusal.error), none),
+                    Ok(()) => self.admit(&access, known, lease, now),
+                }
+            }
+            Command::Return { returned } => {
+                let Some(record) = self.record.as_ref() else {
+                    return (Err(Error::NotFound), none);
+                };
+                // Units lent under an older version go unreturned: an edit
+                // or a revocation ends every lease it finds.
+                if returned.version == record.version {
+                    let activity = &mut self.activity;
+                    let lent = &mut activity.lent;
+                    activity
+                        .usage
+                        .credit(lent, returned.unused, returned.granted_at);
+                }
+                let report = returned
+                    .last_used
+                    .is_some_and(|t| self.activity.used(t, now));
+                (Ok(Reply::Returned), Writes::activity(report))
+            }
             Command::Admin { actor, action } => {
                 let Some(record) = self.record.as_ref() else {
-                    return (Err(Error::NotFound), Writes::default());
+                    return (Err(Error::NotFound), none);
                 };
+                let version = record.version + 1;
                 let ran = actor
                     .permit(record)
                     .and_then(|permit| action.run(permit, self.activity.last_used, now));
                 match ran {
-                    Err(e) => (Err(e), Writes::default()),
-                    Ok((reply, None)) => (Ok(reply), Writes::default()),
-                    Ok((reply, Some(next))) => {
+                    Err(e) => (Err(e), none),
+                    Ok((reply, None)) => (Ok(reply), none),
+                    Ok((reply, Some(mut next))) => {
+                        next.version = version;
                         self.record = Some(next);
-                        let writes = Writes {
-                            record: true,
-                            ..Writes::default()
-                        };
-                        (Ok(reply), writes)
+                        (Ok(reply), Writes::RECORD)
                     }
                 }
             }
         }
     }
 
-    /// The request-time checks, in order: the secret opens this key; it is
-    /// not revoked or expired; the client IP is allowed; the route allows
-    /// the request; a publishable key only reads; the key covers the
-    /// permission; and last the limiter, so any refusal costs nothing.
-    fn authorize(
+    /// Counts an admitted request (when it consumes), lends what `ask`
+    /// earns, and answers with the record unless the Worker `known`s it.
+    fn admit(
         &mut self,
-        hash: &KeyHash,
-        access: Access,
-        verifier: Option<&Actor>,
+        access: &Access,
+        known: Option<u64>,
+        ask: Option<LeaseAsk>,
         now: Timestamp,
     ) -> (Result<Reply, Error>, Writes) {
-        let Some(record) = self.record.as_ref() else {
-            return (Err(Error::invalid_api_key()), Writes::default());
-        };
-        if !record.opens_with(hash, now) {
-            return (Err(Error::invalid_api_key()), Writes::default());
-        }
-        // The key is identified: a refusal of a browser key carries its
-        // origins, so a listed page can read it.
-        match self.judge(access, verifier, now) {
-            (Err(error), writes) => {
-                let origins = self.record.as_ref().map(|r| &r.allowed_origins);
-                match origins.filter(|o| !o.is_empty()) {
-                    Some(origins) => {
-                        let refused = Reply::Refused {
-                            error,
-                            allowed_origins: origins.clone(),
-                        };
-                        (Ok(refused), writes)
-                    }
-                    None => (Err(error), writes),
+        let record = self.record.as_ref().expect("screened");
+        let limits = record.rate_limits;
+        let activity = &mut self.activity;
+        let (quota, lease, writes) = if !access.consume {
+            let quota = limit::peek(&limits, &activity.usage, now);
+            (quota, None, Writes::default())
+        } else {
+            match limit::consume(&limits, &activity.usage, access.cost(), now) {
+                (Outcome::Limited { quota, retry_at }, _) => {
+                    let limited = Error::RateLimited { quota, retry_at };
+                    return (Err(limited), Writes::default());
+                }
+                (Outcome::Admitted(quota), usage) => {
+                    activity.usage = usage;
+                    let offer = ask
+                        .filter(|_| record.admission == Admission::Leased)
+                        .and_then(|ask| Some((ask, lease::size(&ask, quota.remaining)?)));
+                    let (quota, lease) = match offer {
+                        Some((ask, units)) => {
+                            activity.usage = usage.plus(units, now);
+                            activity.lent = activity.lent.plus(units, now);
+                            let quota = limit::peek(&limits, &activity.usage, now);
+                            (quota, Some(lease::lend(units, ask.ttl_ms, now)))
+                        }
+                        None => (quota, None),
+                    };
+                    (quota, lease, Writes::activity(activity.used(now, now)))
                 }
             }
-            admitted => admitted,
-        }
+        };
+        let granted = Reply::Granted {
+            quota,
+            version: record.version,
+            record: (known != Some(record.version)).then(|| Box::new(record.clone())),
+            lease,
+        };
+        (Ok(granted), writes)
     }
 
     /// A damaged record answers `record_unreadable` to everything but a
@@ -211,82 +301,35 @@ impl KeyState {
         }
         (reply, writes)
     }
-
-    /// Judges a request presented with one of this key's secrets.
-    fn judge(
-        &mut self,
-        access: Access,
-        verifier: Option<&Actor>,
-        now: Timestamp,
-    ) -> (Result<Reply, Error>, Writes) {
-        let none = Writes::default();
-        let Some(record) = self.record.as_ref() else {
-            return (Err(Error::invalid_api_key()), none);
-        };
-        if let Err(e) = check(record, &access, verifier, now) {
-            return (Err(e), none);
-        }
-        let limits = record.rate_limits;
-        let cost = access
-            .requirement
-            .as_ref()
-            .map(|r| r.cost.get())
-            .unwrap_or(1);
-        if let Err(e) = limits.admits_cost(cost) {
-            return (Err(e), none);
-        }
-        let (quota, writes) = if !access.consume {
-            (limit::peek(&limits, &self.activity.usage, now), none)
-        } else {
-            match limit::consume(&limits, &self.activity.usage, cost, now) {
-                (Outcome::Limited { quota, retry_at }, _) => {
-                    return (Err(Error::RateLimited { quota, retry_at }), none)
-                }
-                (Outcome::Admitted(quota), usage) => {
-                    let due = self
-                        .activity
-                        .reported_at
-                        .is_none_or(|t| now.as_millis() >= t.as_millis() + REPORT_INTERVAL_MS);
-                    let reported_at = if due {
-                        Some(now)
-                    } else {
-                        self.activity.reported_at
-                    };
-                    self.activity = Activity {
-                        usage,
-                        last_used: Some(now),
-                        reported_at,
-                    };
-                    (
-                        quota,
-                        Writes {
-                            activity: true,
-                            report: due,
-                            ..Writes::default()
-                        },
-                    )
-                }
-            }
-        };
-        let grant = Grant {
-            key_id: record.id.clone(),
-            name: record.name.clone(),
-            environment: record.environment.clone(),
-            key_type: record.key_type,
-            rate_limits: limits,
-            quota,
-            expires_at: record.expires_at,
-            grants: record.grants.clone(),
-            allowed_origins: record.allowed_origins.clone(),
-            allowed_ips: record.allowed_ips.clone(),
-            owner_id: record.owner_id.clone(),
-            metadata: record.metadata.clone(),
-        };
-        (Ok(Reply::Granted { grant }), writes)
-    }
 }
 
-/// Every check that can refuse a request before the limiter.
+/// Every check that can refuse a request presenting `hash` before the
+/// limiter, in order: the secret opens this key; the verifier reaches it;
+/// it is not revoked or expired; the client IP is allowed; the route allows
+/// the request; a publishable key only reads; the key covers the
+/// permission; the cost fits the limits. The key's object and an isolate
+/// holding a lease both judge with this one function.
+pub fn screen(
+    record: &KeyRecord,
+    hash: &KeyHash,
+    access: &Access,
+    verifier: Option<&Actor>,
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    if !record.opens_with(hash, now) {
+        // Not identified: nothing about the key may show.
+        return Err(Refusal {
+            error: Error::invalid_api_key(),
+            allowed_origins: Vec::new(),
+        });
+    }
+    check(record, access, verifier, now).map_err(|error| Refusal {
+        error,
+        allowed_origins: record.allowed_origins.clone(),
+    })
+}
+
+/// [`screen`] once the key is identified.
 fn check(
     record: &KeyRecord,
     access: &Access,
@@ -319,7 +362,7 @@ fn check(
             });
         }
     }
-    Ok(())
+    record.rate_limits.admits_cost(requirement.cost.get())
 }
 
 #[cfg(test)]

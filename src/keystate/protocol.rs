@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::admission::lease::{Lease, LeaseAsk, LeaseReturn};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
@@ -34,6 +35,13 @@ pub struct Access {
     pub consume: bool,
 }
 
+impl Access {
+    /// The units this request costs (1 where the route table refused it).
+    pub fn cost(&self) -> u32 {
+        self.requirement.as_ref().map_or(1, |r| r.cost.get())
+    }
+}
+
 /// A request from the Worker to a key's Durable Object.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,19 +58,23 @@ pub enum Command {
         hash: KeyHash,
         /// The request's facts.
         access: Access,
+        /// The admin API's `POST /v1/verify` asks on behalf of this actor,
+        /// which must reach the key (see [`crate::policy::actor`]).
+        verifier: Option<Actor>,
+        /// The record version the Worker already holds: the reply leaves
+        /// the record out when it is still current.
+        known: Option<u64>,
+        /// The Worker would take a lease (see [`crate::admission`]).
+        lease: Option<LeaseAsk>,
     },
-    /// The admin API's `POST /v1/verify`: an [`Command::Authorize`] made
-    /// by `actor`, which must reach the key (see [`crate::policy::actor`]).
-    Verify {
-        /// Who asks.
-        actor: Actor,
-        /// Hash of the presented key.
-        hash: KeyHash,
-        /// The request's facts.
-        access: Access,
+    /// Units of an ended lease, handed back.
+    Return {
+        /// What is handed back.
+        returned: LeaseReturn,
     },
-    /// An admin action on this key. It runs only with a [`Permit`]: after
-    /// the actor's reach was checked against the current record.
+    /// An admin action on this key. It runs only with a
+    /// [`crate::policy::actor::Permit`]: after the actor's reach was
+    /// checked against the current record.
     Admin {
         /// Who acts.
         actor: Actor,
@@ -109,10 +121,16 @@ pub enum Reply {
         /// The view.
         key: KeyView,
     },
-    /// The request is admitted (or, for `Inspect`, would be).
+    /// The request is admitted (or, when it does not consume, would be).
     Granted {
-        /// What the Worker needs to forward or describe the request.
-        grant: Grant,
+        /// The binding window after this request (and the lease, if any).
+        quota: Quota,
+        /// The record's version.
+        version: u64,
+        /// The record, unless the Worker said it holds this version.
+        record: Option<Box<KeyRecord>>,
+        /// Units lent to the asking isolate.
+        lease: Option<Lease>,
     },
     /// A request refused for a key with `allowed_origins`: the Worker
     /// answers `error` with that key's CORS headers, so a listed browser
@@ -123,6 +141,8 @@ pub enum Reply {
         /// The key's browser origins.
         allowed_origins: Vec<WebOrigin>,
     },
+    /// A lease return was taken.
+    Returned,
     /// The key is revoked; the Worker removes `hashes` from KV.
     Revoked {
         /// The revoked key's view.
@@ -139,13 +159,14 @@ impl Reply {
             Reply::Key { .. } => "key",
             Reply::Granted { .. } => "granted",
             Reply::Refused { .. } => "refused",
+            Reply::Returned => "returned",
             Reply::Revoked { .. } => "revoked",
         }
     }
 }
 
 /// What an admitted request is allowed, as the proxy and `whoami` need it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
     /// The key's id.
     pub key_id: KeyId,
@@ -154,7 +175,6 @@ pub struct Grant {
     /// The key's environment.
     pub environment: Environment,
     /// The key's type.
-    #[serde(rename = "type")]
     pub key_type: KeyType,
     /// The key's limits.
     pub rate_limits: RateLimits,
@@ -172,4 +192,24 @@ pub struct Grant {
     pub owner_id: Option<String>,
     /// The owner's free-form JSON.
     pub metadata: Option<Metadata>,
+}
+
+impl Grant {
+    /// What `record` allows a request admitted with `quota` left.
+    pub fn new(record: &KeyRecord, quota: Quota) -> Grant {
+        Grant {
+            key_id: record.id.clone(),
+            name: record.name.clone(),
+            environment: record.environment.clone(),
+            key_type: record.key_type,
+            rate_limits: record.rate_limits,
+            quota,
+            expires_at: record.expires_at,
+            grants: record.grants.clone(),
+            allowed_origins: record.allowed_origins.clone(),
+            allowed_ips: record.allowed_ips.clone(),
+            owner_id: record.owner_id.clone(),
+            metadata: record.metadata.clone(),
+        }
+    }
 }

@@ -45,16 +45,19 @@ fn open(consume: bool) -> Access {
     }
 }
 
+/// A plain authorize: no verifier, no snapshot held, no lease asked.
+fn authorizing(hash: KeyHash, access: Access) -> Command {
+    Command::Authorize {
+        hash,
+        access,
+        verifier: None,
+        known: None,
+        lease: None,
+    }
+}
+
 fn authorize(state: &mut KeyState, hash: &KeyHash, now: Timestamp) -> Result<Reply, Error> {
-    state
-        .apply(
-            Command::Authorize {
-                hash: hash.clone(),
-                access: open(true),
-            },
-            now,
-        )
-        .0
+    state.apply(authorizing(hash.clone(), open(true)), now).0
 }
 
 #[test]
@@ -74,7 +77,7 @@ fn authorize_counts_and_records_last_use() {
         issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":2}}"#);
     for remaining in [1, 0] {
         match authorize(&mut state, &hash, NOW) {
-            Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, remaining),
+            Ok(Reply::Granted { quota, .. }) => assert_eq!(quota.remaining, remaining),
             other => panic!("{other:?}"),
         }
     }
@@ -90,15 +93,9 @@ fn authorize_counts_and_records_last_use() {
 #[test]
 fn inspect_consumes_nothing() {
     let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
-    let (reply, writes) = state.apply(
-        Command::Authorize {
-            hash,
-            access: open(false),
-        },
-        NOW,
-    );
+    let (reply, writes) = state.apply(authorizing(hash, open(false)), NOW);
     match reply {
-        Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 60),
+        Ok(Reply::Granted { quota, .. }) => assert_eq!(quota.remaining, 60),
         other => panic!("{other:?}"),
     }
     assert_eq!(writes, Writes::default());
@@ -183,15 +180,7 @@ fn access(table: &RouteTable, method: &str, path: &str, ip: Option<&str>) -> Acc
 }
 
 fn decide(state: &mut KeyState, hash: &KeyHash, a: Access) -> Result<Reply, Error> {
-    state
-        .apply(
-            Command::Authorize {
-                hash: hash.clone(),
-                access: a,
-            },
-            NOW,
-        )
-        .0
+    state.apply(authorizing(hash.clone(), a), NOW).0
 }
 
 fn code(r: Result<Reply, Error>) -> &'static str {
@@ -278,7 +267,7 @@ fn route_cost_is_consumed() {
     let (mut state, hash) =
         issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":7}}"#);
     match decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None)) {
-        Ok(Reply::Granted { grant }) => assert_eq!(grant.quota.remaining, 2),
+        Ok(Reply::Granted { quota, .. }) => assert_eq!(quota.remaining, 2),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -417,8 +406,8 @@ fn rotation_keeps_id_and_counters() {
     );
     assert!(r.is_ok() && w.record);
     match authorize(&mut state, &new, NOW) {
-        Ok(Reply::Granted { grant }) => {
-            assert_eq!(grant.quota.remaining, 1, "counters are shared")
+        Ok(Reply::Granted { quota, .. }) => {
+            assert_eq!(quota.remaining, 1, "counters are shared")
         }
         other => panic!("{other:?}"),
     }
@@ -444,13 +433,7 @@ fn last_use_is_reported_at_most_once_a_minute() {
     let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
     let report = |state: &mut KeyState, t: Timestamp| {
         state
-            .apply(
-                Command::Authorize {
-                    hash: hash.clone(),
-                    access: open(true),
-                },
-                t,
-            )
+            .apply(authorizing(hash.clone(), open(true)), t)
             .1
             .report
     };
@@ -474,10 +457,7 @@ fn a_record_that_no_longer_decodes_is_reported_and_stays_revocable() {
     };
     let before = damaged.clone();
     for command in [
-        Command::Authorize {
-            hash: hash.clone(),
-            access: open(true),
-        },
+        authorizing(hash.clone(), open(true)),
         as_admin(KeyAction::Get),
     ] {
         assert_eq!(damaged.apply(command, NOW).0, Err(Error::RecordUnreadable));

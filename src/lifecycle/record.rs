@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::admission::Admission;
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
@@ -104,6 +105,13 @@ pub struct KeyRecord {
     pub revoked_reason: Option<String>,
     /// The secrets that open this key.
     pub secrets: Vec<Secret>,
+    /// Whether the key may be leased (see [`crate::admission`]).
+    #[serde(default)]
+    pub admission: Admission,
+    /// Bumped by every edit, rotation and revocation: a lease lent under an
+    /// older version is not renewed and its return is not credited.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// What KV stores under a key's hash: just enough to find the key's
@@ -225,6 +233,7 @@ impl KeyRecord {
             status: self.status(now),
             revoked_at: self.revoked_at,
             revoked_reason: self.revoked_reason.clone(),
+            admission: self.admission,
         }
     }
 }
@@ -276,6 +285,9 @@ pub struct KeyView {
     pub revoked_at: Option<Timestamp>,
     /// Why, when it was not revoked by hand.
     pub revoked_reason: Option<String>,
+    /// `leased` (hot keys may be admitted at the edge) or `exact`.
+    #[serde(default)]
+    pub admission: Admission,
 }
 
 impl KeyView {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::record::{KeyRecord, Metadata, Secret, DEFAULT_ROTATION_GRACE_SECS};
 use crate::admin::{not_null, whole};
+use crate::admission::Admission;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limit::{RateLimits, Tiers};
@@ -81,6 +82,9 @@ pub struct NewKey {
     /// Optional expiry; must be in the future.
     #[serde(default, deserialize_with = "not_null")]
     pub expires_at: Option<Timestamp>,
+    /// `exact` keeps this key from ever being leased.
+    #[serde(default, deserialize_with = "not_null")]
+    pub admission: Option<Admission>,
 }
 
 /// The body of `PATCH /v1/keys/{id}`: every field optional; `null` clears
@@ -121,6 +125,9 @@ pub struct KeyPatch {
     /// New expiry, or `null` for none.
     #[serde(default, deserialize_with = "present")]
     pub expires_at: Option<Option<Timestamp>>,
+    /// New admission mode.
+    #[serde(default, deserialize_with = "not_null")]
+    pub admission: Option<Admission>,
 }
 
 /// Longest overlap a rotation may give the previous secret: 365 days.
@@ -208,6 +215,9 @@ impl KeyPatch {
         if let Some(expires_at) = self.expires_at {
             next.expires_at = expires_at;
         }
+        if let Some(admission) = self.admission {
+            next.admission = admission;
+        }
         next.validate(now)?;
         permit.allows_result(&next)?;
         Ok(next)
@@ -269,6 +279,8 @@ impl NewKey {
             revoked_at: None,
             revoked_reason: None,
             secrets: vec![Secret::of(&key)],
+            admission: self.admission.unwrap_or_default(),
+            version: 0,
         };
         ctx.actor.inherit(&mut record, given, tier);
         record.validate(ctx.now)?;

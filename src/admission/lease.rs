@@ -1,0 +1,113 @@
+//! Leases, as the key's Durable Object sees them: what an isolate asks for,
+//! what it is lent, what it hands back, and how many units to lend.
+//!
+//! Sizing keeps the object in charge of the limit: a lease is at most a
+//! quarter of what the tightest window has left (so the last units of
+//! every window go out one request at a time, exactly as without leases),
+//! at most what the isolate's recent demand needs, and at most
+//! [`MAX_UNITS`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::limit::shortest_window_end;
+use crate::time::Timestamp;
+
+/// `LEASE_TTL_MS` when it is not set: how late an edit or a revocation
+/// may reach an isolate that holds a lease.
+pub const DEFAULT_TTL_MS: u64 = 1_000;
+/// The longest `LEASE_TTL_MS` accepted.
+pub const MAX_TTL_MS: u64 = 60_000;
+/// A lease holds at most 1/`SHARE` of what the tightest window has left.
+const SHARE: u32 = 4;
+/// Fewer units than this are not worth a lease: the request is answered alone.
+pub const MIN_UNITS: u32 = 2;
+/// The most units one lease holds, whatever the demand: bounds what one
+/// lost return can cost a window.
+pub const MAX_UNITS: u32 = 10_000;
+
+/// What an isolate asks for along with an authorize, after it has seen
+/// sustained demand for the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseAsk {
+    /// Units the isolate expects to spend within `ttl_ms`.
+    pub want: u32,
+    /// How long the isolate will use a lease at most.
+    pub ttl_ms: u64,
+}
+
+/// Units lent to an isolate: already counted in every window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// How many.
+    pub units: u32,
+    /// When the object lent them (names the windows they were counted in).
+    pub granted_at: Timestamp,
+    /// Not to be spent from this time on.
+    pub until: Timestamp,
+}
+
+/// What an isolate hands back when its lease ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseReturn {
+    /// The record version the lease was lent under.
+    pub version: u64,
+    /// The lease's [`Lease::granted_at`].
+    pub granted_at: Timestamp,
+    /// Units not spent.
+    pub unused: u32,
+    /// The last request admitted with it, if any.
+    pub last_used: Option<Timestamp>,
+}
+
+/// How many units to lend at `now` for `ask`, when the tightest window has
+/// `left` after the request that carries the ask; `None` below [`MIN_UNITS`].
+pub fn size(ask: &LeaseAsk, left: u32) -> Option<u32> {
+    let units = ask.want.min(left / SHARE).min(MAX_UNITS);
+    (units >= MIN_UNITS).then_some(units)
+}
+
+/// A lease of `units` lent at `now` for `ttl_ms`: it ends with the minute
+/// at the latest.
+pub fn lend(units: u32, ttl_ms: u64, now: Timestamp) -> Lease {
+    Lease {
+        units,
+        granted_at: now,
+        until: now.plus_millis(ttl_ms).min(shortest_window_end(now)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_a_quarter_of_what_is_left_at_most() {
+        let ask = LeaseAsk {
+            want: 1_000,
+            ttl_ms: 1_000,
+        };
+        assert_eq!(size(&ask, 400), Some(100));
+        assert_eq!(size(&ask, 100_000), Some(1_000), "demand bounds it");
+        assert_eq!(
+            size(
+                &LeaseAsk {
+                    want: 50_000,
+                    ..ask
+                },
+                u32::MAX
+            ),
+            Some(MAX_UNITS)
+        );
+        // The last units of a window go one request at a time.
+        assert_eq!(size(&ask, 7), None);
+        assert_eq!(size(&ask, 8), Some(2));
+    }
+
+    #[test]
+    fn a_lease_ends_with_its_minute() {
+        let now = Timestamp::from_millis(59_500);
+        assert_eq!(lend(5, 1_000, now).until, Timestamp::from_millis(60_000));
+        let now = Timestamp::from_millis(60_000);
+        assert_eq!(lend(5, 1_000, now).until, Timestamp::from_millis(61_000));
+    }
+}

@@ -1,0 +1,321 @@
+//! An isolate's side of edge admission. For each presented key hash it
+//! keeps the record snapshot the key's object last sent (with its version),
+//! the lease it holds, and the demand it has seen. Pure: the gateway asks
+//! [`Leases::judge`] before any I/O, and gives [`Leases::settle`] the
+//! object's answer when it had to ask.
+//!
+//! Requests are judged one at a time (an isolate runs one piece of code at
+//! once and nothing here awaits), so concurrent requests never spend the
+//! same unit twice.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::lease::{LeaseAsk, LeaseReturn};
+use crate::error::Error;
+use crate::hash::KeyHash;
+use crate::key::KeyId;
+use crate::keystate::{screen, Access, Grant, Refusal, Reply};
+use crate::lifecycle::record::KeyRecord;
+use crate::limit::Quota;
+use crate::policy::actor::Actor;
+use crate::time::Timestamp;
+
+/// Requests an isolate must see for a key within one lease TTL before it
+/// asks for a lease: a key used less often is never leased, so for it
+/// every edit and revocation is effective on the next request.
+pub const MIN_DEMAND: u32 = 4;
+/// Keys remembered per isolate (a record snapshot is about 1 KiB).
+const CAPACITY: usize = 4_096;
+
+/// One isolate's snapshots, leases and demand, by presented key hash.
+#[derive(Debug)]
+pub struct Leases {
+    /// How long a lease may be used; 0: never ask for one.
+    ttl_ms: u64,
+    entries: HashMap<KeyHash, Entry>,
+    /// Names leases, so a timer ends only the one it was set for.
+    serial: u64,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    snapshot: Option<Snapshot>,
+    held: Option<Held>,
+    demand: Demand,
+    /// A lease is asked for: others do not ask too.
+    asking: bool,
+}
+
+/// A record as its object last sent it, with its version.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    version: u64,
+    record: Rc<KeyRecord>,
+}
+
+/// A lease being spent.
+#[derive(Debug)]
+struct Held {
+    key: KeyId,
+    serial: u64,
+    version: u64,
+    granted_at: Timestamp,
+    until: Timestamp,
+    left: u32,
+    last_used: Option<Timestamp>,
+    /// The object's binding window once it had lent the lease.
+    quota: Quota,
+}
+
+impl Held {
+    fn end(self) -> Ended {
+        let returned = LeaseReturn {
+            version: self.version,
+            granted_at: self.granted_at,
+            unused: self.left,
+            last_used: self.last_used,
+        };
+        Ended {
+            key: self.key,
+            returned,
+        }
+    }
+}
+
+/// A lease that has ended, to hand back to its key's object.
+#[derive(Debug)]
+pub struct Ended {
+    /// Whose object lent it.
+    pub key: KeyId,
+    /// What goes back.
+    pub returned: LeaseReturn,
+}
+
+/// Requests seen for one key, in periods of one lease TTL.
+#[derive(Debug, Default)]
+struct Demand {
+    since: Timestamp,
+    seen: u32,
+    /// The previous period's count, if it just ended.
+    before: u32,
+}
+
+impl Demand {
+    fn see(&mut self, now: Timestamp, ttl_ms: u64) {
+        if now >= self.since.plus_millis(ttl_ms) {
+            let just_ended = now < self.since.plus_millis(ttl_ms.saturating_mul(2));
+            self.before = if just_ended { self.seen } else { 0 };
+            self.since = now;
+            self.seen = 0;
+        }
+        self.seen = self.seen.saturating_add(1);
+    }
+
+    /// Units to ask for: twice the demand of the last full or current
+    /// period, so a lease grows with the demand it serves.
+    fn want(&self) -> Option<u32> {
+        let shown = self.seen.max(self.before);
+        (shown >= MIN_DEMAND).then(|| shown.saturating_mul(2))
+    }
+}
+
+/// How [`Leases::judge`] decided. (Returned once per request and taken
+/// apart at once: its size does not matter.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Judged {
+    /// Here, with no I/O: admitted (the lease paid) or refused.
+    Local(Result<Grant, Refusal>),
+    /// The key's object must decide.
+    Remote(Ask),
+}
+
+/// What to tell the key's object, kept until its answer.
+#[derive(Debug)]
+pub struct Ask {
+    /// The snapshot held when asking.
+    known: Option<Snapshot>,
+    /// The lease to ask for, when demand earns one.
+    pub lease: Option<LeaseAsk>,
+    asked_at: Timestamp,
+}
+
+impl Ask {
+    /// The record version to tell the object this isolate holds.
+    pub fn known(&self) -> Option<u64> {
+        self.known.as_ref().map(|s| s.version)
+    }
+}
+
+/// What [`Leases::settle`] made of the object's answer.
+#[derive(Debug)]
+pub struct Settled {
+    /// The request's verdict.
+    pub verdict: Result<Result<Grant, Refusal>, Error>,
+    /// A lease is now held: call [`Leases::expire`] with this serial at
+    /// this time, to hand back what is left.
+    pub held: Option<(u64, Timestamp)>,
+    /// A lease ended (its record changed): hand it back.
+    pub ended: Option<Ended>,
+}
+
+impl Leases {
+    /// An empty table; `ttl_ms` 0 never asks for a lease (exact admission)
+    /// and only keeps snapshots.
+    pub fn new(ttl_ms: u64) -> Leases {
+        Leases {
+            ttl_ms,
+            entries: HashMap::new(),
+            serial: 0,
+        }
+    }
+
+    fn entry(&mut self, hash: &KeyHash) -> &mut Entry {
+        if !self.entries.contains_key(hash) && self.entries.len() >= CAPACITY {
+            // Leases in use stay: their timers hand them back.
+            self.entries.retain(|_, e| e.held.is_some() || e.asking);
+        }
+        self.entries.entry(hash.clone()).or_default()
+    }
+
+    /// Judges a request presenting `hash` at `now` here if a lease can pay
+    /// for it; otherwise says what to ask the object. Also hands out a
+    /// lease that has ended (expired, or too small for this request), to
+    /// be returned off the request's path.
+    pub fn judge(
+        &mut self,
+        hash: &KeyHash,
+        access: &Access,
+        verifier: Option<&Actor>,
+        now: Timestamp,
+    ) -> (Judged, Option<Ended>) {
+        let ttl_ms = self.ttl_ms;
+        let entry = self.entry(hash);
+        let cost = access.cost();
+        if ttl_ms > 0 && access.consume {
+            entry.demand.see(now, ttl_ms);
+        }
+        let ended = entry
+            .held
+            .take_if(|h| now >= h.until || (access.consume && h.left < cost))
+            .map(Held::end);
+        if let (Some(held), Some(snapshot)) = (&mut entry.held, &entry.snapshot) {
+            let record = &snapshot.record;
+            let judged = screen(record, hash, access, verifier, now).map(|()| {
+                if access.consume {
+                    held.left -= cost;
+                    held.last_used = Some(now);
+                }
+                let remaining = held.quota.remaining.saturating_add(held.left);
+                Grant::new(
+                    record,
+                    Quota {
+                        remaining,
+                        ..held.quota
+                    },
+                )
+            });
+            return (Judged::Local(judged), ended);
+        }
+        let lease = match entry.demand.want() {
+            Some(want) if ttl_ms > 0 && access.consume && !entry.asking => {
+                entry.asking = true;
+                Some(LeaseAsk { want, ttl_ms })
+            }
+            _ => None,
+        };
+        let ask = Ask {
+            known: entry.snapshot.clone(),
+            lease,
+            asked_at: now,
+        };
+        (Judged::Remote(ask), ended)
+    }
+
+    /// Takes the object's `answer` to `ask` about `hash`.
+    pub fn settle(&mut self, hash: &KeyHash, ask: Ask, answer: Result<Reply, Error>) -> Settled {
+        let ttl_ms = self.ttl_ms;
+        self.serial += 1;
+        let serial = self.serial;
+        let entry = self.entry(hash);
+        if ask.lease.is_some() {
+            entry.asking = false;
+        }
+        let mut settled = Settled {
+            verdict: Err(Error::Internal),
+            held: None,
+            ended: None,
+        };
+        let (quota, version, record, lease) = match answer {
+            Ok(Reply::Granted {
+                quota,
+                version,
+                record,
+                lease,
+            }) => (quota, version, record, lease),
+            Ok(Reply::Refused {
+                error,
+                allowed_origins,
+            }) => {
+                let refusal = Refusal {
+                    error,
+                    allowed_origins,
+                };
+                settled.verdict = Ok(Err(refusal));
+                return settled;
+            }
+            Err(error) => {
+                settled.verdict = Err(error);
+                return settled;
+            }
+            // Any other reply to an authorize is a bug: fail closed.
+            Ok(_) => return settled,
+        };
+        let snapshot = match (record, ask.known) {
+            (Some(record), _) => Snapshot {
+                version,
+                record: Rc::new(*record),
+            },
+            (None, Some(known)) if known.version == version => known,
+            _ => return settled,
+        };
+        // Answers can overtake each other: keep the newest record, and end
+        // a lease lent under an older one.
+        if entry.snapshot.as_ref().is_none_or(|s| s.version <= version) {
+            settled.ended = entry.held.take_if(|h| h.version != version).map(Held::end);
+            entry.snapshot = Some(snapshot.clone());
+        }
+        if let Some(lease) = lease {
+            let held = Held {
+                key: snapshot.record.id.clone(),
+                serial,
+                version,
+                granted_at: lease.granted_at,
+                // Never later than the isolate's own clock allows either.
+                until: lease.until.min(ask.asked_at.plus_millis(ttl_ms)),
+                left: lease.units,
+                last_used: None,
+                quota,
+            };
+            let current = entry
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.version == version);
+            if current && entry.held.is_none() {
+                settled.held = Some((serial, held.until));
+                entry.held = Some(held);
+            } else {
+                settled.ended = Some(held.end());
+            }
+        }
+        settled.verdict = Ok(Ok(Grant::new(&snapshot.record, quota)));
+        settled
+    }
+
+    /// Ends lease `serial` of `hash` if it is still held: what to hand back.
+    pub fn expire(&mut self, hash: &KeyHash, serial: u64) -> Option<Ended> {
+        let entry = self.entries.get_mut(hash)?;
+        entry.held.take_if(|h| h.serial == serial).map(Held::end)
+    }
+}
