@@ -3,6 +3,8 @@
 // get, one Durable Object call that counts minute and day windows in
 // SQLite storage, then proxy to the origin with the key header removed.
 // No checksum, no permissions, no caching: less work than keygate.
+// Binding OBJECT_DELAY_MS (default 0): the Counter waits that long before
+// answering, like bench/keygate-wrapper.mjs does for keygate's key object.
 
 const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -40,12 +42,18 @@ const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 export class Counter {
-  constructor(state) {
+  constructor(state, env) {
     this.sql = state.storage.sql;
     this.sql.exec("CREATE TABLE IF NOT EXISTS c (w TEXT PRIMARY KEY, start INTEGER, n INTEGER)");
+    this.delay = Number(env?.OBJECT_DELAY_MS ?? 0) || 0;
   }
 
   fetch() {
+    if (this.delay > 0) return new Promise((resolve) => setTimeout(resolve, this.delay)).then(() => this.count());
+    return this.count();
+  }
+
+  count() {
     const now = Date.now();
     const limits = { m: [MINUTE, 10_000_000], d: [DAY, 10_000_000] };
     const rows = Object.fromEntries(this.sql.exec("SELECT w, start, n FROM c").toArray().map((r) => [r.w, r]));

@@ -2,6 +2,11 @@
 // all on workerd through Miniflare (no wrangler proxy hop), same load, same
 // run. Everything listens on 127.0.0.1; every phase is bounded in time.
 // Prints one table and appends it to bench/RESULTS.md.
+//
+// The old rows run keygate with ADMISSION=exact (every admitted request
+// calls the key's Durable Object). "hot key" and "distance" compare it with
+// the default, leased admission, through bench/keygate-wrapper.mjs, which
+// counts key-object calls and can delay each one (BENCH_OBJECT_DELAY_MS).
 import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import { spawn } from "node:child_process";
@@ -28,14 +33,20 @@ const modulesRules = [
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 const log = (...a) => console.error("bench:", ...a);
 
-async function keygate() {
+/**
+ * A keygate instance with `bindings` added to its vars. `wrapped`: load it
+ * through bench/keygate-wrapper.mjs, and return `objectCalls()`, the number
+ * of key-object calls so far.
+ */
+async function keygate({ bindings = {}, wrapped = false } = {}) {
   const mf = new Miniflare({
     modules: true,
-    scriptPath: "build/index.js",
-    modulesRoot: "build",
+    // The wrapper imports ../build/index.js, so its modules root is the repo.
+    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
+    modulesRoot: wrapped ? "." : "build",
     modulesRules,
     compatibilityDate: COMPAT,
-    bindings: { ADMIN_TOKEN: TOKEN, ORIGIN_LIVE: ORIGIN },
+    bindings: { ADMIN_TOKEN: TOKEN, ORIGIN_LIVE: ORIGIN, ...bindings },
     kvNamespaces: ["KEYS"],
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
@@ -43,15 +54,18 @@ async function keygate() {
       ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
     },
   });
-  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
+  const url = (await mf.ready).href.replace(/\/$/, "");
+  const objectCalls = wrapped ? async () => (await (await fetch(url + "/__bench/object-calls")).json()).calls : undefined;
+  return { mf, url, objectCalls };
 }
 
-async function floor() {
+/** The JS floor; `bindings` may set OBJECT_DELAY_MS. */
+async function floor(bindings = {}) {
   const mf = new Miniflare({
     modules: true,
     scriptPath: "bench/floor.mjs",
     compatibilityDate: COMPAT,
-    bindings: { ORIGIN },
+    bindings: { ORIGIN, ...bindings },
     kvNamespaces: ["KEYS"],
     durableObjects: { COUNTERS: { className: "Counter", useSQLite: true } },
   });
@@ -76,14 +90,66 @@ async function adminCall(url, path, body) {
 const issue = (url, body = {}) =>
   adminCall(url, "/v1/keys", { name: "bench", environment: "live", rate_limits: { per_minute: 10_000_000, per_day: 10_000_000 }, ...body });
 
-/** Runs autocannon against `opts` (after a warm-up) and returns rps, p50, p99 and the status mix. */
-async function load(name, opts) {
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs autocannon against `opts` (after a warm-up) and returns rps, p50, p99
+ * and the status mix. With `objectCalls` (see keygate()), also the key-object
+ * calls per 2xx response during the measured run only.
+ */
+async function load(name, opts, objectCalls) {
   const base = { connections: CONNECTIONS, pipelining: 1, ...opts };
   await autocannon({ ...base, duration: WARMUP });
+  // Let requests cut off by the end of the warm-up finish before counting.
+  const before = objectCalls && (await sleep(250), await objectCalls());
   const r = await autocannon({ ...base, duration: SECONDS });
+  const calls = objectCalls && (await sleep(250), (await objectCalls()) - before);
   const statuses = { "2xx": r["2xx"], "4xx": r["4xx"], "5xx": r["5xx"], errors: r.errors + r.timeouts };
-  log(name, Math.round(r.requests.average), "req/s", r.latency.p50, "ms p50", JSON.stringify(statuses));
-  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, statuses };
+  const perAdmitted = objectCalls ? calls / r["2xx"] : undefined;
+  log(name, Math.round(r.requests.average), "req/s", r.latency.p50, "ms p50", JSON.stringify(statuses), ...(objectCalls ? [calls, "object calls"] : []));
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, statuses, perAdmitted };
+}
+
+/**
+ * One hot key (issue()'s high limits), CONNECTIONS connections, against
+ * keygate leased (no ADMISSION var), keygate exact, the JS floor and the
+ * bare proxy `bw`. With `delay`, every key-object call (keygate's through
+ * the wrapper, the floor's Counter) waits that many ms first; the bare proxy
+ * calls no object. The three instances are disposed before returning.
+ */
+async function hotKey(label, bw, delay = 0) {
+  const objectDelay = delay ? { BENCH_OBJECT_DELAY_MS: delay } : {};
+  const instances = [];
+  const start = async (p) => {
+    const inst = await p;
+    instances.push(inst);
+    return inst;
+  };
+  try {
+    const leased = await start(keygate({ wrapped: true, bindings: objectDelay }));
+    const exact = await start(keygate({ wrapped: true, bindings: { ADMISSION: "exact", ...objectDelay } }));
+    const fl = await start(floor(delay ? { OBJECT_DELAY_MS: delay } : {}));
+    const leasedKey = await issue(leased.url);
+    const exactKey = await issue(exact.url);
+    await (await fl.mf.getKVNamespace("KEYS")).put(sha256(leasedKey.key), JSON.stringify({ id: leasedKey.id }));
+    const auth = (key) => ({ authorization: `Bearer ${key}` });
+    const rows = [
+      await load(`${label}: keygate (leased)`, { url: leased.url + "/v1/orders", headers: auth(leasedKey.key) }, leased.objectCalls),
+      await load(`${label}: keygate (exact)`, { url: exact.url + "/v1/orders", headers: auth(exactKey.key) }, exact.objectCalls),
+      await load(`${label}: JS floor`, { url: fl.url + "/v1/orders", headers: auth(leasedKey.key) }),
+      await load(`${label}: bare proxy Worker${delay ? " (no object)" : ""}`, { url: bw.url + "/v1/orders" }),
+    ];
+    // The exact path calls the object for every admitted request; if the
+    // count did not move, the wrapper's counter is not the one the objects
+    // increment (e.g. they ran in another isolate): report no counts.
+    if (!(rows[1].perAdmitted > 0)) {
+      log(`${label}: the key-object call counter did not move on the exact path; object-call counts are unusable`);
+      for (const r of rows) if (r.perAdmitted !== undefined) r.perAdmitted = NaN;
+    }
+    return rows;
+  } finally {
+    for (const inst of instances) await inst.mf.dispose();
+  }
 }
 
 async function putMany(kv, entries, width = 64) {
@@ -120,7 +186,7 @@ async function main() {
   try {
     await new Promise((r) => setTimeout(r, 300));
     const t0 = performance.now();
-    const kg = await keygate();
+    const kg = await keygate({ bindings: { ADMISSION: "exact" } });
     started.push(kg);
     await fetch(kg.url + "/_keygate/openapi.json").then((r) => r.arrayBuffer());
     const cold = performance.now() - t0;
@@ -138,12 +204,12 @@ async function main() {
 
     const auth = (key) => ({ authorization: `Bearer ${key}` });
     const rows = [];
-    rows.push(await load("keygate, valid key → origin", { url: kg.url + "/v1/orders", headers: auth(valid.key) }));
+    rows.push(await load("keygate (exact), valid key → origin", { url: kg.url + "/v1/orders", headers: auth(valid.key) }));
     rows.push(await load("JS floor, valid key → origin", { url: fl.url + "/v1/orders", headers: auth(valid.key) }));
     rows.push(await load("bare proxy Worker", { url: bw.url + "/v1/orders" }));
-    rows.push(await load("keygate, malformed key (401)", { url: kg.url + "/v1/orders", headers: auth("sk_live_not-a-real-key") }));
-    rows.push(await load("keygate, unknown key (401)", { url: kg.url + "/v1/orders", headers: auth(unknown.key) }));
-    rows.push(await load("keygate, rate-limited key (429)", { url: kg.url + "/v1/orders", headers: auth(limited.key) }));
+    rows.push(await load("keygate (exact), malformed key (401)", { url: kg.url + "/v1/orders", headers: auth("sk_live_not-a-real-key") }));
+    rows.push(await load("keygate (exact), unknown key (401)", { url: kg.url + "/v1/orders", headers: auth(unknown.key) }));
+    rows.push(await load("keygate (exact), rate-limited key (429)", { url: kg.url + "/v1/orders", headers: auth(limited.key) }));
 
     if (QUICK) {
       console.log(rows.map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
@@ -151,11 +217,17 @@ async function main() {
       console.log(`keygate ÷ floor: rps ${(k.rps / f.rps).toFixed(2)}, p50 ${(k.p50 / f.p50).toFixed(2)}`);
       return;
     }
+    // Leased against exact admission on one hot key, then the same with every
+    // key-object call 50 ms away.
+    const hot = await hotKey("hot key", bw);
+    const far = await hotKey("distance, 50 ms to the object", bw, 50);
+    rows.push(...hot, ...far);
+
     // Verify with 1,000 keys stored, and with 100,000: two fresh instances
     // with 1,000 issued keys each, one also holding 99,000 more KV entries.
     // Measured A, B, A again, so drift during the run shows up.
     const withKeys = async (extra) => {
-      const inst = await keygate();
+      const inst = await keygate({ bindings: { ADMISSION: "exact" } });
       started.push(inst);
       log(`issuing 1,000 keys${extra ? ` and seeding ${extra} more KV entries` : ""}`);
       const keys = [];
@@ -180,32 +252,46 @@ async function main() {
 
     const wasm = readFileSync("build/index_bg.wasm");
     const find = (n) => rows.find((r) => r.name.startsWith(n));
-    const [k, f, b, m, v1, v100] = ["keygate, valid", "JS floor", "bare", "keygate, malformed", "verify, 1,000 keys stored (mean", "verify, 100,000"].map(find);
+    const [k, f, b, m, v1, v100] = ["keygate (exact), valid", "JS floor", "bare", "keygate (exact), malformed", "verify, 1,000 keys stored (mean", "verify, 100,000"].map(find);
+    const [hl, he, hf, hb] = hot;
+    const [dl, de, df, db] = far;
     const ratios = {
       "keygate ÷ floor, req/s (target ≥ 0.95)": k.rps / f.rps,
       "keygate ÷ floor, p50 (target ≤ 1.1)": k.p50 / f.p50,
       "malformed ÷ bare, req/s (target ≥ 0.9)": m.rps / b.rps,
       "verify 100k ÷ 1k, p50 (target ≤ 1.1)": v100.p50 / v1.p50,
+      "hot key: leased ÷ bare, req/s (target ≥ 0.9)": hl.rps / hb.rps,
+      "hot key: leased ÷ floor, req/s (target ≥ 2)": hl.rps / hf.rps,
+      "hot key: object calls per admitted request, leased (target ≤ 0.05)": hl.perAdmitted,
+      "hot key: object calls per admitted request, exact (reference)": he.perAdmitted,
+      "distance: leased p50 − bare p50, ms (target ≤ 2)": dl.p50 - db.p50,
+      "distance: exact p50 − bare p50, ms (reference)": de.p50 - db.p50,
+      "distance: floor p50 − bare p50, ms (reference)": df.p50 - db.p50,
     };
+    const num = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : "n/a");
     const machine = `${cpus().length} × ${cpus()[0]?.model?.trim() ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
     const when = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
     const table = [
       `### ${when} — ${machine}`,
       "",
       `${CONNECTIONS} connections, ${SECONDS} s per scenario after ${WARMUP} s warm-up; load generator, workerd and origin share the machine.`,
+      "Keygate (exact): ADMISSION=exact, every admitted request calls the key's Durable Object; keygate (leased): ADMISSION unset (default).",
+      "Hot key and distance rows run keygate through bench/keygate-wrapper.mjs, which counts key-object calls (during the measured run only);",
+      "distance delays every key-object call (keygate's and the floor's Counter) by 50 ms.",
       "",
-      "| scenario | req/s | p50 ms | p99 ms | statuses |",
-      "|---|---:|---:|---:|---|",
-      ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${Object.entries(r.statuses).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(", ")} |`),
+      "| scenario | req/s | p50 ms | p99 ms | key-object calls per 2xx | statuses |",
+      "|---|---:|---:|---:|---:|---|",
+      ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.perAdmitted === undefined ? "" : num(r.perAdmitted, 3)} | ${Object.entries(r.statuses).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(", ")} |`),
       "",
       "| ratio | value |",
       "|---|---:|",
-      ...Object.entries(ratios).map(([name, value]) => `| ${name} | ${value.toFixed(2)} |`),
+      ...Object.entries(ratios).map(([name, value]) => `| ${name} | ${num(value, name.includes("object calls") ? 3 : 2)} |`),
       `| wasm size raw / gzip | ${(wasm.length / 1024).toFixed(0)} KiB / ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB |`,
       `| cold start to first response (Miniflare) keygate / bare | ${cold.toFixed(0)} ms / ${bareCold.toFixed(0)} ms |`,
       "",
     ].join("\n");
     console.log(table);
+    log(`whole run took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     const file = "bench/RESULTS.md";
     if (!existsSync(file)) {
       writeFileSync(file, "# Benchmark results\n\nEach `make bench` run appends a section. Absolute numbers depend on the machine and what else runs on it; the ratios, measured within one run, are the result.\n\n");
