@@ -89,10 +89,11 @@ test-integration:
 	node --test --test-concurrency=1 tests/
 
 ## Property-based fuzzing of the parsers, matchers and limiter: a million
-## inputs per target (`make test` runs the same targets with 256 each).
+## inputs per target (`make test` runs the same targets with 256 each), and
+## the lease simulation for a million steps (`make test`: 400,000).
 FUZZ_CASES ?= 1000000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked --release --lib fuzz_
+	PROPTEST_CASES=$(FUZZ_CASES) LEASE_SIM_STEPS=$(FUZZ_CASES) cargo test --locked --release --lib fuzz_ -- --nocapture
 
 ## Benchmarks against a hand-written JS Worker; writes bench/RESULTS.md.
 bench: install build
