@@ -33,9 +33,10 @@ type Answer = std::result::Result<Reply, crate::error::Error>;
 pub struct KeyObject {
     state: State,
     env: Env,
-    /// The loaded state; `None` until first use, and again after a failed
-    /// write so the next command starts from what storage really holds.
-    cached: RefCell<Option<KeyState>>,
+    /// The loaded state, and whether its table exists; `None` until first
+    /// use, and again after a failed write so the next command starts from
+    /// what storage really holds.
+    cached: RefCell<Option<(KeyState, bool)>>,
 }
 
 #[derive(Deserialize)]
@@ -44,7 +45,8 @@ struct Row {
     value: String,
 }
 
-fn load(sql: &SqlStorage) -> Result<KeyState> {
+/// The stored state, and whether its table exists yet.
+fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
     // An object asked about a key it never had (an unknown id) reads
     // nothing and writes nothing, so it leaves no storage behind.
     let exists: Vec<Row> = sql
@@ -54,7 +56,7 @@ fn load(sql: &SqlStorage) -> Result<KeyState> {
         )?
         .to_array()?;
     if exists.is_empty() {
-        return Ok(KeyState::default());
+        return Ok((KeyState::default(), false));
     }
     let rows: Vec<Row> = sql
         .exec("SELECT name, value FROM state", None)?
@@ -80,11 +82,10 @@ fn load(sql: &SqlStorage) -> Result<KeyState> {
             _ => {}
         }
     }
-    Ok(state)
+    Ok((state, true))
 }
 
 fn save(sql: &SqlStorage, name: &str, value: String) -> Result<()> {
-    sql.exec(SCHEMA, None)?;
     sql.exec(
         "INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)",
         vec![name.into(), value.into()],
@@ -101,9 +102,13 @@ impl KeyObject {
         if cached.is_none() {
             *cached = Some(load(&sql)?);
         }
-        let state = cached.as_mut().expect("loaded above");
+        let (state, table) = cached.as_mut().expect("loaded above");
         let (answer, writes) = state.apply(command, http::now());
         let saved = (|| {
+            if (writes.record || writes.activity) && !*table {
+                sql.exec(SCHEMA, None)?;
+                *table = true;
+            }
             if writes.record {
                 let record = state.record.as_ref().expect("a written record exists");
                 save(&sql, "record", serde_json::to_string(record)?)?;
