@@ -86,7 +86,7 @@ test-native:
 	cargo test --locked
 
 test-integration:
-	node --test --test-concurrency=1 tests/
+	node --test --test-concurrency=1 --test-timeout=600000 tests/
 
 ## Property-based fuzzing of the parsers, matchers and limiter: a million
 ## inputs per target (`make test` runs the same targets with 256 each), and

@@ -167,6 +167,24 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A `Timestamp` as whole milliseconds (`#[serde(with = "crate::time::millis")]`),
+/// for the Worker's protocol with its Durable Objects: RFC 3339 text keeps
+/// whole seconds, and a lease lasts less than one.
+pub mod millis {
+    use super::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the milliseconds.
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(t.as_millis())
+    }
+
+    /// Reads the milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        u64::deserialize(d).map(Timestamp::from_millis)
+    }
+}
+
 fn digits(b: &[u8]) -> Option<i64> {
     b.iter().try_fold(0i64, |acc, &c| {
         c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))

@@ -41,15 +41,18 @@ export function stateDir() {
 
 /**
  * Starts the Worker. `vars` override bindings; `persist` is a directory to
- * keep state in across restarts (in-memory otherwise).
+ * keep state in across restarts (in-memory otherwise). `wrapped`: load it
+ * through bench/keygate-wrapper.mjs, which counts key-object calls (read
+ * them with `objectCalls(worker)`).
  */
-export async function startWorker({ vars = {}, persist, logs } = {}) {
+export async function startWorker({ vars = {}, persist, logs, wrapped = false } = {}) {
   const bindings = { ADMIN_TOKEN, ...vars };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const mf = new Miniflare({
     modules: true,
-    scriptPath: "build/index.js",
-    modulesRoot: "build",
+    // The wrapper imports ../build/index.js, so its modules root is the repo.
+    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
+    modulesRoot: wrapped ? "." : "build",
     modulesRules: [
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
@@ -79,6 +82,14 @@ export async function startWorker({ vars = {}, persist, logs } = {}) {
   const url = await mf.ready;
   const fetch = (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), init);
   return { mf, url, fetch, dispose: () => mf.dispose() };
+}
+
+/** Key-object calls so far, for a worker started with `wrapped: true`. */
+export async function objectCalls(worker) {
+  const res = await worker.fetch("/__bench/object-calls");
+  const body = await res.json();
+  if (typeof body.calls !== "number") throw new Error(`not a wrapped worker: ${res.status} ${JSON.stringify(body)}`);
+  return body.calls;
 }
 
 export const admin = (extra = {}) => ({

@@ -41,8 +41,10 @@ pub struct Lease {
     /// How many.
     pub units: u32,
     /// When the object lent them (names the windows they were counted in).
+    #[serde(with = "crate::time::millis")]
     pub granted_at: Timestamp,
     /// Not to be spent from this time on.
+    #[serde(with = "crate::time::millis")]
     pub until: Timestamp,
 }
 
@@ -52,6 +54,7 @@ pub struct LeaseReturn {
     /// The record version the lease was lent under.
     pub version: u64,
     /// The lease's [`Lease::granted_at`].
+    #[serde(with = "crate::time::millis")]
     pub granted_at: Timestamp,
     /// Units not spent.
     pub unused: u32,
@@ -101,6 +104,14 @@ mod tests {
         // The last units of a window go one request at a time.
         assert_eq!(size(&ask, 7), None);
         assert_eq!(size(&ask, 8), Some(2));
+    }
+
+    #[test]
+    fn lease_times_cross_the_wire_to_the_millisecond() {
+        let lease = lend(5, 400, Timestamp::from_millis(1_795_478_174_872));
+        let wire = serde_json::to_string(&lease).unwrap();
+        assert_eq!(serde_json::from_str::<Lease>(&wire).unwrap(), lease);
+        assert_eq!(lease.until, Timestamp::from_millis(1_795_478_175_272));
     }
 
     #[test]

@@ -127,6 +127,12 @@ struct Sim {
     tally: Tally,
 }
 
+/// `message` as the other side reads it: through the JSON the Worker and
+/// the object exchange.
+fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(message: &T) -> T {
+    serde_json::from_str(&serde_json::to_string(message).unwrap()).unwrap()
+}
+
 fn window(t: u64) -> u64 {
     t / MINUTE * MINUTE
 }
@@ -327,7 +333,8 @@ impl Sim {
                     known: ask.known(),
                     lease: ask.lease,
                 };
-                let (answer, _) = self.object.apply(command, self.ts());
+                let (answer, _) = self.object.apply(wire(&command), self.ts());
+                let answer = wire(&answer);
                 let w = window(self.now);
                 match &answer {
                     Ok(Reply::Granted { lease, .. }) => {
@@ -415,7 +422,9 @@ impl Sim {
             Event::Returned(returned) => {
                 let w = window(self.now);
                 let before = self.object.activity.usage.minute;
-                let (reply, _) = self.object.apply(Command::Return { returned }, self.ts());
+                let (reply, _) = self
+                    .object
+                    .apply(wire(&Command::Return { returned }), self.ts());
                 assert_eq!(reply, Ok(Reply::Returned));
                 let after = self.object.activity.usage.minute;
                 let credited = if after.start_ms == w && before.start_ms == w {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{js_sys, web_sys, Fetch, Headers, Request, Response};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys, Headers, Request, Response};
 
 use super::http::{self, set_cors, set_rate_limit_headers};
 use crate::credential::KeySource;
@@ -121,19 +122,24 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
     }
     let upstream =
         web_sys::Request::new_with_str_and_init(to.url, &init).map_err(|e| internal(e.into()))?;
-    let fetch = Fetch::Request(upstream.into());
-    let send = std::pin::pin!(fetch.send());
+    // The runtime's fetch, called directly: worker's `Fetch` would wrap the
+    // request and the response in its own types, reading their `cf`
+    // objects and parsing the URL again on every request.
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let send = std::pin::pin!(JsFuture::from(global.fetch_with_request(&upstream)));
     let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(to.timeout_ms)));
-    let resp = match select(send, timeout).await {
+    let resp: web_sys::Response = match select(send, timeout).await {
         Either::Left(_) if over_cap.get() => {
             return Err(Error::PayloadTooLarge {
                 limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
             })
         }
-        Either::Left((resp, _)) => resp.map_err(|e| {
+        Either::Left((Ok(resp), _)) => resp.unchecked_into(),
+        Either::Left((Err(e), _)) => {
+            let e = worker::Error::from(e);
             worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
-            Error::BadGateway
-        })?,
+            return Err(Error::BadGateway);
+        }
         Either::Right(_) => {
             worker::console_error!(
                 "origin gave key {} no answer in {} ms",
@@ -145,7 +151,9 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
     };
 
     // A fetched response's headers are immutable: copy them.
-    let out = clone_headers(resp.headers()).map_err(internal)?;
+    let out = Headers(
+        web_sys::Headers::new_with_headers(&resp.headers()).map_err(|e| internal(e.into()))?,
+    );
     set_rate_limit_headers(&out, &grant.quota).map_err(internal)?;
     if let Some(expires_at) = grant.expires_at {
         if expires_at.as_millis() <= http::now().as_millis() + EXPIRY_WARNING_MS {
@@ -154,12 +162,13 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
         }
     }
     set_cors(&out, &grant.allowed_origins, browser_origin.as_deref()).map_err(internal)?;
-    let status = resp.status_code();
-    let (_, body) = resp.into_parts();
-    Ok(Response::builder()
-        .with_status(status)
-        .with_headers(out)
-        .body(body))
+    let builder = Response::builder()
+        .with_status(resp.status())
+        .with_headers(out);
+    Ok(match resp.body() {
+        Some(body) => builder.stream(body),
+        None => builder.empty(),
+    })
 }
 
 /// The most a streamed body may carry, and what to do past it.

@@ -9,7 +9,9 @@ use futures_util::future::{select, Either};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{web_sys, Env, Request};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Env};
 
 use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
@@ -107,11 +109,7 @@ pub async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryRe
 /// object and returns the guard's verdict (see [`crate::guard`] for the
 /// plain-text answer, which keeps JSON code for this exchange out of the bundle).
 pub async fn guard(env: &Env, client: &str) -> Result<Result<(), Error>, Error> {
-    let mut resp = call(env, ADMIN_GUARD, client, String::new()).await?;
-    let text = resp.text().await.map_err(|e| {
-        worker::console_error!("{ADMIN_GUARD} object {client}: read failed: {e}");
-        Error::Unavailable
-    })?;
+    let text = call(env, ADMIN_GUARD, client, String::new()).await?;
     guard::verdict(&text).ok_or_else(|| {
         worker::console_error!("{ADMIN_GUARD} object {client}: unreadable verdict");
         Error::Unavailable
@@ -127,23 +125,18 @@ pub async fn call_object<C: Serialize, R: DeserializeOwned>(
     command: &C,
 ) -> Result<R, Error> {
     let body = serde_json::to_string(command).map_err(|_| Error::Internal)?;
-    let mut resp = call(env, binding, name, body).await?;
+    let text = call(env, binding, name, body).await?;
     // The error is not logged: serde's message can quote the reply, and
     // replies may carry secret hashes.
-    resp.json().await.map_err(|_| {
+    serde_json::from_str(&text).map_err(|_| {
         worker::console_error!("{binding} object {name}: its answer did not decode");
         Error::Unavailable
     })
 }
 
-/// POSTs `body` to the object `name` of `binding`; anything but a 200 in
-/// time is `Unavailable`.
-async fn call(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    body: String,
-) -> Result<worker::Response, Error> {
+/// POSTs `body` to the object `name` of `binding` and reads its answer;
+/// anything but a 200 in time is `Unavailable`.
+async fn call(env: &Env, binding: &str, name: &str, body: String) -> Result<String, Error> {
     let unavailable = |what: &str, e: worker::Error| {
         worker::console_error!("{binding} object {name}: {what} failed: {e}");
         Error::Unavailable
@@ -152,34 +145,44 @@ async fn call(
         worker::console_error!("Durable Object binding {binding} missing: {e}");
         Error::Misconfigured
     })?;
-    let stub = namespace
-        .id_from_name(name)
-        .and_then(|oid| oid.get_stub())
-        .map_err(|e| unavailable("stub", e))?;
-    // Built on the runtime's own types: worker's `RequestInit` conversion
-    // costs the bundle ~10 KiB for options this call never sets.
+    // The runtime's own types throughout: worker's `Request` and
+    // `Response` wrappers read each one's `cf` object and parse its URL,
+    // which costs more than the call's own work.
+    let stub: worker::worker_sys::DurableObject = namespace
+        .get_by_name(name)
+        .map_err(|e| unavailable("stub", e))?
+        .into_rpc();
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&body.into());
     let req = web_sys::Request::new_with_str_and_init("https://object/", &init)
-        .map(Request::from)
         .map_err(|e| unavailable("request", e.into()))?;
+    let sent = stub
+        .fetch_with_request(&req)
+        .map_err(|e| unavailable("fetch", e.into()))?;
     // Not retried on timeout: an authorize may have counted already, and
     // counting twice is worse than one 503.
-    let call = std::pin::pin!(stub.fetch_with_request(req));
+    let call = std::pin::pin!(JsFuture::from(sent));
     let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(
         OBJECT_TIMEOUT_MS
     )));
-    let resp = match select(call, timeout).await {
-        Either::Left((result, _)) => result.map_err(|e| unavailable("fetch", e))?,
+    let resp: web_sys::Response = match select(call, timeout).await {
+        Either::Left((result, _)) => result
+            .map_err(|e| unavailable("fetch", e.into()))?
+            .unchecked_into(),
         Either::Right(_) => {
             worker::console_error!("{binding} object {name}: no answer in {OBJECT_TIMEOUT_MS} ms");
             return Err(Error::Unavailable);
         }
     };
-    if resp.status_code() != 200 {
-        worker::console_error!("{binding} object {name} answered {}", resp.status_code());
+    if resp.status() != 200 {
+        worker::console_error!("{binding} object {name} answered {}", resp.status());
         return Err(Error::Unavailable);
     }
-    Ok(resp)
+    let text = resp.text().map_err(|e| unavailable("read", e.into()))?;
+    let text = JsFuture::from(text)
+        .await
+        .map_err(|e| unavailable("read", e.into()))?;
+    text.as_string()
+        .ok_or_else(|| unavailable("read", worker::Error::RustError("not text".into())))
 }
