@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use worker::{js_sys, Env, Request, Response};
+use worker::{js_sys, web_sys, Env, Response};
 
 use super::{gateway, http, store, Edge};
 use crate::admin::{
@@ -40,7 +40,7 @@ type Handled = Result<worker::Result<Response>, Error>;
 /// Dispatches a matched admin route.
 pub async fn handle(
     route: AdminRoute,
-    mut req: Request,
+    req: web_sys::Request,
     method: &str,
     edge: Edge<'_>,
 ) -> Result<Response, Error> {
@@ -54,19 +54,19 @@ pub async fn handle(
         route => {
             let actor = authenticate(&req, method, edge).await?;
             match route {
-                AdminRoute::CreateKey => create(&mut req, env, config, &actor).await?,
+                AdminRoute::CreateKey => create(&req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,
                 AdminRoute::GetKey(id) => {
                     let key = act(env, config, &id, &actor, KeyAction::Get).await?;
                     http::json(200, &json!({ "data": key }))
                 }
-                AdminRoute::EditKey(id) => edit(&mut req, env, config, &id, &actor).await?,
-                AdminRoute::RotateKey(id) => rotate(&mut req, env, config, &id, &actor).await?,
+                AdminRoute::EditKey(id) => edit(&req, env, config, &id, &actor).await?,
+                AdminRoute::RotateKey(id) => rotate(&req, env, config, &id, &actor).await?,
                 AdminRoute::RevokeKey(id) => {
                     let key = revoke_key(env, config, &id, &actor, None).await?;
                     http::json(200, &json!({ "data": key }))
                 }
-                AdminRoute::RevokeLeaked => revoke_leaked(&mut req, env, config, &actor).await?,
+                AdminRoute::RevokeLeaked => revoke_leaked(&req, env, config, &actor).await?,
                 AdminRoute::KeyAudit(id) => {
                     // The key's object decides whether the actor may see it
                     // (404 for no such key, 403 out of reach) before the trail is read.
@@ -78,7 +78,7 @@ pub async fn handle(
                         _ => return Err(Error::Internal),
                     }
                 }
-                AdminRoute::Verify => verify(&mut req, edge, &actor).await?,
+                AdminRoute::Verify => verify(&req, edge, &actor).await?,
                 AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
             }
         }
@@ -99,7 +99,11 @@ thread_local! {
 /// [`crate::guard`]). A right credential always passes, at no I/O beyond
 /// its own check; a failure is counted by the client's guard object, and
 /// past the limit answered 429 until the minute ends.
-async fn authenticate(req: &Request, method: &str, edge: Edge<'_>) -> Result<Actor, Error> {
+async fn authenticate(
+    req: &web_sys::Request,
+    method: &str,
+    edge: Edge<'_>,
+) -> Result<Actor, Error> {
     let (env, config) = (edge.env, edge.config);
     let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
     let token = configured_token(secret.clone());
@@ -140,7 +144,7 @@ async fn authenticate(req: &Request, method: &str, edge: Edge<'_>) -> Result<Act
 /// The admin token, or an API key that holds `admin` (which then bounds
 /// every key the request may touch, see [`crate::policy::actor`]).
 async fn credential_actor(
-    req: &Request,
+    req: &web_sys::Request,
     method: &str,
     edge: Edge<'_>,
     token: Option<&str>,
@@ -176,7 +180,7 @@ async fn act(
     expect_key(store::key_object(env, config, id, &command).await?)
 }
 
-async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
+async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
     let declared = req
         .headers()
         .get("Content-Length")
@@ -191,7 +195,7 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Error> {
     let unreadable = |_| Error::InvalidJson {
         message: "the body could not be read".to_owned(),
     };
-    let Some(raw) = req.inner().body() else {
+    let Some(raw) = req.body() else {
         return Ok(Vec::new());
     };
     // Read chunk by chunk and stop as soon as the cap is crossed, so a
@@ -233,7 +237,7 @@ async fn registry_done(env: &Env, command: &RegistryCommand) -> Result<(), Error
     }
 }
 
-async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
+async fn create(req: &web_sys::Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
     let new_key: NewKey = parse_body(&read_body(req).await?)?;
     let environments = config.environment_names();
     let now = http::now();
@@ -261,8 +265,8 @@ async fn create(req: &mut Request, env: &Env, config: &Config, actor: &Actor) ->
     Ok(with_secret(201, &view, &key))
 }
 
-async fn list(req: &Request, env: &Env, actor: Actor) -> Handled {
-    let url = req.inner().url();
+async fn list(req: &web_sys::Request, env: &Env, actor: Actor) -> Handled {
+    let url = req.url();
     let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     match store::registry(env, &RegistryCommand::List { query, actor }).await? {
@@ -273,7 +277,13 @@ async fn list(req: &Request, env: &Env, actor: Actor) -> Handled {
     }
 }
 
-async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: &Actor) -> Handled {
+async fn edit(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+) -> Handled {
     // Decoded (and refused with 400/422) by the key's object, in the same
     // step that applies it.
     let patch = String::from_utf8(read_body(req).await?).map_err(|_| Error::InvalidJson {
@@ -296,7 +306,7 @@ async fn edit(req: &mut Request, env: &Env, config: &Config, id: &KeyId, actor: 
 }
 
 async fn rotate(
-    req: &mut Request,
+    req: &web_sys::Request,
     env: &Env,
     config: &Config,
     id: &KeyId,
@@ -376,7 +386,12 @@ async fn revoke_key(
 /// Revokes every reported key the actor may manage. Each item is judged
 /// on its own: one failure is reported with its index and never stops the
 /// rest.
-async fn revoke_leaked(req: &mut Request, env: &Env, config: &Config, actor: &Actor) -> Handled {
+async fn revoke_leaked(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    actor: &Actor,
+) -> Handled {
     let leaks = leak::parse(&read_body(req).await?)?;
     let mut revoked = Vec::new();
     let mut failed = Vec::new();
@@ -415,7 +430,7 @@ async fn revoke_leaked(req: &mut Request, env: &Env, config: &Config, actor: &Ac
     ))
 }
 
-async fn verify(req: &mut Request, edge: Edge<'_>, actor: &Actor) -> Handled {
+async fn verify(req: &web_sys::Request, edge: Edge<'_>, actor: &Actor) -> Handled {
     let config = edge.config;
     let request: VerifyRequest = parse_body(&read_body(req).await?)?;
     let key = ApiKey::parse(request.key.trim()).map_err(|_| Error::invalid_api_key());
@@ -441,7 +456,7 @@ async fn verify(req: &mut Request, edge: Edge<'_>, actor: &Actor) -> Handled {
     ))
 }
 
-async fn whoami(req: &Request, method: &str, edge: Edge<'_>) -> Handled {
+async fn whoami(req: &web_sys::Request, method: &str, edge: Edge<'_>) -> Handled {
     let (key, _) = gateway::credential(req)?;
     let access = gateway::access(req, method, Ok(Requirement::OPEN), false);
     let grant = gateway::admit(edge, &key, access, None).await?;

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use worker::{Env, Request, Response};
+use worker::{web_sys, Env, Response};
 
 use super::{http, proxy, store, Edge};
 use crate::admission::table::{Ask, Ended, Judged, Leases};
@@ -42,15 +42,18 @@ pub struct Target<'a> {
 }
 
 /// Handles an API request: authorize, count, forward.
-pub async fn handle(req: Request, target: Target<'_>, edge: Edge<'_>) -> Result<Response, Error> {
+pub async fn handle(
+    req: web_sys::Request,
+    target: Target<'_>,
+    edge: Edge<'_>,
+) -> Result<Response, Error> {
     let config = edge.config;
     if let Some(resp) = preflight(&req, target.method)? {
         return Ok(resp);
     }
     // The runtime may drop a GET's body; its framing headers still tell.
-    let has_body = req.inner().body().is_some()
-        || target.chunked
-        || target.content_length.is_some_and(|n| n > 0);
+    let has_body =
+        req.body().is_some() || target.chunked || target.content_length.is_some_and(|n| n > 0);
     method::check_forwardable(target.method, has_body)?;
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
@@ -87,7 +90,7 @@ pub async fn handle(req: Request, target: Target<'_>, edge: Edge<'_>) -> Result<
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
 /// nothing by itself; see [`crate::policy::cors`]). Any other request: `None`.
-fn preflight(req: &Request, method: &str) -> Result<Option<Response>, Error> {
+fn preflight(req: &web_sys::Request, method: &str) -> Result<Option<Response>, Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     if method != "OPTIONS" {
         return Ok(None);
@@ -112,7 +115,7 @@ fn preflight(req: &Request, method: &str) -> Result<Option<Response>, Error> {
 }
 
 /// The presented key, parsed and checksum-verified.
-pub fn credential(req: &Request) -> Result<(ApiKey, KeySource), Error> {
+pub fn credential(req: &web_sys::Request) -> Result<(ApiKey, KeySource), Error> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     presented_key(
         header("Authorization").as_deref(),
@@ -123,7 +126,7 @@ pub fn credential(req: &Request) -> Result<(ApiKey, KeySource), Error> {
 /// The facts of `req` (sent with `method`, as the entry point read it) that
 /// a key's rules judge.
 pub fn access(
-    req: &Request,
+    req: &web_sys::Request,
     method: &str,
     requirement: Result<Requirement, Error>,
     consume: bool,

@@ -22,7 +22,7 @@ mod store;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Headers, Response, Result};
 
 use crate::admin::match_route;
 use crate::config::Config;
@@ -44,8 +44,10 @@ const METHOD_OVERRIDES: [&str; 3] = [
 
 /// The fetch entry point: every error becomes its JSON response here, once.
 /// (The macro option that would answer with internal error text is not used.)
+/// The request stays the runtime's own: worker's `Request` would read its
+/// `cf` object and parse its URL, which no handler needs.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
     let now = http::now();
     match handle(req, &env, &ctx).await {
         Ok(resp) => Ok(resp),
@@ -85,7 +87,11 @@ pub(crate) struct Edge<'a> {
     pub config: &'a Rc<Config>,
 }
 
-async fn handle(req: Request, env: &Env, ctx: &Context) -> std::result::Result<Response, Error> {
+async fn handle(
+    req: web_sys::Request,
+    env: &Env,
+    ctx: &Context,
+) -> std::result::Result<Response, Error> {
     let config = config(env)?;
     let edge = Edge {
         env,
@@ -93,8 +99,8 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> std::result::Result<R
         config: &config,
     };
     // Read once: every later step works on this copy.
-    let url = req.inner().url();
-    let headers = req.headers();
+    let url = req.url();
+    let headers = Headers(req.headers());
     // One pass over the headers: their size, how the body is framed, and
     // any that claim to be keygate's own or override the method (the proxy
     // drops those, so the origin can trust what it gets).
@@ -122,7 +128,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> std::result::Result<R
     // The raw token (the runtime's `Method` reads unknown methods as GET),
     // upper-cased: it is judged and forwarded in this one form, so `patch`
     // cannot pass as something other than `PATCH`.
-    let method = req.inner().method().to_ascii_uppercase();
+    let method = req.method().to_ascii_uppercase();
     // Judged and forwarded in this one form, so the origin serves exactly
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;

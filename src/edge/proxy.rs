@@ -9,7 +9,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Headers, Request, Response};
+use worker::{js_sys, web_sys, Headers, Response};
 
 use super::http::{self, set_cors, set_rate_limit_headers};
 use crate::credential::KeySource;
@@ -52,7 +52,11 @@ pub struct Forward<'a> {
 
 /// Forwards `req` with the key header and any spoofed `X-Keygate-*`
 /// header removed and the key's identity added (signed, when configured).
-pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Response, Error> {
+pub async fn forward(
+    req: web_sys::Request,
+    to: Forward<'_>,
+    grant: &Grant,
+) -> Result<Response, Error> {
     let internal = |e: worker::Error| {
         worker::console_error!("proxy setup failed: {e}");
         Error::Internal
@@ -61,7 +65,7 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
 
     // Copied by the runtime in one call, then edited: far fewer crossings
     // into JavaScript than copying header by header.
-    let headers = clone_headers(req.headers()).map_err(internal)?;
+    let headers = clone_headers(&req.headers()).map_err(internal)?;
     let mut dropped = vec!["Host", "X-API-Key"];
     if to.source == KeySource::Authorization {
         dropped.push("Authorization");
@@ -102,7 +106,7 @@ pub async fn forward(req: Request, to: Forward<'_>, grant: &Grant) -> Result<Res
     init.set_headers(&headers.0);
     init.set_redirect(web_sys::RequestRedirect::Manual);
     let over_cap = Rc::new(Cell::new(false));
-    if let Some(body) = req.inner().body() {
+    if let Some(body) = req.body() {
         // A declared length was checked up front (413 above the cap); a
         // chunked body is counted as it streams and cut at the cap.
         if to.declared_length {
@@ -202,8 +206,6 @@ fn capped(body: web_sys::ReadableStream, cap: Cap) -> web_sys::ReadableStream {
 }
 
 /// A mutable copy of `headers`, made by the runtime.
-pub fn clone_headers(headers: &Headers) -> worker::Result<Headers> {
-    Ok(Headers(worker::web_sys::Headers::new_with_headers(
-        &headers.0,
-    )?))
+pub fn clone_headers(headers: &web_sys::Headers) -> worker::Result<Headers> {
+    Ok(Headers(web_sys::Headers::new_with_headers(headers)?))
 }

@@ -151,6 +151,21 @@ pub struct Refusal {
     pub allowed_origins: Vec<WebOrigin>,
 }
 
+impl Refusal {
+    /// The object's answer: a key with browser origins is refused with
+    /// them (a listed page can then read why), any other with the error.
+    fn into_reply(self) -> Result<Reply, Error> {
+        if self.allowed_origins.is_empty() {
+            Err(self.error)
+        } else {
+            Ok(Reply::Refused {
+                error: self.error,
+                allowed_origins: self.allowed_origins,
+            })
+        }
+    }
+}
+
 impl KeyState {
     /// Applies `command` at `now`. On error nothing has changed.
     pub fn apply(&mut self, command: Command, now: Timestamp) -> (Result<Reply, Error>, Writes) {
@@ -177,20 +192,22 @@ impl KeyState {
                 let Some(record) = self.record.as_ref() else {
                     return (Err(Error::invalid_api_key()), none);
                 };
-                match screen(record, &hash, &access, verifier.as_ref(), now) {
-                    Err(Refusal {
-                        error,
-                        allowed_origins,
-                    }) if !allowed_origins.is_empty() => {
-                        let refused = Reply::Refused {
+                let refusal = match screen(record, &hash, &access, verifier.as_ref(), now) {
+                    Err(refusal) => refusal,
+                    Ok(()) => match self.admit(&access, known, lease, now) {
+                        (Ok(reply), writes) => return (Ok(reply), writes),
+                        // A limit refuses too: with the key's origins, like the rest.
+                        (Err(error), _) => Refusal {
                             error,
-                            allowed_origins,
-                        };
-                        (Ok(refused), none)
-                    }
-                    Err(refusal) => (Err(refusal.error), none),
-                    Ok(()) => self.admit(&access, known, lease, now),
-                }
+                            allowed_origins: self
+                                .record
+                                .as_ref()
+                                .map(|r| r.allowed_origins.clone())
+                                .unwrap_or_default(),
+                        },
+                    },
+                };
+                (refusal.into_reply(), none)
             }
             Command::Return { returned } => {
                 let Some(record) = self.record.as_ref() else {

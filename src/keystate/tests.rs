@@ -474,3 +474,22 @@ fn a_record_that_no_longer_decodes_is_reported_and_stays_revocable() {
     assert!(read.revoked_at.is_some());
     assert_eq!(authorize(&mut damaged, &hash, NOW), Err(Error::KeyRevoked));
 }
+
+#[test]
+fn a_browser_key_is_refused_with_its_origins_by_the_limit_too() {
+    let (mut state, hash) = issued(
+        r#"{"name":"a","environment":"live","type":"publishable",
+            "allowed_origins":["https://app.example.com"],"rate_limits":{"per_minute":1}}"#,
+    );
+    assert!(matches!(
+        authorize(&mut state, &hash, NOW),
+        Ok(Reply::Granted { .. })
+    ));
+    match authorize(&mut state, &hash, NOW) {
+        Ok(Reply::Refused {
+            error: Error::RateLimited { .. },
+            allowed_origins,
+        }) => assert_eq!(allowed_origins.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
