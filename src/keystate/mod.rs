@@ -22,6 +22,7 @@ use crate::limit::{self, Outcome, Usage};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip;
+use crate::policy::permission::Permission;
 use crate::time::Timestamp;
 
 impl KeyAction {
@@ -272,7 +273,7 @@ impl KeyState {
                 (Outcome::Admitted(quota), usage) => {
                     activity.usage = usage;
                     let offer = ask
-                        .filter(|_| record.admission == Admission::Leased)
+                        .filter(|_| leasable(record))
                         .and_then(|ask| Some((ask, lease::size(&ask, quota.remaining)?)));
                     let (quota, lease) = match offer {
                         Some((ask, units)) => {
@@ -318,6 +319,17 @@ impl KeyState {
         }
         (reply, writes)
     }
+}
+
+/// Whether an isolate may be lent units of this key: not if it asked for
+/// exact admission, and never an admin key, whose revocation must stop
+/// the next admin call and not one a lease later.
+fn leasable(record: &KeyRecord) -> bool {
+    record.admission == Admission::Leased
+        && !record
+            .grants
+            .effective(record.key_type)
+            .covers(&Permission::admin())
 }
 
 /// Every check that can refuse a request presenting `hash` before the

@@ -493,3 +493,38 @@ fn a_browser_key_is_refused_with_its_origins_by_the_limit_too() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn exact_keys_and_admin_keys_are_never_lent_units() {
+    let ask = Some(LeaseAsk {
+        want: 100,
+        ttl_ms: 1_000,
+    });
+    let lent = |json: &str| {
+        let (mut state, hash) = issued(json);
+        let command = Command::Authorize {
+            hash,
+            access: open(true),
+            verifier: None,
+            known: None,
+            lease: ask,
+        };
+        match state.apply(command, NOW).0 {
+            Ok(Reply::Granted { lease, .. }) => lease.map(|l| l.units),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        lent(r#"{"name":"a","environment":"live"}"#),
+        Some(14),
+        "a quarter of 59 left"
+    );
+    assert_eq!(
+        lent(r#"{"name":"a","environment":"live","admission":"exact"}"#),
+        None
+    );
+    assert_eq!(
+        lent(r#"{"name":"a","environment":"live","scopes":["admin"]}"#),
+        None
+    );
+}
