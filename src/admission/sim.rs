@@ -91,7 +91,7 @@ struct Tally {
     local: u64,
     object_calls: u64,
     windows_checked: u64,
-    /// Largest under-admission seen, as a fraction of the limit.
+    /// Largest share of a limit refused while it sat unspent in leases.
     worst_under: f64,
     /// Largest delay between a revocation and a request admitted after it.
     worst_revocation_ms: u64,
@@ -361,10 +361,13 @@ impl Sim {
                             under < unspent + cost,
                             "window {w}: refused {under} units under the limit, {unspent} in leases"
                         );
+                        // What leases cost here (the rest of `under` is a
+                        // cost larger than what was left).
+                        let held = f64::from(under.min(unspent));
                         self.tally.worst_under = self
                             .tally
                             .worst_under
-                            .max(f64::from(under) / f64::from(self.per_minute));
+                            .max(held / f64::from(self.per_minute));
                         self.tally.windows_checked += 1;
                     }
                     _ => {}
@@ -519,8 +522,8 @@ fn fuzz_leases_never_over_admit_and_revocation_is_never_late() {
     }
     println!(
         "lease simulation: {steps} steps, {seed} runs, {}–{} isolates: {} requests, {} admitted \
-         ({} by lease, {} object calls), 0 over the limit; {} refusals by the minute limit, worst under-admission \
-         {:.1}% of the limit; {} admitted by leases after a revocation, at most {} ms after it",
+         ({} by lease, {} object calls), 0 over the limit; {} refusals by the minute limit, at worst {:.1}% of the \
+         limit unspent in leases at a refusal; {} admitted by leases after a revocation, at most {} ms after it",
         isolates_seen.0,
         isolates_seen.1,
         total.requests,
