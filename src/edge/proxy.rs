@@ -124,13 +124,13 @@ pub async fn forward(
             init.set_body(&capped(body, cap));
         }
     }
-    let upstream =
-        web_sys::Request::new_with_str_and_init(to.url, &init).map_err(|e| internal(e.into()))?;
     // The runtime's fetch, called directly: worker's `Fetch` would wrap the
     // request and the response in its own types, reading their `cf`
     // objects and parsing the URL again on every request.
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let send = std::pin::pin!(JsFuture::from(global.fetch_with_request(&upstream)));
+    let send = std::pin::pin!(JsFuture::from(
+        global.fetch_with_str_and_init(to.url, &init)
+    ));
     let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(to.timeout_ms)));
     let resp: web_sys::Response = match select(send, timeout).await {
         Either::Left(_) if over_cap.get() => {
