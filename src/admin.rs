@@ -250,12 +250,15 @@ fn json_error(e: serde_json::Error, path: String) -> Error {
         };
     }
     let message = reason(&e);
-    Error::invalid(unknown_field(&message).unwrap_or(path), message)
+    Error::invalid(named_field(&message).unwrap_or(path), message)
 }
 
-/// serde reports an unknown field at its parent's path; name the field.
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+/// serde names an unknown or a missing field in its message (and at its
+/// parent's path): that field is the one to report.
+fn named_field(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
     rest.split('`').next().map(str::to_owned)
 }
 

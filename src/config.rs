@@ -173,7 +173,7 @@ impl Config {
                 .parse::<u64>()
                 .ok()
                 .filter(|ms| *ms <= lease::MAX_TTL_MS)
-                .ok_or("LEASE_TTL_MS must be a number of milliseconds from 0 to 60000")?,
+                .ok_or("LEASE_TTL_MS must be a number of milliseconds from 0 to 25000")?,
         };
         let lease_ttl_ms = match var("ADMISSION").as_deref().map(str::trim) {
             None | Some("" | "leased") => lease_ttl_ms,

@@ -251,7 +251,7 @@ test("admin input errors: 400, 422 naming the field, 413, 404, 405", async () =>
   assert.equal((await errorOf(malformed)).code, "invalid_json");
 
   const cases = [
-    [{ environment: "live" }, "."],
+    [{ environment: "live" }, "name"],
     [{ name: "a", environment: "prod" }, "environment"],
     [{ name: "a", environment: "live", extra: 1 }, "extra"],
     [{ name: "a", environment: "live", type: "superuser" }, "type"],

@@ -15,8 +15,12 @@ use crate::time::Timestamp;
 /// `LEASE_TTL_MS` when it is not set: how late an edit or a revocation
 /// may reach an isolate that holds a lease.
 pub const DEFAULT_TTL_MS: u64 = 1_000;
-/// The longest `LEASE_TTL_MS` accepted.
-pub const MAX_TTL_MS: u64 = 60_000;
+/// The longest `LEASE_TTL_MS` accepted: unused units are handed back
+/// from `waitUntil`, which the runtime cuts off 30 s after the response.
+pub const MAX_TTL_MS: u64 = 25_000;
+/// Leases end this long before their minute does, so that an isolate whose
+/// clock runs behind the object's still spends a minute's units in it.
+pub const CLOCK_MARGIN_MS: u64 = 250;
 /// A lease holds at most 1/`SHARE` of what the tightest window has left.
 const SHARE: u32 = 4;
 /// Fewer units than this are not worth a lease: the request is answered alone.
@@ -62,21 +66,27 @@ pub struct LeaseReturn {
     pub last_used: Option<Timestamp>,
 }
 
-/// How many units to lend at `now` for `ask`, when the tightest window has
-/// `left` after the request that carries the ask; `None` below [`MIN_UNITS`].
-pub fn size(ask: &LeaseAsk, left: u32) -> Option<u32> {
+/// How many units to lend for `ask`, when the tightest window has `left`
+/// after the request that carries the ask, whose routes cost `cost` each;
+/// `None` below [`MIN_UNITS`] or below one such request.
+pub fn size(ask: &LeaseAsk, left: u32, cost: u32) -> Option<u32> {
     let units = ask.want.min(left / SHARE).min(MAX_UNITS);
-    (units >= MIN_UNITS).then_some(units)
+    (units >= MIN_UNITS.max(cost)).then_some(units)
 }
 
-/// A lease of `units` lent at `now` for `ttl_ms`: it ends with the minute
-/// at the latest.
-pub fn lend(units: u32, ttl_ms: u64, now: Timestamp) -> Lease {
-    Lease {
+/// A lease of `units` lent at `now` for `ttl_ms` (at most [`MAX_TTL_MS`]):
+/// it ends [`CLOCK_MARGIN_MS`] before its minute at the latest; `None`
+/// when that leaves no time.
+pub fn lend(units: u32, ttl_ms: u64, now: Timestamp) -> Option<Lease> {
+    let end = shortest_window_end(now).as_millis() - CLOCK_MARGIN_MS;
+    let until = now
+        .plus_millis(ttl_ms.min(MAX_TTL_MS))
+        .min(Timestamp::from_millis(end));
+    (until > now).then_some(Lease {
         units,
         granted_at: now,
-        until: now.plus_millis(ttl_ms).min(shortest_window_end(now)),
-    }
+        until,
+    })
 }
 
 #[cfg(test)]
@@ -89,36 +99,39 @@ mod tests {
             want: 1_000,
             ttl_ms: 1_000,
         };
-        assert_eq!(size(&ask, 400), Some(100));
-        assert_eq!(size(&ask, 100_000), Some(1_000), "demand bounds it");
-        assert_eq!(
-            size(
-                &LeaseAsk {
-                    want: 50_000,
-                    ..ask
-                },
-                u32::MAX
-            ),
-            Some(MAX_UNITS)
-        );
+        assert_eq!(size(&ask, 400, 1), Some(100));
+        assert_eq!(size(&ask, 100_000, 1), Some(1_000), "demand bounds it");
+        let greedy = LeaseAsk {
+            want: 50_000,
+            ..ask
+        };
+        assert_eq!(size(&greedy, u32::MAX, 1), Some(MAX_UNITS));
         // The last units of a window go one request at a time.
-        assert_eq!(size(&ask, 7), None);
-        assert_eq!(size(&ask, 8), Some(2));
+        assert_eq!(size(&ask, 7, 1), None);
+        assert_eq!(size(&ask, 8, 1), Some(2));
+        // Never less than one request's cost: such a lease pays for nothing.
+        assert_eq!(size(&ask, 39, 10), None);
+        assert_eq!(size(&ask, 40, 10), Some(10));
     }
 
     #[test]
     fn lease_times_cross_the_wire_to_the_millisecond() {
-        let lease = lend(5, 400, Timestamp::from_millis(1_795_478_174_872));
+        let lease = lend(5, 400, Timestamp::from_millis(1_795_478_174_872)).unwrap();
         let wire = serde_json::to_string(&lease).unwrap();
         assert_eq!(serde_json::from_str::<Lease>(&wire).unwrap(), lease);
         assert_eq!(lease.until, Timestamp::from_millis(1_795_478_175_272));
     }
 
     #[test]
-    fn a_lease_ends_with_its_minute() {
-        let now = Timestamp::from_millis(59_500);
-        assert_eq!(lend(5, 1_000, now).until, Timestamp::from_millis(60_000));
-        let now = Timestamp::from_millis(60_000);
-        assert_eq!(lend(5, 1_000, now).until, Timestamp::from_millis(61_000));
+    fn a_lease_ends_before_its_minute() {
+        let until = |ttl, at| lend(5, ttl, Timestamp::from_millis(at)).map(|l| l.until.as_millis());
+        assert_eq!(
+            until(1_000, 59_000),
+            Some(59_750),
+            "a margin before the minute ends"
+        );
+        assert_eq!(until(1_000, 59_750), None, "no time left");
+        assert_eq!(until(1_000, 60_000), Some(61_000));
+        assert_eq!(until(600_000, 60_000), Some(85_000), "at most MAX_TTL_MS");
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::lease::{LeaseAsk, LeaseReturn};
+use super::lease::{LeaseAsk, LeaseReturn, DEFAULT_TTL_MS};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
@@ -25,8 +25,15 @@ use crate::time::Timestamp;
 /// asks for a lease: a key used less often is never leased, so for it
 /// every edit and revocation is effective on the next request.
 pub const MIN_DEMAND: u32 = 4;
-/// Keys remembered per isolate (a record snapshot is about 1 KiB).
-const CAPACITY: usize = 4_096;
+/// Keys remembered per isolate.
+const CAPACITY: usize = 1_024;
+/// The largest record kept as a snapshot (JSON bytes): with [`CAPACITY`],
+/// snapshots take at most 8 MiB of an isolate's 128 MB. A larger record
+/// (keys may hold long lists) is never leased; its requests ask the object.
+const MAX_SNAPSHOT_BYTES: usize = 8_192;
+/// An ask with no answer after this long (the request was cancelled) no
+/// longer keeps others from asking.
+const ASK_EXPIRES_MS: u64 = 10_000;
 
 /// One isolate's snapshots, leases and demand, by presented key hash.
 #[derive(Debug)]
@@ -43,8 +50,9 @@ struct Entry {
     snapshot: Option<Snapshot>,
     held: Option<Held>,
     demand: Demand,
-    /// A lease is asked for: others do not ask too.
-    asking: bool,
+    /// When a lease was asked for, if its answer is still due: meanwhile
+    /// others do not ask too.
+    asking: Option<Timestamp>,
 }
 
 /// A record as its object last sent it, with its version.
@@ -52,6 +60,12 @@ struct Entry {
 pub struct Snapshot {
     version: u64,
     record: Rc<KeyRecord>,
+}
+
+impl Snapshot {
+    fn fits(&self) -> bool {
+        serde_json::to_vec(&*self.record).is_ok_and(|v| v.len() <= MAX_SNAPSHOT_BYTES)
+    }
 }
 
 /// A lease being spent.
@@ -102,18 +116,20 @@ struct Demand {
 }
 
 impl Demand {
-    fn see(&mut self, now: Timestamp, ttl_ms: u64) {
-        if now >= self.since.plus_millis(ttl_ms) {
-            let just_ended = now < self.since.plus_millis(ttl_ms.saturating_mul(2));
+    /// Counts `units` asked for at `now`, in periods of `period_ms`.
+    fn see(&mut self, now: Timestamp, period_ms: u64, units: u32) {
+        if now >= self.since.plus_millis(period_ms) {
+            let just_ended = now < self.since.plus_millis(period_ms.saturating_mul(2));
             self.before = if just_ended { self.seen } else { 0 };
             self.since = now;
             self.seen = 0;
         }
-        self.seen = self.seen.saturating_add(1);
+        self.seen = self.seen.saturating_add(units);
     }
 
     /// Units to ask for: twice the demand of the last full or current
-    /// period, so a lease grows with the demand it serves.
+    /// period, so a lease grows with the demand it serves. (Counted in
+    /// units, so routes that cost more get leases their requests fit in.)
     fn want(&self) -> Option<u32> {
         let shown = self.seen.max(self.before);
         (shown >= MIN_DEMAND).then(|| shown.saturating_mul(2))
@@ -174,7 +190,7 @@ impl Leases {
     fn entry(&mut self, hash: &KeyHash) -> &mut Entry {
         if !self.entries.contains_key(hash) && self.entries.len() >= CAPACITY {
             // Leases in use stay: their timers hand them back.
-            self.entries.retain(|_, e| e.held.is_some() || e.asking);
+            self.entries.retain(|_, e| e.held.is_some());
         }
         self.entries.entry(hash.clone()).or_default()
     }
@@ -193,8 +209,10 @@ impl Leases {
         let ttl_ms = self.ttl_ms;
         let entry = self.entry(hash);
         let cost = access.cost();
-        if ttl_ms > 0 && access.consume {
-            entry.demand.see(now, ttl_ms);
+        if access.consume {
+            // Demand decides which snapshots are worth keeping, leased or not.
+            let period = if ttl_ms > 0 { ttl_ms } else { DEFAULT_TTL_MS };
+            entry.demand.see(now, period, cost);
         }
         let ended = entry
             .held
@@ -218,9 +236,12 @@ impl Leases {
             });
             return (Judged::Local(judged), ended);
         }
+        let free = entry
+            .asking
+            .is_none_or(|t| now >= t.plus_millis(ASK_EXPIRES_MS));
         let lease = match entry.demand.want() {
-            Some(want) if ttl_ms > 0 && access.consume && !entry.asking => {
-                entry.asking = true;
+            Some(want) if ttl_ms > 0 && access.consume && free => {
+                entry.asking = Some(now);
                 Some(LeaseAsk { want, ttl_ms })
             }
             _ => None,
@@ -240,7 +261,7 @@ impl Leases {
         let serial = self.serial;
         let entry = self.entry(hash);
         if ask.lease.is_some() {
-            entry.asking = false;
+            entry.asking = None;
         }
         let mut settled = Settled {
             verdict: Err(Error::Internal),
@@ -258,6 +279,10 @@ impl Leases {
                 error,
                 allowed_origins,
             }) => {
+                if error == Error::KeyRevoked {
+                    // No need to wait for the lease to run out.
+                    settled.ended = entry.held.take().map(Held::end);
+                }
                 let refusal = Refusal {
                     error,
                     allowed_origins,
@@ -272,17 +297,19 @@ impl Leases {
             // Any other reply to an authorize is a bug: fail closed.
             Ok(_) => return settled,
         };
-        let snapshot = match (record, ask.known) {
-            (Some(record), _) => Snapshot {
-                version,
-                record: Rc::new(*record),
-            },
-            (None, Some(known)) if known.version == version => known,
+        let (snapshot, known) = match (record, ask.known) {
+            (Some(record), _) => {
+                let record = Rc::new(*record);
+                (Snapshot { version, record }, false)
+            }
+            (None, Some(known)) if known.version == version => (known, true),
             _ => return settled,
         };
-        // Answers can overtake each other: keep the newest record, and end
-        // a lease lent under an older one.
-        if entry.snapshot.as_ref().is_none_or(|s| s.version <= version) {
+        // Kept for keys with demand, if not too large; answers can overtake
+        // each other: keep the newest record, and end a lease lent under an
+        // older one.
+        let keep = (lease.is_some() || entry.demand.want().is_some()) && (known || snapshot.fits());
+        if keep && entry.snapshot.as_ref().is_none_or(|s| s.version <= version) {
             settled.ended = entry.held.take_if(|h| h.version != version).map(Held::end);
             entry.snapshot = Some(snapshot.clone());
         }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::{http, store};
+use crate::admission::lease::LeaseAsk;
 use crate::config::Fault;
 use crate::keystate::{Activity, Command, KeyState, Reply};
 use crate::lifecycle::record::salvage;
@@ -144,8 +145,19 @@ impl DurableObject for KeyObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let command: Command = req.json().await?;
-        if super::config(&self.env).is_ok_and(|c| c.faults.contains(&Fault::SlowKeyObject)) {
+        let mut command: Command = req.json().await?;
+        let config = super::config(&self.env).ok();
+        if let (Command::Authorize { lease, .. }, Some(config)) = (&mut command, &config) {
+            // This deployment's own settings bound what any isolate asks
+            // for (one that still runs an older configuration included).
+            *lease = lease
+                .filter(|_| config.lease_ttl_ms > 0)
+                .map(|ask| LeaseAsk {
+                    ttl_ms: ask.ttl_ms.min(config.lease_ttl_ms),
+                    ..ask
+                });
+        }
+        if config.is_some_and(|c| c.faults.contains(&Fault::SlowKeyObject)) {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);
             worker::Delay::from(stall).await;
         }

@@ -272,19 +272,19 @@ impl KeyState {
                 }
                 (Outcome::Admitted(quota), usage) => {
                     activity.usage = usage;
-                    let offer = ask
-                        .filter(|_| leasable(record))
-                        .and_then(|ask| Some((ask, lease::size(&ask, quota.remaining)?)));
-                    let (quota, lease) = match offer {
-                        Some((ask, units)) => {
-                            activity.usage = usage.plus(units, now);
-                            activity.lent = activity.lent.plus(units, now);
-                            let quota = limit::peek(&limits, &activity.usage, now);
-                            (quota, Some(lease::lend(units, ask.ttl_ms, now)))
+                    let offer = ask.filter(|_| leasable(record)).and_then(|ask| {
+                        let units = lease::size(&ask, quota.remaining, access.cost())?;
+                        lease::lend(units, ask.ttl_ms, now)
+                    });
+                    let quota = match offer {
+                        Some(lent) => {
+                            activity.usage = usage.plus(lent.units, now);
+                            activity.lent = activity.lent.plus(lent.units, now);
+                            limit::peek(&limits, &activity.usage, now)
                         }
-                        None => (quota, None),
+                        None => quota,
                     };
-                    (quota, lease, Writes::activity(activity.used(now, now)))
+                    (quota, offer, Writes::activity(activity.used(now, now)))
                 }
             }
         };

@@ -413,3 +413,26 @@ fn rotation_overlaps_then_retires_the_old_secret() {
     assert!(!r.opens_with(&new_h, t0.plus_millis(1)));
     assert_eq!(r.secrets.len(), 1);
 }
+
+#[test]
+fn a_body_error_names_the_field_it_is_about() {
+    use crate::admin::parse_body;
+    let field = |json: &str| match parse_body::<NewKey>(json.as_bytes()) {
+        Err(Error::Invalid { field, .. }) => field,
+        other => panic!("{json}: {other:?}"),
+    };
+    assert_eq!(field(r#"{"name":"ci"}"#), "environment", "the missing one");
+    assert_eq!(
+        field(r#"{"name":"ci","environment":"live","colour":1}"#),
+        "colour"
+    );
+    assert_eq!(
+        field(r#"{"name":"ci","environment":"live","scopes":["a:read","bad scope"]}"#),
+        "scopes[1]"
+    );
+    assert_eq!(
+        field(r#"{"environment":"live","name":5,"rate_limits":{"per_minute":0}}"#),
+        "name",
+        "the first failure"
+    );
+}
