@@ -346,3 +346,123 @@ impl Leases {
         entry.held.take_if(|h| h.serial == serial).map(Held::end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+    use crate::keystate::{Command, KeyState};
+    use crate::lifecycle::request::{IssueContext, NewKey};
+    use crate::limit::{RateLimits, Tiers};
+    use crate::policy::route::Requirement;
+
+    const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    /// A key's object, the key's hash, and an isolate with default TTL.
+    fn setup(json: &str) -> (KeyState, KeyHash, Leases) {
+        let envs = vec!["live".parse().unwrap()];
+        let ctx = IssueContext {
+            environments: &envs,
+            default_limits: RateLimits::DEFAULT,
+            now: NOW,
+            actor: &Actor::AdminToken,
+            tiers: &Tiers::default(),
+        };
+        let new: NewKey = serde_json::from_str(json).unwrap();
+        let (record, key) = new.issue(&ctx).unwrap();
+        let mut object = KeyState::default();
+        assert!(object.apply(Command::Create { record }, NOW).0.is_ok());
+        (object, KeyHash::of(&key), Leases::new(DEFAULT_TTL_MS))
+    }
+
+    fn access(cost: u32) -> Access {
+        Access {
+            requirement: Ok(Requirement {
+                permission: None,
+                cost: NonZeroU32::new(cost).unwrap(),
+            }),
+            read_only: true,
+            client_ip: None,
+            consume: true,
+        }
+    }
+
+    /// One request through the isolate, as the gateway runs it: `true`
+    /// when it was judged here.
+    fn request(
+        object: &mut KeyState,
+        leases: &mut Leases,
+        hash: &KeyHash,
+        access: &Access,
+        verifier: Option<&Actor>,
+    ) -> (Result<Grant, Refusal>, bool) {
+        match leases.judge(hash, access, verifier, NOW).0 {
+            Judged::Local(verdict) => (verdict, true),
+            Judged::Remote(ask) => {
+                let command = Command::Authorize {
+                    hash: hash.clone(),
+                    access: access.clone(),
+                    verifier: verifier.cloned(),
+                    known: ask.known(),
+                    lease: ask.lease,
+                };
+                let answer = object.apply(command, NOW).0;
+                let settled = leases.settle(hash, ask, answer);
+                (settled.verdict.expect("no storage failure"), false)
+            }
+        }
+    }
+
+    #[test]
+    fn verify_spends_lease_units_and_keeps_the_verifiers_reach() {
+        let (mut object, hash, mut leases) = setup(
+            r#"{"name":"a","environment":"live","owner_id":"acme","rate_limits":{"per_minute":1000}}"#,
+        );
+        // Demand first: the fourth request asks for, and gets, a lease.
+        let local: Vec<bool> = (0..6)
+            .map(|_| request(&mut object, &mut leases, &hash, &access(1), None).1)
+            .collect();
+        assert_eq!(local, [false, false, false, false, true, true]);
+        let counted = object.activity.usage.minute.count;
+        // A verify with cost 3 is judged here and paid from the lease.
+        let (grant, here) = request(
+            &mut object,
+            &mut leases,
+            &hash,
+            &access(3),
+            Some(&Actor::AdminToken),
+        );
+        assert!(here && grant.is_ok());
+        assert_eq!(
+            object.activity.usage.minute.count, counted,
+            "no new units counted"
+        );
+        // An admin key of another owner does not reach the key, here either.
+        let outsider: NewKey = serde_json::from_str(
+            r#"{"name":"b","environment":"live","owner_id":"other","scopes":["admin"]}"#,
+        )
+        .unwrap();
+        let envs = vec!["live".parse().unwrap()];
+        let ctx = IssueContext {
+            environments: &envs,
+            default_limits: RateLimits::DEFAULT,
+            now: NOW,
+            actor: &Actor::AdminToken,
+            tiers: &Tiers::default(),
+        };
+        let outsider = Grant::new(
+            &outsider.issue(&ctx).unwrap().0,
+            crate::limit::peek(&RateLimits::DEFAULT, &Default::default(), NOW),
+        );
+        let (refused, here) = request(
+            &mut object,
+            &mut leases,
+            &hash,
+            &access(1),
+            Some(&Actor::key(&outsider)),
+        );
+        assert!(here, "judged with the lease's snapshot");
+        assert_eq!(refused.unwrap_err().error.code(), "insufficient_permissions");
+    }
+}
