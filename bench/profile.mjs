@@ -12,36 +12,20 @@ import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import WebSocket from "ws";
 import { spawn } from "node:child_process";
+import { bareOptions, keygateOptions } from "./workers.mjs";
 
 const mode = process.argv[2] ?? "leased";
 const ORIGIN = "http://127.0.0.1:8797";
 const TOKEN = "bench-admin-token-0123456789";
 const INSPECTOR = 9333;
-const COMPAT = "2026-04-26";
 
 const origin = spawn(process.execPath, ["dev/echo-origin.mjs", "8797"], { stdio: "ignore" });
 await new Promise((r) => setTimeout(r, 300));
-const mf =
+const options =
   mode === "bare"
-    ? new Miniflare({ inspectorPort: INSPECTOR, modules: true, scriptPath: "bench/bare.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN } })
-    : new Miniflare({
-        inspectorPort: INSPECTOR,
-        modules: true,
-        scriptPath: "build/index.js",
-        modulesRoot: "build",
-        modulesRules: [
-          { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-          { type: "CompiledWasm", include: ["**/*.wasm"] },
-        ],
-        compatibilityDate: COMPAT,
-        bindings: { ADMIN_TOKEN: TOKEN, ORIGIN_LIVE: ORIGIN, ...(mode === "exact" ? { ADMISSION: "exact" } : {}) },
-        kvNamespaces: ["KEYS"],
-        durableObjects: {
-          KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-          REGISTRY: { className: "RegistryObject", useSQLite: true },
-          ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
-        },
-      });
+    ? bareOptions({ origin: ORIGIN })
+    : keygateOptions({ origin: ORIGIN, token: TOKEN, bindings: mode === "exact" ? { ADMISSION: "exact" } : {} });
+const mf = new Miniflare({ ...options, inspectorPort: INSPECTOR });
 const url = (await mf.ready).href.replace(/\/$/, "");
 let headers = {};
 if (mode !== "bare") {

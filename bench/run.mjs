@@ -14,6 +14,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { gzipSync } from "node:zlib";
+import { bareOptions, floorOptions, keygateOptions } from "./workers.mjs";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -24,14 +25,13 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const ORIGIN_PORT = 8799;
 const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
 const TOKEN = "bench-admin-token-0123456789";
-const COMPAT = "2026-04-26";
-const modulesRules = [
-  { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-  { type: "CompiledWasm", include: ["**/*.wasm"] },
-];
 
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 const log = (...a) => console.error("bench:", ...a);
+const started = async (options) => {
+  const mf = new Miniflare(options);
+  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
+};
 
 /**
  * A keygate instance with `bindings` added to its vars. `wrapped`: load it
@@ -39,43 +39,14 @@ const log = (...a) => console.error("bench:", ...a);
  * of key-object calls so far.
  */
 async function keygate({ bindings = {}, wrapped = false } = {}) {
-  const mf = new Miniflare({
-    modules: true,
-    // The wrapper imports ../build/index.js, so its modules root is the repo.
-    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
-    modulesRoot: wrapped ? "." : "build",
-    modulesRules,
-    compatibilityDate: COMPAT,
-    bindings: { ADMIN_TOKEN: TOKEN, ORIGIN_LIVE: ORIGIN, ...bindings },
-    kvNamespaces: ["KEYS"],
-    durableObjects: {
-      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-      REGISTRY: { className: "RegistryObject", useSQLite: true },
-      ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
-    },
-  });
-  const url = (await mf.ready).href.replace(/\/$/, "");
+  const { mf, url } = await started(keygateOptions({ origin: ORIGIN, token: TOKEN, bindings, wrapped }));
   const objectCalls = wrapped ? async () => (await (await fetch(url + "/__bench/object-calls")).json()).calls : undefined;
   return { mf, url, objectCalls };
 }
 
 /** The JS floor; `bindings` may set OBJECT_DELAY_MS. */
-async function floor(bindings = {}) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: "bench/floor.mjs",
-    compatibilityDate: COMPAT,
-    bindings: { ORIGIN, ...bindings },
-    kvNamespaces: ["KEYS"],
-    durableObjects: { COUNTERS: { className: "Counter", useSQLite: true } },
-  });
-  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
-}
-
-async function bare() {
-  const mf = new Miniflare({ modules: true, scriptPath: "bench/bare.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN } });
-  return { mf, url: (await mf.ready).href.replace(/\/$/, "") };
-}
+const floor = (bindings = {}) => started(floorOptions({ origin: ORIGIN, bindings }));
+const bare = () => started(bareOptions({ origin: ORIGIN }));
 
 async function adminCall(url, path, body) {
   const res = await fetch(url + "/_keygate" + path, {

@@ -11,17 +11,15 @@
 //! `cargo test` runs 400,000 steps; `make fuzz` a million (`LEASE_SIM_STEPS`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::num::NonZeroU32;
 
 use super::lease::LeaseReturn;
 use super::table::{Ask, Ended, Judged, Leases};
 use crate::error::Error;
 use crate::hash::KeyHash;
+use crate::keystate::testing::{issued, read_costing};
 use crate::keystate::{Access, Command, KeyAction, KeyState, Reply};
-use crate::lifecycle::request::{IssueContext, NewKey};
-use crate::limit::{RateLimits, Tiers};
+use crate::limit::Tiers;
 use crate::policy::actor::Actor;
-use crate::policy::route::Requirement;
 use crate::time::Timestamp;
 
 /// 2026-11-23T23:55:00Z: five minutes before a day boundary.
@@ -144,22 +142,10 @@ impl Sim {
         let per_minute = rng.pick(&[5u32, 40, 300, 2_000, 20_000]);
         let per_day = per_minute.saturating_mul(rng.pick(&[1u32, 5, 30, 30]));
         let ttl_ms = rng.pick(&[50u64, 250, 1_000, 2_000]);
-        let envs = vec!["live".parse().unwrap()];
-        let ctx = IssueContext {
-            environments: &envs,
-            default_limits: RateLimits {
-                per_minute: NonZeroU32::new(per_minute).unwrap(),
-                per_day: NonZeroU32::new(per_day).unwrap(),
-            },
-            now: Timestamp::from_millis(T0),
-            actor: &Actor::AdminToken,
-            tiers: &Tiers::default(),
-        };
-        let new: NewKey = serde_json::from_str(r#"{"name":"sim","environment":"live"}"#).unwrap();
-        let (record, key) = new.issue(&ctx).unwrap();
-        let mut object = KeyState::default();
-        let (created, _) = object.apply(Command::Create { record }, ctx.now);
-        assert!(created.is_ok());
+        let body = format!(
+            r#"{{"name":"sim","environment":"live","rate_limits":{{"per_minute":{per_minute},"per_day":{per_day}}}}}"#
+        );
+        let (object, hash) = issued(&body, Timestamp::from_millis(T0));
         // The key's total demand (requests/s), shared unevenly.
         let rate = rng.pick(&[5u64, 50, 500]);
         let gaps = (0..n)
@@ -170,7 +156,7 @@ impl Sim {
             seq: 0,
             events: BTreeMap::new(),
             object,
-            hash: KeyHash::of(&key),
+            hash,
             isolates: (0..n).map(|_| Leases::new(ttl_ms)).collect(),
             lives: vec![0; n],
             gaps,
@@ -270,15 +256,7 @@ impl Sim {
             Event::Arrive(i) => {
                 self.tally.requests += 1;
                 let cost = self.rng.upto(u64::from(self.max_cost) - 1) as u32 + 1;
-                let access = Access {
-                    requirement: Ok(Requirement {
-                        permission: None,
-                        cost: NonZeroU32::new(cost).unwrap(),
-                    }),
-                    read_only: true,
-                    client_ip: None,
-                    consume: true,
-                };
+                let access = read_costing(cost);
                 let now = self.ts();
                 let (judged, ended) = self.isolates[i].judge(&hash, &access, None, now);
                 if let Some(returned) = ended {

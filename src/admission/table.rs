@@ -349,47 +349,14 @@ impl Leases {
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroU32;
-
     use super::*;
+    use crate::keystate::testing::{issued, read_costing};
     use crate::keystate::{Command, KeyState};
-    use crate::lifecycle::request::{IssueContext, NewKey};
-    use crate::limit::{RateLimits, Tiers};
-    use crate::policy::route::Requirement;
 
     const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
 
-    /// A key's object, the key's hash, and an isolate with default TTL.
-    fn setup(json: &str) -> (KeyState, KeyHash, Leases) {
-        let envs = vec!["live".parse().unwrap()];
-        let ctx = IssueContext {
-            environments: &envs,
-            default_limits: RateLimits::DEFAULT,
-            now: NOW,
-            actor: &Actor::AdminToken,
-            tiers: &Tiers::default(),
-        };
-        let new: NewKey = serde_json::from_str(json).unwrap();
-        let (record, key) = new.issue(&ctx).unwrap();
-        let mut object = KeyState::default();
-        assert!(object.apply(Command::Create { record }, NOW).0.is_ok());
-        (object, KeyHash::of(&key), Leases::new(DEFAULT_TTL_MS))
-    }
-
-    fn access(cost: u32) -> Access {
-        Access {
-            requirement: Ok(Requirement {
-                permission: None,
-                cost: NonZeroU32::new(cost).unwrap(),
-            }),
-            read_only: true,
-            client_ip: None,
-            consume: true,
-        }
-    }
-
-    /// One request through the isolate, as the gateway runs it: `true`
-    /// when it was judged here.
+    /// One request through the isolate, as the gateway runs it: the
+    /// verdict, and whether it was judged here.
     fn request(
         object: &mut KeyState,
         leases: &mut Leases,
@@ -416,53 +383,44 @@ mod tests {
 
     #[test]
     fn verify_spends_lease_units_and_keeps_the_verifiers_reach() {
-        let (mut object, hash, mut leases) = setup(
+        let (mut object, hash) = issued(
             r#"{"name":"a","environment":"live","owner_id":"acme","rate_limits":{"per_minute":1000}}"#,
+            NOW,
         );
+        let mut leases = Leases::new(DEFAULT_TTL_MS);
         // Demand first: the fourth request asks for, and gets, a lease.
-        let local: Vec<bool> = (0..6)
-            .map(|_| request(&mut object, &mut leases, &hash, &access(1), None).1)
+        let here: Vec<bool> = (0..6)
+            .map(|_| request(&mut object, &mut leases, &hash, &read_costing(1), None).1)
             .collect();
-        assert_eq!(local, [false, false, false, false, true, true]);
+        assert_eq!(here, [false, false, false, false, true, true]);
         let counted = object.activity.usage.minute.count;
         // A verify with cost 3 is judged here and paid from the lease.
-        let (grant, here) = request(
-            &mut object,
-            &mut leases,
-            &hash,
-            &access(3),
-            Some(&Actor::AdminToken),
-        );
+        let admin = Some(&Actor::AdminToken);
+        let (grant, here) = request(&mut object, &mut leases, &hash, &read_costing(3), admin);
         assert!(here && grant.is_ok());
         assert_eq!(
             object.activity.usage.minute.count, counted,
             "no new units counted"
         );
         // An admin key of another owner does not reach the key, here either.
-        let outsider: NewKey = serde_json::from_str(
+        let (other, _) = issued(
             r#"{"name":"b","environment":"live","owner_id":"other","scopes":["admin"]}"#,
-        )
-        .unwrap();
-        let envs = vec!["live".parse().unwrap()];
-        let ctx = IssueContext {
-            environments: &envs,
-            default_limits: RateLimits::DEFAULT,
-            now: NOW,
-            actor: &Actor::AdminToken,
-            tiers: &Tiers::default(),
-        };
-        let outsider = Grant::new(
-            &outsider.issue(&ctx).unwrap().0,
-            crate::limit::peek(&RateLimits::DEFAULT, &Default::default(), NOW),
+            NOW,
         );
+        let quota =
+            crate::limit::peek(&crate::limit::RateLimits::DEFAULT, &Default::default(), NOW);
+        let outsider = Actor::key(&Grant::new(other.record.as_ref().unwrap(), quota));
         let (refused, here) = request(
             &mut object,
             &mut leases,
             &hash,
-            &access(1),
-            Some(&Actor::key(&outsider)),
+            &read_costing(1),
+            Some(&outsider),
         );
         assert!(here, "judged with the lease's snapshot");
-        assert_eq!(refused.unwrap_err().error.code(), "insufficient_permissions");
+        assert_eq!(
+            refused.unwrap_err().error.code(),
+            "insufficient_permissions"
+        );
     }
 }

@@ -4,7 +4,6 @@ use super::*;
 use crate::key::ApiKey;
 use crate::key::KeyId;
 use crate::lifecycle::record::Secret;
-use crate::lifecycle::request::{IssueContext, NewKey};
 use crate::limit::{RateLimits, Tiers};
 use crate::policy::route::Requirement;
 use crate::policy::route::RouteTable;
@@ -12,21 +11,7 @@ use crate::policy::route::RouteTable;
 const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
 
 fn issued(json: &str) -> (KeyState, KeyHash) {
-    let envs = vec!["live".parse().unwrap()];
-    let ctx = IssueContext {
-        environments: &envs,
-        default_limits: RateLimits::DEFAULT,
-        now: NOW,
-        actor: &Actor::AdminToken,
-        tiers: &Tiers::default(),
-    };
-    let new: NewKey = serde_json::from_str(json).unwrap();
-    let (record, key) = new.issue(&ctx).unwrap();
-    let mut state = KeyState::default();
-    let (reply, writes) = state.apply(Command::Create { record }, NOW);
-    assert!(matches!(reply, Ok(Reply::Key { .. })));
-    assert!(writes.record);
-    (state, KeyHash::of(&key))
+    super::testing::issued(json, NOW)
 }
 
 fn as_admin(action: KeyAction) -> Command {

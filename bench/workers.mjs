@@ -1,0 +1,45 @@
+// Miniflare options for the Workers the benchmarks run: keygate (as built,
+// or through the test-only wrapper that counts key-object calls), the
+// hand-written JS floor and the bare proxy.
+export const COMPAT = "2026-04-26";
+
+const modulesRules = [
+  { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+  { type: "CompiledWasm", include: ["**/*.wasm"] },
+];
+
+/** keygate with its origin, admin token and extra `bindings`; `wrapped`: through bench/keygate-wrapper.mjs. */
+export function keygateOptions({ origin, token, bindings = {}, wrapped = false }) {
+  return {
+    modules: true,
+    // The wrapper imports ../build/index.js, so its modules root is the repo.
+    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
+    modulesRoot: wrapped ? "." : "build",
+    modulesRules,
+    compatibilityDate: COMPAT,
+    bindings: { ADMIN_TOKEN: token, ORIGIN_LIVE: origin, ...bindings },
+    kvNamespaces: ["KEYS"],
+    durableObjects: {
+      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
+      REGISTRY: { className: "RegistryObject", useSQLite: true },
+      ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
+    },
+  };
+}
+
+/** The JS floor; `bindings` may set OBJECT_DELAY_MS. */
+export function floorOptions({ origin, bindings = {} }) {
+  return {
+    modules: true,
+    scriptPath: "bench/floor.mjs",
+    compatibilityDate: COMPAT,
+    bindings: { ORIGIN: origin, ...bindings },
+    kvNamespaces: ["KEYS"],
+    durableObjects: { COUNTERS: { className: "Counter", useSQLite: true } },
+  };
+}
+
+/** A Worker that only proxies to `origin`. */
+export function bareOptions({ origin }) {
+  return { modules: true, scriptPath: "bench/bare.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN: origin } };
+}
