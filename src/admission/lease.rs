@@ -39,6 +39,17 @@ pub struct LeaseAsk {
     pub ttl_ms: u64,
 }
 
+impl LeaseAsk {
+    /// This ask as a deployment whose own `LEASE_TTL_MS` is `ttl_ms` allows
+    /// it (0: no lease at all), whatever the asking isolate's settings.
+    pub fn within(self, ttl_ms: u64) -> Option<LeaseAsk> {
+        (ttl_ms > 0).then(|| LeaseAsk {
+            ttl_ms: self.ttl_ms.min(ttl_ms),
+            ..self
+        })
+    }
+}
+
 /// Units lent to an isolate: already counted in every window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -112,6 +123,17 @@ mod tests {
         // Never less than one request's cost: such a lease pays for nothing.
         assert_eq!(size(&ask, 39, 10), None);
         assert_eq!(size(&ask, 40, 10), Some(10));
+    }
+
+    #[test]
+    fn the_deployment_bounds_what_an_isolate_asks_for() {
+        let ask = LeaseAsk {
+            want: 50,
+            ttl_ms: 5_000,
+        };
+        assert_eq!(ask.within(1_000).map(|a| a.ttl_ms), Some(1_000));
+        assert_eq!(ask.within(9_000).map(|a| a.ttl_ms), Some(5_000));
+        assert_eq!(ask.within(0), None, "exact admission lends nothing");
     }
 
     #[test]

@@ -15,7 +15,6 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::{http, store};
-use crate::admission::lease::LeaseAsk;
 use crate::config::Fault;
 use crate::keystate::{Activity, Command, KeyState, Reply};
 use crate::lifecycle::record::salvage;
@@ -150,12 +149,7 @@ impl DurableObject for KeyObject {
         if let (Command::Authorize { lease, .. }, Some(config)) = (&mut command, &config) {
             // This deployment's own settings bound what any isolate asks
             // for (one that still runs an older configuration included).
-            *lease = lease
-                .filter(|_| config.lease_ttl_ms > 0)
-                .map(|ask| LeaseAsk {
-                    ttl_ms: ask.ttl_ms.min(config.lease_ttl_ms),
-                    ..ask
-                });
+            *lease = lease.and_then(|ask| ask.within(config.lease_ttl_ms));
         }
         if config.is_some_and(|c| c.faults.contains(&Fault::SlowKeyObject)) {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);

@@ -155,9 +155,7 @@ pub async fn forward(
     };
 
     // A fetched response's headers are immutable: copy them.
-    let out = Headers(
-        web_sys::Headers::new_with_headers(&resp.headers()).map_err(|e| internal(e.into()))?,
-    );
+    let out = clone_headers(&resp.headers()).map_err(internal)?;
     set_rate_limit_headers(&out, &grant.quota).map_err(internal)?;
     if let Some(expires_at) = grant.expires_at {
         if expires_at.as_millis() <= http::now().as_millis() + EXPIRY_WARNING_MS {
