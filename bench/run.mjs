@@ -19,9 +19,11 @@ import { bareOptions, floorOptions, keygateOptions } from "./workers.mjs";
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = 2;
-// BENCH_QUICK=1: only the proxy scenarios, for iterating on the hot path
-// (nothing is written to RESULTS.md).
+// BENCH_QUICK=1: only the proxy scenarios, for iterating on the exact path;
+// BENCH_QUICK=hot: only the hot-key scenario, for the leased path (nothing is
+// written to RESULTS.md in either).
 const QUICK = process.env.BENCH_QUICK === "1";
+const QUICK_HOT = process.env.BENCH_QUICK === "hot";
 const ORIGIN_PORT = 8799;
 const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
 const TOKEN = "bench-admin-token-0123456789";
@@ -156,6 +158,14 @@ async function main() {
   }, 15 * 60_000);
   try {
     await new Promise((r) => setTimeout(r, 300));
+    if (QUICK_HOT) {
+      const bw = await bare();
+      started.push(bw);
+      const [leased, exact, fl, b] = await hotKey("hot key", bw);
+      console.log([leased, exact, fl, b].map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
+      console.log(`leased ÷ bare: rps ${(leased.rps / b.rps).toFixed(2)}, p50 +${leased.p50 - b.p50} ms; leased ÷ floor: ${(leased.rps / fl.rps).toFixed(2)}`);
+      return;
+    }
     const t0 = performance.now();
     const kg = await keygate({ bindings: { ADMISSION: "exact" } });
     started.push(kg);

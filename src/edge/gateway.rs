@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use worker::{web_sys, Env, Response};
 
-use super::{http, proxy, store, Edge};
+use super::http::{self, HeaderEdits};
+use super::{proxy, store, Edge};
 use crate::admission::table::{Ask, Ended, Judged, Leases};
 use crate::config::Config;
 use crate::credential::{presented_key, KeySource};
@@ -46,10 +47,10 @@ pub async fn handle(
     req: web_sys::Request,
     target: Target<'_>,
     edge: Edge<'_>,
-) -> Result<Response, Error> {
+) -> Result<web_sys::Response, Error> {
     let config = edge.config;
     if let Some(resp) = preflight(&req, target.method)? {
-        return Ok(resp);
+        return Ok(resp.into());
     }
     // The runtime may drop a GET's body; its framing headers still tell.
     let has_body =
@@ -67,10 +68,11 @@ pub async fn handle(
         }) => {
             // Refused with the key's CORS headers: a listed page can read why.
             let browser_origin = req.headers().get("Origin").ok().flatten();
-            let resp = http::error_response(&error, http::now()).map_err(|_| Error::Internal)?;
-            http::set_cors(resp.headers(), &origins, browser_origin.as_deref())
-                .map_err(|_| Error::Internal)?;
-            return Ok(resp);
+            let mut edits = HeaderEdits::default();
+            edits.cors(&origins, browser_origin.as_deref());
+            return http::error_response_with(&error, http::now(), edits)
+                .map(Into::into)
+                .map_err(|_| Error::Internal);
         }
     };
     let url = format!("{origin}{}{}", target.path, target.query);

@@ -1,5 +1,5 @@
 //! HTTP helpers: JSON responses, the one mapping from `Error` to a
-//! response, the `X-RateLimit-*` headers, and the runtime clock.
+//! response, header edits (`X-RateLimit-*`, CORS), and the runtime clock.
 
 use serde::Serialize;
 use worker::{Headers, Response, Result};
@@ -15,7 +15,8 @@ pub struct RuntimeClock;
 
 impl Clock for RuntimeClock {
     fn now(&self) -> Timestamp {
-        Timestamp::from_millis(worker::Date::now().as_millis())
+        // The static `Date.now()`: worker's `Date::now` allocates a `Date`.
+        Timestamp::from_millis(worker::js_sys::Date::now() as u64)
     }
 }
 
@@ -32,56 +33,97 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
 /// Response headers a browser script may read.
 const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Keygate-Key-Expires";
 
-/// keygate's CORS decision for a key with `allowed` origins, on any answer
-/// about that key (success or refusal): the origin's own `Access-Control-*`
-/// headers are dropped, and a listed `browser_origin` may read the answer,
-/// rate-limit headers and `Retry-After` included.
-pub fn set_cors(
-    headers: &Headers,
-    allowed: &[WebOrigin],
-    browser_origin: Option<&str>,
-) -> Result<()> {
-    if allowed.is_empty() {
-        return Ok(());
-    }
-    let theirs: Vec<String> = headers
-        .keys()
-        .filter(|name| name.starts_with("access-control-"))
-        .collect();
-    for name in theirs {
-        headers.delete(&name)?;
-    }
-    headers.append("Vary", "Origin")?;
-    if let Some(origin) = browser_origin.filter(|o| cors::is_allowed(allowed, o)) {
-        headers.set("Access-Control-Allow-Origin", origin)?;
-        headers.set("Access-Control-Expose-Headers", EXPOSED)?;
-    }
-    Ok(())
+/// Header changes decided before the response they go on exists: applied
+/// here to keygate's own responses, and by `forward.js` to an origin's
+/// (one crossing into JavaScript instead of one per header). Applied in
+/// field order.
+#[derive(Serialize, Default)]
+pub struct HeaderEdits {
+    /// Headers to remove, by name.
+    pub delete: Vec<String>,
+    /// Remove every header whose (lowercase) name starts with this.
+    pub strip_prefix: Option<&'static str>,
+    /// Headers to add, keeping any of the same name.
+    pub append: Vec<(&'static str, String)>,
+    /// Headers to set, replacing any of the same name.
+    pub set: Vec<(&'static str, String)>,
 }
 
-/// Sets `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds).
-pub fn set_rate_limit_headers(headers: &Headers, quota: &Quota) -> Result<()> {
-    headers.set("X-RateLimit-Limit", &quota.limit.to_string())?;
-    headers.set("X-RateLimit-Remaining", &quota.remaining.to_string())?;
-    headers.set("X-RateLimit-Reset", &quota.reset.as_secs_ceil().to_string())?;
-    Ok(())
+impl HeaderEdits {
+    /// Sets `name` to `value`.
+    pub fn set(&mut self, name: &'static str, value: impl Into<String>) {
+        self.set.push((name, value.into()));
+    }
+
+    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds).
+    pub fn rate_limit(&mut self, quota: &Quota) {
+        self.set("X-RateLimit-Limit", quota.limit.to_string());
+        self.set("X-RateLimit-Remaining", quota.remaining.to_string());
+        self.set("X-RateLimit-Reset", quota.reset.as_secs_ceil().to_string());
+    }
+
+    /// keygate's CORS decision for a key with `allowed` origins, on any
+    /// answer about that key (success or refusal): the origin's own
+    /// `Access-Control-*` headers are dropped, and a listed `browser_origin`
+    /// may read the answer, rate-limit headers and `Retry-After` included.
+    pub fn cors(&mut self, allowed: &[WebOrigin], browser_origin: Option<&str>) {
+        if allowed.is_empty() {
+            return;
+        }
+        self.strip_prefix = Some("access-control-");
+        self.append.push(("Vary", "Origin".into()));
+        if let Some(origin) = browser_origin.filter(|o| cors::is_allowed(allowed, o)) {
+            self.set("Access-Control-Allow-Origin", origin);
+            self.set("Access-Control-Expose-Headers", EXPOSED);
+        }
+    }
+
+    /// Applies the edits to `headers`.
+    pub fn apply(&self, headers: &Headers) -> Result<()> {
+        for name in &self.delete {
+            headers.delete(name)?;
+        }
+        if let Some(prefix) = self.strip_prefix {
+            let matching: Vec<String> = headers.keys().filter(|n| n.starts_with(prefix)).collect();
+            for name in matching {
+                headers.delete(&name)?;
+            }
+        }
+        for (name, value) in &self.append {
+            headers.append(name, value)?;
+        }
+        for (name, value) in &self.set {
+            headers.set(name, value)?;
+        }
+        Ok(())
+    }
 }
 
 /// The response for `error`: its status, its JSON body, and for 429 the
 /// rate-limit headers and `Retry-After`.
 pub fn error_response(error: &Error, now: Timestamp) -> Result<Response> {
+    error_response_with(error, now, HeaderEdits::default())
+}
+
+/// [`error_response`], with `edits` (e.g. a key's CORS headers) also applied.
+pub fn error_response_with(
+    error: &Error,
+    now: Timestamp,
+    mut edits: HeaderEdits,
+) -> Result<Response> {
     let resp = json(error.status(), &error.body(now))?;
     if let Error::RateLimited { quota, .. } = error {
-        set_rate_limit_headers(resp.headers(), quota)?;
+        edits.rate_limit(quota);
     }
     if let Some(secs) = error.retry_after_secs(now) {
-        resp.headers().set("Retry-After", &secs.to_string())?;
+        edits.set("Retry-After", secs.to_string());
     }
     if error.status() == 401 {
-        resp.headers().set("WWW-Authenticate", "Bearer")?;
+        edits.set("WWW-Authenticate", "Bearer");
     }
     if let Error::MethodNotAllowed { allow } = error {
-        resp.headers().set("Allow", allow)?;
+        edits.set("Allow", allow.clone());
     }
+    edits.apply(resp.headers())?;
     Ok(resp)
 }

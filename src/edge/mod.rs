@@ -22,7 +22,7 @@ mod store;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use worker::{event, web_sys, Context, Env, Headers, Response, Result};
+use worker::{event, web_sys, Context, Env, Headers, Result};
 
 use crate::admin::match_route;
 use crate::config::Config;
@@ -47,11 +47,11 @@ const METHOD_OVERRIDES: [&str; 3] = [
 /// The request stays the runtime's own: worker's `Request` would read its
 /// `cf` object and parse its URL, which no handler needs.
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let now = http::now();
     match handle(req, &env, &ctx).await {
         Ok(resp) => Ok(resp),
-        Err(error) => http::error_response(&error, now),
+        Err(error) => http::error_response(&error, now).map(Into::into),
     }
 }
 
@@ -91,7 +91,7 @@ async fn handle(
     req: web_sys::Request,
     env: &Env,
     ctx: &Context,
-) -> std::result::Result<Response, Error> {
+) -> std::result::Result<web_sys::Response, Error> {
     let config = config(env)?;
     let edge = Edge {
         env,
@@ -133,7 +133,9 @@ async fn handle(
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;
     match match_route(&config.admin_prefix, &method, &path) {
-        Some(route) => admin::handle(route?, req, &method, edge).await,
+        Some(route) => admin::handle(route?, req, &method, edge)
+            .await
+            .map(Into::into),
         None => {
             let target = gateway::Target {
                 method: &method,

@@ -3,15 +3,15 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
+use serde::Serialize;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Headers, Response};
+use worker::{js_sys, web_sys};
 
-use super::http::{self, set_cors, set_rate_limit_headers};
+use super::http::{self, HeaderEdits};
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
@@ -50,127 +50,124 @@ pub struct Forward<'a> {
     pub declared_length: bool,
 }
 
+/// What `forward.js` changes: the client's headers on the way in, the
+/// origin's on the way out.
+#[derive(Serialize)]
+struct Plan {
+    request: HeaderEdits,
+    response: HeaderEdits,
+}
+
+#[wasm_bindgen(module = "/src/edge/forward.js")]
+extern "C" {
+    /// See `forward.js`: rejects with a value `is_timeout` recognizes when
+    /// the origin gives no answer in `timeout_ms`.
+    #[wasm_bindgen(js_name = forward)]
+    fn forward_js(
+        url: &str,
+        method: &str,
+        headers: &web_sys::Headers,
+        body: Option<web_sys::ReadableStream>,
+        signal: Option<web_sys::AbortSignal>,
+        timeout_ms: f64,
+        plan: &str,
+    ) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = isTimeout)]
+    fn is_timeout(error: &JsValue) -> bool;
+}
+
 /// Forwards `req` with the key header and any spoofed `X-Keygate-*`
-/// header removed and the key's identity added (signed, when configured).
+/// header removed and the key's identity added (signed, when configured),
+/// and answers with the origin's response and the key's headers.
 pub async fn forward(
     req: web_sys::Request,
     to: Forward<'_>,
     grant: &Grant,
-) -> Result<Response, Error> {
-    let internal = |e: worker::Error| {
-        worker::console_error!("proxy setup failed: {e}");
-        Error::Internal
-    };
-    let browser_origin = req.headers().get("Origin").ok().flatten();
-
-    // Copied by the runtime in one call, then edited: far fewer crossings
-    // into JavaScript than copying header by header.
-    let headers = clone_headers(&req.headers()).map_err(internal)?;
-    let mut dropped = vec!["Host", "X-API-Key"];
+) -> Result<web_sys::Response, Error> {
+    let incoming = req.headers();
+    let browser_origin = incoming.get("Origin").ok().flatten();
+    let mut request = HeaderEdits::default();
+    request
+        .delete
+        .extend(["Host", "X-API-Key"].map(String::from));
     if to.source == KeySource::Authorization {
-        dropped.push("Authorization");
+        request.delete.push("Authorization".into());
     }
-    for name in dropped
-        .into_iter()
-        .chain(to.spoofed.iter().map(String::as_str))
-    {
-        headers.delete(name).map_err(internal)?;
-    }
-    headers
-        .set(OWN_HEADERS[0], grant.key_id.as_str())
-        .map_err(internal)?;
-    headers
-        .set(OWN_HEADERS[1], grant.environment.as_str())
-        .map_err(internal)?;
+    request.delete.extend(to.spoofed.iter().cloned());
+    request.set(OWN_HEADERS[0], grant.key_id.as_str());
+    request.set(OWN_HEADERS[1], grant.environment.as_str());
     if let Some(owner) = &grant.owner_id {
-        headers.set(OWN_HEADERS[2], owner).map_err(internal)?;
+        request.set(OWN_HEADERS[2], owner.as_str());
     }
     if let Some(signing) = to.signing {
-        let request = Signed {
+        let signed = Signed {
             method: to.method,
             path_and_query: to.path_and_query,
             key_id: grant.key_id.as_str(),
             owner_id: grant.owner_id.as_deref(),
             environment: grant.environment.as_str(),
         };
-        let signature = signing.sign(http::now(), &request);
-        headers
-            .set(signature::HEADER, &signature)
-            .map_err(internal)?;
+        request.set(signature::HEADER, signing.sign(http::now(), &signed));
     }
+    let mut response = HeaderEdits::default();
+    response.rate_limit(&grant.quota);
+    if let Some(expires_at) = grant.expires_at {
+        if expires_at.as_millis() <= http::now().as_millis() + EXPIRY_WARNING_MS {
+            response.set("X-Keygate-Key-Expires", expires_at.to_rfc3339());
+        }
+    }
+    response.cors(&grant.allowed_origins, browser_origin.as_deref());
+    let plan = serde_json::to_string(&Plan { request, response }).map_err(|_| Error::Internal)?;
 
-    // Built on the runtime's own types: the method token is forwarded as
-    // the client sent it (worker's `Method` would turn `MOVE` into `GET`).
-    let init = web_sys::RequestInit::new();
-    init.set_method(to.method);
-    init.set_headers(&headers.0);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
+    // A declared length was checked up front (413 above the cap); a
+    // chunked body is counted as it streams and cut at the cap.
     let over_cap = Rc::new(Cell::new(false));
-    if let Some(body) = req.body() {
-        // A declared length was checked up front (413 above the cap); a
-        // chunked body is counted as it streams and cut at the cap.
-        if to.declared_length {
-            init.set_body(&body);
-        } else {
+    let (body, signal) = match req.body() {
+        Some(body) if !to.declared_length => {
             // Aborts the upstream request when the body crosses the cap, so
             // the origin sees a broken request, not a short complete one.
-            let abort = web_sys::AbortController::new().map_err(|e| internal(e.into()))?;
-            init.set_signal(Some(&abort.signal()));
+            let abort = web_sys::AbortController::new().map_err(|_| Error::Internal)?;
+            let signal = abort.signal();
             let cap = Cap {
                 bytes: to.max_body_bytes,
                 over: over_cap.clone(),
                 abort,
             };
-            init.set_body(&capped(body, cap));
+            (Some(capped(body, cap)), Some(signal))
         }
-    }
-    // The runtime's fetch, called directly: worker's `Fetch` would wrap the
-    // request and the response in its own types, reading their `cf`
-    // objects and parsing the URL again on every request.
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let send = std::pin::pin!(JsFuture::from(
-        global.fetch_with_str_and_init(to.url, &init)
-    ));
-    let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(to.timeout_ms)));
-    let resp: web_sys::Response = match select(send, timeout).await {
-        Either::Left(_) if over_cap.get() => {
-            return Err(Error::PayloadTooLarge {
-                limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
-            })
-        }
-        Either::Left((Ok(resp), _)) => resp.unchecked_into(),
-        Either::Left((Err(e), _)) => {
-            let e = worker::Error::from(e);
-            worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
-            return Err(Error::BadGateway);
-        }
-        Either::Right(_) => {
+        body => (body, None),
+    };
+    // The method token is forwarded as the client sent it (worker's
+    // `Method` would turn `MOVE` into `GET`).
+    let sent = forward_js(
+        to.url,
+        to.method,
+        &incoming,
+        body,
+        signal,
+        to.timeout_ms as f64,
+        &plan,
+    );
+    match JsFuture::from(sent).await {
+        _ if over_cap.get() => Err(Error::PayloadTooLarge {
+            limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
+        }),
+        Ok(resp) => Ok(resp.unchecked_into()),
+        Err(e) if is_timeout(&e) => {
             worker::console_error!(
                 "origin gave key {} no answer in {} ms",
                 grant.key_id,
                 to.timeout_ms
             );
-            return Err(Error::GatewayTimeout);
+            Err(Error::GatewayTimeout)
         }
-    };
-
-    // A fetched response's headers are immutable: copy them.
-    let out = clone_headers(&resp.headers()).map_err(internal)?;
-    set_rate_limit_headers(&out, &grant.quota).map_err(internal)?;
-    if let Some(expires_at) = grant.expires_at {
-        if expires_at.as_millis() <= http::now().as_millis() + EXPIRY_WARNING_MS {
-            out.set("X-Keygate-Key-Expires", &expires_at.to_rfc3339())
-                .map_err(internal)?;
+        Err(e) => {
+            let e = worker::Error::from(e);
+            worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
+            Err(Error::BadGateway)
         }
     }
-    set_cors(&out, &grant.allowed_origins, browser_origin.as_deref()).map_err(internal)?;
-    let builder = Response::builder()
-        .with_status(resp.status())
-        .with_headers(out);
-    Ok(match resp.body() {
-        Some(body) => builder.stream(body),
-        None => builder.empty(),
-    })
 }
 
 /// The most a streamed body may carry, and what to do past it.
@@ -201,9 +198,4 @@ fn capped(body: web_sys::ReadableStream, cap: Cap) -> web_sys::ReadableStream {
             Ok(chunk)
         });
     wasm_streams::ReadableStream::from_stream(counted).into_raw()
-}
-
-/// A mutable copy of `headers`, made by the runtime.
-pub fn clone_headers(headers: &web_sys::Headers) -> worker::Result<Headers> {
-    Ok(Headers(web_sys::Headers::new_with_headers(headers)?))
 }

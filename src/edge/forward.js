@@ -1,0 +1,55 @@
+// The forwarding step of src/edge/proxy.rs, in one call: copying and
+// editing headers, the origin fetch with its timeout, and the answer's
+// headers, each done header by header from wasm, crossed into JavaScript
+// some twenty times per request. Nothing is decided here: what to change
+// comes from Rust as JSON (`HeaderEdits` in http.rs, applied in the same
+// order as its `apply`).
+
+/** What the promise rejects with when the origin does not answer in time. */
+const TIMEOUT = "origin timeout";
+
+function apply(headers, edits) {
+  for (const name of edits.delete) headers.delete(name);
+  if (edits.strip_prefix !== null) {
+    for (const name of [...headers.keys()]) {
+      if (name.startsWith(edits.strip_prefix)) headers.delete(name);
+    }
+  }
+  for (const [name, value] of edits.append) headers.append(name, value);
+  for (const [name, value] of edits.set) headers.set(name, value);
+}
+
+/**
+ * Fetches `url` with `method`, the client's `headers` edited by
+ * `plan.request` and `body` (a stream or null), aborted by `signal` (or
+ * null); resolves with the origin's answer, its headers edited by
+ * `plan.response`, or rejects with TIMEOUT after `timeoutMs` without one.
+ */
+export function forward(url, method, headers, body, signal, timeoutMs, planJson) {
+  const plan = JSON.parse(planJson);
+  const sent = new Headers(headers);
+  apply(sent, plan.request);
+  const init = { method, headers: sent, redirect: "manual" };
+  if (body !== null) init.body = body;
+  if (signal !== null) init.signal = signal;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(TIMEOUT), timeoutMs);
+    fetch(url, init).then(
+      (resp) => {
+        clearTimeout(timer);
+        const out = new Headers(resp.headers);
+        apply(out, plan.response);
+        resolve(new Response(resp.body, { status: resp.status, headers: out }));
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Whether `error` is forward's timeout. */
+export function isTimeout(error) {
+  return error === TIMEOUT;
+}
