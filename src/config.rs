@@ -24,7 +24,7 @@ use std::num::NonZeroU32;
 use crate::admission::lease;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment};
-use crate::limit::{RateLimits, Tiers};
+use crate::limits::{RateLimits, Tiers};
 use crate::policy::route::{Requirement, RouteTable};
 use crate::signature::SigningKey;
 

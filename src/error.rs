@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::limit::Quota;
+use crate::limits::Quota;
 use crate::time::Timestamp;
 
 /// A request that keygate answers itself instead of forwarding.
@@ -502,6 +502,7 @@ mod tests {
                 limit: 1,
                 remaining: 0,
                 reset,
+                policy: crate::limits::PolicyName::MINUTE,
             },
             retry_at: reset,
         };

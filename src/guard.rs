@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use crate::error::Error;
-use crate::limit::{self, RateLimits, Usage};
+use crate::limits::{self, LimitSet, RateLimits, Usage};
 use crate::time::Timestamp;
 
 /// Failed admin authentications a client may make per UTC minute.
@@ -50,10 +50,10 @@ pub fn client_of(ip: Option<IpAddr>) -> String {
 /// history `usage`: counted, unless the client is already throttled (429,
 /// not counted again).
 pub fn judge(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
-    match limit::consume(&GUARD, usage, 1, now) {
-        (limit::Outcome::Admitted(_), next) => (Ok(()), next),
-        (limit::Outcome::Limited { quota, retry_at }, _) => {
-            (Err(Error::RateLimited { quota, retry_at }), *usage)
+    match limits::consume(&LimitSet::fixed(GUARD), usage, 1, now) {
+        (limits::Outcome::Admitted(_), next) => (Ok(()), next),
+        (limits::Outcome::Limited { quota, retry_at }, _) => {
+            (Err(Error::RateLimited { quota, retry_at }), usage.clone())
         }
     }
 }
@@ -73,10 +73,11 @@ pub fn verdict(text: &str) -> Option<Result<(), Error>> {
         return Some(Ok(()));
     }
     let retry_at = Timestamp::from_millis(text.parse().ok()?);
-    let quota = limit::Quota {
+    let quota = limits::Quota {
         limit: GUARD_PER_MINUTE,
         remaining: 0,
         reset: retry_at,
+        policy: limits::PolicyName::MINUTE,
     };
     Some(Err(Error::RateLimited { quota, retry_at }))
 }

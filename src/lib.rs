@@ -15,7 +15,7 @@
 //! - [`credential`]: which header holds the key.
 //! - [`lifecycle`]: what is stored about a key (`KeyRecord`, `KeyView`), the
 //!   create and edit requests, the registry, listing and leak reports.
-//! - [`limit`]: minute/day windows and the pure `consume` step.
+//! - [`limits`]: minute/day, named and rolling limits, and the one all-or-nothing `consume`.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
 //! - [`admission`]: leases: how an isolate admits a hot key's requests
 //!   with no I/O and still never over-admits.
@@ -52,7 +52,7 @@ pub mod json_text;
 pub mod key;
 pub mod keystate;
 pub mod lifecycle;
-pub mod limit;
+pub mod limits;
 pub mod policy;
 pub mod signature;
 pub mod size;

@@ -120,7 +120,7 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limit::Quota;
+    use crate::limits::Quota;
 
     #[test]
     fn refusals_carry_their_code() {
@@ -133,6 +133,7 @@ mod tests {
                 limit: 5,
                 remaining: 0,
                 reset: Timestamp::from_secs(130),
+                policy: crate::limits::PolicyName::MINUTE,
             },
             retry_at: Timestamp::from_secs(130),
         };

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limit::shortest_window_end;
+use crate::limits::shortest_window_end;
 use crate::time::Timestamp;
 
 /// `LEASE_TTL_MS` when it is not set: how late an edit or a revocation

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::keystate::testing::{issued, read_costing};
 use crate::keystate::{Access, Command, KeyAction, KeyState, Reply};
-use crate::limit::Tiers;
+use crate::limits::Tiers;
 use crate::policy::actor::Actor;
 use crate::time::Timestamp;
 

@@ -17,7 +17,7 @@ use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::keystate::{screen, Access, Grant, Refusal, Reply};
 use crate::lifecycle::record::KeyRecord;
-use crate::limit::Quota;
+use crate::limits::Quota;
 use crate::policy::actor::Actor;
 use crate::time::Timestamp;
 
@@ -407,8 +407,11 @@ mod tests {
             r#"{"name":"b","environment":"live","owner_id":"other","scopes":["admin"]}"#,
             NOW,
         );
-        let quota =
-            crate::limit::peek(&crate::limit::RateLimits::DEFAULT, &Default::default(), NOW);
+        let quota = crate::limits::peek(
+            &crate::limits::LimitSet::fixed(crate::limits::RateLimits::DEFAULT),
+            &Default::default(),
+            NOW,
+        );
         let outsider = Actor::key(&Grant::new(other.record.as_ref().unwrap(), quota));
         let (refused, here) = request(
             &mut object,

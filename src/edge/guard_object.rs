@@ -12,7 +12,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlS
 use super::http;
 use crate::error::Error;
 use crate::guard::{answer, judge};
-use crate::limit::Usage;
+use crate::limits::Usage;
 
 const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS guard (id INTEGER PRIMARY KEY, usage TEXT NOT NULL)";

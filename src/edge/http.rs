@@ -5,7 +5,7 @@ use serde::Serialize;
 use worker::{Headers, Response, Result};
 
 use crate::error::Error;
-use crate::limit::Quota;
+use crate::limits::Quota;
 use crate::policy::cors::{self, WebOrigin};
 use crate::time::{Clock, Timestamp};
 

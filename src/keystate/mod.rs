@@ -18,7 +18,7 @@ use crate::hash::KeyHash;
 use crate::key::KeyType;
 use crate::lifecycle::record::{KeyRecord, Status};
 use crate::lifecycle::request::KeyPatch;
-use crate::limit::{self, Outcome, Usage};
+use crate::limits::{self, Outcome, Usage};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip;
@@ -69,7 +69,7 @@ impl KeyAction {
 
 /// A key's usage that changes on every admitted request, stored apart from
 /// the record so the hot path rewrites only a few bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
     /// Window counters (lent units included).
     pub usage: Usage,
@@ -259,19 +259,19 @@ impl KeyState {
         now: Timestamp,
     ) -> (Result<Reply, Error>, Writes) {
         let record = self.record.as_ref().expect("screened");
-        let limits = record.rate_limits;
+        let limits = record.limit_set();
         let activity = &mut self.activity;
         let (quota, lease, writes) = if !access.consume {
-            let quota = limit::peek(&limits, &activity.usage, now);
+            let quota = limits::peek(&limits, &activity.usage, now);
             (quota, None, Writes::default())
         } else {
-            match limit::consume(&limits, &activity.usage, access.cost(), now) {
+            match limits::consume(&limits, &activity.usage, access.cost(), now) {
                 (Outcome::Limited { quota, retry_at }, _) => {
                     let limited = Error::RateLimited { quota, retry_at };
                     return (Err(limited), Writes::default());
                 }
                 (Outcome::Admitted(quota), usage) => {
-                    activity.usage = usage;
+                    activity.usage = usage.clone();
                     let offer = ask.filter(|_| leasable(record)).and_then(|ask| {
                         let units = lease::size(&ask, quota.remaining, access.cost())?;
                         lease::lend(units, ask.ttl_ms, now)
@@ -280,7 +280,7 @@ impl KeyState {
                         Some(lent) => {
                             activity.usage = usage.plus(lent.units, now);
                             activity.lent = activity.lent.plus(lent.units, now);
-                            limit::peek(&limits, &activity.usage, now)
+                            limits::peek(&limits, &activity.usage, now)
                         }
                         None => quota,
                     };
@@ -322,10 +322,12 @@ impl KeyState {
 }
 
 /// Whether an isolate may be lent units of this key: not if it asked for
-/// exact admission, and never an admin key, whose revocation must stop
+/// exact admission; not with rolling windows or named limits (a lease
+/// carries units of the fixed minute and day only); and never an admin key, whose revocation must stop
 /// the next admin call and not one a lease later.
 fn leasable(record: &KeyRecord) -> bool {
     record.admission == Admission::Leased
+        && record.limit_set().is_plain()
         && !record
             .grants
             .effective(record.key_type)
@@ -391,7 +393,7 @@ fn check(
             });
         }
     }
-    record.rate_limits.admits_cost(requirement.cost.get())
+    record.limit_set().admits_cost(requirement.cost.get())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
-use crate::limit::{Quota, RateLimits, Tiers};
+use crate::limits::{Quota, RateLimits, Tiers};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use super::{Access, Command, KeyState, Reply};
 use crate::hash::KeyHash;
 use crate::lifecycle::request::{IssueContext, NewKey};
-use crate::limit::{RateLimits, Tiers};
+use crate::limits::{RateLimits, Tiers};
 use crate::policy::actor::Actor;
 use crate::policy::route::Requirement;
 use crate::time::Timestamp;

@@ -4,7 +4,7 @@ use super::*;
 use crate::key::ApiKey;
 use crate::key::KeyId;
 use crate::lifecycle::record::Secret;
-use crate::limit::{RateLimits, Tiers};
+use crate::limits::{RateLimits, Tiers};
 use crate::policy::route::Requirement;
 use crate::policy::route::RouteTable;
 

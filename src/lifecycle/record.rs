@@ -9,7 +9,7 @@ use crate::admission::Admission;
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
-use crate::limit::RateLimits;
+use crate::limits::{self, LimitSet, NamedLimit, RateLimits, WindowKind};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
 use crate::policy::permission::{Grants, Hierarchy, Scope};
@@ -77,6 +77,12 @@ pub struct KeyRecord {
     pub key_type: KeyType,
     /// This key's limits (defaults filled in at creation).
     pub rate_limits: RateLimits,
+    /// Whether its windows of an hour or less roll.
+    #[serde(default)]
+    pub window: WindowKind,
+    /// Its named limits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<NamedLimit>,
     /// The tier the limits came from, if any.
     #[serde(default)]
     pub tier: Option<String>,
@@ -209,6 +215,8 @@ impl KeyRecord {
                 .map(|s| s.display.clone())
                 .unwrap_or_default(),
             rate_limits: self.rate_limits,
+            window: self.window,
+            limits: self.limits.clone(),
             tier: self.tier.clone(),
             owner_id: self.owner_id.clone(),
             metadata: self.metadata.clone(),
@@ -257,6 +265,12 @@ pub struct KeyView {
     pub display: String,
     /// Limits in force.
     pub rate_limits: RateLimits,
+    /// `fixed` or `rolling` windows (for windows of an hour or less).
+    #[serde(default)]
+    pub window: WindowKind,
+    /// Named limits.
+    #[serde(default)]
+    pub limits: Vec<NamedLimit>,
     /// Tier the limits came from.
     pub tier: Option<String>,
     /// Owner (customer/tenant).
@@ -349,8 +363,18 @@ impl KeyRecord {
                 ));
             }
         }
+        limits::named::validate(&self.limits, "limits")?;
         self.grants.validate_for(self.key_type)?;
         Ok(())
+    }
+
+    /// Everything that limits this key.
+    pub fn limit_set(&self) -> LimitSet<'_> {
+        LimitSet {
+            rate_limits: self.rate_limits,
+            window: self.window,
+            named: &self.limits,
+        }
     }
 }
 

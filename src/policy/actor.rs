@@ -22,7 +22,7 @@ use crate::key::{Environment, KeyId, KeyType};
 use crate::keystate::Grant;
 use crate::lifecycle::record::{KeyRecord, KeyView};
 use crate::lifecycle::request::RateLimitsInput;
-use crate::limit::RateLimits;
+use crate::limits::RateLimits;
 use crate::policy::ip::IpRule;
 use crate::policy::permission::Grants;
 use crate::time::Timestamp;
@@ -348,7 +348,7 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limit::RateLimits;
+    use crate::limits::RateLimits;
     use proptest::prelude::*;
     use std::num::NonZeroU32;
 

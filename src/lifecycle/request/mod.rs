@@ -12,7 +12,7 @@ use crate::admin::{not_null, whole};
 use crate::admission::Admission;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
-use crate::limit::{RateLimits, Tiers};
+use crate::limits::{NamedLimit, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -58,6 +58,12 @@ pub struct NewKey {
     /// Per-key limits; defaults from the tier or configuration.
     #[serde(default, deserialize_with = "not_null")]
     pub rate_limits: Option<RateLimitsInput>,
+    /// `fixed` (default) or `rolling` windows for limits of an hour or less.
+    #[serde(default, deserialize_with = "not_null")]
+    pub window: Option<WindowKind>,
+    /// Named limits, besides `rate_limits`.
+    #[serde(default, deserialize_with = "not_null")]
+    pub limits: Option<Vec<NamedLimit>>,
     /// A configured tier whose limits apply unless `rate_limits` overrides.
     #[serde(default, deserialize_with = "not_null")]
     pub tier: Option<String>,
@@ -101,6 +107,12 @@ pub struct KeyPatch {
     /// New limits; a missing half keeps its current (or the new tier's) value.
     #[serde(default, deserialize_with = "not_null")]
     pub rate_limits: Option<RateLimitsInput>,
+    /// New window kind.
+    #[serde(default, deserialize_with = "not_null")]
+    pub window: Option<WindowKind>,
+    /// New named limits (replaces the list; `[]` removes them).
+    #[serde(default, deserialize_with = "not_null")]
+    pub limits: Option<Vec<NamedLimit>>,
     /// New tier (its limits apply, then `rate_limits`), or `null` to detach.
     #[serde(default, deserialize_with = "present")]
     pub tier: Option<Option<String>>,
@@ -189,11 +201,20 @@ impl KeyPatch {
         let mut base = record.rate_limits;
         if let Some(tier) = self.tier {
             if let Some(name) = &tier {
-                base = tiers.get(name)?;
+                let tier = tiers.get(name)?;
+                base = tier.rate_limits();
+                next.window = tier.window;
+                next.limits = tier.limits.clone();
             }
             next.tier = tier;
         }
         next.rate_limits = self.rate_limits.unwrap_or_default().or(base);
+        if let Some(window) = self.window {
+            next.window = window;
+        }
+        if let Some(limits) = self.limits {
+            next.limits = limits;
+        }
         if let Some(owner_id) = self.owner_id {
             next.owner_id = owner_id;
         }
@@ -250,9 +271,12 @@ impl NewKey {
             ));
         }
         let key_type = self.key_type.unwrap_or(KeyType::Secret);
-        let base = match &self.tier {
-            Some(name) => ctx.tiers.get(name)?,
-            None => ctx.default_limits,
+        let (base, window, limits) = match &self.tier {
+            Some(name) => {
+                let tier = ctx.tiers.get(name)?;
+                (tier.rate_limits(), tier.window, tier.limits.clone())
+            }
+            None => (ctx.default_limits, WindowKind::Fixed, Vec::new()),
         };
         let key =
             ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
@@ -265,6 +289,8 @@ impl NewKey {
             environment: self.environment,
             key_type,
             rate_limits: given.or(base),
+            window: self.window.unwrap_or(window),
+            limits: self.limits.unwrap_or(limits),
             tier: self.tier,
             owner_id: self.owner_id,
             metadata: self.metadata,

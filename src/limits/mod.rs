@@ -1,0 +1,210 @@
+//! Limits: how many units a key may spend, over which windows, and the one
+//! all-or-nothing decision that spends them. Pure: no clock, no storage.
+//!
+//! # Layout
+//!
+//! - [`rate`]: the minute/day limits every key has (`RateLimits`), tiers,
+//!   the stored counters (`Usage`) and what clients are told (`Quota`).
+//! - [`named`]: named limits, fixed or rolling windows, `PolicyName`.
+//! - [`tally`]: counting over any window, fixed or rolling (`Span`).
+//! - [`fields`]: the IETF `RateLimit` and `RateLimit-Policy` header values.
+//!
+//! A key's limits are its [`LimitSet`]; [`consume`] admits a request only
+//! if every limit has room for its cost, and then counts it in all of them.
+
+pub mod fields;
+pub mod named;
+pub mod rate;
+pub mod tally;
+
+use std::slice;
+
+pub use named::{NamedLimit, PolicyName, WindowKind};
+pub use rate::{shortest_window_end, Counter, Quota, RateLimits, Tiers, Usage};
+
+use crate::time::Timestamp;
+use named::MAX_ROLLING_SECS;
+use tally::Span;
+
+/// Everything that limits one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitSet<'a> {
+    /// Its minute and day limits.
+    pub rate_limits: RateLimits,
+    /// Whether its windows of an hour or less roll.
+    pub window: WindowKind,
+    /// Its named limits.
+    pub named: &'a [NamedLimit],
+}
+
+impl LimitSet<'_> {
+    /// Just `rate_limits`, in fixed windows.
+    pub fn fixed(rate_limits: RateLimits) -> LimitSet<'static> {
+        LimitSet {
+            rate_limits,
+            window: WindowKind::Fixed,
+            named: &[],
+        }
+    }
+
+    /// Whether this is only fixed minute and day windows: what a lease can
+    /// carry (see [`crate::admission`]).
+    pub fn is_plain(&self) -> bool {
+        self.window == WindowKind::Fixed && self.named.is_empty()
+    }
+
+    /// Every limit: minute, day, then the named ones in order.
+    pub fn policies(&self) -> impl Iterator<Item = Policy> + '_ {
+        let rolls = |secs: u32| self.window == WindowKind::Rolling && secs <= MAX_ROLLING_SECS;
+        let r = self.rate_limits;
+        [
+            (PolicyName::MINUTE, r.per_minute.get(), 60),
+            (PolicyName::DAY, r.per_day.get(), 86_400),
+        ]
+        .into_iter()
+        .chain(
+            self.named
+                .iter()
+                .map(|n| (n.name, n.limit.get(), n.window_seconds.get())),
+        )
+        .map(move |(name, limit, secs)| Policy {
+            name,
+            limit,
+            window_seconds: secs,
+            span: Span {
+                length_ms: u64::from(secs) * 1_000,
+                rolling: rolls(secs),
+            },
+        })
+    }
+
+    /// Refuses a cost no limit could ever admit, so the caller is not told
+    /// to wait for a reset that will not help.
+    pub fn admits_cost(&self, cost: u32) -> Result<(), crate::error::Error> {
+        match self.policies().map(|p| p.limit).min() {
+            Some(limit) if cost > limit => {
+                Err(crate::error::Error::CostExceedsLimit { cost, limit })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One limit as it is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Its name in headers and refusals.
+    pub name: PolicyName,
+    /// Units per window.
+    pub limit: u32,
+    /// The window's length.
+    pub window_seconds: u32,
+    /// How the window counts.
+    pub span: Span,
+}
+
+impl Policy {
+    /// Where this limit's counts live: fixed minute and day windows in
+    /// `usage`'s own counters (as every key stored them before named
+    /// limits), every other limit in `usage.tallies` under its name.
+    fn tally<'u>(&self, usage: &'u Usage) -> &'u [Counter] {
+        match self.fixed_slot() {
+            Some(Slot::Minute) => slice::from_ref(&usage.minute),
+            Some(Slot::Day) => slice::from_ref(&usage.day),
+            None => usage.tallies.get(&self.name).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    fn charge(&self, usage: &mut Usage, units: u32, now: Timestamp) {
+        let next = self.span.charge(self.tally(usage), units, now);
+        match self.fixed_slot() {
+            Some(Slot::Minute) => usage.minute = next[0],
+            Some(Slot::Day) => usage.day = next[0],
+            None => {
+                usage.tallies.insert(self.name, next);
+            }
+        }
+    }
+
+    fn fixed_slot(&self) -> Option<Slot> {
+        match self.name {
+            _ if self.span.rolling => None,
+            PolicyName::MINUTE => Some(Slot::Minute),
+            PolicyName::DAY => Some(Slot::Day),
+            _ => None,
+        }
+    }
+
+    /// This limit's state at `now`.
+    pub fn quota(&self, usage: &Usage, now: Timestamp) -> Quota {
+        let tally = self.tally(usage);
+        Quota {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(self.span.used(tally, now)),
+            reset: self.span.reset(tally, now),
+            policy: self.name,
+        }
+    }
+}
+
+enum Slot {
+    Minute,
+    Day,
+}
+
+/// What [`consume`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Admitted; `quota` is the limit that binds first.
+    Admitted(Quota),
+    /// Refused; nothing was consumed. `quota` is the exhausted limit and
+    /// `retry_at` the earliest time the same request could succeed.
+    Limited {
+        /// The limit that refused the request.
+        quota: Quota,
+        /// When to retry.
+        retry_at: Timestamp,
+    },
+}
+
+/// Every limit's state at `now`, in [`LimitSet::policies`] order.
+pub fn quotas(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Vec<Quota> {
+    set.policies().map(|p| p.quota(usage, now)).collect()
+}
+
+/// The limit clients are told about: the one with the fewest units left
+/// (on a tie, the first: the minute, which resets soonest).
+pub fn peek(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Quota {
+    set.policies()
+        .map(|p| p.quota(usage, now))
+        .min_by_key(|q| q.remaining)
+        .expect("every key has a minute and a day limit")
+}
+
+/// Tries to spend `cost` units in every limit at `now`. Either all are
+/// charged or none is: a refused request costs nothing anywhere. A refusal
+/// names the limit that frees up last (retrying earlier cannot succeed).
+pub fn consume(set: &LimitSet<'_>, usage: &Usage, cost: u32, now: Timestamp) -> (Outcome, Usage) {
+    let refusing = set
+        .policies()
+        .filter_map(|p| {
+            let quota = p.quota(usage, now);
+            (quota.remaining < cost).then(|| {
+                let retry_at = p.span.retry_at(p.tally(usage), p.limit, cost, now);
+                (quota, retry_at)
+            })
+        })
+        .max_by_key(|(_, retry_at)| *retry_at);
+    if let Some((quota, retry_at)) = refusing {
+        return (Outcome::Limited { quota, retry_at }, usage.clone());
+    }
+    let mut next = usage.clone();
+    for p in set.policies() {
+        p.charge(&mut next, cost, now);
+    }
+    let binding = peek(set, &next, now);
+    (Outcome::Admitted(binding), next)
+}
+
+#[cfg(test)]
+mod tests;
