@@ -124,7 +124,8 @@ fn reason(e: &serde_json::Error) -> String {
 }
 
 /// Which field of `body` makes decoding fail with `reason`, as a path
-/// (`rate_limits.per_minute`, `scopes[1]`; `.` for the document itself).
+/// (`rate_limits.per_minute`, `scopes[1]`; empty for the document itself;
+/// for a missing field, the object that lacks it).
 ///
 /// serde_json reports where an error was noticed, not for which field, and
 /// tracking the path through every decoder costs tens of KiB of wasm. So
@@ -134,10 +135,15 @@ fn reason(e: &serde_json::Error) -> String {
 /// the first failure, so removing an innocent field leaves that failure
 /// as it was.
 fn culprit<T: DeserializeOwned>(body: &[u8], reason_seen: &str) -> String {
-    let fails_the_same = |text: &[u8]| {
-        serde_json::from_slice::<T>(text)
-            .err()
-            .is_some_and(|e| reason(&e) == reason_seen)
+    // For a missing field, removing a required sibling fails differently
+    // too (it is missing instead): that does not make the sibling the culprit.
+    let missing = reason_seen.starts_with(MISSING);
+    let is_culprit = |text: &[u8]| match serde_json::from_slice::<T>(text) {
+        Ok(_) => true,
+        Err(e) => {
+            let r = reason(&e);
+            r != reason_seen && !(missing && r.starts_with(MISSING))
+        }
     };
     let mut path = String::new();
     let mut container = json_text::value_at(body, 0);
@@ -150,7 +156,7 @@ fn culprit<T: DeserializeOwned>(body: &[u8], reason_seen: &str) -> String {
                 break 'descend;
             }
             let without = [&body[..member.cut.0], &body[member.cut.1..]].concat();
-            if !fails_the_same(&without) {
+            if is_culprit(&without) {
                 match &member.key {
                     Some(key) if path.is_empty() => path.push_str(key),
                     Some(key) => {
@@ -164,9 +170,6 @@ fn culprit<T: DeserializeOwned>(body: &[u8], reason_seen: &str) -> String {
             }
         }
         break;
-    }
-    if path.is_empty() {
-        path.push('.');
     }
     path
 }
@@ -250,17 +253,21 @@ fn json_error(e: serde_json::Error, path: String) -> Error {
         };
     }
     let message = reason(&e);
-    Error::invalid(named_field(&message).unwrap_or(path), message)
+    let field = match message
+        .strip_prefix(MISSING)
+        .and_then(|rest| rest.split('`').next())
+    {
+        // Reported inside the object that lacks it.
+        Some(name) if path.is_empty() => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None if path.is_empty() => ".".to_owned(),
+        None => path,
+    };
+    Error::invalid(field, message)
 }
 
-/// serde names an unknown or a missing field in its message (and at its
-/// parent's path): that field is the one to report.
-fn named_field(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?;
-    rest.split('`').next().map(str::to_owned)
-}
+/// How serde begins the message for a missing field (then its name and a backtick).
+const MISSING: &str = "missing field `";
 
 /// Shortest `ADMIN_TOKEN` keygate accepts: a right credential is never
 /// locked out (see [`crate::guard`]), so the token itself must be too long
@@ -445,7 +452,13 @@ mod tests {
             field_of(r#"{"name":"a","limits":{"per_minute":0}}"#),
             "limits.per_minute"
         );
-        assert_eq!(field_of(r#"{"name":"a","limits":{"burst":1}}"#), "burst");
+        assert_eq!(
+            field_of(r#"{"name":"a","limits":{"burst":1}}"#),
+            "limits.burst"
+        );
+        // A missing field is named inside the object that lacks it.
+        assert_eq!(field_of(r#"{"limits":{"per_minute":1}}"#), "name");
+        assert_eq!(field_of(r#"{"name":"a","limits":{}}"#), "limits.per_minute");
         assert_eq!(field_of(r#"[]"#), ".");
         let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(

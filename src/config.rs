@@ -10,7 +10,7 @@
 //! | `DEFAULT_PER_MINUTE` | `60` | per-minute limit of keys that set none |
 //! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
 //! | `ROUTES` | unset | route table JSON (see [`crate::policy::route`]); unset: every path open to any valid key |
-//! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day"}}` |
+//! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day", "window"?, "limits"?}}` |
 //! | `MAX_BODY_BYTES` | 10485760 | largest declared body forwarded to the origin |
 //! | `ADMIN_KEYS_WITHOUT_TOKEN` | `false` | `true`: with no `ADMIN_TOKEN`, API keys holding `admin` may still use the admin API |
 //! | `ORIGIN_TIMEOUT_MS` | `30000` | how long the origin may take to answer before 504 |
@@ -134,7 +134,19 @@ impl Config {
             .transpose()?;
         let tiers = match var("TIERS").filter(|t| !t.trim().is_empty()) {
             None => Tiers::default(),
-            Some(t) => serde_json::from_str(&t).map_err(|e| format!("TIERS: {e}"))?,
+            Some(t) => {
+                let tiers: Tiers = serde_json::from_str(&t).map_err(|e| format!("TIERS: {e}"))?;
+                for (name, tier) in &tiers.0 {
+                    crate::limits::named::validate(&tier.limits, &format!("{name}.limits"))
+                        .map_err(|e| {
+                            format!(
+                                "TIERS: {}",
+                                e.body(crate::time::Timestamp::from_secs(0))["error"]["field"]
+                            )
+                        })?;
+                }
+                tiers
+            }
         };
         let faults = var("FAULTS")
             .unwrap_or_default()
@@ -274,6 +286,14 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.tiers.get("gold").unwrap().per_minute.get(), 5);
+        let rolling = config(&[(
+            "TIERS",
+            r#"{"gold":{"per_minute":5,"per_day":50,"window":"rolling","limits":[{"name":"burst","limit":2,"window_seconds":1}]}}"#,
+        )])
+        .unwrap();
+        let gold = rolling.tiers.get("gold").unwrap();
+        assert_eq!(gold.window, crate::limits::WindowKind::Rolling);
+        assert_eq!(gold.limits[0].name.as_str(), "burst");
         assert!(c.tiers.get("standard").is_err());
         assert_eq!(c.fail_at(Fault::KvRead), Err(Error::Unavailable));
         assert_eq!(c.fail_at(Fault::CrashAfterRegistry), Ok(()));
@@ -328,6 +348,13 @@ mod tests {
             (vec![("ROUTES", "{}")], "ROUTES"),
             (
                 vec![("TIERS", r#"{"gold":{"per_minute":0,"per_day":1}}"#)],
+                "TIERS",
+            ),
+            (
+                vec![(
+                    "TIERS",
+                    r#"{"gold":{"per_minute":5,"per_day":9,"limits":[{"name":"a","limit":1,"window_seconds":1},{"name":"a","limit":2,"window_seconds":9}]}}"#,
+                )],
                 "TIERS",
             ),
             (vec![("FAULTS", "meteor")], "FAULTS"),

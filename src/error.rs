@@ -37,10 +37,13 @@ pub enum Error {
     /// A rate-limit window is exhausted; nothing was consumed.
     #[error("rate limited")]
     RateLimited {
-        /// The exhausted window, for `X-RateLimit-*`.
+        /// The exhausted limit, for `X-RateLimit-*` and `RateLimit`.
         quota: Quota,
         /// When the request could succeed.
         retry_at: Timestamp,
+        /// Every limit of the key, for `RateLimit-Policy` (empty when the
+        /// limit is keygate's own, e.g. the admin guard's).
+        quotas: Vec<Quota>,
     },
     /// No route in the table matches, and unmatched routes are denied.
     #[error("route not allowed")]
@@ -296,6 +299,12 @@ impl Error {
         if let Some(secs) = self.retry_after_secs(now) {
             error["retry_after"] = json!(secs);
         }
+        if let Error::RateLimited { quota, quotas, .. } = self {
+            // Named only for a key's own limits (not keygate's admin guard).
+            if !quotas.is_empty() {
+                error["policy"] = json!(quota.policy);
+            }
+        }
         json!({ "error": error })
     }
 }
@@ -310,6 +319,8 @@ pub struct Wire {
     name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quota: Option<Quota>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    quotas: Vec<Quota>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,6 +334,7 @@ impl From<Error> for Wire {
             text: None,
             name: None,
             quota: None,
+            quotas: Vec::new(),
             at: None,
             n: None,
         };
@@ -339,8 +351,13 @@ impl From<Error> for Wire {
                 w.text = Some(message);
                 w.name = Some(field);
             }
-            Error::RateLimited { quota, retry_at } => {
+            Error::RateLimited {
+                quota,
+                retry_at,
+                quotas,
+            } => {
                 w.quota = Some(quota);
+                w.quotas = quotas;
                 w.at = Some(retry_at);
             }
             Error::CostExceedsLimit { cost, limit } => w.n = Some((cost.into(), limit.into())),
@@ -367,6 +384,7 @@ impl TryFrom<Wire> for Error {
             "key_revoked" => Error::KeyRevoked,
             "rate_limited" => Error::RateLimited {
                 quota: w.quota.ok_or("rate_limited without quota")?,
+                quotas: w.quotas,
                 retry_at: w.at.ok_or("rate_limited without retry_at")?,
             },
             "route_not_allowed" => Error::RouteNotAllowed,
@@ -503,7 +521,9 @@ mod tests {
                 remaining: 0,
                 reset,
                 policy: crate::limits::PolicyName::MINUTE,
+                window_seconds: 60,
             },
+            quotas: Vec::new(),
             retry_at: reset,
         };
         let now = Timestamp::from_millis(957_500);

@@ -53,7 +53,12 @@ pub fn judge(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
     match limits::consume(&LimitSet::fixed(GUARD), usage, 1, now) {
         (limits::Outcome::Admitted(_), next) => (Ok(()), next),
         (limits::Outcome::Limited { quota, retry_at }, _) => {
-            (Err(Error::RateLimited { quota, retry_at }), usage.clone())
+            let limited = Error::RateLimited {
+                quota,
+                retry_at,
+                quotas: Vec::new(),
+            };
+            (Err(limited), usage.clone())
         }
     }
 }
@@ -78,8 +83,13 @@ pub fn verdict(text: &str) -> Option<Result<(), Error>> {
         remaining: 0,
         reset: retry_at,
         policy: limits::PolicyName::MINUTE,
+        window_seconds: 60,
     };
-    Some(Err(Error::RateLimited { quota, retry_at }))
+    Some(Err(Error::RateLimited {
+        quota,
+        retry_at,
+        quotas: Vec::new(),
+    }))
 }
 
 #[cfg(test)]

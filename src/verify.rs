@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::keystate::Grant;
+use crate::limits::quotas_json;
 use crate::policy::permission::Permission;
 use crate::policy::route::Requirement;
 use crate::time::Timestamp;
@@ -98,12 +99,14 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
             "permissions": g.grants.permissions,
             "metadata": g.metadata,
             "expires_at": g.expires_at,
-            "ratelimit": g.quota.to_json(),
+            "ratelimit": g.quota().to_json(),
+            "limits": quotas_json(&g.quotas),
         }),
         Err(e) => {
             let mut v = json!({ "valid": false, "code": e.code(), "message": e.message() });
-            if let Error::RateLimited { quota, .. } = e {
+            if let Error::RateLimited { quota, quotas, .. } = e {
                 v["ratelimit"] = quota.to_json();
+                v["limits"] = quotas_json(quotas);
                 v["retry_after"] = json!(e.retry_after_secs(now));
             }
             if let Error::InsufficientPermissions {
@@ -134,7 +137,9 @@ mod tests {
                 remaining: 0,
                 reset: Timestamp::from_secs(130),
                 policy: crate::limits::PolicyName::MINUTE,
+                window_seconds: 60,
             },
+            quotas: Vec::new(),
             retry_at: Timestamp::from_secs(130),
         };
         let v = verdict(&Err(limited), now);

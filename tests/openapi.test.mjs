@@ -117,8 +117,22 @@ test("routes outside the document do not exist", async () => {
  * and by the server; they must agree.
  */
 function probes(schema) {
+  if (schema.$ref) return probes(doc.components.schemas[schema.$ref.split("/").pop()]);
   const out = [];
   const types = [schema.type].flat().filter(Boolean);
+  // An object with an example: the example, each property replaced by its
+  // own probes, each required property left out, and one unknown property.
+  if (types.includes("object") && schema.example) {
+    out.push(schema.example, {}, { ...schema.example, unknown: 1 });
+    for (const name of schema.required ?? []) {
+      const { [name]: _, ...rest } = schema.example;
+      out.push(rest);
+    }
+    for (const [name, s] of Object.entries(schema.properties ?? {})) {
+      for (const v of probes(s)) out.push({ ...schema.example, [name]: v });
+    }
+  }
+  if (schema.not?.enum) out.push(...schema.not.enum);
   if (types.includes("string")) {
     const min = schema.minLength ?? 0;
     for (const n of [min - 1, min, schema.maxLength, (schema.maxLength ?? -2) + 1]) if (n >= 0) out.push("x".repeat(n));
@@ -130,7 +144,7 @@ function probes(schema) {
   }
   if (types.includes("array")) {
     const item = probes(schema.items ?? {});
-    out.push([], ...item.slice(0, 12).map((v) => [v]));
+    out.push([], ...item.slice(0, schema.items?.$ref ? 80 : 12).map((v) => [v]));
     if (schema.maxItems) out.push(Array.from({ length: schema.maxItems + 1 }, (_, i) => `v${i}`));
   }
   if (schema.enum) out.push(...schema.enum, "nope");
@@ -179,6 +193,11 @@ test("the document states every constraint the server enforces: boundary values 
     }
   }
   assert.ok(cases.length > 150, `only ${cases.length} probes`);
+  // Fields described by reference (named limits and their items) are probed too.
+  for (const field of ["limits", "window"]) {
+    const n = cases.filter((c) => c.name === field).length;
+    assert.ok(n >= (field === "limits" ? 40 : 6), `only ${n} probes of ${field}`);
+  }
   const disagreements = [];
   for (const c of cases) {
     // Environments other than the configured ones are described, not enumerated.

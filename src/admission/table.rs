@@ -78,8 +78,8 @@ struct Held {
     until: Timestamp,
     left: u32,
     last_used: Option<Timestamp>,
-    /// The object's binding window once it had lent the lease.
-    quota: Quota,
+    /// Every limit's state once the object had lent the lease.
+    quotas: Vec<Quota>,
 }
 
 impl Held {
@@ -225,14 +225,17 @@ impl Leases {
                     held.left -= cost;
                     held.last_used = Some(now);
                 }
-                let remaining = held.quota.remaining.saturating_add(held.left);
-                Grant::new(
-                    record,
-                    Quota {
-                        remaining,
-                        ..held.quota
-                    },
-                )
+                // The lease's units were taken from every limit: those not
+                // spent yet are still this isolate's to spend.
+                let quotas = held
+                    .quotas
+                    .iter()
+                    .map(|q| Quota {
+                        remaining: q.remaining.saturating_add(held.left).min(q.limit),
+                        ..*q
+                    })
+                    .collect();
+                Grant::new(record, quotas)
             });
             return (Judged::Local(judged), ended);
         }
@@ -268,13 +271,13 @@ impl Leases {
             held: None,
             ended: None,
         };
-        let (quota, version, record, lease) = match answer {
+        let (quotas, version, record, lease) = match answer {
             Ok(Reply::Granted {
-                quota,
+                quotas,
                 version,
                 record,
                 lease,
-            }) => (quota, version, record, lease),
+            }) => (quotas, version, record, lease),
             Ok(Reply::Refused {
                 error,
                 allowed_origins,
@@ -323,7 +326,7 @@ impl Leases {
                 until: lease.until.min(ask.asked_at.plus_millis(ttl_ms)),
                 left: lease.units,
                 last_used: None,
-                quota,
+                quotas: quotas.clone(),
             };
             let current = entry
                 .snapshot
@@ -336,7 +339,7 @@ impl Leases {
                 settled.ended = Some(held.end());
             }
         }
-        settled.verdict = Ok(Ok(Grant::new(&snapshot.record, quota)));
+        settled.verdict = Ok(Ok(Grant::new(&snapshot.record, quotas)));
         settled
     }
 
@@ -412,7 +415,7 @@ mod tests {
             &Default::default(),
             NOW,
         );
-        let outsider = Actor::key(&Grant::new(other.record.as_ref().unwrap(), quota));
+        let outsider = Actor::key(&Grant::new(other.record.as_ref().unwrap(), vec![quota]));
         let (refused, here) = request(
             &mut object,
             &mut leases,

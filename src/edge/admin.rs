@@ -26,6 +26,7 @@ use crate::lifecycle::list::{query_pairs, ListQuery};
 use crate::lifecycle::record::{KeyView, KvEntry, Secret};
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
 use crate::lifecycle::request::{IssueContext, NewKey, RotateRequest};
+use crate::limits::quotas_json;
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
@@ -471,7 +472,9 @@ async fn whoami(req: &web_sys::Request, method: &str, edge: Edge<'_>) -> Handled
         "scopes": grant.grants.scopes,
         "permissions": grant.grants.permissions,
         "rate_limits": grant.rate_limits,
-        "ratelimit": grant.quota.to_json(),
+        "ratelimit": grant.quota().to_json(),
+        "window": grant.window,
+        "limits": quotas_json(&grant.quotas),
         "expires_at": grant.expires_at,
     }});
     Ok(http::json(200, &body))

@@ -46,7 +46,7 @@ impl GuardObject {
     fn run(&self) -> Result<(std::result::Result<(), Error>, Option<Usage>)> {
         let sql = self.state.storage().sql();
         let mut cached = self.usage.borrow_mut();
-        let usage = match *cached {
+        let usage = match cached.take() {
             Some(u) => u,
             None => load(&sql)?,
         };
@@ -58,7 +58,7 @@ impl GuardObject {
                 vec![serde_json::to_string(&next)?.into()],
             )?;
         }
-        *cached = Some(next);
+        *cached = Some(next.clone());
         Ok((verdict, changed.then_some(next)))
     }
 }
@@ -84,7 +84,7 @@ impl DurableObject for GuardObject {
 
     async fn alarm(&self) -> Result<Response> {
         let sql = self.state.storage().sql();
-        let cached = *self.usage.borrow();
+        let cached = self.usage.borrow().clone();
         let usage = match cached {
             Some(u) => u,
             None => load(&sql)?,

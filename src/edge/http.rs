@@ -5,7 +5,7 @@ use serde::Serialize;
 use worker::{Headers, Response, Result};
 
 use crate::error::Error;
-use crate::limits::Quota;
+use crate::limits::{fields, Quota};
 use crate::policy::cors::{self, WebOrigin};
 use crate::time::{Clock, Timestamp};
 
@@ -31,7 +31,7 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
 }
 
 /// Response headers a browser script may read.
-const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Keygate-Key-Expires";
+const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, RateLimit, RateLimit-Policy, Retry-After, X-Keygate-Key-Expires";
 
 /// Header changes decided before the response they go on exists: applied
 /// here to keygate's own responses, and by `forward.js` to an origin's
@@ -55,11 +55,20 @@ impl HeaderEdits {
         self.set.push((name, value.into()));
     }
 
-    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds).
-    pub fn rate_limit(&mut self, quota: &Quota) {
-        self.set("X-RateLimit-Limit", quota.limit.to_string());
-        self.set("X-RateLimit-Remaining", quota.remaining.to_string());
-        self.set("X-RateLimit-Reset", quota.reset.as_secs_ceil().to_string());
+    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds) and
+    /// the IETF `RateLimit` for `binding`, the limit that binds first (or
+    /// refused); `RateLimit-Policy` lists `all` the key's limits, if given.
+    pub fn rate_limit(&mut self, binding: &Quota, all: &[Quota], now: Timestamp) {
+        self.set("X-RateLimit-Limit", binding.limit.to_string());
+        self.set("X-RateLimit-Remaining", binding.remaining.to_string());
+        self.set(
+            "X-RateLimit-Reset",
+            binding.reset.as_secs_ceil().to_string(),
+        );
+        self.set("RateLimit", fields::ratelimit(binding, now));
+        if !all.is_empty() {
+            self.set("RateLimit-Policy", fields::policy(all));
+        }
     }
 
     /// keygate's CORS decision for a key with `allowed` origins, on any
@@ -112,8 +121,8 @@ pub fn error_response_with(
     mut edits: HeaderEdits,
 ) -> Result<Response> {
     let resp = json(error.status(), &error.body(now))?;
-    if let Error::RateLimited { quota, .. } = error {
-        edits.rate_limit(quota);
+    if let Error::RateLimited { quota, quotas, .. } = error {
+        edits.rate_limit(quota, quotas, now);
     }
     if let Some(secs) = error.retry_after_secs(now) {
         edits.set("Retry-After", secs.to_string());

@@ -261,13 +261,16 @@ impl KeyState {
         let record = self.record.as_ref().expect("screened");
         let limits = record.limit_set();
         let activity = &mut self.activity;
-        let (quota, lease, writes) = if !access.consume {
-            let quota = limits::peek(&limits, &activity.usage, now);
-            (quota, None, Writes::default())
+        let (lease, writes) = if !access.consume {
+            (None, Writes::default())
         } else {
             match limits::consume(&limits, &activity.usage, access.cost(), now) {
                 (Outcome::Limited { quota, retry_at }, _) => {
-                    let limited = Error::RateLimited { quota, retry_at };
+                    let limited = Error::RateLimited {
+                        quota,
+                        retry_at,
+                        quotas: limits::quotas(&limits, &activity.usage, now),
+                    };
                     return (Err(limited), Writes::default());
                 }
                 (Outcome::Admitted(quota), usage) => {
@@ -276,20 +279,16 @@ impl KeyState {
                         let units = lease::size(&ask, quota.remaining, access.cost())?;
                         lease::lend(units, ask.ttl_ms, now)
                     });
-                    let quota = match offer {
-                        Some(lent) => {
-                            activity.usage = usage.plus(lent.units, now);
-                            activity.lent = activity.lent.plus(lent.units, now);
-                            limits::peek(&limits, &activity.usage, now)
-                        }
-                        None => quota,
-                    };
-                    (quota, offer, Writes::activity(activity.used(now, now)))
+                    if let Some(lent) = offer {
+                        activity.usage = usage.plus(lent.units, now);
+                        activity.lent = activity.lent.plus(lent.units, now);
+                    }
+                    (offer, Writes::activity(activity.used(now, now)))
                 }
             }
         };
         let granted = Reply::Granted {
-            quota,
+            quotas: limits::quotas(&limits, &activity.usage, now),
             version: record.version,
             record: (known != Some(record.version)).then(|| Box::new(record.clone())),
             lease,

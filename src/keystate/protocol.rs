@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
-use crate::limits::{Quota, RateLimits, Tiers};
+use crate::limits::{Quota, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -123,8 +123,8 @@ pub enum Reply {
     },
     /// The request is admitted (or, when it does not consume, would be).
     Granted {
-        /// The binding window after this request (and the lease, if any).
-        quota: Quota,
+        /// Every limit's state after this request (and the lease, if any).
+        quotas: Vec<Quota>,
         /// The record's version.
         version: u64,
         /// The record, unless the Worker said it holds this version.
@@ -178,8 +178,10 @@ pub struct Grant {
     pub key_type: KeyType,
     /// The key's limits.
     pub rate_limits: RateLimits,
-    /// The binding window after this request.
-    pub quota: Quota,
+    /// Fixed or rolling windows.
+    pub window: WindowKind,
+    /// Every limit's state after this request.
+    pub quotas: Vec<Quota>,
     /// When the key expires, if ever.
     pub expires_at: Option<Timestamp>,
     /// Scopes and permissions as given (empty: the type's default).
@@ -195,15 +197,16 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// What `record` allows a request admitted with `quota` left.
-    pub fn new(record: &KeyRecord, quota: Quota) -> Grant {
+    /// What `record` allows a request admitted with `quotas` left.
+    pub fn new(record: &KeyRecord, quotas: Vec<Quota>) -> Grant {
         Grant {
             key_id: record.id.clone(),
             name: record.name.clone(),
             environment: record.environment.clone(),
             key_type: record.key_type,
             rate_limits: record.rate_limits,
-            quota,
+            window: record.window,
+            quotas,
             expires_at: record.expires_at,
             grants: record.grants.clone(),
             allowed_origins: record.allowed_origins.clone(),
@@ -211,5 +214,10 @@ impl Grant {
             owner_id: record.owner_id.clone(),
             metadata: record.metadata.clone(),
         }
+    }
+
+    /// The limit that binds first, for `X-RateLimit-*` and `RateLimit`.
+    pub fn quota(&self) -> Quota {
+        crate::limits::binding(&self.quotas).expect("every key has limits")
     }
 }

@@ -62,7 +62,10 @@ fn authorize_counts_and_records_last_use() {
         issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":2}}"#);
     for remaining in [1, 0] {
         match authorize(&mut state, &hash, NOW) {
-            Ok(Reply::Granted { quota, .. }) => assert_eq!(quota.remaining, remaining),
+            Ok(Reply::Granted { quotas, .. }) => assert_eq!(
+                crate::limits::binding(&quotas).unwrap().remaining,
+                remaining
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -80,7 +83,9 @@ fn inspect_consumes_nothing() {
     let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
     let (reply, writes) = state.apply(authorizing(hash, open(false)), NOW);
     match reply {
-        Ok(Reply::Granted { quota, .. }) => assert_eq!(quota.remaining, 60),
+        Ok(Reply::Granted { quotas, .. }) => {
+            assert_eq!(crate::limits::binding(&quotas).unwrap().remaining, 60)
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(writes, Writes::default());
@@ -252,7 +257,9 @@ fn route_cost_is_consumed() {
     let (mut state, hash) =
         issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":7}}"#);
     match decide(&mut state, &hash, access(&table, "POST", "/v1/scans", None)) {
-        Ok(Reply::Granted { quota, .. }) => assert_eq!(quota.remaining, 2),
+        Ok(Reply::Granted { quotas, .. }) => {
+            assert_eq!(crate::limits::binding(&quotas).unwrap().remaining, 2)
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -391,8 +398,12 @@ fn rotation_keeps_id_and_counters() {
     );
     assert!(r.is_ok() && w.record);
     match authorize(&mut state, &new, NOW) {
-        Ok(Reply::Granted { quota, .. }) => {
-            assert_eq!(quota.remaining, 1, "counters are shared")
+        Ok(Reply::Granted { quotas, .. }) => {
+            assert_eq!(
+                crate::limits::binding(&quotas).unwrap().remaining,
+                1,
+                "counters are shared"
+            )
         }
         other => panic!("{other:?}"),
     }

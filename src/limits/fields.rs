@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use super::{LimitSet, Quota};
+use super::Quota;
 use crate::time::Timestamp;
 
 /// Appends `s` as an sf-string (RFC 9651 §4.1.6): quoted, with `"` and
@@ -30,16 +30,16 @@ fn param(out: &mut String, key: &str, value: u64) {
     let _ = write!(out, ";{key}={}", value.min(999_999_999_999_999));
 }
 
-/// Every limit of `set`: its name, quota (`q`) and window in seconds (`w`).
-pub fn policy(set: &LimitSet<'_>) -> String {
+/// Every limit in `quotas`: its name, quota (`q`) and window in seconds (`w`).
+pub fn policy(quotas: &[Quota]) -> String {
     let mut out = String::new();
-    for (i, p) in set.policies().enumerate() {
+    for (i, q) in quotas.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        string(&mut out, p.name.as_str());
-        param(&mut out, "q", u64::from(p.limit));
-        param(&mut out, "w", u64::from(p.window_seconds));
+        string(&mut out, q.policy.as_str());
+        param(&mut out, "q", u64::from(q.limit));
+        param(&mut out, "w", u64::from(q.window_seconds));
     }
     out
 }
@@ -61,7 +61,9 @@ pub fn ratelimit(quota: &Quota, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::{named::NamedLimit, PolicyName, RateLimits, WindowKind};
+    use crate::limits::{
+        named::NamedLimit, quotas, LimitSet, PolicyName, RateLimits, Usage, WindowKind,
+    };
     use std::num::NonZeroU32;
 
     #[test]
@@ -89,16 +91,17 @@ mod tests {
             window: WindowKind::Fixed,
             named: &named,
         };
+        let now = Timestamp::from_millis(1_795_478_312_400);
         assert_eq!(
-            policy(&set),
+            policy(&quotas(&set, &Usage::default(), now)),
             r#""minute";q=60;w=60, "day";q=10000;w=86400, "burst";q=10;w=1"#
         );
-        let now = Timestamp::from_millis(1_795_478_312_400);
         let quota = Quota {
             limit: 60,
             remaining: 12,
             reset: Timestamp::from_secs(1_795_478_340),
             policy: PolicyName::MINUTE,
+            window_seconds: 60,
         };
         assert_eq!(ratelimit(&quota, now), r#""minute";r=12;t=28"#);
     }

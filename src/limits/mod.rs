@@ -20,7 +20,7 @@ pub mod tally;
 use std::slice;
 
 pub use named::{NamedLimit, PolicyName, WindowKind};
-pub use rate::{shortest_window_end, Counter, Quota, RateLimits, Tiers, Usage};
+pub use rate::{quotas_json, shortest_window_end, Counter, Quota, RateLimits, Tiers, Usage};
 
 use crate::time::Timestamp;
 use named::MAX_ROLLING_SECS;
@@ -143,6 +143,7 @@ impl Policy {
             remaining: self.limit.saturating_sub(self.span.used(tally, now)),
             reset: self.span.reset(tally, now),
             policy: self.name,
+            window_seconds: self.window_seconds,
         }
     }
 }
@@ -174,11 +175,13 @@ pub fn quotas(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Vec<Quota> {
 
 /// The limit clients are told about: the one with the fewest units left
 /// (on a tie, the first: the minute, which resets soonest).
+pub fn binding(quotas: &[Quota]) -> Option<Quota> {
+    quotas.iter().copied().min_by_key(|q| q.remaining)
+}
+
+/// [`binding`] among `set`'s limits at `now`.
 pub fn peek(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Quota {
-    set.policies()
-        .map(|p| p.quota(usage, now))
-        .min_by_key(|q| q.remaining)
-        .expect("every key has a minute and a day limit")
+    binding(&quotas(set, usage, now)).expect("every key has a minute and a day limit")
 }
 
 /// Tries to spend `cost` units in every limit at `now`. Either all are

@@ -207,6 +207,9 @@ pub struct Quota {
     /// Which limit this is.
     #[serde(default)]
     pub policy: PolicyName,
+    /// The limit's window, in seconds.
+    #[serde(default)]
+    pub window_seconds: u32,
 }
 
 impl Quota {
@@ -215,11 +218,17 @@ impl Quota {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "policy": self.policy,
+            "window_seconds": self.window_seconds,
             "limit": self.limit,
             "remaining": self.remaining,
             "reset": self.reset.as_secs_ceil(),
         })
     }
+}
+
+/// The API's `limits` array: every limit's `ratelimit` object.
+pub fn quotas_json(quotas: &[Quota]) -> serde_json::Value {
+    quotas.iter().map(Quota::to_json).collect()
 }
 
 /// When the shortest window (the minute) that `now` falls in ends: no
