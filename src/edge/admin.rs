@@ -34,7 +34,7 @@ use crate::policy::route::Requirement;
 use crate::verify::{verdict, VerifyRequest};
 
 /// The OpenAPI 3.1 description of the admin API, served as is.
-const OPENAPI: &str = include_str!("../../openapi.json");
+const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
 
 type Handled = Result<worker::Result<Response>, Error>;
 
