@@ -54,6 +54,8 @@ pub enum AdminRoute {
     RevokeKey(KeyId),
     /// `GET /v1/whoami`: describe the presented API key.
     Whoami,
+    /// `POST /v1/keys/{id}/credits`: set, add to or take from a key's credits.
+    KeyCredits(KeyId),
 }
 
 /// Matches `path` against the admin API. `None`: the path is not under the
@@ -77,11 +79,12 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("POST", ["v1", "keys", key, "rotate"]) => id(key).map(AdminRoute::RotateKey),
         ("GET", ["v1", "keys", key]) => id(key).map(AdminRoute::GetKey),
         ("GET", ["v1", "keys", key, "audit"]) => id(key).map(AdminRoute::KeyAudit),
+        ("POST", ["v1", "keys", key, "credits"]) => id(key).map(AdminRoute::KeyCredits),
         ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
         ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
         (_, ["openapi.json"] | ["v1", "whoami"]) => not_allowed("GET"),
         (_, ["v1", "keys"]) => not_allowed("GET, POST"),
-        (_, ["v1", "verify"] | ["v1", "keys", _, "rotate"]) => not_allowed("POST"),
+        (_, ["v1", "verify"] | ["v1", "keys", _, "rotate" | "credits"]) => not_allowed("POST"),
         (_, ["v1", "keys", _]) => not_allowed("GET, PATCH, DELETE"),
         (_, ["v1", "keys", _, "audit"]) => not_allowed("GET"),
         _ => Err(Error::NotFound),

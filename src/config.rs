@@ -15,6 +15,7 @@
 //! | `ADMIN_KEYS_WITHOUT_TOKEN` | `false` | `true`: with no `ADMIN_TOKEN`, API keys holding `admin` may still use the admin API |
 //! | `ORIGIN_TIMEOUT_MS` | `30000` | how long the origin may take to answer before 504 |
 //! | `FAULTS` | unset | test-only failure points, see [`Fault`] |
+//! | `CLOCK_OFFSET_MS` | 0 | test-only: shifts the Worker's clock (to reach a refill boundary) |
 //! | `ORIGIN_SECRET` (secret) | unset | signs `X-Keygate-Signature` for the origin |
 //!
 //! `ADMIN_TOKEN` is a secret, read separately by the edge.
@@ -46,6 +47,8 @@ pub struct Config {
     pub tiers: Tiers,
     /// Failure points switched on (tests and drills only).
     pub faults: Vec<Fault>,
+    /// Added to the runtime's clock (tests only: to reach a refill boundary).
+    pub clock_offset_ms: i64,
     /// Largest declared body forwarded to the origin.
     pub max_body_bytes: u64,
     /// Whether admin keys may use the admin API when no `ADMIN_TOKEN` is
@@ -155,6 +158,15 @@ impl Config {
             .filter(|f| !f.is_empty())
             .map(|f| Fault::parse(f).ok_or_else(|| format!("FAULTS: unknown fault {f:?}")))
             .collect::<Result<_, _>>()?;
+        let clock_offset_ms = match var("CLOCK_OFFSET_MS") {
+            None => 0,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|ms| ms.unsigned_abs() <= 10 * 365 * 86_400_000)
+                .ok_or("CLOCK_OFFSET_MS must be a number of milliseconds within 10 years")?,
+        };
         let max_body_bytes = match var("MAX_BODY_BYTES") {
             None => crate::size::DEFAULT_MAX_BODY_BYTES,
             Some(v) => v
@@ -193,6 +205,7 @@ impl Config {
             Some(_) => return Err("ADMISSION must be leased or exact".to_owned()),
         };
         Ok(Config {
+            clock_offset_ms,
             lease_ttl_ms,
             origin_timeout_ms,
             admin_keys_without_token,

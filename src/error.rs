@@ -45,6 +45,12 @@ pub enum Error {
         /// limit is keygate's own, e.g. the admin guard's).
         quotas: Vec<Quota>,
     },
+    /// The key's credits cannot pay for the request.
+    #[error("credits exhausted")]
+    CreditsExhausted {
+        /// When the next refill is due, if the key has one.
+        retry_at: Option<Timestamp>,
+    },
     /// No route in the table matches, and unmatched routes are denied.
     #[error("route not allowed")]
     RouteNotAllowed,
@@ -185,7 +191,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => 413,
             Error::UriTooLong { .. } => 414,
             Error::HeadersTooLarge { .. } => 431,
-            Error::RateLimited { .. } => 429,
+            Error::RateLimited { .. } | Error::CreditsExhausted { .. } => 429,
             Error::Internal | Error::Misconfigured | Error::RecordUnreadable => 500,
             Error::BadGateway => 502,
             Error::AdminDisabled | Error::Unavailable => 503,
@@ -200,6 +206,7 @@ impl Error {
             Error::KeyExpired => "key_expired",
             Error::KeyRevoked => "key_revoked",
             Error::RateLimited { .. } => "rate_limited",
+            Error::CreditsExhausted { .. } => "credits_exhausted",
             Error::RouteNotAllowed => "route_not_allowed",
             Error::InsufficientPermissions { .. } => "insufficient_permissions",
             Error::IpNotAllowed => "ip_not_allowed",
@@ -236,6 +243,13 @@ impl Error {
             Error::KeyRevoked => "The API key has been revoked.".into(),
             Error::RateLimited { .. } => {
                 "Rate limit exceeded; retry after `retry_after` seconds.".into()
+            }
+            Error::CreditsExhausted { retry_at: Some(_) } => {
+                "This API key has no credits left until its next refill, in `retry_after` seconds."
+                    .into()
+            }
+            Error::CreditsExhausted { retry_at: None } => {
+                "This API key has no credits left.".into()
             }
             Error::RouteNotAllowed => "This route is not available through the API gateway.".into(),
             Error::InsufficientPermissions { message, .. } => message.clone(),
@@ -276,9 +290,10 @@ impl Error {
     /// Seconds a rate-limited client should wait, at `now` (at least 1).
     pub fn retry_after_secs(&self, now: Timestamp) -> Option<u64> {
         match self {
-            Error::RateLimited { retry_at, .. } => {
-                Some(retry_at.as_secs_ceil().saturating_sub(now.as_secs()).max(1))
-            }
+            Error::RateLimited { retry_at, .. }
+            | Error::CreditsExhausted {
+                retry_at: Some(retry_at),
+            } => Some(retry_at.as_secs_ceil().saturating_sub(now.as_secs()).max(1)),
             _ => None,
         }
     }
@@ -351,6 +366,7 @@ impl From<Error> for Wire {
                 w.text = Some(message);
                 w.name = Some(field);
             }
+            Error::CreditsExhausted { retry_at } => w.at = retry_at,
             Error::RateLimited {
                 quota,
                 retry_at,
@@ -382,6 +398,7 @@ impl TryFrom<Wire> for Error {
             "invalid_api_key" => Error::InvalidApiKey { message: text() },
             "key_expired" => Error::KeyExpired,
             "key_revoked" => Error::KeyRevoked,
+            "credits_exhausted" => Error::CreditsExhausted { retry_at: w.at },
             "rate_limited" => Error::RateLimited {
                 quota: w.quota.ok_or("rate_limited without quota")?,
                 quotas: w.quotas,

@@ -101,13 +101,16 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
             "expires_at": g.expires_at,
             "ratelimit": g.quota().to_json(),
             "limits": quotas_json(&g.quotas),
+            "credits": g.credits,
         }),
         Err(e) => {
             let mut v = json!({ "valid": false, "code": e.code(), "message": e.message() });
             if let Error::RateLimited { quota, quotas, .. } = e {
                 v["ratelimit"] = quota.to_json();
                 v["limits"] = quotas_json(quotas);
-                v["retry_after"] = json!(e.retry_after_secs(now));
+            }
+            if let Some(secs) = e.retry_after_secs(now) {
+                v["retry_after"] = json!(secs);
             }
             if let Error::InsufficientPermissions {
                 required: Some(r), ..

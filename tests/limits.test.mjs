@@ -188,3 +188,107 @@ test("a key with named limits or rolling windows is never leased: every request 
     assert.ok((await objectCalls(worker)) - start >= n, `${JSON.stringify(extra)}: fewer object calls than requests`);
   }
 });
+
+test("credits: spent by every admitted request, 429 credits_exhausted at zero, listed in RateLimit-Policy", async () => {
+  const k = await issue(worker, { rate_limits: HIGH, credits: { remaining: 3 } });
+  assert.deepEqual(k.credits, { remaining: 3, refill: null });
+  for (let i = 0; i < 3; i++) {
+    const res = await call(k.key);
+    assert.equal(res.status, 200);
+    // With no refill, the quota is the balance (after this request).
+    assert.deepEqual(policies(res).at(-1), { name: "credits", q: 2 - i, w: undefined });
+  }
+  const out = await call(k.key);
+  assert.equal(out.status, 429);
+  const error = (await out.json()).error;
+  assert.equal(error.code, "credits_exhausted");
+  assert.equal(out.headers.get("retry-after"), null, "no refill: no time to retry at");
+  assert.equal(error.retry_after, undefined);
+  const who = await (await worker.fetch("/_keygate/v1/whoami", { headers: bearer(k.key) })).json();
+  assert.deepEqual(who.data.credits, { remaining: 0, refill: null });
+});
+
+test("200 concurrent requests on three named limits and credits admit exactly the smallest of them", async () => {
+  const limits = [
+    { name: "a", limit: 40, window_seconds: 3_600 },
+    { name: "b", limit: 25, window_seconds: 86_400 },
+    { name: "c", limit: 30, window_seconds: 600 },
+  ];
+  const k = await issue(worker, { rate_limits: HIGH, limits, credits: { remaining: 18 } });
+  const statuses = await Promise.all(Array.from({ length: 200 }, async () => (await call(k.key)).status));
+  assert.equal(statuses.filter((s) => s === 200).length, 18);
+  const { body } = await api("/v1/verify", { method: "POST", body: JSON.stringify({ key: k.key }) });
+  assert.equal(body.data.code, "credits_exhausted");
+  const key = (await api(`/v1/keys/${k.id}`)).body.data;
+  assert.equal(key.credits.remaining, 0);
+  // A refused request spent nothing anywhere: every limit counted 18.
+  const k2 = await issue(worker, { rate_limits: HIGH, limits, credits: { remaining: 100 } });
+  const statuses2 = await Promise.all(Array.from({ length: 200 }, async () => (await call(k2.key)).status));
+  assert.equal(statuses2.filter((s) => s === 200).length, 25);
+  // whoami consumes nothing (verify would, and be refused by limit b).
+  const left = (await (await worker.fetch("/_keygate/v1/whoami", { headers: bearer(k2.key) })).json()).data;
+  assert.equal(left.credits.remaining, 75);
+  assert.deepEqual(left.limits.map((l) => l.remaining).slice(2), [15, 0, 5]);
+});
+
+test("POST /keys/{id}/credits: set, increment, decrement; a repeated Idempotency-Key applies once", async () => {
+  const k = await issue(worker, { rate_limits: HIGH, credits: { remaining: 10 } });
+  const change = (body, key) =>
+    api(`/v1/keys/${k.id}/credits`, { method: "POST", headers: admin(key ? { "idempotency-key": key } : {}), body: JSON.stringify(body) });
+  const first = await change({ op: "increment", amount: 5 }, "order-1");
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.equal(first.body.data.credits.remaining, 15);
+  const again = await change({ op: "increment", amount: 5 }, "order-1");
+  assert.equal(again.status, 200);
+  assert.equal(again.body.data.credits.remaining, 15, "the retry applied nothing");
+  const misuse = await change({ op: "decrement", amount: 5 }, "order-1");
+  assert.equal(misuse.status, 422);
+  assert.equal(misuse.body.error.field, "Idempotency-Key");
+  assert.equal((await change({ op: "decrement", amount: 4 })).body.data.credits.remaining, 11);
+  assert.equal((await change({ op: "set", amount: 2 })).body.data.credits.remaining, 2);
+  const before = JSON.stringify((await api(`/v1/keys/${k.id}`)).body);
+  for (const [body, field, headers] of [
+    [{ op: "decrement", amount: 3 }, "amount"],
+    [{ op: "add", amount: 3 }, "op"],
+    [{ op: "set" }, "amount"],
+    [{ op: "set", amount: -1 }, "amount"],
+    [{ op: "set", amount: 1, extra: true }, "extra"],
+    [{ op: "set", amount: 1 }, "Idempotency-Key", { "idempotency-key": "x".repeat(256) }],
+  ]) {
+    const res = await api(`/v1/keys/${k.id}/credits`, { method: "POST", headers: admin(headers ?? {}), body: JSON.stringify(body) });
+    assert.equal(res.status, 422, JSON.stringify(body));
+    assert.equal(res.body.error.field, field, JSON.stringify(body));
+  }
+  assert.equal(JSON.stringify((await api(`/v1/keys/${k.id}`)).body), before, "refused changes changed nothing");
+  const plain = await issue(worker, { rate_limits: HIGH });
+  const none = await api(`/v1/keys/${plain.id}/credits`, { method: "POST", body: JSON.stringify({ op: "set", amount: 1 }) });
+  assert.equal(none.status, 422);
+  assert.equal(none.body.error.field, "credits");
+  const audit = (await api(`/v1/keys/${k.id}/audit`)).body.data.map((e) => `${e.action} ${e.detail}`);
+  assert.ok(audit.includes("credits increment 5") && audit.includes("credits set 2"), JSON.stringify(audit));
+});
+
+test("credits refill exactly at the (test-controlled) UTC day boundary, once", async () => {
+  // CLOCK_OFFSET_MS puts this Worker's clock 8 s before the next UTC midnight.
+  const DAY = 86_400_000;
+  const offset = Math.ceil(Date.now() / DAY) * DAY - 8_000 - Date.now();
+  const shifted = await startWorker({ vars: { ORIGIN_LIVE: origin.url, CLOCK_OFFSET_MS: String(offset) } });
+  try {
+    const k = await issue(shifted, { rate_limits: HIGH, credits: { remaining: 1, refill: { amount: 2, interval: "daily" } } });
+    const req = async () => {
+      const res = await shifted.fetch("/v1/orders", { headers: bearer(k.key) });
+      const body = await res.text();
+      return { status: res.status, retry: res.headers.get("retry-after"), body };
+    };
+    assert.equal((await req()).status, 200);
+    const out = await req();
+    assert.equal(out.status, 429, out.body);
+    assert.equal(JSON.parse(out.body).error.code, "credits_exhausted");
+    const retry = Number(out.retry);
+    assert.ok(retry >= 1 && retry <= 8, `Retry-After ${out.retry}`);
+    await sleep(retry * 1_000 + 300);
+    assert.deepEqual([(await req()).status, (await req()).status, (await req()).status], [200, 200, 429]);
+  } finally {
+    await shifted.dispose();
+  }
+});

@@ -235,7 +235,8 @@ impl Leases {
                         ..*q
                     })
                     .collect();
-                Grant::new(record, quotas)
+                // A key with credits is never leased.
+                Grant::new(record, quotas, None)
             });
             return (Judged::Local(judged), ended);
         }
@@ -271,13 +272,14 @@ impl Leases {
             held: None,
             ended: None,
         };
-        let (quotas, version, record, lease) = match answer {
+        let ((quotas, credits), version, record, lease) = match answer {
             Ok(Reply::Granted {
                 quotas,
+                credits,
                 version,
                 record,
                 lease,
-            }) => (quotas, version, record, lease),
+            }) => ((quotas, credits), version, record, lease),
             Ok(Reply::Refused {
                 error,
                 allowed_origins,
@@ -339,7 +341,7 @@ impl Leases {
                 settled.ended = Some(held.end());
             }
         }
-        settled.verdict = Ok(Ok(Grant::new(&snapshot.record, quotas)));
+        settled.verdict = Ok(Ok(Grant::new(&snapshot.record, quotas, credits)));
         settled
     }
 
@@ -415,7 +417,11 @@ mod tests {
             &Default::default(),
             NOW,
         );
-        let outsider = Actor::key(&Grant::new(other.record.as_ref().unwrap(), vec![quota]));
+        let outsider = Actor::key(&Grant::new(
+            other.record.as_ref().unwrap(),
+            vec![quota],
+            None,
+        ));
         let (refused, here) = request(
             &mut object,
             &mut leases,

@@ -25,7 +25,9 @@ use crate::lifecycle::leak;
 use crate::lifecycle::list::{query_pairs, ListQuery};
 use crate::lifecycle::record::{KeyView, KvEntry, Secret};
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
-use crate::lifecycle::request::{IssueContext, NewKey, RotateRequest};
+use crate::lifecycle::request::{
+    idempotency_key, CreditsRequest, IssueContext, NewKey, RotateRequest,
+};
 use crate::limits::quotas_json;
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
@@ -63,6 +65,7 @@ pub async fn handle(
                 }
                 AdminRoute::EditKey(id) => edit(&req, env, config, &id, &actor).await?,
                 AdminRoute::RotateKey(id) => rotate(&req, env, config, &id, &actor).await?,
+                AdminRoute::KeyCredits(id) => credits(&req, env, config, &id, &actor).await?,
                 AdminRoute::RevokeKey(id) => {
                     let key = revoke_key(env, config, &id, &actor, None).await?;
                     http::json(200, &json!({ "data": key }))
@@ -249,17 +252,20 @@ async fn create(req: &web_sys::Request, env: &Env, config: &Config, actor: &Acto
         actor,
         tiers: &config.tiers,
     };
+    let credits = new_key.credits;
     let (record, key) = new_key.issue(&ctx)?;
     let id = record.id.clone();
     let hash = record.secrets[0].hash.clone();
     let insert = RegistryCommand::Insert {
-        key: record.view(None, now),
+        key: record.view(None, credits, now),
         hashes: vec![hash.clone()],
         actor: actor.label(),
     };
     registry_done(env, &insert).await?;
     config.fail_at(Fault::CrashAfterRegistry)?;
-    let view = expect_key(store::key_object(env, config, &id, &Command::Create { record }).await?)?;
+    let view = expect_key(
+        store::key_object(env, config, &id, &Command::Create { record, credits }).await?,
+    )?;
     config.fail_at(Fault::CrashAfterKeyObject)?;
     store::put_entry(env, &hash, &KvEntry::active(&id)).await?;
     registry_done(env, &RegistryCommand::Confirm { id }).await?;
@@ -301,6 +307,34 @@ async fn edit(
         action: "edit".into(),
         actor: actor.label(),
         detail: None,
+    };
+    registry_done(env, &update).await?;
+    Ok(http::json(200, &json!({ "data": key })))
+}
+
+/// Changes `id`'s credits in its object (once per `Idempotency-Key`), then
+/// records it in the registry (listing view and audit).
+async fn credits(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+) -> Handled {
+    let request: CreditsRequest = parse_body(&read_body(req).await?)?;
+    let header = req.headers().get("Idempotency-Key").ok().flatten();
+    let action = KeyAction::Credits {
+        op: request.op,
+        amount: request.amount,
+        idempotency_key: idempotency_key(header)?,
+    };
+    let key = act(env, config, id, actor, action).await?;
+    let update = RegistryCommand::Update {
+        key: key.clone(),
+        hashes: vec![],
+        action: "credits".into(),
+        actor: actor.label(),
+        detail: Some(format!("{:?} {}", request.op, request.amount).to_ascii_lowercase()),
     };
     registry_done(env, &update).await?;
     Ok(http::json(200, &json!({ "data": key })))
@@ -475,6 +509,7 @@ async fn whoami(req: &web_sys::Request, method: &str, edge: Edge<'_>) -> Handled
         "ratelimit": grant.quota().to_json(),
         "window": grant.window,
         "limits": quotas_json(&grant.quotas),
+        "credits": grant.credits,
         "expires_at": grant.expires_at,
     }});
     Ok(http::json(200, &body))

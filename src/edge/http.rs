@@ -5,6 +5,7 @@ use serde::Serialize;
 use worker::{Headers, Response, Result};
 
 use crate::error::Error;
+use crate::limits::credits::Credits;
 use crate::limits::{fields, Quota};
 use crate::policy::cors::{self, WebOrigin};
 use crate::time::{Clock, Timestamp};
@@ -16,8 +17,19 @@ pub struct RuntimeClock;
 impl Clock for RuntimeClock {
     fn now(&self) -> Timestamp {
         // The static `Date.now()`: worker's `Date::now` allocates a `Date`.
-        Timestamp::from_millis(worker::js_sys::Date::now() as u64)
+        let ms = worker::js_sys::Date::now() as i64 + CLOCK_OFFSET_MS.get();
+        Timestamp::from_millis(ms.max(0) as u64)
     }
+}
+
+thread_local! {
+    /// `CLOCK_OFFSET_MS` (tests only), set when the configuration is read.
+    static CLOCK_OFFSET_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Shifts this isolate's clock by `ms` (see `CLOCK_OFFSET_MS`).
+pub fn set_clock_offset(ms: i64) {
+    CLOCK_OFFSET_MS.set(ms);
 }
 
 /// Shorthand for `RuntimeClock.now()`.
@@ -57,8 +69,15 @@ impl HeaderEdits {
 
     /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds) and
     /// the IETF `RateLimit` for `binding`, the limit that binds first (or
-    /// refused); `RateLimit-Policy` lists `all` the key's limits, if given.
-    pub fn rate_limit(&mut self, binding: &Quota, all: &[Quota], now: Timestamp) {
+    /// refused); `RateLimit-Policy` lists `all` the key's limits, if given,
+    /// and its `credits`, if it has them.
+    pub fn rate_limit(
+        &mut self,
+        binding: &Quota,
+        all: &[Quota],
+        credits: Option<&Credits>,
+        now: Timestamp,
+    ) {
         self.set("X-RateLimit-Limit", binding.limit.to_string());
         self.set("X-RateLimit-Remaining", binding.remaining.to_string());
         self.set(
@@ -67,7 +86,12 @@ impl HeaderEdits {
         );
         self.set("RateLimit", fields::ratelimit(binding, now));
         if !all.is_empty() {
-            self.set("RateLimit-Policy", fields::policy(all));
+            let mut policy = fields::policy(all);
+            if let Some(credits) = credits {
+                policy.push_str(", ");
+                policy.push_str(&fields::credits(credits));
+            }
+            self.set("RateLimit-Policy", policy);
         }
     }
 
@@ -122,7 +146,7 @@ pub fn error_response_with(
 ) -> Result<Response> {
     let resp = json(error.status(), &error.body(now))?;
     if let Error::RateLimited { quota, quotas, .. } = error {
-        edits.rate_limit(quota, quotas, now);
+        edits.rate_limit(quota, quotas, None, now);
     }
     if let Some(secs) = error.retry_after_secs(now) {
         edits.set("Retry-After", secs.to_string());

@@ -70,6 +70,7 @@ pub(crate) fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
             worker::console_error!("keygate configuration error: {e}");
             Error::Misconfigured
         })?;
+    http::set_clock_offset(config.clock_offset_ms);
     let config = Rc::new(config);
     CONFIG.with(|c| c.set(config.clone()).ok());
     Ok(config)

@@ -111,7 +111,12 @@ pub async fn forward(
         request.set(signature::HEADER, signing.sign(http::now(), &signed));
     }
     let mut response = HeaderEdits::default();
-    response.rate_limit(&grant.quota(), &grant.quotas, http::now());
+    response.rate_limit(
+        &grant.quota(),
+        &grant.quotas,
+        grant.credits.as_ref(),
+        http::now(),
+    );
     if let Some(expires_at) = grant.expires_at {
         if expires_at.as_millis() <= http::now().as_millis() + EXPIRY_WARNING_MS {
             response.set("X-Keygate-Key-Expires", expires_at.to_rfc3339());

@@ -101,7 +101,8 @@ fn columns(key: &KeyView) -> Result<Vec<SqlStorageValue>> {
         key.description.as_deref().unwrap_or(""),
         key.id
     )
-    .to_lowercase();
+    // ASCII only, as the query is: Unicode case tables cost ~8 KiB of wasm.
+    .to_ascii_lowercase();
     Ok(vec![
         text(key.environment.as_str()),
         text(key.key_type.as_str()),

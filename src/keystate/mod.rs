@@ -18,6 +18,7 @@ use crate::hash::KeyHash;
 use crate::key::KeyType;
 use crate::lifecycle::record::{KeyRecord, Status};
 use crate::lifecycle::request::KeyPatch;
+use crate::limits::credits::{Balance, CreditOp, Credits};
 use crate::limits::{self, Outcome, Usage};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
@@ -25,31 +26,74 @@ use crate::policy::ip;
 use crate::policy::permission::Permission;
 use crate::time::Timestamp;
 
+/// What an admin action changed, besides its reply.
+struct Ran {
+    reply: Reply,
+    /// The new record, when it changed.
+    record: Option<KeyRecord>,
+    /// The new credits (`Some(None)`: no longer metered), when they changed.
+    credits: Option<Option<Balance>>,
+}
+
 impl KeyAction {
-    /// Runs the action on the permitted key: the reply, and the new record
-    /// when it changed.
+    /// Runs the action on the permitted key, whose credits are `credits`.
     fn run(
         self,
         permit: Permit<'_>,
         last_used: Option<Timestamp>,
+        credits: Option<Balance>,
         now: Timestamp,
-    ) -> Result<(Reply, Option<KeyRecord>), Error> {
+    ) -> Result<Ran, Error> {
         let record = permit.target();
-        let view = |r: &KeyRecord| r.view(last_used, now);
+        let view = |r: &KeyRecord, c: Option<Balance>| {
+            r.view(last_used, c.map(|b| b.at(now).credits), now)
+        };
+        let ran = |reply, record, credits| Ran {
+            reply,
+            record,
+            credits,
+        };
         match self {
-            KeyAction::Get => Ok((Reply::Key { key: view(record) }, None)),
-            KeyAction::Update { .. } | KeyAction::Rotate { .. } if record.revoked_at.is_some() => {
+            KeyAction::Get => Ok(ran(
+                Reply::Key {
+                    key: view(record, credits),
+                },
+                None,
+                None,
+            )),
+            KeyAction::Update { .. } | KeyAction::Rotate { .. } | KeyAction::Credits { .. }
+                if record.revoked_at.is_some() =>
+            {
                 Err(Error::KeyRevoked)
             }
             KeyAction::Update { patch, tiers } => {
                 let patch: KeyPatch = crate::admin::parse_body(patch.as_bytes())?;
+                let new_credits = patch.credits.map(|c| {
+                    c.map(|credits| Balance {
+                        credits,
+                        since: now,
+                    })
+                });
                 let next = patch.apply(&permit, &tiers, now)?;
-                Ok((Reply::Key { key: view(&next) }, Some(next)))
+                let shown = new_credits.unwrap_or(credits);
+                Ok(ran(
+                    Reply::Key {
+                        key: view(&next, shown),
+                    },
+                    Some(next),
+                    new_credits,
+                ))
             }
             KeyAction::Rotate { secret, grace_secs } => {
                 let mut next = record.clone();
                 next.rotate(secret, grace_secs, now);
-                Ok((Reply::Key { key: view(&next) }, Some(next)))
+                Ok(ran(
+                    Reply::Key {
+                        key: view(&next, credits),
+                    },
+                    Some(next),
+                    None,
+                ))
             }
             KeyAction::Revoke { reason } => {
                 let hashes = record.secrets.iter().map(|s| s.hash.clone()).collect();
@@ -60,8 +104,24 @@ impl KeyAction {
                     next.revoked_reason = reason;
                     next
                 });
-                let key = view(next.as_ref().unwrap_or(record));
-                Ok((Reply::Revoked { key, hashes }, next))
+                let key = view(next.as_ref().unwrap_or(record), credits);
+                Ok(ran(Reply::Revoked { key, hashes }, next, None))
+            }
+            KeyAction::Credits { op, amount, .. } => {
+                let Some(balance) = credits else {
+                    return Err(Error::invalid(
+                        "credits",
+                        "this key has no credits; set them with PATCH first",
+                    ));
+                };
+                let next = balance.adjust(op, amount, now)?;
+                Ok(ran(
+                    Reply::Key {
+                        key: view(record, Some(next)),
+                    },
+                    None,
+                    Some(Some(next)),
+                ))
             }
         }
     }
@@ -82,9 +142,70 @@ pub struct Activity {
     /// When `last_used` was last sent to the registry.
     #[serde(default)]
     pub reported_at: Option<Timestamp>,
+    /// The key's credits, if it is metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Balance>,
+    /// Recent credit changes made under an `Idempotency-Key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied: Vec<Applied>,
 }
 
+/// A credit change made under an `Idempotency-Key`: a retry with the same
+/// key and the same change answers `result` and changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The client's idempotency key.
+    pub key: String,
+    /// The change.
+    pub op: CreditOp,
+    /// Its amount.
+    pub amount: u64,
+    /// When it was applied.
+    pub at: Timestamp,
+    /// The credits it left.
+    pub result: Credits,
+}
+
+/// How long an idempotency key is remembered, and how many at most.
+pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+/// See [`IDEMPOTENCY_TTL_MS`].
+pub const IDEMPOTENCY_KEYS: usize = 100;
+
 impl Activity {
+    /// What a credit change under idempotency key `key` answered, if one
+    /// was made in the last day; 422 if that one was a different change.
+    fn retried(
+        &self,
+        key: &str,
+        op: CreditOp,
+        amount: u64,
+        now: Timestamp,
+    ) -> Result<Option<Credits>, Error> {
+        let seen = self
+            .applied
+            .iter()
+            .find(|a| a.key == key && now.as_millis() < a.at.as_millis() + IDEMPOTENCY_TTL_MS);
+        match seen {
+            Some(a) if (a.op, a.amount) == (op, amount) => Ok(Some(a.result)),
+            Some(_) => Err(Error::invalid(
+                "Idempotency-Key",
+                "was already used for a different change",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Remembers `applied`, forgetting expired and the oldest beyond
+    /// [`IDEMPOTENCY_KEYS`].
+    fn remember(&mut self, applied: Applied) {
+        let at = applied.at.as_millis();
+        self.applied
+            .retain(|a| at < a.at.as_millis() + IDEMPOTENCY_TTL_MS && a.key != applied.key);
+        self.applied.push(applied);
+        let excess = self.applied.len().saturating_sub(IDEMPOTENCY_KEYS);
+        self.applied.drain(..excess);
+    }
+
     /// Notes a use at `at`; whether `last_used` is due to be reported.
     fn used(&mut self, at: Timestamp, now: Timestamp) -> bool {
         self.last_used = self.last_used.max(Some(at));
@@ -175,13 +296,21 @@ impl KeyState {
         }
         let none = Writes::default();
         match command {
-            Command::Create { record } => {
+            Command::Create { record, credits } => {
                 if self.record.is_some() {
                     return (Err(Error::Internal), none);
                 }
-                let key = record.view(None, now);
+                let key = record.view(None, credits, now);
                 self.record = Some(record);
-                (Ok(Reply::Key { key }), Writes::RECORD)
+                self.activity.credits = credits.map(|credits| Balance {
+                    credits,
+                    since: now,
+                });
+                let writes = Writes {
+                    activity: credits.is_some(),
+                    ..Writes::RECORD
+                };
+                (Ok(Reply::Key { key }), writes)
             }
             Command::Authorize {
                 hash,
@@ -233,18 +362,61 @@ impl KeyState {
                     return (Err(Error::NotFound), none);
                 };
                 let version = record.version + 1;
-                let ran = actor
-                    .permit(record)
-                    .and_then(|permit| action.run(permit, self.activity.last_used, now));
-                match ran {
-                    Err(e) => (Err(e), none),
-                    Ok((reply, None)) => (Ok(reply), none),
-                    Ok((reply, Some(mut next))) => {
-                        next.version = version;
-                        self.record = Some(next);
-                        (Ok(reply), Writes::RECORD)
+                let activity = &mut self.activity;
+                let idempotency = match &action {
+                    KeyAction::Credits {
+                        op,
+                        amount,
+                        idempotency_key: Some(key),
+                    } => Some((key.clone(), *op, *amount)),
+                    _ => None,
+                };
+                let replayed = match &idempotency {
+                    Some((key, op, amount)) => match activity.retried(key, *op, *amount, now) {
+                        Err(e) => return (Err(e), none),
+                        Ok(replayed) => replayed,
+                    },
+                    None => None,
+                };
+                let ran = actor.permit(record).and_then(|permit| match replayed {
+                    // Answered as the first call was, changing nothing.
+                    Some(credits) => {
+                        let first = Balance {
+                            credits,
+                            since: now,
+                        };
+                        KeyAction::Get.run(permit, activity.last_used, Some(first), now)
                     }
+                    None => action.run(permit, activity.last_used, activity.credits, now),
+                });
+                let Ran {
+                    reply,
+                    record: next,
+                    credits: new_credits,
+                } = match ran {
+                    Err(e) => return (Err(e), none),
+                    Ok(ran) => ran,
+                };
+                let mut writes = none;
+                if let Some(credits) = new_credits {
+                    if let (Some((key, op, amount)), Some(balance)) = (idempotency, credits) {
+                        activity.remember(Applied {
+                            key,
+                            op,
+                            amount,
+                            at: now,
+                            result: balance.credits,
+                        });
+                    }
+                    activity.credits = credits;
+                    writes.activity = true;
                 }
+                if let Some(mut next) = next {
+                    next.version = version;
+                    self.record = Some(next);
+                    writes.record = true;
+                }
+                (Ok(reply), writes)
             }
         }
     }
@@ -261,6 +433,15 @@ impl KeyState {
         let record = self.record.as_ref().expect("screened");
         let limits = record.limit_set();
         let activity = &mut self.activity;
+        // Credits first: a key that cannot pay is told so, not to wait for
+        // a window. Spent only if every limit admits the request too.
+        let credits = match activity.credits {
+            Some(balance) if access.consume => match balance.spend(access.cost(), now) {
+                Ok(spent) => Some(spent),
+                Err(exhausted) => return (Err(exhausted), Writes::default()),
+            },
+            other => other.map(|b| b.at(now)),
+        };
         let (lease, writes) = if !access.consume {
             (None, Writes::default())
         } else {
@@ -275,7 +456,9 @@ impl KeyState {
                 }
                 (Outcome::Admitted(quota), usage) => {
                     activity.usage = usage.clone();
-                    let offer = ask.filter(|_| leasable(record)).and_then(|ask| {
+                    activity.credits = credits;
+                    let plain = credits.is_none() && leasable(record);
+                    let offer = ask.filter(|_| plain).and_then(|ask| {
                         let units = lease::size(&ask, quota.remaining, access.cost())?;
                         lease::lend(units, ask.ttl_ms, now)
                     });
@@ -289,6 +472,7 @@ impl KeyState {
         };
         let granted = Reply::Granted {
             quotas: limits::quotas(&limits, &activity.usage, now),
+            credits: credits.map(|b| b.credits),
             version: record.version,
             record: (known != Some(record.version)).then(|| Box::new(record.clone())),
             lease,

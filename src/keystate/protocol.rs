@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
+use crate::limits::credits::{CreditOp, Credits};
 use crate::limits::{Quota, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
@@ -50,6 +51,9 @@ pub enum Command {
     Create {
         /// The new key's record.
         record: KeyRecord,
+        /// Its credits, if it is metered (kept apart from the record).
+        #[serde(default)]
+        credits: Option<Credits>,
     },
     /// Decide on a request presenting `hash`, consuming the route's cost
     /// if and only if it is admitted and `access.consume` is set.
@@ -110,6 +114,16 @@ pub enum KeyAction {
         /// Why, when not by hand (e.g. where it leaked).
         reason: Option<String>,
     },
+    /// Change the key's credit balance. With an idempotency key, a retried
+    /// call applies once and answers as the first did.
+    Credits {
+        /// Set, increment or decrement.
+        op: CreditOp,
+        /// By how much.
+        amount: u64,
+        /// The client's `Idempotency-Key`, if it sent one.
+        idempotency_key: Option<String>,
+    },
 }
 
 /// A successful answer from a key's Durable Object.
@@ -125,6 +139,9 @@ pub enum Reply {
     Granted {
         /// Every limit's state after this request (and the lease, if any).
         quotas: Vec<Quota>,
+        /// The credits after this request, if the key has them.
+        #[serde(default)]
+        credits: Option<Credits>,
         /// The record's version.
         version: u64,
         /// The record, unless the Worker said it holds this version.
@@ -180,6 +197,8 @@ pub struct Grant {
     pub rate_limits: RateLimits,
     /// Fixed or rolling windows.
     pub window: WindowKind,
+    /// Its credits after this request, if it has them.
+    pub credits: Option<Credits>,
     /// Every limit's state after this request.
     pub quotas: Vec<Quota>,
     /// When the key expires, if ever.
@@ -197,8 +216,9 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// What `record` allows a request admitted with `quotas` left.
-    pub fn new(record: &KeyRecord, quotas: Vec<Quota>) -> Grant {
+    /// What `record` allows a request admitted with `quotas` (and
+    /// `credits`) left.
+    pub fn new(record: &KeyRecord, quotas: Vec<Quota>, credits: Option<Credits>) -> Grant {
         Grant {
             key_id: record.id.clone(),
             name: record.name.clone(),
@@ -206,6 +226,7 @@ impl Grant {
             key_type: record.key_type,
             rate_limits: record.rate_limits,
             window: record.window,
+            credits,
             quotas,
             expires_at: record.expires_at,
             grants: record.grants.clone(),

@@ -23,9 +23,10 @@ pub fn issued(json: &str, now: Timestamp) -> (KeyState, KeyHash) {
         tiers: &Tiers::default(),
     };
     let new: NewKey = serde_json::from_str(json).unwrap();
+    let credits = new.credits;
     let (record, key) = new.issue(&ctx).unwrap();
     let mut state = KeyState::default();
-    let (reply, writes) = state.apply(Command::Create { record }, now);
+    let (reply, writes) = state.apply(Command::Create { record, credits }, now);
     assert!(matches!(reply, Ok(Reply::Key { .. })));
     assert!(writes.record);
     (state, KeyHash::of(&key))

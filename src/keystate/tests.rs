@@ -50,7 +50,13 @@ fn create_twice_is_refused() {
     let (mut state, _) = issued(r#"{"name":"a","environment":"live"}"#);
     let again = state.record.clone().unwrap();
     let before = state.clone();
-    let (reply, writes) = state.apply(Command::Create { record: again }, NOW);
+    let (reply, writes) = state.apply(
+        Command::Create {
+            record: again,
+            credits: None,
+        },
+        NOW,
+    );
     assert!(reply.is_err());
     assert_eq!(writes, Writes::default());
     assert_eq!(state, before);
@@ -523,4 +529,120 @@ fn exact_keys_and_admin_keys_are_never_lent_units() {
         lent(r#"{"name":"a","environment":"live","scopes":["admin"]}"#),
         None
     );
+}
+
+fn credits_action(op: CreditOp, amount: u64, key: Option<&str>) -> Command {
+    as_admin(KeyAction::Credits {
+        op,
+        amount,
+        idempotency_key: key.map(str::to_owned),
+    })
+}
+
+fn remaining(reply: Result<Reply, Error>) -> u64 {
+    match reply {
+        Ok(Reply::Granted {
+            credits: Some(c), ..
+        }) => c.remaining,
+        Ok(Reply::Key { key }) => key.credits.expect("credits").remaining,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn credits_are_spent_all_or_nothing_with_the_limits() {
+    let (mut state, hash) = issued(
+        r#"{"name":"c","environment":"live","rate_limits":{"per_minute":3,"per_day":100},
+            "credits":{"remaining":5}}"#,
+    );
+    for left in [4, 3, 2] {
+        assert_eq!(remaining(authorize(&mut state, &hash, NOW)), left);
+    }
+    // The minute is full: refused, and no credit spent.
+    assert!(matches!(
+        authorize(&mut state, &hash, NOW),
+        Err(Error::RateLimited { .. })
+    ));
+    let whoami = state.apply(authorizing(hash.clone(), open(false)), NOW).0;
+    assert_eq!(remaining(whoami), 2);
+    let later = NOW.plus_millis(60_000);
+    assert_eq!(remaining(authorize(&mut state, &hash, later)), 1);
+    assert_eq!(remaining(authorize(&mut state, &hash, later)), 0);
+    // Out of credits: refused with no retry time (no refill), nothing counted.
+    let usage = state.activity.usage.clone();
+    assert_eq!(
+        authorize(&mut state, &hash, later),
+        Err(Error::CreditsExhausted { retry_at: None })
+    );
+    assert_eq!(state.activity.usage, usage);
+}
+
+#[test]
+fn credit_changes_apply_once_per_idempotency_key() {
+    let (mut state, _) = issued(r#"{"name":"c","environment":"live","credits":{"remaining":5}}"#);
+    let (reply, writes) = state.apply(credits_action(CreditOp::Increment, 10, Some("k1")), NOW);
+    assert_eq!(remaining(reply), 15);
+    assert!(writes.activity && !writes.record);
+    // The retry answers the same and changes nothing.
+    let (reply, writes) = state.apply(credits_action(CreditOp::Increment, 10, Some("k1")), NOW);
+    assert_eq!(remaining(reply), 15);
+    assert_eq!(writes, Writes::default());
+    // The same key for another change is refused; a new key applies.
+    let (reply, _) = state.apply(credits_action(CreditOp::Decrement, 10, Some("k1")), NOW);
+    assert!(matches!(reply, Err(Error::Invalid { field, .. }) if field == "Idempotency-Key"));
+    assert_eq!(
+        remaining(
+            state
+                .apply(credits_action(CreditOp::Decrement, 15, Some("k2")), NOW)
+                .0
+        ),
+        0
+    );
+    // Below zero is refused and changes nothing.
+    let (reply, _) = state.apply(credits_action(CreditOp::Decrement, 1, None), NOW);
+    assert!(matches!(reply, Err(Error::Invalid { field, .. }) if field == "amount"));
+    assert_eq!(state.activity.credits.unwrap().credits.remaining, 0);
+    // A day later the key is forgotten: the same key applies again.
+    let day = NOW.plus_millis(IDEMPOTENCY_TTL_MS);
+    assert_eq!(
+        remaining(
+            state
+                .apply(credits_action(CreditOp::Increment, 10, Some("k1")), day)
+                .0
+        ),
+        10
+    );
+}
+
+#[test]
+fn credits_on_a_key_without_them_are_refused_until_patched_in() {
+    let (mut state, hash) = issued(r#"{"name":"c","environment":"live"}"#);
+    let (reply, _) = state.apply(credits_action(CreditOp::Set, 3, None), NOW);
+    assert!(matches!(reply, Err(Error::Invalid { field, .. }) if field == "credits"));
+    let patch = KeyAction::Update {
+        patch: r#"{"credits":{"remaining":1,"refill":{"amount":1,"interval":"daily"}}}"#.into(),
+        tiers: Tiers::default(),
+    };
+    let (reply, writes) = state.apply(as_admin(patch), NOW);
+    assert_eq!(remaining(reply), 1);
+    assert!(writes.activity && writes.record);
+    assert_eq!(remaining(authorize(&mut state, &hash, NOW)), 0);
+    let next_day = Timestamp::from_secs((1_800_000_000 / 86_400 + 1) * 86_400);
+    assert_eq!(
+        authorize(&mut state, &hash, NOW),
+        Err(Error::CreditsExhausted {
+            retry_at: Some(next_day)
+        })
+    );
+    assert_eq!(
+        remaining(authorize(&mut state, &hash, next_day)),
+        0,
+        "refilled to 1, then spent"
+    );
+    let unmetered = KeyAction::Update {
+        patch: r#"{"credits":null}"#.into(),
+        tiers: Tiers::default(),
+    };
+    state.apply(as_admin(unmetered), NOW);
+    assert!(state.activity.credits.is_none());
 }

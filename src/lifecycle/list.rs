@@ -131,7 +131,7 @@ impl ListQuery {
                 "type" => q.key_type = Some(parse(name, value)?),
                 "status" => q.status = Some(parse(name, value)?),
                 "owner_id" => q.owner_id = Some(value.to_owned()),
-                "q" => q.q = Some(value.to_lowercase()).filter(|s| !s.is_empty()),
+                "q" => q.q = Some(value.to_ascii_lowercase()).filter(|s| !s.is_empty()),
                 other => return Err(Error::invalid(other, "is not a known parameter")),
             }
         }

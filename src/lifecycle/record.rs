@@ -9,6 +9,7 @@ use crate::admission::Admission;
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
+use crate::limits::credits::Credits;
 use crate::limits::{self, LimitSet, NamedLimit, RateLimits, WindowKind};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -201,8 +202,14 @@ impl KeyRecord {
         self.secrets.push(new);
     }
 
-    /// The public view of this record.
-    pub fn view(&self, last_used: Option<Timestamp>, now: Timestamp) -> KeyView {
+    /// The public view of this record, with its last use and credits (which
+    /// its object keeps apart from the record).
+    pub fn view(
+        &self,
+        last_used: Option<Timestamp>,
+        credits: Option<Credits>,
+        now: Timestamp,
+    ) -> KeyView {
         KeyView {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -217,6 +224,7 @@ impl KeyRecord {
             rate_limits: self.rate_limits,
             window: self.window,
             limits: self.limits.clone(),
+            credits,
             tier: self.tier.clone(),
             owner_id: self.owner_id.clone(),
             metadata: self.metadata.clone(),
@@ -271,6 +279,10 @@ pub struct KeyView {
     /// Named limits.
     #[serde(default)]
     pub limits: Vec<NamedLimit>,
+    /// Credits and their refill rule, if the key has them (in listings, as
+    /// of the last admin change).
+    #[serde(default)]
+    pub credits: Option<Credits>,
     /// Tier the limits came from.
     pub tier: Option<String>,
     /// Owner (customer/tenant).

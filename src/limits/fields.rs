@@ -9,6 +9,7 @@
 
 use std::fmt::Write;
 
+use super::credits::{Credits, Interval};
 use super::Quota;
 use crate::time::Timestamp;
 
@@ -40,6 +41,24 @@ pub fn policy(quotas: &[Quota]) -> String {
         string(&mut out, q.policy.as_str());
         param(&mut out, "q", u64::from(q.limit));
         param(&mut out, "w", u64::from(q.window_seconds));
+    }
+    out
+}
+
+/// The `RateLimit-Policy` item for a key's credits: `"credits";q=N`, N
+/// being the refill amount (or, with no refill, the balance), with `w` the
+/// refill period in seconds when it is daily.
+pub fn credits(credits: &Credits) -> String {
+    let mut out = String::new();
+    string(&mut out, "credits");
+    let refill = credits.refill;
+    param(
+        &mut out,
+        "q",
+        refill.map_or(credits.remaining, |r| r.amount),
+    );
+    if refill.is_some_and(|r| r.interval == Interval::Daily) {
+        param(&mut out, "w", 86_400);
     }
     out
 }
@@ -104,5 +123,21 @@ mod tests {
             window_seconds: 60,
         };
         assert_eq!(ratelimit(&quota, now), r#""minute";r=12;t=28"#);
+    }
+
+    #[test]
+    fn credits_are_listed_with_their_refill() {
+        use crate::limits::credits::{Credits, Interval, Refill};
+        let refill = |interval| {
+            Some(Refill {
+                amount: 500,
+                interval,
+                day_of_month: None,
+            })
+        };
+        let c = |remaining, refill| credits(&Credits { remaining, refill });
+        assert_eq!(c(7, None), r#""credits";q=7"#);
+        assert_eq!(c(7, refill(Interval::Daily)), r#""credits";q=500;w=86400"#);
+        assert_eq!(c(7, refill(Interval::Monthly)), r#""credits";q=500"#);
     }
 }

@@ -7,11 +7,13 @@
 //!   the stored counters (`Usage`) and what clients are told (`Quota`).
 //! - [`named`]: named limits, fixed or rolling windows, `PolicyName`.
 //! - [`tally`]: counting over any window, fixed or rolling (`Span`).
+//! - [`credits`]: a balance spent by every admitted request, with refills.
 //! - [`fields`]: the IETF `RateLimit` and `RateLimit-Policy` header values.
 //!
 //! A key's limits are its [`LimitSet`]; [`consume`] admits a request only
 //! if every limit has room for its cost, and then counts it in all of them.
 
+pub mod credits;
 pub mod fields;
 pub mod named;
 pub mod rate;
@@ -20,7 +22,7 @@ pub mod tally;
 use std::slice;
 
 pub use named::{NamedLimit, PolicyName, WindowKind};
-pub use rate::{quotas_json, shortest_window_end, Counter, Quota, RateLimits, Tiers, Usage};
+pub use rate::{quotas_json, shortest_window_end, Counter, Quota, RateLimits, Tally, Tiers, Usage};
 
 use crate::time::Timestamp;
 use named::MAX_ROLLING_SECS;
@@ -111,7 +113,11 @@ impl Policy {
         match self.fixed_slot() {
             Some(Slot::Minute) => slice::from_ref(&usage.minute),
             Some(Slot::Day) => slice::from_ref(&usage.day),
-            None => usage.tallies.get(&self.name).map_or(&[], Vec::as_slice),
+            None => usage
+                .tallies
+                .iter()
+                .find(|t| t.policy == self.name)
+                .map_or(&[], |t| t.buckets.as_slice()),
         }
     }
 
@@ -120,9 +126,13 @@ impl Policy {
         match self.fixed_slot() {
             Some(Slot::Minute) => usage.minute = next[0],
             Some(Slot::Day) => usage.day = next[0],
-            None => {
-                usage.tallies.insert(self.name, next);
-            }
+            None => match usage.tallies.iter_mut().find(|t| t.policy == self.name) {
+                Some(tally) => tally.buckets = next,
+                None => usage.tallies.push(Tally {
+                    policy: self.name,
+                    buckets: next,
+                }),
+            },
         }
     }
 

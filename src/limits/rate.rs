@@ -135,9 +135,19 @@ pub struct Usage {
     pub minute: Counter,
     /// The current (or last used) day window.
     pub day: Counter,
-    /// Every other limit's buckets (named limits, a rolling minute), by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tallies: BTreeMap<PolicyName, Vec<Counter>>,
+    /// Every other limit's buckets (named limits, a rolling minute).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tallies: Vec<Tally>,
+}
+
+/// One limit's buckets, by the limit's name. (A list rather than a map: a
+/// key has at most 17 of them, and a map's code costs the wasm more.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// The limit.
+    pub policy: PolicyName,
+    /// Its buckets, oldest first.
+    pub buckets: Vec<Counter>,
 }
 
 impl Usage {

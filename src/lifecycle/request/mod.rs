@@ -12,6 +12,7 @@ use crate::admin::{not_null, whole};
 use crate::admission::Admission;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
+use crate::limits::credits::{CreditOp, Credits};
 use crate::limits::{NamedLimit, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
@@ -64,6 +65,9 @@ pub struct NewKey {
     /// Named limits, besides `rate_limits`.
     #[serde(default, deserialize_with = "not_null")]
     pub limits: Option<Vec<NamedLimit>>,
+    /// Credits every admitted request spends, and their refill.
+    #[serde(default, deserialize_with = "not_null")]
+    pub credits: Option<Credits>,
     /// A configured tier whose limits apply unless `rate_limits` overrides.
     #[serde(default, deserialize_with = "not_null")]
     pub tier: Option<String>,
@@ -113,6 +117,9 @@ pub struct KeyPatch {
     /// New named limits (replaces the list; `[]` removes them).
     #[serde(default, deserialize_with = "not_null")]
     pub limits: Option<Vec<NamedLimit>>,
+    /// New credits (balance and refill), or `null` to stop metering.
+    #[serde(default, deserialize_with = "present")]
+    pub credits: Option<Option<Credits>>,
     /// New tier (its limits apply, then `rate_limits`), or `null` to detach.
     #[serde(default, deserialize_with = "present")]
     pub tier: Option<Option<String>>,
@@ -140,6 +147,38 @@ pub struct KeyPatch {
     /// New admission mode.
     #[serde(default, deserialize_with = "not_null")]
     pub admission: Option<Admission>,
+}
+
+/// The body of `POST /v1/keys/{id}/credits`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsRequest {
+    /// `set`, `increment` or `decrement`.
+    pub op: CreditOp,
+    /// By how much.
+    pub amount: u64,
+}
+
+/// Longest `Idempotency-Key` accepted, in characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// An `Idempotency-Key` header's value, if it is one keygate accepts:
+/// 1-255 printable ASCII characters. `None` header → `None`.
+pub fn idempotency_key(header: Option<String>) -> Result<Option<String>, Error> {
+    match header {
+        None => Ok(None),
+        Some(k)
+            if !k.is_empty()
+                && k.len() <= MAX_IDEMPOTENCY_KEY_CHARS
+                && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+        {
+            Ok(Some(k))
+        }
+        Some(_) => Err(Error::invalid(
+            "Idempotency-Key",
+            format!("must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"),
+        )),
+    }
 }
 
 /// Longest overlap a rotation may give the previous secret: 365 days.
@@ -240,6 +279,9 @@ impl KeyPatch {
             next.admission = admission;
         }
         next.validate(now)?;
+        if let Some(Some(credits)) = &self.credits {
+            credits.validate("credits")?;
+        }
         permit.allows_result(&next)?;
         Ok(next)
     }
@@ -310,6 +352,9 @@ impl NewKey {
         };
         ctx.actor.inherit(&mut record, given, tier);
         record.validate(ctx.now)?;
+        if let Some(credits) = &self.credits {
+            credits.validate("credits")?;
+        }
         ctx.actor.allows_new(&record)?;
         Ok((record, key))
     }

@@ -169,7 +169,7 @@ proptest::proptest! {
         let reads_back = |r: &KeyRecord| {
             let stored = serde_json::to_string(r).unwrap();
             let read: KeyRecord = serde_json::from_str(&stored).unwrap();
-            let view = serde_json::to_string(&read.view(None, now)).unwrap();
+            let view = serde_json::to_string(&read.view(None, None, now)).unwrap();
             serde_json::from_str::<crate::lifecycle::record::KeyView>(&view).unwrap();
             read
         };
@@ -219,7 +219,7 @@ fn views_carry_no_secret_or_hash() {
     let (record, key) = new_key(r#"{"name":"a","environment":"live"}"#)
         .issue(&ctx(&envs))
         .unwrap();
-    let json = serde_json::to_string(&record.view(None, Timestamp::from_secs(0))).unwrap();
+    let json = serde_json::to_string(&record.view(None, None, Timestamp::from_secs(0))).unwrap();
     assert!(!json.contains(key.expose_secret()));
     assert!(!json.contains(KeyHash::of(&key).as_str()));
     assert!(json.contains(&key.display()));
@@ -399,12 +399,12 @@ fn rotation_overlaps_then_retires_the_old_secret() {
     assert!(r.opens_with(&old_h, t0.plus_millis(59_999)));
     assert!(!r.opens_with(&old_h, t0.plus_millis(60_000)));
     assert!(r.opens_with(&new_h, t0.plus_millis(10_000_000)));
-    let view = r.view(None, t0);
+    let view = r.view(None, None, t0);
     assert_eq!(view.display, new.display());
     assert_eq!(view.previous_secrets.len(), 1);
     assert_eq!(view.previous_secrets[0].display, old.display());
     assert!(r
-        .view(None, t0.plus_millis(60_000))
+        .view(None, None, t0.plus_millis(60_000))
         .previous_secrets
         .is_empty());
     // Rotating with 0 retires every earlier secret at once.
