@@ -90,6 +90,11 @@ test("every documented operation answers as documented", async () => {
   await run("verifyKey", { path: "/v1/verify", method: "POST", body: { key, permission: "orders:read" }, expect: 200 });
   await run("verifyKey", { path: "/v1/verify", method: "POST", body: { key: "nope" }, expect: 200 });
   await run("verifyKey", { path: "/v1/verify", method: "POST", body: { key, cost: "x" }, expect: 422 });
+  await run("editKey", { path: `/v1/keys/${id}`, method: "PATCH", body: { credits: { remaining: 10, refill: { amount: 10, interval: "monthly", day_of_month: 31 } } }, expect: 200 });
+  await run("changeCredits", { path: `/v1/keys/${id}/credits`, method: "POST", body: { op: "increment", amount: 5 }, headers: admin({ "idempotency-key": "doc-1" }), expect: 200 });
+  await run("changeCredits", { path: `/v1/keys/${id}/credits`, method: "POST", body: { op: "decrement", amount: 99 }, expect: 422 });
+  await run("changeCredits", { path: "/v1/keys/key_0000000000000000/credits", method: "POST", body: { op: "set", amount: 1 }, expect: 404 });
+  await run("whoami", { path: "/v1/whoami", method: "GET", headers: bearer(key), expect: 200 });
   const rotated = await run("rotateKey", { path: `/v1/keys/${id}/rotate`, method: "POST", body: { expire_previous_in_seconds: 60 }, expect: 200 });
   await run("rotateKey", { path: "/v1/keys/key_0000000000000000/rotate", method: "POST", body: {}, expect: 404 });
   await run("revokeLeaked", { path: "/v1/keys/revoke-leaked", method: "POST", body: [{ token: rotated.data.key, type: "keygate", url: "https://example.com/leak", source: "content" }], expect: 200 });
@@ -118,6 +123,7 @@ test("routes outside the document do not exist", async () => {
  */
 function probes(schema) {
   if (schema.$ref) return probes(doc.components.schemas[schema.$ref.split("/").pop()]);
+  if (schema.oneOf) return schema.oneOf.flatMap(probes);
   const out = [];
   const types = [schema.type].flat().filter(Boolean);
   // An object with an example: the example, each property replaced by its
@@ -157,10 +163,12 @@ test("the document states every constraint the server enforces: boundary values 
   const create = "doc#/paths/~1v1~1keys/post/requestBody/content/application~1json/schema";
   const edit = "doc#/paths/~1v1~1keys~1{id}/patch/requestBody/content/application~1json/schema";
   const verify = "doc#/paths/~1v1~1verify/post/requestBody/content/application~1json/schema";
+  const credits = "doc#/paths/~1v1~1keys~1{id}~1credits/post/requestBody/content/application~1json/schema";
   const base = { name: "bounds", environment: "live", type: "restricted", scopes: ["orders:read"] };
   const target = await issue(worker, { type: "restricted", scopes: ["orders:read"] });
   // Edits are probed on a secret key: a type's rules (stated on create) bind the result of an edit too.
   const editable = await issue(worker);
+  const metered = await issue(worker, { credits: { remaining: 1_000_000 } });
   // Rules the document can only describe (configured environments and
   // tiers, 4 KiB of metadata, expiry in the future) are not probed here;
   // their descriptions say so.
@@ -170,6 +178,7 @@ test("the document states every constraint the server enforces: boundary values 
     [create, "/v1/keys", "POST", base, doc.paths["/v1/keys"].post.requestBody.content["application/json"].schema.properties],
     [edit, `/v1/keys/${editable.id}`, "PATCH", {}, doc.paths["/v1/keys/{id}"].patch.requestBody.content["application/json"].schema.properties],
     [verify, "/v1/verify", "POST", { key: target.key }, doc.paths["/v1/verify"].post.requestBody.content["application/json"].schema.properties],
+    [credits, `/v1/keys/${metered.id}/credits`, "POST", { op: "set", amount: 1 }, doc.paths["/v1/keys/{id}/credits"].post.requestBody.content["application/json"].schema.properties],
   ]) {
     for (const [field, schema] of Object.entries(props)) {
       if (skip.has(field) || field === "key") continue;
@@ -194,9 +203,9 @@ test("the document states every constraint the server enforces: boundary values 
   }
   assert.ok(cases.length > 150, `only ${cases.length} probes`);
   // Fields described by reference (named limits and their items) are probed too.
-  for (const field of ["limits", "window"]) {
+  for (const [field, least] of [["limits", 40], ["window", 6], ["credits", 20], ["op", 4], ["amount", 6]]) {
     const n = cases.filter((c) => c.name === field).length;
-    assert.ok(n >= (field === "limits" ? 40 : 6), `only ${n} probes of ${field}`);
+    assert.ok(n >= least, `only ${n} probes of ${field}`);
   }
   const disagreements = [];
   for (const c of cases) {

@@ -322,6 +322,7 @@ async fn credits(
     actor: &Actor,
 ) -> Handled {
     let request: CreditsRequest = parse_body(&read_body(req).await?)?;
+    request.validate()?;
     let header = req.headers().get("Idempotency-Key").ok().flatten();
     let action = KeyAction::Credits {
         op: request.op,

@@ -643,6 +643,7 @@ fn credits_on_a_key_without_them_are_refused_until_patched_in() {
         patch: r#"{"credits":null}"#.into(),
         tiers: Tiers::default(),
     };
-    state.apply(as_admin(unmetered), NOW);
+    let (reply, _) = state.apply(as_admin(unmetered), NOW);
+    assert!(matches!(reply, Ok(Reply::Key { key }) if key.credits.is_none()));
     assert!(state.activity.credits.is_none());
 }

@@ -46,8 +46,9 @@ pub struct Credits {
     pub refill: Option<Refill>,
 }
 
-/// Most credits a balance or a refill may hold (stays exact as a JSON number).
-pub const MAX_CREDITS: u64 = 1 << 53;
+/// Most credits a balance or a refill may hold: JavaScript's largest safe
+/// integer, so the number survives every JSON reader and the runtime.
+pub const MAX_CREDITS: u64 = (1 << 53) - 1;
 
 impl Credits {
     /// Checks the values serde cannot: bounds, and `day_of_month` only

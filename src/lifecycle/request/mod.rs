@@ -12,7 +12,7 @@ use crate::admin::{not_null, whole};
 use crate::admission::Admission;
 use crate::error::Error;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
-use crate::limits::credits::{CreditOp, Credits};
+use crate::limits::credits::{CreditOp, Credits, MAX_CREDITS};
 use crate::limits::{NamedLimit, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
@@ -157,6 +157,19 @@ pub struct CreditsRequest {
     pub op: CreditOp,
     /// By how much.
     pub amount: u64,
+}
+
+impl CreditsRequest {
+    /// Refuses an amount no balance may hold (422 naming `amount`).
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.amount > MAX_CREDITS {
+            return Err(Error::invalid(
+                "amount",
+                format!("must be at most {MAX_CREDITS}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Longest `Idempotency-Key` accepted, in characters.

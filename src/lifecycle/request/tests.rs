@@ -436,3 +436,24 @@ fn a_body_error_names_the_field_it_is_about() {
         "the first failure"
     );
 }
+
+#[test]
+fn credit_requests_and_idempotency_keys_are_checked() {
+    use crate::limits::credits::MAX_CREDITS;
+    let body = |amount: u64| CreditsRequest {
+        op: crate::limits::credits::CreditOp::Set,
+        amount,
+    };
+    assert!(body(MAX_CREDITS).validate().is_ok());
+    assert!(
+        matches!(body(MAX_CREDITS + 1).validate(), Err(Error::Invalid { field, .. }) if field == "amount")
+    );
+    assert_eq!(idempotency_key(None), Ok(None));
+    assert_eq!(
+        idempotency_key(Some("order 1".into())),
+        Ok(Some("order 1".into()))
+    );
+    for bad in ["", "ä", "tab\t", &"x".repeat(256)] {
+        assert!(idempotency_key(Some(bad.into())).is_err(), "{bad:?}");
+    }
+}
