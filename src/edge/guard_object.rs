@@ -6,10 +6,10 @@
 
 use std::cell::RefCell;
 
-use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::http;
+use super::rows::rows;
 use crate::error::Error;
 use crate::guard::{answer, judge};
 use crate::limits::Usage;
@@ -25,18 +25,10 @@ pub struct GuardObject {
     usage: RefCell<Option<Usage>>,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    usage: String,
-}
-
 fn load(sql: &SqlStorage) -> Result<Usage> {
     sql.exec(SCHEMA, None)?;
-    let rows: Vec<Row> = sql
-        .exec("SELECT usage FROM guard WHERE id = 0", None)?
-        .to_array()?;
-    match rows.first() {
-        Some(row) => Ok(serde_json::from_str(&row.usage)?),
+    match rows(sql.exec("SELECT usage FROM guard WHERE id = 0", None)?)?.first() {
+        Some(row) => Ok(serde_json::from_str(&row.text(0)?)?),
         None => Ok(Usage::default()),
     }
 }

@@ -11,9 +11,9 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
-use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
+use super::rows::rows;
 use super::{http, store};
 use crate::config::Fault;
 use crate::keystate::{Activity, Command, KeyState, Reply};
@@ -39,32 +39,22 @@ pub struct KeyObject {
     cached: RefCell<Option<(KeyState, bool)>>,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    name: String,
-    value: String,
-}
-
 /// The stored state, and whether its table exists yet.
 fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
     // An object asked about a key it never had (an unknown id) reads
     // nothing and writes nothing, so it leaves no storage behind.
-    let exists: Vec<Row> = sql
-        .exec(
-            "SELECT name, '' AS value FROM sqlite_master WHERE type = 'table' AND name = 'state'",
-            None,
-        )?
-        .to_array()?;
+    let exists = rows(sql.exec(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'state'",
+        None,
+    )?)?;
     if exists.is_empty() {
         return Ok((KeyState::default(), false));
     }
-    let rows: Vec<Row> = sql
-        .exec("SELECT name, value FROM state", None)?
-        .to_array()?;
     let mut state = KeyState::default();
-    for row in rows {
-        match row.name.as_str() {
-            "record" => match serde_json::from_str(&row.value) {
+    for row in rows(sql.exec("SELECT name, value FROM state", None)?)? {
+        let value = row.text(1)?;
+        match row.text(0)?.as_str() {
+            "record" => match serde_json::from_str(&value) {
                 Ok(record) => state.record = Some(record),
                 Err(e) => {
                     // Reported as exactly that; the key stays revocable.
@@ -74,11 +64,11 @@ fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
                         "stored key record does not decode (column {})",
                         e.column()
                     );
-                    state.record = Some(salvage(&row.value).ok_or(e)?);
+                    state.record = Some(salvage(&value).ok_or(e)?);
                     state.damaged = true;
                 }
             },
-            "activity" => state.activity = serde_json::from_str::<Activity>(&row.value)?,
+            "activity" => state.activity = serde_json::from_str::<Activity>(&value)?,
             _ => {}
         }
     }
@@ -144,7 +134,9 @@ impl DurableObject for KeyObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let mut command: Command = req.json().await?;
+        // serde_json on the text: the runtime's `json()` would hand over a JS
+        // object, decoded by a second copy of every decoder (and JS numbers).
+        let mut command: Command = serde_json::from_str(&req.text().await?)?;
         let config = super::config(&self.env).ok();
         if let (Command::Authorize { lease, .. }, Some(config)) = (&mut command, &config) {
             // This deployment's own settings bound what any isolate asks

@@ -3,6 +3,7 @@
 //!
 //! - `http`: JSON responses, the error mapping to responses, rate-limit headers, the clock.
 //! - `store`: KV lookups (with the per-isolate cache) and calls to the Durable Objects.
+//! - `rows`: reading the Durable Objects' SQL rows.
 //! - `key_object`: the per-key Durable Object.
 //! - `registry_object`: the key registry Durable Object.
 //! - `admin`: admin route handlers.
@@ -17,6 +18,7 @@ mod http;
 mod key_object;
 mod proxy;
 mod registry_object;
+mod rows;
 mod store;
 
 use std::cell::OnceCell;

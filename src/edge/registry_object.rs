@@ -4,13 +4,13 @@
 
 use std::cell::Cell;
 
-use serde::Deserialize;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
     State,
 };
 
 use super::http;
+use super::rows::rows;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::lifecycle::list::SqlArg;
@@ -41,30 +41,6 @@ pub struct RegistryObject {
     state: State,
     /// Whether this instance has created its tables.
     ready: Cell<bool>,
-}
-
-#[derive(Deserialize)]
-struct ViewRow {
-    view: String,
-    last_used: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct CountRow {
-    n: f64,
-}
-
-#[derive(Deserialize)]
-struct AuditRow {
-    at: f64,
-    actor: String,
-    action: String,
-    detail: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct IdRow {
-    key_id: String,
 }
 
 fn arg(a: SqlArg) -> SqlStorageValue {
@@ -198,20 +174,19 @@ impl RegistryObject {
                 let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
                 let select = |limit: &str, mut args: Vec<SqlStorageValue>, extra: Vec<i64>| {
                     args.extend(extra.into_iter().map(SqlStorageValue::from));
-                    let rows: Vec<ViewRow> = sql
-                        .exec(
-                            &format!(
-                                "SELECT view, last_used FROM keys WHERE {filter}
-                                 ORDER BY created_at DESC, rowid DESC {limit}"
-                            ),
-                            args,
-                        )?
-                        .to_array()?;
-                    rows.into_iter()
+                    let found = rows(sql.exec(
+                        &format!(
+                            "SELECT view, last_used FROM keys WHERE {filter}
+                             ORDER BY created_at DESC, rowid DESC {limit}"
+                        ),
+                        args,
+                    )?)?;
+                    found
+                        .into_iter()
                         .map(|row| {
-                            let mut view: KeyView = serde_json::from_str(&row.view)?;
+                            let mut view: KeyView = serde_json::from_str(&row.text(0)?)?;
                             view.refresh(
-                                row.last_used.map(|ms| Timestamp::from_millis(ms as u64)),
+                                row.opt_int(1)?.map(|ms| Timestamp::from_millis(ms as u64)),
                                 now,
                             );
                             Ok(view)
@@ -221,13 +196,11 @@ impl RegistryObject {
                 let (total, data) = match &actor {
                     // The admin token sees every key: count and page in SQL.
                     Actor::AdminToken => {
-                        let total = sql
-                            .exec(
-                                &format!("SELECT count(*) AS n FROM keys WHERE {filter}"),
-                                args.clone(),
-                            )?
-                            .one::<CountRow>()?
-                            .n as u64;
+                        let counted = rows(sql.exec(
+                            &format!("SELECT count(*) FROM keys WHERE {filter}"),
+                            args.clone(),
+                        )?)?;
+                        let total = counted.first().map_or(Ok(0), |row| row.int(0))? as u64;
                         let page = vec![i64::from(query.per_page), query.offset() as i64];
                         (total, select("LIMIT ? OFFSET ?", args, page)?)
                     }
@@ -249,40 +222,36 @@ impl RegistryObject {
                 Ok(RegistryReply::Page { data, meta })
             }
             RegistryCommand::Audit { id } => {
-                let rows: Vec<AuditRow> = sql
-                    .exec(
-                        "SELECT at, actor, action, detail FROM audit WHERE key_id = ? AND at >= ? ORDER BY seq DESC",
-                        vec![
-                            text(id.as_str()),
-                            (now.as_millis().saturating_sub(AUDIT_RETENTION_MS) as i64).into(),
-                        ],
-                    )?
-                    .to_array()?;
-                let entries = rows
+                let trail = rows(sql.exec(
+                    "SELECT at, actor, action, detail FROM audit WHERE key_id = ? AND at >= ? ORDER BY seq DESC",
+                    vec![
+                        text(id.as_str()),
+                        (now.as_millis().saturating_sub(AUDIT_RETENTION_MS) as i64).into(),
+                    ],
+                )?)?;
+                let entries = trail
                     .into_iter()
-                    .map(|r| AuditEntry {
-                        at: Timestamp::from_millis(r.at as u64),
-                        actor: r.actor,
-                        action: r.action,
-                        detail: r.detail,
+                    .map(|r| {
+                        Ok(AuditEntry {
+                            at: Timestamp::from_millis(r.int(0)? as u64),
+                            actor: r.text(1)?,
+                            action: r.text(2)?,
+                            detail: r.opt_text(3)?,
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_>>()?;
                 Ok(RegistryReply::Trail { entries })
             }
             RegistryCommand::FindByHash { hash } => {
-                let rows: Vec<IdRow> = sql
-                    .exec(
-                        "SELECT s.key_id FROM secrets s JOIN keys k ON k.id = s.key_id
-                         WHERE s.hash = ? AND k.state = 'live'",
-                        vec![text(hash.as_str())],
-                    )?
-                    .to_array()?;
-                let id = rows
-                    .into_iter()
-                    .next()
-                    .map(|r| r.key_id.parse())
-                    .transpose()
-                    .map_err(worker::Error::RustError)?;
+                let found = rows(sql.exec(
+                    "SELECT s.key_id FROM secrets s JOIN keys k ON k.id = s.key_id
+                     WHERE s.hash = ? AND k.state = 'live'",
+                    vec![text(hash.as_str())],
+                )?)?;
+                let id = found
+                    .first()
+                    .map(|r| r.text(0)?.parse().map_err(worker::Error::RustError))
+                    .transpose()?;
                 Ok(RegistryReply::Found { id })
             }
         }
@@ -298,7 +267,7 @@ impl DurableObject for RegistryObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let command: RegistryCommand = req.json().await?;
+        let command: RegistryCommand = serde_json::from_str(&req.text().await?)?;
         let reply = self.run(&self.state.storage().sql(), command)?;
         http::json(200, &reply)
     }

@@ -64,10 +64,19 @@ pub async fn lookup(
         return Ok(hit);
     }
     config.fail_at(Fault::KvRead)?;
-    let entry: Option<KvEntry> = kv(env)?.get(hash.as_str()).json().await.map_err(|e| {
+    // As text, decoded by serde_json: the runtime's JSON would need a
+    // second decoder for JS values in the bundle.
+    let text = kv(env)?.get(hash.as_str()).text().await.map_err(|e| {
         worker::console_error!("KV read failed: {e}");
         Error::Unavailable
     })?;
+    let entry: Option<KvEntry> = match text {
+        None => None,
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+            worker::console_error!("KV entry unreadable: {e}");
+            Error::Unavailable
+        })?),
+    };
     LOOKUPS.with(|c| c.borrow_mut().insert(hash.clone(), entry.clone(), now));
     Ok(entry)
 }
