@@ -109,7 +109,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     }
     serde_json::from_slice(body).map_err(|e| {
         let field = if e.is_data() {
-            culprit::<T>(body, &reason(&e))
+            // Only this closure is generic: the search is compiled once.
+            let fails_with =
+                |text: &[u8]| serde_json::from_slice::<T>(text).err().map(|e| reason(&e));
+            culprit(body, &reason(&e), &fails_with)
         } else {
             String::new()
         };
@@ -137,16 +140,13 @@ fn reason(e: &serde_json::Error) -> String {
 /// search goes on inside it. Decoding visits fields in order and reports
 /// the first failure, so removing an innocent field leaves that failure
 /// as it was.
-fn culprit<T: DeserializeOwned>(body: &[u8], reason_seen: &str) -> String {
+fn culprit(body: &[u8], reason_seen: &str, fails_with: &dyn Fn(&[u8]) -> Option<String>) -> String {
     // For a missing field, removing a required sibling fails differently
     // too (it is missing instead): that does not make the sibling the culprit.
     let missing = reason_seen.starts_with(MISSING);
-    let is_culprit = |text: &[u8]| match serde_json::from_slice::<T>(text) {
-        Ok(_) => true,
-        Err(e) => {
-            let r = reason(&e);
-            r != reason_seen && !(missing && r.starts_with(MISSING))
-        }
+    let is_culprit = |text: &[u8]| match fails_with(text) {
+        None => true,
+        Some(r) => r != reason_seen && !(missing && r.starts_with(MISSING)),
     };
     let mut path = String::new();
     let mut container = json_text::value_at(body, 0);

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use crate::error::Error;
-use crate::limits::{self, LimitSet, RateLimits, Usage};
+use crate::limits::{self, Charge, LimitSet, RateLimits, Usage};
 use crate::time::Timestamp;
 
 /// Failed admin authentications a client may make per UTC minute.
@@ -50,7 +50,7 @@ pub fn client_of(ip: Option<IpAddr>) -> String {
 /// history `usage`: counted, unless the client is already throttled (429,
 /// not counted again).
 pub fn judge(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
-    match limits::consume(&LimitSet::fixed(GUARD), usage, 1, now) {
+    match limits::consume(&LimitSet::fixed(GUARD), usage, &Charge::flat(1), now) {
         (limits::Outcome::Admitted(_), next) => (Ok(()), next),
         (limits::Outcome::Limited { quota, retry_at }, _) => {
             let limited = Error::RateLimited {

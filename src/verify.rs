@@ -80,6 +80,8 @@ impl VerifyRequest {
         Requirement {
             permission: self.permission.clone(),
             cost: self.cost.unwrap_or(NonZeroU32::MIN),
+            // Verify spends `cost` in every limit, like a route without `limits`.
+            draws: None,
         }
     }
 }

@@ -292,3 +292,29 @@ test("credits refill exactly at the (test-controlled) UTC day boundary, once", a
     await shifted.dispose();
   }
 });
+
+test("routes in ROUTES draw on the named limits they list, at their own costs", async () => {
+  const ROUTES = JSON.stringify({
+    routes: [
+      { method: "GET", path: "/v1/search", limits: { search: 5 } },
+      { method: "*", path: "/*", limits: {} },
+    ],
+  });
+  const routed = await startWorker({ vars: { ORIGIN_LIVE: origin.url, ROUTES } });
+  try {
+    const k = await issue(routed, { rate_limits: HIGH, limits: [{ name: "search", limit: 10, window_seconds: 3_600 }] });
+    const get = async (path) => {
+      const res = await routed.fetch(path, { headers: bearer(k.key) });
+      return { status: res.status, body: await res.text() };
+    };
+    assert.equal((await get("/v1/search?q=a")).status, 200);
+    assert.equal((await get("/v1/search?q=b")).status, 200);
+    const third = await get("/v1/search?q=c");
+    assert.equal(third.status, 429);
+    assert.equal(JSON.parse(third.body).error.policy, "search");
+    // Other routes draw on no named limit: still open.
+    for (let i = 0; i < 5; i++) assert.equal((await get("/v1/orders")).status, 200);
+  } finally {
+    await routed.dispose();
+  }
+});

@@ -28,7 +28,7 @@ use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
 use crate::lifecycle::request::{
     idempotency_key, CreditsRequest, IssueContext, NewKey, RotateRequest,
 };
-use crate::limits::quotas_json;
+use crate::limits::{quotas_json, Tiers};
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
@@ -157,7 +157,7 @@ async fn credential_actor(
     if let Ok((key, _)) = presented_key(authorization.as_deref(), None) {
         let needs_admin = Ok(Requirement {
             permission: Some(Permission::admin()),
-            cost: std::num::NonZeroU32::MIN,
+            ..Requirement::OPEN
         });
         // Admin calls count against the acting key's own limits.
         let access = gateway::access(req, method, needs_admin, true);
@@ -298,7 +298,7 @@ async fn edit(
     })?;
     let action = KeyAction::Update {
         patch,
-        tiers: config.tiers.clone(),
+        tiers: Tiers::default(),
     };
     let key = act(env, config, id, actor, action).await?;
     let update = RegistryCommand::Update {

@@ -16,7 +16,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlS
 use super::rows::rows;
 use super::{http, store};
 use crate::config::Fault;
-use crate::keystate::{Activity, Command, KeyState, Reply};
+use crate::keystate::{Activity, Command, KeyAction, KeyState, Reply};
 use crate::lifecycle::record::salvage;
 use crate::lifecycle::registry::RegistryCommand;
 
@@ -138,10 +138,20 @@ impl DurableObject for KeyObject {
         // object, decoded by a second copy of every decoder (and JS numbers).
         let mut command: Command = serde_json::from_str(&req.text().await?)?;
         let config = super::config(&self.env).ok();
-        if let (Command::Authorize { lease, .. }, Some(config)) = (&mut command, &config) {
-            // This deployment's own settings bound what any isolate asks
-            // for (one that still runs an older configuration included).
-            *lease = lease.and_then(|ask| ask.within(config.lease_ttl_ms));
+        match (&mut command, &config) {
+            (Command::Authorize { lease, .. }, Some(config)) => {
+                // This deployment's own settings bound what any isolate asks
+                // for (one that still runs an older configuration included).
+                *lease = lease.and_then(|ask| ask.within(config.lease_ttl_ms));
+            }
+            (
+                Command::Admin {
+                    action: KeyAction::Update { tiers, .. },
+                    ..
+                },
+                Some(config),
+            ) => *tiers = config.tiers.clone(),
+            _ => {}
         }
         if config.is_some_and(|c| c.faults.contains(&Fault::SlowKeyObject)) {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);

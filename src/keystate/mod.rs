@@ -445,7 +445,7 @@ impl KeyState {
         let (lease, writes) = if !access.consume {
             (None, Writes::default())
         } else {
-            match limits::consume(&limits, &activity.usage, access.cost(), now) {
+            match limits::consume(&limits, &activity.usage, &access.charge(), now) {
                 (Outcome::Limited { quota, retry_at }, _) => {
                     let limited = Error::RateLimited {
                         quota,
@@ -576,7 +576,7 @@ fn check(
             });
         }
     }
-    record.limit_set().admits_cost(requirement.cost.get())
+    record.limit_set().admits(&requirement.charge())
 }
 
 #[cfg(test)]

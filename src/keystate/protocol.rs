@@ -13,7 +13,7 @@ use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
 use crate::limits::credits::{CreditOp, Credits};
-use crate::limits::{Quota, RateLimits, Tiers, WindowKind};
+use crate::limits::{Charge, Quota, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -39,7 +39,14 @@ pub struct Access {
 impl Access {
     /// The units this request costs (1 where the route table refused it).
     pub fn cost(&self) -> u32 {
-        self.requirement.as_ref().map_or(1, |r| r.cost.get())
+        self.charge().cost
+    }
+
+    /// What this request spends in each limit (see [`Charge`]).
+    pub fn charge(&self) -> Charge<'_> {
+        self.requirement
+            .as_ref()
+            .map_or(Charge::flat(1), Requirement::charge)
     }
 }
 
@@ -98,7 +105,9 @@ pub enum KeyAction {
         /// The edit as the client sent it (JSON). The object decodes it,
         /// so the bundle carries one `KeyPatch` decoder, not two.
         patch: String,
-        /// Configured tiers, to resolve a new `tier`.
+        /// Configured tiers, to resolve a new `tier`: filled in by the key's
+        /// object from its own configuration, never sent.
+        #[serde(skip)]
         tiers: Tiers,
     },
     /// Add `secret` as the current secret; older ones keep working for

@@ -38,6 +38,7 @@ pub fn read_costing(cost: u32) -> Access {
         requirement: Ok(Requirement {
             permission: None,
             cost: NonZeroU32::new(cost).unwrap(),
+            draws: None,
         }),
         read_only: true,
         client_ip: None,

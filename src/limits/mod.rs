@@ -21,7 +21,7 @@ pub mod tally;
 
 use std::slice;
 
-pub use named::{NamedLimit, PolicyName, WindowKind};
+pub use named::{Charge, Draw, NamedLimit, PolicyName, WindowKind};
 pub use rate::{quotas_json, shortest_window_end, Counter, Quota, RateLimits, Tally, Tiers, Usage};
 
 use crate::time::Timestamp;
@@ -80,15 +80,21 @@ impl LimitSet<'_> {
         })
     }
 
-    /// Refuses a cost no limit could ever admit, so the caller is not told
-    /// to wait for a reset that will not help.
-    pub fn admits_cost(&self, cost: u32) -> Result<(), crate::error::Error> {
-        match self.policies().map(|p| p.limit).min() {
-            Some(limit) if cost > limit => {
-                Err(crate::error::Error::CostExceedsLimit { cost, limit })
+    /// Refuses a charge no limit could ever admit, so the caller is not
+    /// told to wait for a reset that will not help.
+    pub fn admits(&self, charge: &Charge<'_>) -> Result<(), crate::error::Error> {
+        for p in self.policies() {
+            match charge.in_limit(p.name) {
+                Some(cost) if cost > p.limit => {
+                    return Err(crate::error::Error::CostExceedsLimit {
+                        cost,
+                        limit: p.limit,
+                    })
+                }
+                _ => {}
             }
-            _ => Ok(()),
         }
+        Ok(())
     }
 }
 
@@ -194,13 +200,22 @@ pub fn peek(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Quota {
     binding(&quotas(set, usage, now)).expect("every key has a minute and a day limit")
 }
 
-/// Tries to spend `cost` units in every limit at `now`. Either all are
-/// charged or none is: a refused request costs nothing anywhere. A refusal
-/// names the limit that frees up last (retrying earlier cannot succeed).
-pub fn consume(set: &LimitSet<'_>, usage: &Usage, cost: u32, now: Timestamp) -> (Outcome, Usage) {
-    let refusing = set
-        .policies()
-        .filter_map(|p| {
+/// Tries to spend `charge` in every limit it draws on at `now`. Either all
+/// are charged or none is: a refused request costs nothing anywhere. A
+/// refusal names the limit that frees up last (retrying earlier cannot
+/// succeed).
+pub fn consume(
+    set: &LimitSet<'_>,
+    usage: &Usage,
+    charge: &Charge<'_>,
+    now: Timestamp,
+) -> (Outcome, Usage) {
+    let drawn = || {
+        set.policies()
+            .filter_map(|p| Some((p, charge.in_limit(p.name)?)))
+    };
+    let refusing = drawn()
+        .filter_map(|(p, cost)| {
             let quota = p.quota(usage, now);
             (quota.remaining < cost).then(|| {
                 let retry_at = p.span.retry_at(p.tally(usage), p.limit, cost, now);
@@ -212,7 +227,10 @@ pub fn consume(set: &LimitSet<'_>, usage: &Usage, cost: u32, now: Timestamp) -> 
         return (Outcome::Limited { quota, retry_at }, usage.clone());
     }
     let mut next = usage.clone();
-    for p in set.policies() {
+    // Tallies of limits the key no longer has are dropped.
+    next.tallies
+        .retain(|t| set.policies().any(|p| p.name == t.policy));
+    for (p, cost) in drawn() {
         p.charge(&mut next, cost, now);
     }
     let binding = peek(set, &next, now);

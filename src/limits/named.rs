@@ -121,6 +121,42 @@ pub struct NamedLimit {
     pub window_seconds: NonZeroU32,
 }
 
+/// A route's draw on one named limit (see [`crate::policy::route`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draw {
+    /// The named limit.
+    pub limit: PolicyName,
+    /// Units a request to the route spends in it.
+    pub cost: NonZeroU32,
+}
+
+/// What a request spends: `cost` in the minute and day limits and the
+/// credits, and in named limits either `cost` in each (`draws: None`) or
+/// only in those the route lists, at their own costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charge<'a> {
+    /// The route's cost.
+    pub cost: u32,
+    /// The route's draws on named limits, if it lists them.
+    pub draws: Option<&'a [Draw]>,
+}
+
+impl Charge<'_> {
+    /// `cost` in every limit.
+    pub fn flat(cost: u32) -> Charge<'static> {
+        Charge { cost, draws: None }
+    }
+
+    /// What this request spends in limit `name` (`None`: nothing).
+    pub fn in_limit(&self, name: PolicyName) -> Option<u32> {
+        match self.draws {
+            _ if name == PolicyName::MINUTE || name == PolicyName::DAY => Some(self.cost),
+            None => Some(self.cost),
+            Some(draws) => draws.iter().find(|d| d.limit == name).map(|d| d.cost.get()),
+        }
+    }
+}
+
 /// Checks a key's (or tier's) named limits: at most
 /// [`MAX_NAMED_LIMITS`], names unique and not `minute` or `day`, windows
 /// of at most 31 days. The error names the offending entry's field.

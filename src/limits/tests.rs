@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 /// The generic decision over just `limits`, as every key without
 /// named limits or rolling windows has it.
 fn consume(l: &RateLimits, usage: &Usage, cost: u32, now: Timestamp) -> (Outcome, Usage) {
-    super::consume(&LimitSet::fixed(*l), usage, cost, now)
+    super::consume(&LimitSet::fixed(*l), usage, &Charge::flat(cost), now)
 }
 
 fn peek(l: &RateLimits, usage: &Usage, now: Timestamp) -> Quota {
@@ -34,13 +34,16 @@ fn admitted(outcome: Outcome) -> Quota {
 
 #[test]
 fn a_cost_above_every_window_is_refused_for_good() {
-    assert_eq!(LimitSet::fixed(limits(5, 100)).admits_cost(5), Ok(()));
     assert_eq!(
-        LimitSet::fixed(limits(5, 100)).admits_cost(6),
+        LimitSet::fixed(limits(5, 100)).admits(&Charge::flat(5)),
+        Ok(())
+    );
+    assert_eq!(
+        LimitSet::fixed(limits(5, 100)).admits(&Charge::flat(6)),
         Err(crate::error::Error::CostExceedsLimit { cost: 6, limit: 5 })
     );
     assert_eq!(
-        LimitSet::fixed(limits(50, 4)).admits_cost(5),
+        LimitSet::fixed(limits(50, 4)).admits(&Charge::flat(5)),
         Err(crate::error::Error::CostExceedsLimit { cost: 5, limit: 4 })
     );
 }
@@ -176,12 +179,12 @@ fn named_limits_are_all_or_nothing_and_the_refusal_names_the_limit() {
     };
     let mut usage = Usage::default();
     for _ in 0..3 {
-        let (o, next) = super::consume(&set, &usage, 1, T0);
+        let (o, next) = super::consume(&set, &usage, &Charge::flat(1), T0);
         admitted(o);
         usage = next;
     }
     // The burst limit is full for this second; nothing else is charged.
-    let (o, after) = super::consume(&set, &usage, 1, T0.plus_millis(500));
+    let (o, after) = super::consume(&set, &usage, &Charge::flat(1), T0.plus_millis(500));
     assert_eq!(after, usage);
     match o {
         Outcome::Limited { quota, retry_at } => {
@@ -191,7 +194,7 @@ fn named_limits_are_all_or_nothing_and_the_refusal_names_the_limit() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     // Next second: 2 more fit the hourly limit, then it binds.
-    let (o, usage) = super::consume(&set, &usage, 2, T0.plus_millis(1_000));
+    let (o, usage) = super::consume(&set, &usage, &Charge::flat(2), T0.plus_millis(1_000));
     let q = admitted(o);
     assert_eq!((q.policy.as_str(), q.remaining), ("hourly", 0));
     let states = quotas(&set, &usage, T0.plus_millis(1_000));
@@ -252,11 +255,11 @@ proptest! {
         let mut admitted_at: Vec<(u64, u32)> = Vec::new();
         for (gap, cost) in arrivals {
             now = now.plus_millis(gap);
-            if set.admits_cost(cost).is_err() {
+            if set.admits(&Charge::flat(cost)).is_err() {
                 continue;
             }
             let before = quotas(&set, &usage, now);
-            let (outcome, next) = super::consume(&set, &usage, cost, now);
+            let (outcome, next) = super::consume(&set, &usage, &Charge::flat(cost), now);
             let after = quotas(&set, &next, now);
             match outcome {
                 Outcome::Admitted(_) => {
@@ -285,4 +288,59 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_route_draws_only_on_the_named_limits_it_lists() {
+    let named = [named("search", 10, 60), named("writes", 2, 60)];
+    let set = LimitSet {
+        rate_limits: limits(100, 1_000),
+        window: WindowKind::Fixed,
+        named: &named,
+    };
+    let draws = [Draw {
+        limit: PolicyName::parse("search").unwrap(),
+        cost: NonZeroU32::new(4).unwrap(),
+    }];
+    let search = Charge {
+        cost: 1,
+        draws: Some(&draws),
+    };
+    let (o, usage) = super::consume(&set, &Usage::default(), &search, T0);
+    admitted(o);
+    let left: Vec<u32> = quotas(&set, &usage, T0)
+        .iter()
+        .map(|q| q.remaining)
+        .collect();
+    assert_eq!(
+        left,
+        [99, 999, 6, 2],
+        "minute and day at cost, search at 4, writes untouched"
+    );
+    let (o, usage) = super::consume(&set, &usage, &search, T0);
+    admitted(o);
+    match super::consume(&set, &usage, &search, T0).0 {
+        Outcome::Limited { quota, .. } => assert_eq!(quota.policy.as_str(), "search"),
+        other => panic!("{other:?}"),
+    }
+    // `{}`: no named limit at all.
+    let none = Charge {
+        cost: 1,
+        draws: Some(&[]),
+    };
+    assert!(matches!(
+        super::consume(&set, &usage, &none, T0).0,
+        Outcome::Admitted(_)
+    ));
+    let too_much = [Draw {
+        limit: PolicyName::parse("writes").unwrap(),
+        cost: NonZeroU32::new(3).unwrap(),
+    }];
+    assert_eq!(
+        set.admits(&Charge {
+            cost: 1,
+            draws: Some(&too_much)
+        }),
+        Err(crate::error::Error::CostExceedsLimit { cost: 3, limit: 2 })
+    );
 }

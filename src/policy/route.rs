@@ -13,6 +13,11 @@
 //! }
 //! ```
 //!
+//! A route may list the named limits it draws on, `"limits": {"search": 5}`:
+//! then it spends its `cost` in the minute and day limits (and credits)
+//! and only those named limits, at their own costs (`{}`: none). Without
+//! `limits`, it spends `cost` in every limit.
+//!
 //! Patterns: literal segments, `{name}` captures one segment, a final `*`
 //! matches any rest. The first matching route wins. Captures may fill the
 //! permission. `"permission": null` means any valid key may call the route.
@@ -23,6 +28,7 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::limits::{Charge, Draw, PolicyName};
 use crate::policy::permission::{valid_segment, Permission};
 
 /// Why a route table does not load. Names the route by its index.
@@ -35,6 +41,10 @@ pub struct Requirement {
     pub permission: Option<Permission>,
     /// Units this request consumes from the key's limits.
     pub cost: NonZeroU32,
+    /// The named limits the route draws on, and at what cost; `None`: all
+    /// of them at `cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draws: Option<Vec<Draw>>,
 }
 
 impl Requirement {
@@ -42,7 +52,16 @@ impl Requirement {
     pub const OPEN: Requirement = Requirement {
         permission: None,
         cost: NonZeroU32::MIN,
+        draws: None,
     };
+
+    /// What a request to this route spends.
+    pub fn charge(&self) -> Charge<'_> {
+        Charge {
+            cost: self.cost.get(),
+            draws: self.draws.as_deref(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +84,7 @@ struct Route {
     path: Vec<PathSeg>,
     permission: Option<Vec<TemplatePart>>,
     cost: NonZeroU32,
+    draws: Option<Vec<Draw>>,
 }
 
 /// A loaded, validated route table.
@@ -104,6 +124,11 @@ struct RouteSpec {
     permission: Option<String>,
     #[serde(default)]
     cost: Option<NonZeroU32>,
+    /// `{"search": 5}`: the named limits drawn on, and at what cost. Read
+    /// as a JSON value (whose decoder the bundle has anyway) rather than a
+    /// map type, which would add one.
+    #[serde(default)]
+    limits: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,6 +200,27 @@ fn parse_template(template: &str, captures: &[&str]) -> Result<Vec<TemplatePart>
     Ok(parts)
 }
 
+/// A route's `limits` object: `{"name": cost, …}`.
+fn parse_draws(limits: &serde_json::Value) -> Result<Vec<Draw>, String> {
+    let object = limits
+        .as_object()
+        .ok_or("limits must be an object of limit names and costs")?;
+    object
+        .iter()
+        .map(|(name, cost)| {
+            let limit = PolicyName::parse(name)
+                .filter(|n| *n != PolicyName::MINUTE && *n != PolicyName::DAY)
+                .ok_or_else(|| format!("limits: {name:?} is not a named limit's name"))?;
+            let cost = cost
+                .as_u64()
+                .and_then(|c| u32::try_from(c).ok())
+                .and_then(NonZeroU32::new)
+                .ok_or_else(|| format!("limits: the cost of {name} must be a positive integer"))?;
+            Ok(Draw { limit, cost })
+        })
+        .collect()
+}
+
 impl RouteTable {
     /// Loads a table from its JSON text. Errors name the route.
     pub fn parse(json: &str) -> Result<RouteTable, ConfigError> {
@@ -211,11 +257,13 @@ impl RouteTable {
                     Methods::One(m) => vec![m.to_ascii_uppercase()],
                     Methods::Many(ms) => ms.iter().map(|m| m.to_ascii_uppercase()).collect(),
                 };
+                let draws = r.limits.as_ref().map(parse_draws).transpose().map_err(at)?;
                 Ok(Route {
                     methods,
                     path,
                     permission,
                     cost: r.cost.unwrap_or(NonZeroU32::MIN),
+                    draws,
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
@@ -243,6 +291,7 @@ impl RouteTable {
             return Ok(Requirement {
                 permission,
                 cost: route.cost,
+                draws: route.draws.clone(),
             });
         }
         if self.allow_unmatched {
@@ -463,6 +512,48 @@ mod tests {
             for table in [REST, ODATA] {
                 let _ = RouteTable::parse(table).unwrap().resolve(&method, &path);
             }
+        }
+    }
+
+    #[test]
+    fn routes_may_list_the_named_limits_they_draw_on() {
+        let t = RouteTable::parse(
+            r#"{"routes":[{"method":"GET","path":"/search","cost":2,"limits":{"search":5}},
+                          {"method":"GET","path":"/free","limits":{}},
+                          {"method":"*","path":"/*"}]}"#,
+        )
+        .unwrap();
+        let search = t.resolve("GET", "/search").unwrap();
+        assert_eq!(search.charge().cost, 2);
+        assert_eq!(
+            search
+                .charge()
+                .in_limit(PolicyName::parse("search").unwrap()),
+            Some(5)
+        );
+        assert_eq!(
+            search
+                .charge()
+                .in_limit(PolicyName::parse("other").unwrap()),
+            None
+        );
+        assert_eq!(search.charge().in_limit(PolicyName::MINUTE), Some(2));
+        let free = t.resolve("GET", "/free").unwrap();
+        assert_eq!(
+            free.charge().in_limit(PolicyName::parse("search").unwrap()),
+            None
+        );
+        let rest = t.resolve("GET", "/x").unwrap();
+        assert_eq!(
+            rest.charge().in_limit(PolicyName::parse("search").unwrap()),
+            Some(1)
+        );
+        for bad in [
+            r#"{"routes":[{"method":"GET","path":"/a","limits":{"minute":2}}]}"#,
+            r#"{"routes":[{"method":"GET","path":"/a","limits":{"Search":2}}]}"#,
+            r#"{"routes":[{"method":"GET","path":"/a","limits":{"search":0}}]}"#,
+        ] {
+            assert!(RouteTable::parse(bad).is_err(), "{bad}");
         }
     }
 }
