@@ -242,6 +242,23 @@ async function main() {
     const far = await hotKey("distance, 50 ms to the object", bw, 50);
     rows.push(...hot, ...far);
 
+    // The cost of named limits and credits, against a key with only the
+    // minute and day limits, on the exact path, in interleaved rounds.
+    const big = 10_000_000;
+    const named = await issue(kg.url, {
+      limits: [
+        { name: "burst", limit: big, window_seconds: 1 },
+        { name: "hourly", limit: big, window_seconds: 3_600 },
+        { name: "monthly", limit: big, window_seconds: 2_678_400 },
+      ],
+      credits: { remaining: 1_000_000_000_000 },
+    });
+    const limitRows = await interleaved([
+      { name: "limits: keygate (exact), minute and day only", opts: { url: kg.url + "/v1/orders", headers: auth(valid.key) } },
+      { name: "limits: keygate (exact), three named limits + credits", opts: { url: kg.url + "/v1/orders", headers: auth(named.key) } },
+    ]);
+    rows.push(...limitRows);
+
     // Verify with 1,000 keys stored, and with 100,000: two fresh instances
     // with 1,000 issued keys each, one also holding 99,000 more KV entries.
     // Measured A, B, A again, so drift during the run shows up.
@@ -277,6 +294,7 @@ async function main() {
     const ratios = {
       "keygate ÷ floor, req/s (target ≥ 0.95)": k.rps / f.rps,
       "keygate ÷ floor, p50 (target ≤ 1.1)": k.p50 / f.p50,
+      "three named limits + credits ÷ minute/day only, p50 (target ≤ 1.1)": limitRows[1].p50 / limitRows[0].p50,
       "malformed ÷ bare, req/s (target ≥ 0.9)": m.rps / b.rps,
       "verify 100k ÷ 1k, p50 (target ≤ 1.1)": v100.p50 / v1.p50,
       "hot key: leased ÷ bare, req/s (target ≥ 0.9)": hl.rps / hb.rps,

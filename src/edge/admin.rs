@@ -301,12 +301,24 @@ async fn edit(
         tiers: Tiers::default(),
     };
     let key = act(env, config, id, actor, action).await?;
+    recorded(env, key, "edit", actor, None).await
+}
+
+/// Records a change to `key` in the registry (its listing view and the
+/// audit trail), then answers with the key.
+async fn recorded(
+    env: &Env,
+    key: KeyView,
+    action: &str,
+    actor: &Actor,
+    detail: Option<String>,
+) -> Handled {
     let update = RegistryCommand::Update {
         key: key.clone(),
         hashes: vec![],
-        action: "edit".into(),
+        action: action.into(),
         actor: actor.label(),
-        detail: None,
+        detail,
     };
     registry_done(env, &update).await?;
     Ok(http::json(200, &json!({ "data": key })))
@@ -330,15 +342,8 @@ async fn credits(
         idempotency_key: idempotency_key(header)?,
     };
     let key = act(env, config, id, actor, action).await?;
-    let update = RegistryCommand::Update {
-        key: key.clone(),
-        hashes: vec![],
-        action: "credits".into(),
-        actor: actor.label(),
-        detail: Some(format!("{:?} {}", request.op, request.amount).to_ascii_lowercase()),
-    };
-    registry_done(env, &update).await?;
-    Ok(http::json(200, &json!({ "data": key })))
+    let detail = format!("{:?} {}", request.op, request.amount).to_ascii_lowercase();
+    recorded(env, key, "credits", actor, Some(detail)).await
 }
 
 async fn rotate(

@@ -190,17 +190,19 @@ pub fn validate(limits: &[NamedLimit], field: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A named limit for tests: `limit` per `secs`.
+#[cfg(test)]
+pub(crate) fn named(name: &str, limit: u32, secs: u32) -> NamedLimit {
+    NamedLimit {
+        name: PolicyName::parse(name).unwrap(),
+        limit: NonZeroU32::new(limit).unwrap(),
+        window_seconds: NonZeroU32::new(secs).unwrap(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn named(name: &str, limit: u32, secs: u32) -> NamedLimit {
-        NamedLimit {
-            name: PolicyName::parse(name).unwrap(),
-            limit: NonZeroU32::new(limit).unwrap(),
-            window_seconds: NonZeroU32::new(secs).unwrap(),
-        }
-    }
 
     #[test]
     fn names_are_short_lowercase_tokens() {

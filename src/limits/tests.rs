@@ -161,13 +161,7 @@ proptest! {
     }
 }
 
-fn named(name: &str, limit: u32, secs: u32) -> NamedLimit {
-    NamedLimit {
-        name: PolicyName::parse(name).unwrap(),
-        limit: NonZeroU32::new(limit).unwrap(),
-        window_seconds: NonZeroU32::new(secs).unwrap(),
-    }
-}
+use super::named::named;
 
 #[test]
 fn named_limits_are_all_or_nothing_and_the_refusal_names_the_limit() {
