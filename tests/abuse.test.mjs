@@ -159,7 +159,18 @@ function objectFiles(dir, className) {
   const at = path.join(dir, "do", `-${className}`);
   const names = existsSync(at) ? readdirSync(at).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite") : [];
   const digest = createHash("sha256");
-  for (const f of readdirSync(at).sort()) digest.update(f).update(readFileSync(path.join(at, f)));
+  for (const f of readdirSync(at).sort()) {
+    // SQLite removes an object's -wal/-shm files when it closes the
+    // database, possibly between the listing and the read: skip those.
+    let bytes;
+    try {
+      bytes = readFileSync(path.join(at, f));
+    } catch (e) {
+      if (e.code === "ENOENT") continue;
+      throw e;
+    }
+    digest.update(f).update(bytes);
+  }
   return { objects: names.length, digest: digest.digest("hex") };
 }
 
