@@ -142,11 +142,15 @@ fn reason(e: &serde_json::Error) -> String {
 /// as it was.
 fn culprit(body: &[u8], reason_seen: &str, fails_with: &dyn Fn(&[u8]) -> Option<String>) -> String {
     // For a missing field, removing a required sibling fails differently
-    // too (it is missing instead): that does not make the sibling the culprit.
+    // too (the sibling is missing instead): that does not make the sibling
+    // the culprit. Only the removed member's own absence is exempt.
     let missing = reason_seen.starts_with(MISSING);
-    let is_culprit = |text: &[u8]| match fails_with(text) {
+    let is_culprit = |text: &[u8], key: Option<&str>| match fails_with(text) {
         None => true,
-        Some(r) => r != reason_seen && !(missing && r.starts_with(MISSING)),
+        Some(r) => {
+            let own_absence = key.is_some_and(|k| r == format!("{MISSING}{k}`"));
+            r != reason_seen && !(missing && own_absence)
+        }
     };
     let mut path = String::new();
     let mut container = json_text::value_at(body, 0);
@@ -159,7 +163,7 @@ fn culprit(body: &[u8], reason_seen: &str, fails_with: &dyn Fn(&[u8]) -> Option<
                 break 'descend;
             }
             let without = [&body[..member.cut.0], &body[member.cut.1..]].concat();
-            if is_culprit(&without) {
+            if is_culprit(&without, member.key.as_deref()) {
                 match &member.key {
                     Some(key) if path.is_empty() => path.push_str(key),
                     Some(key) => {

@@ -341,9 +341,19 @@ async fn credits(
         amount: request.amount,
         idempotency_key: idempotency_key(header)?,
     };
-    let key = act(env, config, id, actor, action).await?;
-    let detail = format!("{:?} {}", request.op, request.amount).to_ascii_lowercase();
-    recorded(env, key, "credits", actor, Some(detail)).await
+    let command = Command::Admin {
+        actor: actor.clone(),
+        action,
+    };
+    match store::key_object(env, config, id, &command).await? {
+        // A retry: the first call already recorded it.
+        Reply::Replayed { key } => Ok(http::json(200, &json!({ "data": key }))),
+        reply => {
+            let key = expect_key(reply)?;
+            let detail = format!("{:?} {}", request.op, request.amount).to_ascii_lowercase();
+            recorded(env, key, "credits", actor, Some(detail)).await
+        }
+    }
 }
 
 async fn rotate(

@@ -26,20 +26,26 @@ function apply(headers, edits) {
  * `plan.response`, or rejects with TIMEOUT after `timeoutMs` without one.
  */
 export function forward(url, method, headers, body, signal, timeoutMs, planJson) {
-  const plan = JSON.parse(planJson);
-  const sent = new Headers(headers);
-  apply(sent, plan.request);
-  const init = { method, headers: sent, redirect: "manual" };
-  if (body !== null) init.body = body;
-  if (signal !== null) init.signal = signal;
+  // Every failure, thrown here or later, rejects the promise: none may leave
+  // it unsettled (the client would hang) or throw across into wasm.
   return new Promise((resolve, reject) => {
+    const plan = JSON.parse(planJson);
+    const sent = new Headers(headers);
+    apply(sent, plan.request);
+    const init = { method, headers: sent, redirect: "manual" };
+    if (body !== null) init.body = body;
+    if (signal !== null) init.signal = signal;
     const timer = setTimeout(() => reject(TIMEOUT), timeoutMs);
     fetch(url, init).then(
       (resp) => {
         clearTimeout(timer);
-        const out = new Headers(resp.headers);
-        apply(out, plan.response);
-        resolve(new Response(resp.body, { status: resp.status, headers: out }));
+        try {
+          const out = new Headers(resp.headers);
+          apply(out, plan.response);
+          resolve(new Response(resp.body, { status: resp.status, headers: out }));
+        } catch (error) {
+          reject(error);
+        }
       },
       (error) => {
         clearTimeout(timer);

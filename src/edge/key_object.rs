@@ -69,6 +69,7 @@ fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
                 }
             },
             "activity" => state.activity = serde_json::from_str::<Activity>(&value)?,
+            "idempotency" => state.idempotency = serde_json::from_str(&value)?,
             _ => {}
         }
     }
@@ -95,7 +96,7 @@ impl KeyObject {
         let (state, table) = cached.as_mut().expect("loaded above");
         let (answer, writes) = state.apply(command, http::now());
         let saved = (|| {
-            if (writes.record || writes.activity) && !*table {
+            if (writes.record || writes.activity || writes.idempotency) && !*table {
                 sql.exec(SCHEMA, None)?;
                 *table = true;
             }
@@ -105,6 +106,13 @@ impl KeyObject {
             }
             if writes.activity {
                 save(&sql, "activity", serde_json::to_string(&state.activity)?)?;
+            }
+            if writes.idempotency {
+                save(
+                    &sql,
+                    "idempotency",
+                    serde_json::to_string(&state.idempotency)?,
+                )?;
             }
             Ok::<(), worker::Error>(())
         })();

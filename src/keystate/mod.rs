@@ -145,10 +145,13 @@ pub struct Activity {
     /// The key's credits, if it is metered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<Balance>,
-    /// Recent credit changes made under an `Idempotency-Key`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub applied: Vec<Applied>,
 }
+
+/// Recent credit changes made under an `Idempotency-Key`: stored apart
+/// from the activity, which every admitted request rewrites.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Idempotency(Vec<Applied>);
 
 /// A credit change made under an `Idempotency-Key`: a retry with the same
 /// key and the same change answers `result` and changes nothing.
@@ -171,7 +174,7 @@ pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
 /// See [`IDEMPOTENCY_TTL_MS`].
 pub const IDEMPOTENCY_KEYS: usize = 100;
 
-impl Activity {
+impl Idempotency {
     /// What a credit change under idempotency key `key` answered, if one
     /// was made in the last day; 422 if that one was a different change.
     fn retried(
@@ -182,7 +185,7 @@ impl Activity {
         now: Timestamp,
     ) -> Result<Option<Credits>, Error> {
         let seen = self
-            .applied
+            .0
             .iter()
             .find(|a| a.key == key && now.as_millis() < a.at.as_millis() + IDEMPOTENCY_TTL_MS);
         match seen {
@@ -199,13 +202,15 @@ impl Activity {
     /// [`IDEMPOTENCY_KEYS`].
     fn remember(&mut self, applied: Applied) {
         let at = applied.at.as_millis();
-        self.applied
+        self.0
             .retain(|a| at < a.at.as_millis() + IDEMPOTENCY_TTL_MS && a.key != applied.key);
-        self.applied.push(applied);
-        let excess = self.applied.len().saturating_sub(IDEMPOTENCY_KEYS);
-        self.applied.drain(..excess);
+        self.0.push(applied);
+        let excess = self.0.len().saturating_sub(IDEMPOTENCY_KEYS);
+        self.0.drain(..excess);
     }
+}
 
+impl Activity {
     /// Notes a use at `at`; whether `last_used` is due to be reported.
     fn used(&mut self, at: Timestamp, now: Timestamp) -> bool {
         self.last_used = self.last_used.max(Some(at));
@@ -232,6 +237,8 @@ pub struct Writes {
     pub activity: bool,
     /// `last_used` should be reported to the registry (after answering).
     pub report: bool,
+    /// The remembered idempotency keys changed.
+    pub idempotency: bool,
 }
 
 impl Writes {
@@ -239,6 +246,7 @@ impl Writes {
         record: true,
         activity: false,
         report: false,
+        idempotency: false,
     };
 
     fn activity(report: bool) -> Writes {
@@ -261,6 +269,8 @@ pub struct KeyState {
     pub damaged: bool,
     /// Counters and last use.
     pub activity: Activity,
+    /// Credit changes made under an `Idempotency-Key`.
+    pub idempotency: Idempotency,
 }
 
 /// A request refused once the key is identified: the error, and the key's
@@ -362,6 +372,10 @@ impl KeyState {
                     return (Err(Error::NotFound), none);
                 };
                 let version = record.version + 1;
+                let permit = match actor.permit(record) {
+                    Err(e) => return (Err(e), none),
+                    Ok(permit) => permit,
+                };
                 let activity = &mut self.activity;
                 let idempotency = match &action {
                     KeyAction::Credits {
@@ -371,42 +385,45 @@ impl KeyState {
                     } => Some((key.clone(), *op, *amount)),
                     _ => None,
                 };
+                // Checked once the actor may act on the key, so a retry tells
+                // nothing to one who may not.
                 let replayed = match &idempotency {
-                    Some((key, op, amount)) => match activity.retried(key, *op, *amount, now) {
-                        Err(e) => return (Err(e), none),
-                        Ok(replayed) => replayed,
-                    },
+                    Some((key, op, amount)) => {
+                        match self.idempotency.retried(key, *op, *amount, now) {
+                            Err(e) => return (Err(e), none),
+                            Ok(replayed) => replayed,
+                        }
+                    }
                     None => None,
                 };
-                let ran = actor.permit(record).and_then(|permit| match replayed {
+                if let Some(credits) = replayed {
                     // Answered as the first call was, changing nothing.
-                    Some(credits) => {
-                        let first = Balance {
-                            credits,
-                            since: now,
-                        };
-                        KeyAction::Get.run(permit, activity.last_used, Some(first), now)
-                    }
-                    None => action.run(permit, activity.last_used, activity.credits, now),
-                });
+                    let first = Balance {
+                        credits,
+                        since: now,
+                    };
+                    let key = record.view(activity.last_used, Some(first.credits), now);
+                    return (Ok(Reply::Replayed { key }), none);
+                }
                 let Ran {
                     reply,
                     record: next,
                     credits: new_credits,
-                } = match ran {
+                } = match action.run(permit, activity.last_used, activity.credits, now) {
                     Err(e) => return (Err(e), none),
                     Ok(ran) => ran,
                 };
                 let mut writes = none;
                 if let Some(credits) = new_credits {
                     if let (Some((key, op, amount)), Some(balance)) = (idempotency, credits) {
-                        activity.remember(Applied {
+                        self.idempotency.remember(Applied {
                             key,
                             op,
                             amount,
                             at: now,
                             result: balance.credits,
                         });
+                        writes.idempotency = true;
                     }
                     activity.credits = credits;
                     writes.activity = true;

@@ -169,6 +169,12 @@ pub enum Reply {
     },
     /// A lease return was taken.
     Returned,
+    /// A credit change retried under its `Idempotency-Key`: the key as the
+    /// first call left it; nothing changed.
+    Replayed {
+        /// The view the first call answered with.
+        key: KeyView,
+    },
     /// The key is revoked; the Worker removes `hashes` from KV.
     Revoked {
         /// The revoked key's view.
@@ -186,6 +192,7 @@ impl Reply {
             Reply::Granted { .. } => "granted",
             Reply::Refused { .. } => "refused",
             Reply::Returned => "returned",
+            Reply::Replayed { .. } => "replayed",
             Reply::Revoked { .. } => "revoked",
         }
     }

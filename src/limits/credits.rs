@@ -178,8 +178,13 @@ impl Balance {
                 },
                 ..current
             }),
+            // A refill too small to pay for the request is no time to retry.
             None => Err(Error::CreditsExhausted {
-                retry_at: current.next_refill(now),
+                retry_at: current
+                    .credits
+                    .refill
+                    .filter(|r| r.amount >= u64::from(cost))
+                    .and(current.next_refill(now)),
             }),
         }
     }

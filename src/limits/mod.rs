@@ -130,8 +130,9 @@ impl Policy {
     fn charge(&self, usage: &mut Usage, units: u32, now: Timestamp) {
         let next = self.span.charge(self.tally(usage), units, now);
         match self.fixed_slot() {
-            Some(Slot::Minute) => usage.minute = next[0],
-            Some(Slot::Day) => usage.day = next[0],
+            // The bucket just charged (the last one), never an older one.
+            Some(Slot::Minute) => usage.minute = *next.last().expect("charged"),
+            Some(Slot::Day) => usage.day = *next.last().expect("charged"),
             None => match usage.tallies.iter_mut().find(|t| t.policy == self.name) {
                 Some(tally) => tally.buckets = next,
                 None => usage.tallies.push(Tally {

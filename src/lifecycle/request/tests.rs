@@ -457,3 +457,13 @@ fn credit_requests_and_idempotency_keys_are_checked() {
         assert!(idempotency_key(Some(bad.into())).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_missing_field_is_named_in_the_first_element_that_lacks_it() {
+    let body = br#"{"name":"k","environment":"live","limits":[
+        {"name":"a","limit":1},{"limit":2,"window_seconds":5}]}"#;
+    match crate::admin::parse_body::<NewKey>(body) {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "limits[0].window_seconds"),
+        other => panic!("{other:?}"),
+    }
+}
