@@ -9,7 +9,7 @@
 //! - `admin`: admin route handlers.
 //! - `guard_object`: one small Durable Object per client counting failed admin logins.
 //! - `gateway`: the API path: key → KV → Durable Object → proxy.
-//! - `proxy`: forwarding to the origin.
+//! - `proxy` (with `forward.js`): forwarding to the origin.
 
 mod admin;
 mod gateway;

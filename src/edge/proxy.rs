@@ -1,5 +1,7 @@
 //! Forwarding an admitted request to its origin and streaming the answer
-//! back with the rate-limit headers. The body is never buffered.
+//! back with the rate-limit headers. The body is never buffered. What to
+//! change is decided here; `forward.js` applies it in one call (header
+//! copies and edits, the fetch and its timeout, the answer).
 
 use std::cell::Cell;
 use std::rc::Rc;
