@@ -313,8 +313,12 @@ test("routes in ROUTES draw on the named limits they list, at their own costs", 
     const third = await get("/v1/search?q=c");
     assert.equal(third.status, 429);
     assert.equal(JSON.parse(third.body).error.policy, "search");
-    // Other routes draw on no named limit: still open.
+    // Other routes draw on no named limit: still open, and their headers
+    // name a limit they do draw on, not the spent search limit.
     for (let i = 0; i < 5; i++) assert.equal((await get("/v1/orders")).status, 200);
+    const orders = await routed.fetch("/v1/orders", { headers: bearer(k.key) });
+    await orders.arrayBuffer();
+    assert.equal(ratelimit(orders).name, "minute");
   } finally {
     await routed.dispose();
   }

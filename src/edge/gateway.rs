@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Refusal, Reply};
+use crate::limits::Charge;
 use crate::policy::actor::Actor;
 use crate::policy::cors;
 use crate::policy::ip::client_ip;
@@ -59,6 +60,8 @@ pub async fn handle(
     let (key, source) = credential(&req)?;
     let origin = config.origin_for(&key)?;
     let requirement = config.requirement(target.method, target.path);
+    // The route's draws, kept for the headers (the access goes to the judge).
+    let draws = requirement.as_ref().ok().and_then(|r| r.draws.clone());
     let access = access(&req, target.method, requirement, true);
     let grant = match judged(edge, &key, access, None).await? {
         Ok(grant) => grant,
@@ -86,6 +89,10 @@ pub async fn handle(
         timeout_ms: config.origin_timeout_ms,
         max_body_bytes: config.max_body_bytes,
         declared_length: target.content_length.is_some(),
+        binding: grant.quota_for(&Charge {
+            cost: 1,
+            draws: draws.as_deref(),
+        }),
     };
     proxy::forward(req, forward, &grant).await
 }

@@ -17,6 +17,7 @@ use super::http::{self, HeaderEdits};
 use crate::credential::KeySource;
 use crate::error::Error;
 use crate::keystate::Grant;
+use crate::limits::Quota;
 use crate::signature::{self, Signed, SigningKey};
 
 /// Headers keygate sets for the origin. Every client header named
@@ -50,6 +51,8 @@ pub struct Forward<'a> {
     pub max_body_bytes: u64,
     /// Whether the body's length was declared (and so checked up front).
     pub declared_length: bool,
+    /// The limit to report as binding first, among those the route draws on.
+    pub binding: Quota,
 }
 
 /// What `forward.js` changes: the client's headers on the way in, the
@@ -114,7 +117,7 @@ pub async fn forward(
     }
     let mut response = HeaderEdits::default();
     response.rate_limit(
-        &grant.quota(),
+        &to.binding,
         &grant.quotas,
         grant.credits.as_ref(),
         http::now(),

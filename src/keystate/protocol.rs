@@ -255,6 +255,18 @@ impl Grant {
 
     /// The limit that binds first, for `X-RateLimit-*` and `RateLimit`.
     pub fn quota(&self) -> Quota {
-        crate::limits::binding(&self.quotas).expect("every key has limits")
+        self.quota_for(&Charge::flat(1))
+    }
+
+    /// The limit that binds first among those `charge` draws on: a route
+    /// that does not draw on a spent named limit is not told about it.
+    pub fn quota_for(&self, charge: &Charge<'_>) -> Quota {
+        let drawn: Vec<Quota> = self
+            .quotas
+            .iter()
+            .filter(|q| charge.in_limit(q.policy).is_some())
+            .copied()
+            .collect();
+        crate::limits::binding(&drawn).expect("every key has a minute and a day limit")
     }
 }

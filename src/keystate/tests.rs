@@ -653,3 +653,33 @@ fn credits_on_a_key_without_them_are_refused_until_patched_in() {
     assert!(matches!(reply, Ok(Reply::Key { key }) if key.credits.is_none()));
     assert!(state.activity.credits.is_none());
 }
+
+#[test]
+fn the_binding_limit_is_one_the_route_draws_on() {
+    use crate::limits::{named::named, Charge, Draw, PolicyName};
+    let (mut state, hash) = issued(r#"{"name":"s","environment":"live"}"#);
+    let mut record = state.record.clone().unwrap();
+    record.limits = vec![named("search", 1, 60)];
+    state.record = Some(record);
+    authorize(&mut state, &hash, NOW).unwrap();
+    let Ok(Reply::Granted { quotas, .. }) = state.apply(authorizing(hash, open(false)), NOW).0
+    else {
+        panic!("granted");
+    };
+    let grant = Grant::new(state.record.as_ref().unwrap(), quotas, None);
+    assert_eq!(grant.quota().policy.as_str(), "search", "spent: 0 left");
+    let none = Charge {
+        cost: 1,
+        draws: Some(&[]),
+    };
+    assert_eq!(grant.quota_for(&none).policy, PolicyName::MINUTE);
+    let search = [Draw {
+        limit: PolicyName::parse("search").unwrap(),
+        cost: std::num::NonZeroU32::MIN,
+    }];
+    let drawing = Charge {
+        cost: 1,
+        draws: Some(&search),
+    };
+    assert_eq!(grant.quota_for(&drawing).policy.as_str(), "search");
+}
