@@ -177,11 +177,22 @@ async fn act(
     actor: &Actor,
     action: KeyAction,
 ) -> Result<KeyView, Error> {
+    expect_key(ask(env, config, id, actor, action).await?)
+}
+
+/// `actor`'s `action` on key `id`, as its object answers it.
+async fn ask(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+    action: KeyAction,
+) -> Result<Reply, Error> {
     let command = Command::Admin {
         actor: actor.clone(),
         action,
     };
-    expect_key(store::key_object(env, config, id, &command).await?)
+    store::key_object(env, config, id, &command).await
 }
 
 async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
@@ -341,11 +352,7 @@ async fn credits(
         amount: request.amount,
         idempotency_key: idempotency_key(header)?,
     };
-    let command = Command::Admin {
-        actor: actor.clone(),
-        action,
-    };
-    match store::key_object(env, config, id, &command).await? {
+    match ask(env, config, id, actor, action).await? {
         // A retry: the first call already recorded it.
         Reply::Replayed { key } => Ok(http::json(200, &json!({ "data": key }))),
         reply => {

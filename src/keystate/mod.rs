@@ -398,11 +398,7 @@ impl KeyState {
                 };
                 if let Some(credits) = replayed {
                     // Answered as the first call was, changing nothing.
-                    let first = Balance {
-                        credits,
-                        since: now,
-                    };
-                    let key = record.view(activity.last_used, Some(first.credits), now);
+                    let key = record.view(activity.last_used, Some(credits), now);
                     return (Ok(Reply::Replayed { key }), none);
                 }
                 let Ran {

@@ -261,12 +261,10 @@ impl Grant {
     /// The limit that binds first among those `charge` draws on: a route
     /// that does not draw on a spent named limit is not told about it.
     pub fn quota_for(&self, charge: &Charge<'_>) -> Quota {
-        let drawn: Vec<Quota> = self
+        let drawn = self
             .quotas
             .iter()
-            .filter(|q| charge.in_limit(q.policy).is_some())
-            .copied()
-            .collect();
-        crate::limits::binding(&drawn).expect("every key has a minute and a day limit")
+            .filter(|q| charge.in_limit(q.policy).is_some());
+        crate::limits::binding(drawn).expect("every key has a minute and a day limit")
     }
 }

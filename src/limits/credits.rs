@@ -96,8 +96,7 @@ impl Refill {
                 Some(if this_month <= t {
                     this_month
                 } else {
-                    let (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-                    self.boundary_in(y, m)
+                    self.boundary_in(y, m - 1)
                 })
             }
         }
@@ -115,15 +114,16 @@ impl Refill {
                 Some(if this_month > t {
                     this_month
                 } else {
-                    let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                    self.boundary_in(y, m)
+                    self.boundary_in(y, m + 1)
                 })
             }
         }
     }
 
-    /// 00:00 UTC on this rule's day of month `m` of year `y`.
+    /// 00:00 UTC on this rule's day of month `m` of year `y` (`m` may be
+    /// 0 or 13: the month before or after the year).
     fn boundary_in(&self, y: i64, m: i64) -> Timestamp {
+        let (y, m) = (y + (m - 1).div_euclid(12), (m - 1).rem_euclid(12) + 1);
         let wanted = i64::from(self.day_of_month.unwrap_or(1));
         let day = wanted.min(days_in_month(y, m));
         Timestamp::from_millis(days_from_civil(y, m, day) as u64 * DAY_MS)

@@ -192,8 +192,8 @@ pub fn quotas(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Vec<Quota> {
 
 /// The limit clients are told about: the one with the fewest units left
 /// (on a tie, the first: the minute, which resets soonest).
-pub fn binding(quotas: &[Quota]) -> Option<Quota> {
-    quotas.iter().copied().min_by_key(|q| q.remaining)
+pub fn binding<'q>(quotas: impl IntoIterator<Item = &'q Quota>) -> Option<Quota> {
+    quotas.into_iter().copied().min_by_key(|q| q.remaining)
 }
 
 /// [`binding`] among `set`'s limits at `now`.
