@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::limits::Quota;
+use crate::limits::{Holder, Quota};
 use crate::time::Timestamp;
 
 /// A request that keygate answers itself instead of forwarding.
@@ -45,11 +45,13 @@ pub enum Error {
         /// limit is keygate's own, e.g. the admin guard's).
         quotas: Vec<Quota>,
     },
-    /// The key's credits cannot pay for the request.
+    /// The key's (or its owner's) credits cannot pay for the request.
     #[error("credits exhausted")]
     CreditsExhausted {
-        /// When the next refill is due, if the key has one.
+        /// When the next refill is due, if there is one.
         retry_at: Option<Timestamp>,
+        /// Whose credits ran out.
+        holder: Holder,
     },
     /// No route in the table matches, and unmatched routes are denied.
     #[error("route not allowed")]
@@ -244,12 +246,15 @@ impl Error {
             Error::RateLimited { .. } => {
                 "Rate limit exceeded; retry after `retry_after` seconds.".into()
             }
-            Error::CreditsExhausted { retry_at: Some(_) } => {
-                "This API key has no credits left until its next refill, in `retry_after` seconds."
-                    .into()
-            }
-            Error::CreditsExhausted { retry_at: None } => {
-                "This API key has no credits left.".into()
+            Error::CreditsExhausted { retry_at, holder } => {
+                let whose = match holder {
+                    Holder::Key => "This API key has",
+                    Holder::Owner => "This API key's owner has",
+                };
+                match retry_at {
+                    Some(_) => format!("{whose} no credits left until its next refill, in `retry_after` seconds."),
+                    None => format!("{whose} no credits left."),
+                }
             }
             Error::RouteNotAllowed => "This route is not available through the API gateway.".into(),
             Error::InsufficientPermissions { message, .. } => message.clone(),
@@ -293,6 +298,7 @@ impl Error {
             Error::RateLimited { retry_at, .. }
             | Error::CreditsExhausted {
                 retry_at: Some(retry_at),
+                ..
             } => Some(retry_at.as_secs_ceil().saturating_sub(now.as_secs()).max(1)),
             _ => None,
         }
@@ -366,7 +372,10 @@ impl From<Error> for Wire {
                 w.text = Some(message);
                 w.name = Some(field);
             }
-            Error::CreditsExhausted { retry_at } => w.at = retry_at,
+            Error::CreditsExhausted { retry_at, holder } => {
+                w.at = retry_at;
+                w.name = (holder == Holder::Owner).then(|| "owner".to_owned());
+            }
             Error::RateLimited {
                 quota,
                 retry_at,
@@ -398,7 +407,13 @@ impl TryFrom<Wire> for Error {
             "invalid_api_key" => Error::InvalidApiKey { message: text() },
             "key_expired" => Error::KeyExpired,
             "key_revoked" => Error::KeyRevoked,
-            "credits_exhausted" => Error::CreditsExhausted { retry_at: w.at },
+            "credits_exhausted" => Error::CreditsExhausted {
+                retry_at: w.at,
+                holder: match w.name.as_deref() {
+                    Some("owner") => Holder::Owner,
+                    _ => Holder::Key,
+                },
+            },
             "rate_limited" => Error::RateLimited {
                 quota: w.quota.ok_or("rate_limited without quota")?,
                 quotas: w.quotas,
@@ -539,6 +554,7 @@ mod tests {
                 reset,
                 policy: crate::limits::PolicyName::MINUTE,
                 window_seconds: 60,
+                holder: crate::limits::Holder::Key,
             },
             quotas: Vec::new(),
             retry_at: reset,

@@ -84,6 +84,7 @@ pub fn verdict(text: &str) -> Option<Result<(), Error>> {
         reset: retry_at,
         policy: limits::PolicyName::MINUTE,
         window_seconds: 60,
+        holder: limits::Holder::Key,
     };
     Some(Err(Error::RateLimited {
         quota,

@@ -17,6 +17,8 @@
 //!   create and edit requests, the registry, listing and leak reports.
 //! - [`limits`]: minute/day, named and rolling limits, and the one all-or-nothing `consume`.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
+//! - [`owner`]: limits and credits shared by an owner's keys, and the
+//!   state machine of each owner's Durable Object.
 //! - [`admission`]: leases: how an isolate admits a hot key's requests
 //!   with no I/O and still never over-admits.
 //! - [`policy`]: access rules: permissions, the route table, canonical
@@ -53,6 +55,7 @@ pub mod key;
 pub mod keystate;
 pub mod lifecycle;
 pub mod limits;
+pub mod owner;
 pub mod policy;
 pub mod signature;
 pub mod size;

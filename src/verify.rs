@@ -143,6 +143,7 @@ mod tests {
                 reset: Timestamp::from_secs(130),
                 policy: crate::limits::PolicyName::MINUTE,
                 window_seconds: 60,
+                holder: crate::limits::Holder::Key,
             },
             quotas: Vec::new(),
             retry_at: Timestamp::from_secs(130),

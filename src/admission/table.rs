@@ -272,14 +272,15 @@ impl Leases {
             held: None,
             ended: None,
         };
-        let ((quotas, credits), version, record, lease) = match answer {
+        let ((quotas, credits, owner_credits), version, record, lease) = match answer {
             Ok(Reply::Granted {
                 quotas,
                 credits,
+                owner_credits,
                 version,
                 record,
                 lease,
-            }) => ((quotas, credits), version, record, lease),
+            }) => ((quotas, credits, owner_credits), version, record, lease),
             Ok(Reply::Refused {
                 error,
                 allowed_origins,
@@ -341,7 +342,10 @@ impl Leases {
                 settled.ended = Some(held.end());
             }
         }
-        settled.verdict = Ok(Ok(Grant::new(&snapshot.record, quotas, credits)));
+        settled.verdict = Ok(Ok(Grant {
+            owner_credits,
+            ..Grant::new(&snapshot.record, quotas, credits)
+        }));
         settled
     }
 
@@ -416,7 +420,8 @@ mod tests {
             &crate::limits::LimitSet::fixed(crate::limits::RateLimits::DEFAULT),
             &Default::default(),
             NOW,
-        );
+        )
+        .unwrap();
         let outsider = Actor::key(&Grant::new(
             other.record.as_ref().unwrap(),
             vec![quota],

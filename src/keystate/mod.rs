@@ -4,7 +4,9 @@
 //! state, calls [`KeyState::apply`] with the time, and saves what changed.
 //!
 //! - [`protocol`]: the commands, request facts and answers exchanged with the Worker.
+//! - `owned`: settling a request with the key's owner's limits ([`KeyState::settle`]).
 
+mod owned;
 mod protocol;
 
 use serde::{Deserialize, Serialize};
@@ -472,7 +474,7 @@ impl KeyState {
                     activity.credits = credits;
                     let plain = credits.is_none() && leasable(record);
                     let offer = ask.filter(|_| plain).and_then(|ask| {
-                        let units = lease::size(&ask, quota.remaining, access.cost())?;
+                        let units = lease::size(&ask, quota?.remaining, access.cost())?;
                         lease::lend(units, ask.ttl_ms, now)
                     });
                     if let Some(lent) = offer {
@@ -486,6 +488,7 @@ impl KeyState {
         let granted = Reply::Granted {
             quotas: limits::quotas(&limits, &activity.usage, now),
             credits: credits.map(|b| b.credits),
+            owner_credits: None,
             version: record.version,
             record: (known != Some(record.version)).then(|| Box::new(record.clone())),
             lease,

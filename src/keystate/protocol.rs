@@ -13,7 +13,8 @@ use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
 use crate::limits::credits::{CreditOp, Credits};
-use crate::limits::{Charge, Quota, RateLimits, Tiers, WindowKind};
+use crate::limits::{Charge, Draw, Quota, RateLimits, Tiers, WindowKind};
+use crate::owner::OwnerCharge;
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -37,6 +38,16 @@ pub struct Access {
 }
 
 impl Access {
+    /// What this request spends in its key's owner's limits.
+    pub fn owner_charge(&self) -> OwnerCharge {
+        let charge = self.charge();
+        OwnerCharge {
+            cost: charge.cost,
+            draws: charge.draws.map(<[Draw]>::to_vec),
+            consume: self.consume,
+        }
+    }
+
     /// The units this request costs (1 where the route table refused it).
     pub fn cost(&self) -> u32 {
         self.charge().cost
@@ -151,6 +162,9 @@ pub enum Reply {
         /// The credits after this request, if the key has them.
         #[serde(default)]
         credits: Option<Credits>,
+        /// Its owner's credits after this request, if the owner has them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner_credits: Option<Credits>,
         /// The record's version.
         version: u64,
         /// The record, unless the Worker said it holds this version.
@@ -215,7 +229,9 @@ pub struct Grant {
     pub window: WindowKind,
     /// Its credits after this request, if it has them.
     pub credits: Option<Credits>,
-    /// Every limit's state after this request.
+    /// Its owner's credits after this request, if the owner has them.
+    pub owner_credits: Option<Credits>,
+    /// Every limit's state after this request (its owner's included).
     pub quotas: Vec<Quota>,
     /// When the key expires, if ever.
     pub expires_at: Option<Timestamp>,
@@ -243,6 +259,7 @@ impl Grant {
             rate_limits: record.rate_limits,
             window: record.window,
             credits,
+            owner_credits: None,
             quotas,
             expires_at: record.expires_at,
             grants: record.grants.clone(),

@@ -572,7 +572,10 @@ fn credits_are_spent_all_or_nothing_with_the_limits() {
     let usage = state.activity.usage.clone();
     assert_eq!(
         authorize(&mut state, &hash, later),
-        Err(Error::CreditsExhausted { retry_at: None })
+        Err(Error::CreditsExhausted {
+            retry_at: None,
+            holder: crate::limits::Holder::Key,
+        })
     );
     assert_eq!(state.activity.usage, usage);
 }
@@ -637,7 +640,8 @@ fn credits_on_a_key_without_them_are_refused_until_patched_in() {
     assert_eq!(
         authorize(&mut state, &hash, NOW),
         Err(Error::CreditsExhausted {
-            retry_at: Some(next_day)
+            retry_at: Some(next_day),
+            holder: crate::limits::Holder::Key,
         })
     );
     assert_eq!(

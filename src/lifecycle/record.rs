@@ -355,17 +355,7 @@ impl KeyRecord {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
         if let Some(owner) = &self.owner_id {
-            let ok = !owner.is_empty()
-                && owner.chars().count() <= MAX_OWNER_ID_CHARS
-                && owner.bytes().all(|b| b.is_ascii_graphic());
-            if !ok {
-                return Err(Error::invalid(
-                    "owner_id",
-                    format!(
-                        "must be 1-{MAX_OWNER_ID_CHARS} printable ASCII characters without spaces"
-                    ),
-                ));
-            }
+            check_owner_id(owner)?;
         }
         if let Some(metadata) = &self.metadata {
             if serde_json::to_vec(metadata).map_or(true, |v| v.len() > MAX_METADATA_BYTES) {
@@ -383,10 +373,26 @@ impl KeyRecord {
     /// Everything that limits this key.
     pub fn limit_set(&self) -> LimitSet<'_> {
         LimitSet {
-            rate_limits: self.rate_limits,
+            rate_limits: Some(self.rate_limits),
             window: self.window,
             named: &self.limits,
         }
+    }
+}
+
+/// Refuses an `owner_id` (in a key or in an owner route's path) that is
+/// not 1-128 printable ASCII characters without spaces.
+pub fn check_owner_id(owner: &str) -> Result<(), Error> {
+    let ok = !owner.is_empty()
+        && owner.chars().count() <= MAX_OWNER_ID_CHARS
+        && owner.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "owner_id",
+            format!("must be 1-{MAX_OWNER_ID_CHARS} printable ASCII characters without spaces"),
+        ))
     }
 }
 

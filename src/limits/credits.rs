@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::limits::Holder;
 use crate::time::{civil_from_days, days_from_civil, days_in_month, Timestamp};
 
 const DAY_MS: u64 = 86_400_000;
@@ -180,12 +181,34 @@ impl Balance {
             }),
             // A refill too small to pay for the request is no time to retry.
             None => Err(Error::CreditsExhausted {
+                holder: Holder::Key,
                 retry_at: current
                     .credits
                     .refill
                     .filter(|r| r.amount >= u64::from(cost))
                     .and(current.next_refill(now)),
             }),
+        }
+    }
+
+    /// Gives back `cost` spent at `spent_at` (a request its owner then
+    /// refused), as of `now`: nothing if a refill came in between, since
+    /// the refill already replaced the balance it was spent from.
+    pub fn refund(&self, cost: u32, spent_at: Timestamp, now: Timestamp) -> Balance {
+        let current = self.at(now);
+        if current.since > spent_at {
+            return current;
+        }
+        Balance {
+            credits: Credits {
+                remaining: current
+                    .credits
+                    .remaining
+                    .saturating_add(u64::from(cost))
+                    .min(MAX_CREDITS),
+                ..current.credits
+            },
+            ..current
         }
     }
 
@@ -318,7 +341,8 @@ mod tests {
         assert_eq!(
             b.spend(1, at("2026-11-23T10:00:02Z")),
             Err(Error::CreditsExhausted {
-                retry_at: Some(at("2026-12-15T00:00:00Z"))
+                retry_at: Some(at("2026-12-15T00:00:00Z")),
+                holder: Holder::Key,
             })
         );
         let never = Balance {
@@ -330,7 +354,10 @@ mod tests {
         };
         assert_eq!(
             never.spend(1, at("2026-11-23T10:00:02Z")),
-            Err(Error::CreditsExhausted { retry_at: None })
+            Err(Error::CreditsExhausted {
+                retry_at: None,
+                holder: Holder::Key,
+            })
         );
     }
 
@@ -436,7 +463,7 @@ mod tests {
                         prop_assert_eq!(next.credits.remaining + u64::from(cost), read.credits.remaining);
                         b = next;
                     }
-                    Err(Error::CreditsExhausted { retry_at }) => {
+                    Err(Error::CreditsExhausted { retry_at, .. }) => {
                         prop_assert!(read.credits.remaining < u64::from(cost));
                         prop_assert_eq!(retry_at, refill.next_boundary(now));
                         prop_assert!(retry_at.is_some_and(|t| t > now));

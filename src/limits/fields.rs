@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::credits::{Credits, Interval};
-use super::Quota;
+use super::{Holder, Quota};
 use crate::time::Timestamp;
 
 /// Appends `s` as an sf-string (RFC 9651 §4.1.6): quoted, with `"` and
@@ -38,19 +38,20 @@ pub fn policy(quotas: &[Quota]) -> String {
         if i > 0 {
             out.push_str(", ");
         }
-        string(&mut out, q.policy.as_str());
+        string(&mut out, &q.label());
         param(&mut out, "q", u64::from(q.limit));
         param(&mut out, "w", u64::from(q.window_seconds));
     }
     out
 }
 
-/// The `RateLimit-Policy` item for a key's credits: `"credits";q=N`, N
-/// being the refill amount (or, with no refill, the balance), with `w` the
-/// refill period in seconds when it is daily.
-pub fn credits(credits: &Credits) -> String {
+/// The `RateLimit-Policy` item for a key's (or, under `holder`, its
+/// owner's) credits: `"credits";q=N`, N being the refill amount (or, with
+/// no refill, the balance), with `w` the refill period in seconds when it
+/// is daily.
+pub fn credits(credits: &Credits, holder: Holder) -> String {
     let mut out = String::new();
-    string(&mut out, "credits");
+    string(&mut out, &format!("{}credits", holder.prefix()));
     let refill = credits.refill;
     param(
         &mut out,
@@ -67,7 +68,7 @@ pub fn credits(credits: &Credits) -> String {
 /// seconds until it resets (`t`).
 pub fn ratelimit(quota: &Quota, now: Timestamp) -> String {
     let mut out = String::new();
-    string(&mut out, quota.policy.as_str());
+    string(&mut out, &quota.label());
     param(&mut out, "r", u64::from(quota.remaining));
     param(
         &mut out,
@@ -106,7 +107,7 @@ mod tests {
             window_seconds: NonZeroU32::new(1).unwrap(),
         }];
         let set = LimitSet {
-            rate_limits: RateLimits::DEFAULT,
+            rate_limits: Some(RateLimits::DEFAULT),
             window: WindowKind::Fixed,
             named: &named,
         };
@@ -121,6 +122,7 @@ mod tests {
             reset: Timestamp::from_secs(1_795_478_340),
             policy: PolicyName::MINUTE,
             window_seconds: 60,
+            holder: Holder::Key,
         };
         assert_eq!(ratelimit(&quota, now), r#""minute";r=12;t=28"#);
     }
@@ -135,7 +137,7 @@ mod tests {
                 day_of_month: None,
             })
         };
-        let c = |remaining, refill| credits(&Credits { remaining, refill });
+        let c = |remaining, refill| credits(&Credits { remaining, refill }, Holder::Key);
         assert_eq!(c(7, None), r#""credits";q=7"#);
         assert_eq!(c(7, refill(Interval::Daily)), r#""credits";q=500;w=86400"#);
         assert_eq!(c(7, refill(Interval::Monthly)), r#""credits";q=500"#);

@@ -22,17 +22,19 @@ pub mod tally;
 use std::slice;
 
 pub use named::{Charge, Draw, NamedLimit, PolicyName, WindowKind};
-pub use rate::{quotas_json, shortest_window_end, Counter, Quota, RateLimits, Tally, Tiers, Usage};
+pub use rate::{
+    quotas_json, shortest_window_end, Counter, Holder, Quota, RateLimits, Tally, Tiers, Usage,
+};
 
 use crate::time::Timestamp;
 use named::MAX_ROLLING_SECS;
 use tally::Span;
 
-/// Everything that limits one key.
+/// Everything that limits one key (or one owner's keys together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LimitSet<'a> {
-    /// Its minute and day limits.
-    pub rate_limits: RateLimits,
+    /// Its minute and day limits (every key has them; an owner may not).
+    pub rate_limits: Option<RateLimits>,
     /// Whether its windows of an hour or less roll.
     pub window: WindowKind,
     /// Its named limits.
@@ -43,7 +45,7 @@ impl LimitSet<'_> {
     /// Just `rate_limits`, in fixed windows.
     pub fn fixed(rate_limits: RateLimits) -> LimitSet<'static> {
         LimitSet {
-            rate_limits,
+            rate_limits: Some(rate_limits),
             window: WindowKind::Fixed,
             named: &[],
         }
@@ -58,26 +60,28 @@ impl LimitSet<'_> {
     /// Every limit: minute, day, then the named ones in order.
     pub fn policies(&self) -> impl Iterator<Item = Policy> + '_ {
         let rolls = |secs: u32| self.window == WindowKind::Rolling && secs <= MAX_ROLLING_SECS;
-        let r = self.rate_limits;
-        [
-            (PolicyName::MINUTE, r.per_minute.get(), 60),
-            (PolicyName::DAY, r.per_day.get(), 86_400),
-        ]
-        .into_iter()
-        .chain(
-            self.named
-                .iter()
-                .map(|n| (n.name, n.limit.get(), n.window_seconds.get())),
-        )
-        .map(move |(name, limit, secs)| Policy {
-            name,
-            limit,
-            window_seconds: secs,
-            span: Span {
-                length_ms: u64::from(secs) * 1_000,
-                rolling: rolls(secs),
-            },
-        })
+        self.rate_limits
+            .into_iter()
+            .flat_map(|r| {
+                [
+                    (PolicyName::MINUTE, r.per_minute.get(), 60),
+                    (PolicyName::DAY, r.per_day.get(), 86_400),
+                ]
+            })
+            .chain(
+                self.named
+                    .iter()
+                    .map(|n| (n.name, n.limit.get(), n.window_seconds.get())),
+            )
+            .map(move |(name, limit, secs)| Policy {
+                name,
+                limit,
+                window_seconds: secs,
+                span: Span {
+                    length_ms: u64::from(secs) * 1_000,
+                    rolling: rolls(secs),
+                },
+            })
     }
 
     /// Refuses a charge no limit could ever admit, so the caller is not
@@ -161,6 +165,28 @@ impl Policy {
             reset: self.span.reset(tally, now),
             policy: self.name,
             window_seconds: self.window_seconds,
+            holder: Holder::Key,
+        }
+    }
+
+    /// Takes back `units` this limit counted at `at`, if the bucket they
+    /// went into still counts (a window that ended keeps its counts).
+    fn refund(&self, usage: &mut Usage, units: u32, at: Timestamp) {
+        let bucket = self.span.bucket_of(at);
+        let give_back = |c: &mut Counter| {
+            if c.start_ms == bucket {
+                c.count = c.count.saturating_sub(units);
+            }
+        };
+        match self.fixed_slot() {
+            Some(Slot::Minute) => give_back(&mut usage.minute),
+            Some(Slot::Day) => give_back(&mut usage.day),
+            None => usage
+                .tallies
+                .iter_mut()
+                .filter(|t| t.policy == self.name)
+                .flat_map(|t| t.buckets.iter_mut())
+                .for_each(give_back),
         }
     }
 }
@@ -173,8 +199,9 @@ enum Slot {
 /// What [`consume`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Admitted; `quota` is the limit that binds first.
-    Admitted(Quota),
+    /// Admitted; the limit that binds first (none when the set is empty:
+    /// an owner with credits only).
+    Admitted(Option<Quota>),
     /// Refused; nothing was consumed. `quota` is the exhausted limit and
     /// `retry_at` the earliest time the same request could succeed.
     Limited {
@@ -191,14 +218,15 @@ pub fn quotas(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Vec<Quota> {
 }
 
 /// The limit clients are told about: the one with the fewest units left
-/// (on a tie, the first: the minute, which resets soonest).
+/// (on a tie, the first: the minute, which resets soonest). A key's own
+/// limits come before its owner's, so a tie names the key's.
 pub fn binding<'q>(quotas: impl IntoIterator<Item = &'q Quota>) -> Option<Quota> {
     quotas.into_iter().copied().min_by_key(|q| q.remaining)
 }
 
 /// [`binding`] among `set`'s limits at `now`.
-pub fn peek(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Quota {
-    binding(&quotas(set, usage, now)).expect("every key has a minute and a day limit")
+pub fn peek(set: &LimitSet<'_>, usage: &Usage, now: Timestamp) -> Option<Quota> {
+    binding(&quotas(set, usage, now))
 }
 
 /// Tries to spend `charge` in every limit it draws on at `now`. Either all
@@ -236,6 +264,19 @@ pub fn consume(
     }
     let binding = peek(set, &next, now);
     (Outcome::Admitted(binding), next)
+}
+
+/// Takes back what [`consume`] spent for `charge` at `at`: for a request
+/// admitted here and then refused elsewhere (its owner's limits), so it
+/// counts nowhere. Buckets that have stopped counting keep their units.
+pub fn refund(set: &LimitSet<'_>, usage: &Usage, charge: &Charge<'_>, at: Timestamp) -> Usage {
+    let mut next = usage.clone();
+    for p in set.policies() {
+        if let Some(cost) = charge.in_limit(p.name) {
+            p.refund(&mut next, cost, at);
+        }
+    }
+    next
 }
 
 #[cfg(test)]

@@ -220,14 +220,49 @@ pub struct Quota {
     /// The limit's window, in seconds.
     #[serde(default)]
     pub window_seconds: u32,
+    /// Whose limit it is: the key's own, or its owner's.
+    #[serde(default, skip_serializing_if = "Holder::is_key")]
+    pub holder: Holder,
+}
+
+/// Whose limit a [`Quota`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Holder {
+    /// The key's own limit.
+    #[default]
+    Key,
+    /// A limit its owner shares among all its keys (see [`crate::owner`]).
+    Owner,
+}
+
+impl Holder {
+    fn is_key(&self) -> bool {
+        *self == Holder::Key
+    }
+
+    /// What this holder's limit names start with: `owner.` for an owner's,
+    /// so `"owner.minute"` and the key's own `"minute"` never collide.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Holder::Key => "",
+            Holder::Owner => "owner.",
+        }
+    }
 }
 
 impl Quota {
+    /// The name clients see: the limit's name, `owner.`-prefixed when it
+    /// is the owner's.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.holder.prefix(), self.policy)
+    }
+
     /// The API's `ratelimit` object: `{policy, limit, remaining, reset}`
     /// with `reset` in Unix seconds, as in the `X-RateLimit-*` headers.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "policy": self.policy,
+            "policy": self.label(),
             "window_seconds": self.window_seconds,
             "limit": self.limit,
             "remaining": self.remaining,

@@ -32,7 +32,7 @@ impl Span {
         }
     }
 
-    fn bucket_of(self, t: Timestamp) -> u64 {
+    pub(super) fn bucket_of(self, t: Timestamp) -> u64 {
         let b = self.bucket_ms();
         t.as_millis() / b * b
     }

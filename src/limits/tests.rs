@@ -12,7 +12,7 @@ fn consume(l: &RateLimits, usage: &Usage, cost: u32, now: Timestamp) -> (Outcome
 }
 
 fn peek(l: &RateLimits, usage: &Usage, now: Timestamp) -> Quota {
-    super::peek(&LimitSet::fixed(*l), usage, now)
+    super::peek(&LimitSet::fixed(*l), usage, now).unwrap()
 }
 
 fn limits(per_minute: u32, per_day: u32) -> RateLimits {
@@ -27,7 +27,7 @@ const T0: Timestamp = Timestamp::from_secs(1_795_478_310);
 
 fn admitted(outcome: Outcome) -> Quota {
     match outcome {
-        Outcome::Admitted(q) => q,
+        Outcome::Admitted(q) => q.unwrap(),
         Outcome::Limited { .. } => panic!("expected admission, got {outcome:?}"),
     }
 }
@@ -150,6 +150,7 @@ proptest! {
             if let Outcome::Admitted(q) = outcome {
                 *per_min_seen.entry(now.as_millis() / 60_000).or_default() += 1;
                 *per_day_seen.entry(now.as_millis() / 86_400_000).or_default() += 1;
+                let q = q.unwrap();
                 prop_assert!(q.remaining <= q.limit);
             } else {
                 prop_assert_eq!(&next, &usage);
@@ -167,7 +168,7 @@ use super::named::named;
 fn named_limits_are_all_or_nothing_and_the_refusal_names_the_limit() {
     let named = [named("burst", 3, 1), named("hourly", 5, 3_600)];
     let set = LimitSet {
-        rate_limits: limits(100, 1_000),
+        rate_limits: Some(limits(100, 1_000)),
         window: WindowKind::Fixed,
         named: &named,
     };
@@ -202,7 +203,7 @@ fn named_limits_are_all_or_nothing_and_the_refusal_names_the_limit() {
 fn rolling_applies_to_windows_of_an_hour_or_less() {
     let named = [named("hour", 5, 3_600), named("week", 5, 7 * 86_400)];
     let set = LimitSet {
-        rate_limits: limits(10, 1_000),
+        rate_limits: Some(limits(10, 1_000)),
         window: WindowKind::Rolling,
         named: &named,
     };
@@ -240,7 +241,7 @@ proptest! {
     ) {
         let named = [named("burst", burst, burst_secs), named("hourly", hourly, 3_600)];
         let set = LimitSet {
-            rate_limits: limits(per_minute, 10_000),
+            rate_limits: Some(limits(per_minute, 10_000)),
             window: if rolling { WindowKind::Rolling } else { WindowKind::Fixed },
             named: &named,
         };
@@ -288,7 +289,7 @@ proptest! {
 fn a_route_draws_only_on_the_named_limits_it_lists() {
     let named = [named("search", 10, 60), named("writes", 2, 60)];
     let set = LimitSet {
-        rate_limits: limits(100, 1_000),
+        rate_limits: Some(limits(100, 1_000)),
         window: WindowKind::Fixed,
         named: &named,
     };

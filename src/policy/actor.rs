@@ -231,6 +231,20 @@ impl Permit<'_> {
     }
 }
 
+/// Proof that the actor may act on one owner's limits (reading, or, when
+/// it was asked for, changing them). Only [`Actor::owner_permit`] makes one.
+#[derive(Debug)]
+pub struct OwnerPermit<'a> {
+    owner: &'a str,
+}
+
+impl OwnerPermit<'_> {
+    /// The owner the rule was checked for.
+    pub fn owner(&self) -> &str {
+        self.owner
+    }
+}
+
 /// Whether a key with allowlist `inner` works only where `outer` does.
 fn ips_within(inner: &[IpRule], outer: &[IpRule]) -> bool {
     outer.is_empty()
@@ -303,6 +317,35 @@ impl Actor {
             actor: self,
             target,
         })
+    }
+
+    /// **The owner rule.** Whether this actor may act on owner `owner`'s
+    /// limits: the admin token on any owner; a key actor may only read, and
+    /// only its own owner's (or any, if it is bound to no owner). Owner
+    /// limits bind keys outside any key actor's reach, so changing or
+    /// lifting them is the admin token's alone.
+    pub fn owner_permit<'a>(
+        &'a self,
+        owner: &'a str,
+        write: bool,
+    ) -> Result<OwnerPermit<'a>, Error> {
+        let allowed = match self {
+            Actor::AdminToken => true,
+            Actor::Key { bounds, .. } => {
+                !write && bounds.owner_id.as_deref().is_none_or(|own| own == owner)
+            }
+        };
+        if !allowed {
+            return Err(Error::InsufficientPermissions {
+                required: None,
+                message: if write {
+                    "Only the admin token can change an owner's limits.".to_owned()
+                } else {
+                    "This owner is outside what the acting key may manage.".to_owned()
+                },
+            });
+        }
+        Ok(OwnerPermit { owner })
     }
 
     /// Whether this actor may see `key` in a listing (the same rule).
