@@ -23,6 +23,7 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false }
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },
       ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
+      OWNER_OBJECTS: { className: "OwnerObject", useSQLite: true },
     },
   };
 }

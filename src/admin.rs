@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::json_text;
 use crate::key::KeyId;
+use crate::lifecycle::record::check_owner_id;
 
 /// Largest admin request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -56,6 +57,25 @@ pub enum AdminRoute {
     Whoami,
     /// `POST /v1/keys/{id}/credits`: set, add to or take from a key's credits.
     KeyCredits(KeyId),
+    /// `GET`, `PUT` or `DELETE /v1/owners/{owner_id}`: limits shared by
+    /// an owner's keys.
+    Owner {
+        /// The owner's id, percent-decoded and checked.
+        owner_id: String,
+        /// What to do.
+        method: OwnerMethod,
+    },
+}
+
+/// What an owner route does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerMethod {
+    /// Read the owner's limits.
+    Get,
+    /// Set them.
+    Put,
+    /// Remove them.
+    Delete,
 }
 
 /// Matches `path` against the admin API. `None`: the path is not under the
@@ -82,6 +102,18 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("POST", ["v1", "keys", key, "credits"]) => id(key).map(AdminRoute::KeyCredits),
         ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
         ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
+        (method @ ("GET" | "PUT" | "DELETE"), ["v1", "owners", owner]) => {
+            let owner_id = crate::lifecycle::list::percent_decode(owner, false);
+            check_owner_id(&owner_id).map(|()| AdminRoute::Owner {
+                owner_id,
+                method: match method {
+                    "GET" => OwnerMethod::Get,
+                    "PUT" => OwnerMethod::Put,
+                    _ => OwnerMethod::Delete,
+                },
+            })
+        }
+        (_, ["v1", "owners", _]) => not_allowed("GET, PUT, DELETE"),
         (_, ["openapi.json"] | ["v1", "whoami"]) => not_allowed("GET"),
         (_, ["v1", "keys"]) => not_allowed("GET, POST"),
         (_, ["v1", "verify"] | ["v1", "keys", _, "rotate" | "credits"]) => not_allowed("POST"),

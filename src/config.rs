@@ -79,6 +79,8 @@ pub enum Fault {
     /// `slow_key_object`: a key's Durable Object answers only after the
     /// Worker has given up on it.
     SlowKeyObject,
+    /// `owner_object`: every call to an owner's Durable Object fails.
+    OwnerObject,
 }
 
 impl Fault {
@@ -89,6 +91,7 @@ impl Fault {
             "kv_read" => Fault::KvRead,
             "key_object" => Fault::KeyObject,
             "slow_key_object" => Fault::SlowKeyObject,
+            "owner_object" => Fault::OwnerObject,
             _ => return None,
         })
     }

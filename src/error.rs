@@ -323,7 +323,7 @@ impl Error {
         if let Error::RateLimited { quota, quotas, .. } = self {
             // Named only for a key's own limits (not keygate's admin guard).
             if !quotas.is_empty() {
-                error["policy"] = json!(quota.policy);
+                error["policy"] = json!(quota.label());
             }
         }
         json!({ "error": error })

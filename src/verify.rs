@@ -104,6 +104,7 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
             "ratelimit": g.quota().to_json(),
             "limits": quotas_json(&g.quotas),
             "credits": g.credits,
+            "owner_credits": g.owner_credits,
         }),
         Err(e) => {
             let mut v = json!({ "valid": false, "code": e.code(), "message": e.message() });

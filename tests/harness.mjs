@@ -64,6 +64,7 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false } 
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },
       ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
+      OWNER_OBJECTS: { className: "OwnerObject", useSQLite: true },
     },
     ...(persist
       ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") }

@@ -11,7 +11,7 @@ use worker::{js_sys, web_sys, Env, Response};
 
 use super::{gateway, http, store, Edge};
 use crate::admin::{
-    check_admin_token, configured_token, parse_body, AdminRoute, MAX_BODY_BYTES,
+    check_admin_token, configured_token, parse_body, AdminRoute, OwnerMethod, MAX_BODY_BYTES,
     MIN_ADMIN_TOKEN_CHARS,
 };
 use crate::cache::TtlCache;
@@ -29,6 +29,7 @@ use crate::lifecycle::request::{
     idempotency_key, CreditsRequest, IssueContext, NewKey, RotateRequest,
 };
 use crate::limits::{quotas_json, Tiers};
+use crate::owner::{OwnerAction, OwnerCommand, OwnerReply};
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
 use crate::policy::permission::Permission;
@@ -83,6 +84,9 @@ pub async fn handle(
                     }
                 }
                 AdminRoute::Verify => verify(&req, edge, &actor).await?,
+                AdminRoute::Owner { owner_id, method } => {
+                    owner(&req, env, config, owner_id, method, &actor).await?
+                }
                 AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
             }
         }
@@ -304,11 +308,8 @@ async fn edit(
 ) -> Handled {
     // Decoded (and refused with 400/422) by the key's object, in the same
     // step that applies it.
-    let patch = String::from_utf8(read_body(req).await?).map_err(|_| Error::InvalidJson {
-        message: "the body is not UTF-8".to_owned(),
-    })?;
     let action = KeyAction::Update {
-        patch,
+        patch: read_text(req).await?,
         tiers: Tiers::default(),
     };
     let key = act(env, config, id, actor, action).await?;
@@ -359,6 +360,48 @@ async fn credits(
             let key = expect_key(reply)?;
             let detail = format!("{:?} {}", request.op, request.amount).to_ascii_lowercase();
             recorded(env, key, "credits", actor, Some(detail)).await
+        }
+    }
+}
+
+/// The body as text, for an object to decode where it applies it.
+async fn read_text(req: &web_sys::Request) -> Result<String, Error> {
+    String::from_utf8(read_body(req).await?).map_err(|_| Error::InvalidJson {
+        message: "the body is not UTF-8".to_owned(),
+    })
+}
+
+/// `GET`, `PUT` or `DELETE /v1/owners/{owner_id}`: the owner's object
+/// checks the owner rule, and decodes a `PUT` body where it applies it.
+async fn owner(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    owner_id: String,
+    method: OwnerMethod,
+    actor: &Actor,
+) -> Handled {
+    let action = match method {
+        OwnerMethod::Get => OwnerAction::Get,
+        OwnerMethod::Put => OwnerAction::Put {
+            body: read_text(req).await?,
+        },
+        OwnerMethod::Delete => OwnerAction::Delete,
+    };
+    let command = OwnerCommand::Admin {
+        actor: actor.clone(),
+        owner_id: owner_id.clone(),
+        action,
+    };
+    match store::owner_object(env, config, &owner_id, &command).await? {
+        OwnerReply::Owner { owner } => Ok(http::json(200, &json!({ "data": owner.to_json() }))),
+        OwnerReply::Deleted => Ok(http::json(
+            200,
+            &json!({ "data": { "owner_id": owner_id, "deleted": true } }),
+        )),
+        other => {
+            worker::console_error!("unexpected owner object reply: {other:?}");
+            Err(Error::Internal)
         }
     }
 }
@@ -533,6 +576,7 @@ async fn whoami(req: &web_sys::Request, method: &str, edge: Edge<'_>) -> Handled
         "window": grant.window,
         "limits": quotas_json(&grant.quotas),
         "credits": grant.credits,
+        "owner_credits": grant.owner_credits,
         "expires_at": grant.expires_at,
     }});
     Ok(http::json(200, &body))

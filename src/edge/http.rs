@@ -6,7 +6,7 @@ use worker::{Headers, Response, Result};
 
 use crate::error::Error;
 use crate::limits::credits::Credits;
-use crate::limits::{fields, Quota};
+use crate::limits::{fields, Holder, Quota};
 use crate::policy::cors::{self, WebOrigin};
 use crate::time::{Clock, Timestamp};
 
@@ -70,12 +70,12 @@ impl HeaderEdits {
     /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds) and
     /// the IETF `RateLimit` for `binding`, the limit that binds first (or
     /// refused); `RateLimit-Policy` lists `all` the key's limits, if given,
-    /// and its `credits`, if it has them.
+    /// and the `credits` of the key and of its owner, if they have them.
     pub fn rate_limit(
         &mut self,
         binding: &Quota,
         all: &[Quota],
-        credits: Option<&Credits>,
+        credits: [Option<&Credits>; 2],
         now: Timestamp,
     ) {
         self.set("X-RateLimit-Limit", binding.limit.to_string());
@@ -87,9 +87,12 @@ impl HeaderEdits {
         self.set("RateLimit", fields::ratelimit(binding, now));
         if !all.is_empty() {
             let mut policy = fields::policy(all);
-            if let Some(credits) = credits {
-                policy.push_str(", ");
-                policy.push_str(&fields::credits(credits));
+            let holders = [Holder::Key, Holder::Owner];
+            for (credits, holder) in credits.into_iter().zip(holders) {
+                if let Some(credits) = credits {
+                    policy.push_str(", ");
+                    policy.push_str(&fields::credits(credits, holder));
+                }
             }
             self.set("RateLimit-Policy", policy);
         }
@@ -146,7 +149,7 @@ pub fn error_response_with(
 ) -> Result<Response> {
     let resp = json(error.status(), &error.body(now))?;
     if let Error::RateLimited { quota, quotas, .. } = error {
-        edits.rate_limit(quota, quotas, None, now);
+        edits.rate_limit(quota, quotas, [None, None], now);
     }
     if let Some(secs) = error.retry_after_secs(now) {
         edits.set("Retry-After", secs.to_string());

@@ -7,23 +7,26 @@
 //! interleave inside a decision, and the output gate holds each answer until
 //! its write is durable. That is what makes "a limit of L admits exactly L"
 //! hold under any concurrency.
+//!
+//! A key whose owner has limits is the one exception: once its own limits
+//! admitted a request, the object asks the owner's object, and other
+//! requests may be decided meanwhile. They cannot spend the same units —
+//! those are already counted — and an owner's refusal takes them back (see
+//! [`crate::owner`]).
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use super::rows::rows;
+use super::rows::{read_state, write_state};
 use super::{http, store};
 use crate::config::Fault;
-use crate::keystate::{Activity, Command, KeyAction, KeyState, Reply};
+use crate::keystate::{Access, Activity, Command, KeyAction, KeyState, Reply, Writes};
 use crate::lifecycle::record::salvage;
 use crate::lifecycle::registry::RegistryCommand;
-
-/// Storage rows: `record` (rarely written) and `activity` (every admitted
-/// request), so the hot path rewrites only a few bytes.
-const SCHEMA: &str =
-    "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
+use crate::owner::{OwnerCommand, OwnerReply, UNBOUND_RECHECK_MS};
+use crate::time::Timestamp;
 
 /// What the object answers: the command's reply, or why it was refused.
 type Answer = std::result::Result<Reply, crate::error::Error>;
@@ -37,23 +40,21 @@ pub struct KeyObject {
     /// use, and again after a failed write so the next command starts from
     /// what storage really holds.
     cached: RefCell<Option<(KeyState, bool)>>,
+    /// An owner that answered it has no limits, and until when that is
+    /// trusted (see [`UNBOUND_RECHECK_MS`]).
+    unbound: RefCell<Option<(String, Timestamp)>>,
 }
 
 /// The stored state, and whether its table exists yet.
+/// Rows: `record` (rarely written), `activity` (every admitted request),
+/// `idempotency` (credit changes under an `Idempotency-Key`).
 fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
-    // An object asked about a key it never had (an unknown id) reads
-    // nothing and writes nothing, so it leaves no storage behind.
-    let exists = rows(sql.exec(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'state'",
-        None,
-    )?)?;
-    if exists.is_empty() {
+    let Some(stored) = read_state(sql)? else {
         return Ok((KeyState::default(), false));
-    }
+    };
     let mut state = KeyState::default();
-    for row in rows(sql.exec("SELECT name, value FROM state", None)?)? {
-        let value = row.text(1)?;
-        match row.text(0)?.as_str() {
+    for (name, value) in stored {
+        match name.as_str() {
             "record" => match serde_json::from_str(&value) {
                 Ok(record) => state.record = Some(record),
                 Err(e) => {
@@ -76,49 +77,51 @@ fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
     Ok((state, true))
 }
 
-fn save(sql: &SqlStorage, name: &str, value: String) -> Result<()> {
-    sql.exec(
-        "INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)",
-        vec![name.into(), value.into()],
-    )?;
-    Ok(())
-}
-
 impl KeyObject {
-    /// Applies one command to the state, synchronously. Returns the answer
-    /// and, when due, the registry update to send after answering.
-    fn run(&self, command: Command) -> Result<(Answer, Option<RegistryCommand>)> {
-        let sql = self.state.storage().sql();
+    /// The state and whether its table exists, loaded on first use.
+    fn loaded(&self) -> Result<RefMut<'_, (KeyState, bool)>> {
         let mut cached = self.cached.borrow_mut();
         if cached.is_none() {
-            *cached = Some(load(&sql)?);
+            *cached = Some(load(&self.state.storage().sql())?);
         }
-        let (state, table) = cached.as_mut().expect("loaded above");
-        let (answer, writes) = state.apply(command, http::now());
+        Ok(RefMut::map(cached, |c| c.as_mut().expect("loaded above")))
+    }
+
+    /// Runs `step` on the state (loaded on first use) at `now`,
+    /// synchronously, and writes what it changed. Returns the answer and,
+    /// when due, the registry update to send after answering.
+    fn run(
+        &self,
+        now: Timestamp,
+        step: impl FnOnce(&mut KeyState, Timestamp) -> (Answer, Writes),
+    ) -> Result<(Answer, Option<RegistryCommand>)> {
+        let sql = self.state.storage().sql();
+        let mut loaded = self.loaded()?;
+        let (state, table) = &mut *loaded;
+        let (answer, writes) = step(state, now);
         let saved = (|| {
-            if (writes.record || writes.activity || writes.idempotency) && !*table {
-                sql.exec(SCHEMA, None)?;
-                *table = true;
-            }
             if writes.record {
                 let record = state.record.as_ref().expect("a written record exists");
-                save(&sql, "record", serde_json::to_string(record)?)?;
+                write_state(&sql, table, "record", serde_json::to_string(record)?)?;
             }
             if writes.activity {
-                save(&sql, "activity", serde_json::to_string(&state.activity)?)?;
+                write_state(
+                    &sql,
+                    table,
+                    "activity",
+                    serde_json::to_string(&state.activity)?,
+                )?;
             }
             if writes.idempotency {
-                save(
-                    &sql,
-                    "idempotency",
-                    serde_json::to_string(&state.idempotency)?,
-                )?;
+                let idempotency = serde_json::to_string(&state.idempotency)?;
+                write_state(&sql, table, "idempotency", idempotency)?;
             }
             Ok::<(), worker::Error>(())
         })();
         if let Err(e) = saved {
             // Memory is ahead of storage now: forget it, and fail the call.
-            *cached = None;
+            drop(loaded);
+            *self.cached.borrow_mut() = None;
             return Err(e);
         }
         let touch = match (&state.record, writes.report, state.activity.last_used) {
@@ -130,6 +133,50 @@ impl KeyObject {
         };
         Ok((answer, touch))
     }
+
+    /// The owner an authorize must also be charged to: the key's owner,
+    /// unless that owner said it has no limits less than
+    /// [`UNBOUND_RECHECK_MS`] ago.
+    fn owner_to_charge(&self, now: Timestamp) -> Result<Option<String>> {
+        let owner = self
+            .loaded()?
+            .0
+            .record
+            .as_ref()
+            .and_then(|r| r.owner_id.clone());
+        let unbound = self.unbound.borrow();
+        Ok(owner.filter(|owner| {
+            !unbound
+                .as_ref()
+                .is_some_and(|(o, until)| o == owner && now < *until)
+        }))
+    }
+
+    /// Charges the key's owner for a request this object just admitted,
+    /// and settles the answer: a refusal (or no answer) takes the key's
+    /// count back (see [`crate::owner`]).
+    async fn charge_owner(
+        &self,
+        owner_id: String,
+        access: &Access,
+        granted: Reply,
+        at: Timestamp,
+    ) -> Result<(Answer, Option<RegistryCommand>)> {
+        let charge = OwnerCommand::Charge {
+            charge: access.owner_charge(),
+        };
+        let answer = match super::config(&self.env) {
+            Ok(config) => store::owner_object(&self.env, &config, &owner_id, &charge).await,
+            Err(_) => Err(crate::error::Error::Misconfigured),
+        };
+        if answer == Ok(OwnerReply::Unbound) {
+            let until = http::now().plus_millis(UNBOUND_RECHECK_MS);
+            *self.unbound.borrow_mut() = Some((owner_id, until));
+        }
+        self.run(http::now(), |state, now| {
+            state.settle(granted, answer, access, at, now)
+        })
+    }
 }
 
 impl DurableObject for KeyObject {
@@ -138,6 +185,7 @@ impl DurableObject for KeyObject {
             state,
             env,
             cached: RefCell::new(None),
+            unbound: RefCell::new(None),
         }
     }
 
@@ -146,11 +194,18 @@ impl DurableObject for KeyObject {
         // object, decoded by a second copy of every decoder (and JS numbers).
         let mut command: Command = serde_json::from_str(&req.text().await?)?;
         let config = super::config(&self.env).ok();
+        let now = http::now();
+        let mut owner = None;
         match (&mut command, &config) {
-            (Command::Authorize { lease, .. }, Some(config)) => {
+            (Command::Authorize { lease, access, .. }, Some(config)) => {
+                owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
                 // This deployment's own settings bound what any isolate asks
                 // for (one that still runs an older configuration included).
-                *lease = lease.and_then(|ask| ask.within(config.lease_ttl_ms));
+                // A key whose owner has limits is never leased: the owner's
+                // units are counted in the owner's object only.
+                *lease = lease
+                    .filter(|_| owner.is_none())
+                    .and_then(|ask| ask.within(config.lease_ttl_ms));
             }
             (
                 Command::Admin {
@@ -165,7 +220,13 @@ impl DurableObject for KeyObject {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);
             worker::Delay::from(stall).await;
         }
-        let (answer, touch) = self.run(command)?;
+        let (mut answer, touch) = self.run(now, |state, now| state.apply(command, now))?;
+        if let (Some((owner_id, access)), Ok(granted @ Reply::Granted { .. })) = (owner, &answer) {
+            answer = self
+                .charge_owner(owner_id, &access, granted.clone(), now)
+                .await?
+                .0;
+        }
         if let Some(touch) = touch {
             // Off the request's path: the answer does not wait for it, and a
             // lost report only makes a listing's `last_used` a minute staler.

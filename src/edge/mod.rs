@@ -5,6 +5,7 @@
 //! - `store`: KV lookups (with the per-isolate cache) and calls to the Durable Objects.
 //! - `rows`: reading the Durable Objects' SQL rows.
 //! - `key_object`: the per-key Durable Object.
+//! - `owner_object`: the per-owner Durable Object (limits an owner's keys share).
 //! - `registry_object`: the key registry Durable Object.
 //! - `admin`: admin route handlers.
 //! - `guard_object`: one small Durable Object per client counting failed admin logins.
@@ -16,6 +17,7 @@ mod gateway;
 mod guard_object;
 mod http;
 mod key_object;
+mod owner_object;
 mod proxy;
 mod registry_object;
 mod rows;

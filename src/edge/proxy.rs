@@ -119,7 +119,7 @@ pub async fn forward(
     response.rate_limit(
         &to.binding,
         &grant.quotas,
-        grant.credits.as_ref(),
+        [grant.credits.as_ref(), grant.owner_credits.as_ref()],
         http::now(),
     );
     if let Some(expires_at) = grant.expires_at {

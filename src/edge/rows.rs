@@ -1,8 +1,46 @@
 //! Reading Durable Object SQL rows: each row is its columns' values in
 //! `SELECT` order, converted by the binding directly. (The cursor's serde
 //! path would add a second decoder, for JavaScript values, to the bundle.)
+//! And the `state` table the key and owner objects keep their JSON rows in.
 
-use worker::{Error, Result, SqlCursor, SqlStorageValue};
+use worker::{Error, Result, SqlCursor, SqlStorage, SqlStorageValue};
+
+/// The `state` table: one JSON value per name (a record, its activity…),
+/// so the hot path rewrites only the few bytes that change.
+const STATE_SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
+/// Every `(name, value)` of the `state` table; `None` when it does not
+/// exist yet. (An object asked about something it never had reads
+/// nothing and writes nothing, so it leaves no storage behind.)
+pub fn read_state(sql: &SqlStorage) -> Result<Option<Vec<(String, String)>>> {
+    let exists = rows(sql.exec(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'state'",
+        None,
+    )?)?;
+    if exists.is_empty() {
+        return Ok(None);
+    }
+    rows(sql.exec("SELECT name, value FROM state", None)?)?
+        .into_iter()
+        .map(|row| Ok((row.text(0)?, row.text(1)?)))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Writes `value` under `name`, creating the table first unless `table`
+/// says it exists.
+pub fn write_state(sql: &SqlStorage, table: &mut bool, name: &str, value: String) -> Result<()> {
+    if !*table {
+        sql.exec(STATE_SCHEMA, None)?;
+        *table = true;
+    }
+    sql.exec(
+        "INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)",
+        vec![name.into(), value.into()],
+    )?;
+    Ok(())
+}
 
 /// One row's values.
 pub struct Row(Vec<SqlStorageValue>);

@@ -22,12 +22,15 @@ use crate::key::KeyId;
 use crate::keystate::{Command, Reply};
 use crate::lifecycle::record::KvEntry;
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
+use crate::owner::{OwnerCommand, OwnerReply};
 use crate::time::Timestamp;
 
 /// KV namespace binding: `sha256(key)` → [`KvEntry`].
 const KV_BINDING: &str = "KEYS";
 /// Durable Object namespace binding: one `KeyObject` per key id.
 const KEY_OBJECTS: &str = "KEY_OBJECTS";
+/// Durable Object namespace binding: one `OwnerObject` per owner id.
+const OWNER_OBJECTS: &str = "OWNER_OBJECTS";
 /// Durable Object namespace binding of the registry, and its one instance.
 const REGISTRY: (&str, &str) = ("REGISTRY", "registry");
 /// Durable Object namespace binding: one `GuardObject` per admin client.
@@ -107,6 +110,18 @@ pub async fn key_object(
 ) -> Result<Reply, Error> {
     config.fail_at(Fault::KeyObject)?;
     call_object::<_, Result<Reply, Error>>(env, KEY_OBJECTS, id.as_str(), command).await?
+}
+
+/// Sends `command` to the Durable Object of owner `owner_id`. One call,
+/// no retry (a charge is not idempotent).
+pub async fn owner_object(
+    env: &Env,
+    config: &Config,
+    owner_id: &str,
+    command: &OwnerCommand,
+) -> Result<OwnerReply, Error> {
+    config.fail_at(Fault::OwnerObject)?;
+    call_object::<_, Result<OwnerReply, Error>>(env, OWNER_OBJECTS, owner_id, command).await?
 }
 
 /// Sends `command` to the registry.

@@ -70,12 +70,13 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
+            (percent_decode(k, true), percent_decode(v, true))
         })
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+/// `s` with `%XX` escapes decoded (and, in a query, `+` as a space).
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(b.len());
@@ -90,7 +91,7 @@ fn percent_decode(s: &str) -> String {
                 out.push(hi << 4 | lo);
                 i += 3;
             }
-            (b'+', _, _) => {
+            (b'+', _, _) if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }

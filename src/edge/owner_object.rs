@@ -1,0 +1,81 @@
+//! `OwnerObject`: the Durable Object that holds one owner's limits and the
+//! counters its keys share. It loads [`OwnerState`] from its SQLite storage
+//! once, then for each command: apply (pure) → write what changed → answer.
+//! Like a key's object, it awaits nothing between reading and writing, so
+//! charges from all the owner's keys are decided one at a time.
+
+use std::cell::RefCell;
+
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+
+use super::http;
+use super::rows::{read_state, write_state};
+use crate::owner::{OwnerCommand, OwnerState};
+
+/// One owner's Durable Object.
+#[durable_object]
+pub struct OwnerObject {
+    state: State,
+    /// The loaded state, and whether its table exists; `None` until first
+    /// use, and again after a failed write.
+    cached: RefCell<Option<(OwnerState, bool)>>,
+}
+
+/// Rows: `owner` (the limits, set by `PUT`) and `activity` (every charge).
+fn load(sql: &SqlStorage) -> Result<(OwnerState, bool)> {
+    let Some(stored) = read_state(sql)? else {
+        return Ok((OwnerState::default(), false));
+    };
+    let mut state = OwnerState::default();
+    for (name, value) in stored {
+        match name.as_str() {
+            "owner" => state.owner = Some(serde_json::from_str(&value)?),
+            "activity" => state.activity = serde_json::from_str(&value)?,
+            _ => {}
+        }
+    }
+    Ok((state, true))
+}
+
+impl DurableObject for OwnerObject {
+    fn new(state: State, _env: Env) -> Self {
+        OwnerObject {
+            state,
+            cached: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let command: OwnerCommand = serde_json::from_str(&req.text().await?)?;
+        let sql = self.state.storage().sql();
+        let mut cached = self.cached.borrow_mut();
+        if cached.is_none() {
+            *cached = Some(load(&sql)?);
+        }
+        let (state, table) = cached.as_mut().expect("loaded above");
+        let (answer, writes) = state.apply(command, http::now());
+        let saved = (|| {
+            if writes.cleared && *table {
+                sql.exec("DELETE FROM state", None)?;
+            }
+            if let (true, Some(owner)) = (writes.owner, &state.owner) {
+                write_state(&sql, table, "owner", serde_json::to_string(owner)?)?;
+            }
+            if writes.activity {
+                write_state(
+                    &sql,
+                    table,
+                    "activity",
+                    serde_json::to_string(&state.activity)?,
+                )?;
+            }
+            Ok::<(), worker::Error>(())
+        })();
+        if let Err(e) = saved {
+            // Memory is ahead of storage now: forget it, and fail the call.
+            *cached = None;
+            return Err(e);
+        }
+        http::json(200, &answer)
+    }
+}
