@@ -103,6 +103,15 @@ test("every documented operation answers as documented", async () => {
   await run("keyAudit", { path: `/v1/keys/${id}/audit`, method: "GET", expect: 200 });
   await run("keyAudit", { path: "/v1/keys/key_0000000000000000/audit", method: "GET", expect: 404 });
   await run("revokeKey", { path: "/v1/keys/key_0000000000000000", method: "DELETE", expect: 404 });
+  await run("getOwner", { path: "/v1/owners/cus_doc", method: "GET", expect: 404 });
+  await run("putOwner", { path: "/v1/owners/cus_doc", method: "PUT", body: doc.components.schemas.OwnerLimits.example, expect: 200 });
+  await run("putOwner", { path: "/v1/owners/cus_doc", method: "PUT", body: {}, expect: 422 });
+  await run("putOwner", { path: "/v1/owners/cus_doc", method: "PUT", body: "{", expect: 400 });
+  await run("putOwner", { path: "/v1/owners/cus_doc", method: "PUT", body: { credits: { remaining: 1 } }, headers: bearer(key), expect: 401 });
+  await run("getOwner", { path: "/v1/owners/cus_doc", method: "GET", expect: 200 });
+  await run("getOwner", { path: `/v1/owners/${"x".repeat(129)}`, method: "GET", expect: 422 });
+  await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 200 });
+  await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 404 });
 
   const documented = Object.values(doc.paths).flatMap((item) => Object.entries(item).filter(([m]) => m !== "parameters").map(([, o]) => o.operationId));
   assert.deepEqual([...exercised].sort(), [...documented].sort(), "some documented operation was not exercised");
@@ -164,6 +173,8 @@ test("the document states every constraint the server enforces: boundary values 
   const edit = "doc#/paths/~1v1~1keys~1{id}/patch/requestBody/content/application~1json/schema";
   const verify = "doc#/paths/~1v1~1verify/post/requestBody/content/application~1json/schema";
   const credits = "doc#/paths/~1v1~1keys~1{id}~1credits/post/requestBody/content/application~1json/schema";
+  const owner = "doc#/paths/~1v1~1owners~1{owner_id}/put/requestBody/content/application~1json/schema";
+  const ownerBase = { rate_limits: { per_minute: 100, per_day: 1000 }, credits: { remaining: 5 } };
   const base = { name: "bounds", environment: "live", type: "restricted", scopes: ["orders:read"] };
   const target = await issue(worker, { type: "restricted", scopes: ["orders:read"] });
   // Edits are probed on a secret key: a type's rules (stated on create) bind the result of an edit too.
@@ -179,6 +190,7 @@ test("the document states every constraint the server enforces: boundary values 
     [edit, `/v1/keys/${editable.id}`, "PATCH", {}, doc.paths["/v1/keys/{id}"].patch.requestBody.content["application/json"].schema.properties],
     [verify, "/v1/verify", "POST", { key: target.key }, doc.paths["/v1/verify"].post.requestBody.content["application/json"].schema.properties],
     [credits, `/v1/keys/${metered.id}/credits`, "POST", { op: "set", amount: 1 }, doc.paths["/v1/keys/{id}/credits"].post.requestBody.content["application/json"].schema.properties],
+    [owner, "/v1/owners/cus_probe", "PUT", ownerBase, doc.components.schemas.OwnerLimits.properties],
   ]) {
     for (const [field, schema] of Object.entries(props)) {
       if (skip.has(field) || field === "key") continue;
@@ -207,6 +219,8 @@ test("the document states every constraint the server enforces: boundary values 
     const n = cases.filter((c) => c.name === field).length;
     assert.ok(n >= least, `only ${n} probes of ${field}`);
   }
+  const ownerProbes = cases.filter((c) => c.path.startsWith("/v1/owners/")).length;
+  assert.ok(ownerProbes >= 60, `only ${ownerProbes} probes of the owner body`);
   const disagreements = [];
   for (const c of cases) {
     // Environments other than the configured ones are described, not enumerated.
