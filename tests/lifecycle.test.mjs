@@ -27,7 +27,10 @@ const json = async (res, status) => {
 };
 const list = async (query = "") => json(await api(`/v1/keys${query}`), 200);
 
-/** Everything stored about keys, as bytes: KV entries, the registry's view, each key's view. */
+/** An owner whose limits the bad-input test must leave untouched. */
+const SNAPSHOT_OWNER = "cus_untouchable";
+
+/** Everything stored about keys, as bytes: KV entries, the registry's view, each key's view, an owner's limits. */
 async function snapshot(w = worker) {
   const kv = await w.mf.getKVNamespace("KEYS");
   const names = (await kv.list()).keys.map((k) => k.name).sort();
@@ -35,7 +38,8 @@ async function snapshot(w = worker) {
   const listed = await (await w.fetch("/_keygate/v1/keys?per_page=100", { headers: admin() })).text();
   const ids = JSON.parse(listed).data.map((k) => k.id);
   const views = await Promise.all(ids.map(async (id) => (await w.fetch(`/_keygate/v1/keys/${id}`, { headers: admin() })).text()));
-  return JSON.stringify({ entries, listed, views });
+  const owner = await (await w.fetch(`/_keygate/v1/owners/${SNAPSHOT_OWNER}`, { headers: admin() })).text();
+  return JSON.stringify({ entries, listed, views, owner });
 }
 
 test("a key is listed immediately after create, newest first, never with its secret", async () => {
@@ -192,8 +196,14 @@ test("verify: the proxy's decision, counted the same way", async () => {
 });
 
 test("bad input on every admin route changes nothing stored", async () => {
-  const k = await issue(worker, { name: "untouchable", scopes: ["a:read"] });
+  const k = await issue(worker, { name: "untouchable", scopes: ["a:read"], owner_id: SNAPSHOT_OWNER });
+  const owned = await api(`/v1/owners/${SNAPSHOT_OWNER}`, {
+    method: "PUT",
+    body: JSON.stringify({ rate_limits: { per_minute: 9, per_day: 99 }, credits: { remaining: 7 } }),
+  });
+  assert.equal(owned.status, 200);
   const before = await snapshot();
+  const owner = `/v1/owners/${SNAPSHOT_OWNER}`;
   const missing = "key_0000000000000000";
   const big = JSON.stringify({ name: "x".repeat(17000) });
   const cases = [
@@ -222,6 +232,17 @@ test("bad input on every admin route changes nothing stored", async () => {
     ["POST", "/v1/verify", big, 413],
     ["GET", "/v1/keys?per_page=0", undefined, 422],
     ["PUT", `/v1/keys/${k.id}`, "{}", 405],
+    ["PUT", owner, "{nope", 400],
+    ["PUT", owner, "{}", 422],
+    ["PUT", owner, JSON.stringify({ rate_limits: { per_minute: 0, per_day: 1 } }), 422],
+    ["PUT", owner, JSON.stringify({ rate_limits: null, credits: null }), 422],
+    ["PUT", owner, JSON.stringify({ limits: [{ name: "Bad Name", limit: 1, window_seconds: 1 }] }), 422],
+    ["PUT", owner, JSON.stringify({ credits: { remaining: 1, refill: { amount: 1, interval: "monthly", day_of_month: 32 } } }), 422],
+    ["PUT", owner, JSON.stringify({ credits: { remaining: 1 }, colour: "red" }), 422],
+    ["PUT", owner, big, 413],
+    ["PUT", "/v1/owners/a%20b", JSON.stringify({ credits: { remaining: 1 } }), 422],
+    ["DELETE", "/v1/owners/cus_nobody", undefined, 404],
+    ["POST", owner, "{}", 405],
   ];
   for (const [method, path, body, status] of cases) {
     const res = await api(path, { method, body });

@@ -385,6 +385,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_gives_back_the_spend_unless_a_refill_came_between() {
+        let b = balance(5, Interval::Daily, None, "2026-11-23T10:00:00Z");
+        let spent_at = at("2026-11-23T23:59:59Z");
+        let spent = b.spend(2, spent_at).unwrap();
+        assert_eq!(spent.credits.remaining, 3);
+        assert_eq!(spent.refund(2, spent_at, spent_at).credits.remaining, 5);
+        // Midnight refilled the balance to 100: the spend belonged to the old day.
+        let after = at("2026-11-24T00:00:01Z");
+        assert_eq!(spent.refund(2, spent_at, after).credits.remaining, 100);
+        let full = balance(MAX_CREDITS, Interval::Never, None, "2026-11-23T10:00:00Z");
+        assert_eq!(
+            full.refund(9, spent_at, spent_at).credits.remaining,
+            MAX_CREDITS
+        );
+    }
+
+    #[test]
     fn validation_names_the_field() {
         let field = |c: Credits| {
             c.validate("credits")

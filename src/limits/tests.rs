@@ -339,3 +339,43 @@ fn a_route_draws_only_on_the_named_limits_it_lists() {
         Err(crate::error::Error::CostExceedsLimit { cost: 3, limit: 2 })
     );
 }
+
+proptest! {
+    /// A refund at the time of the charge takes back exactly what the
+    /// charge added, in every limit, fixed or rolling; a refund never
+    /// touches another window's (or bucket's) counts.
+    #[test]
+    fn fuzz_refund_takes_back_exactly_the_charge(
+        per_minute in 5u32..20,
+        burst in 5u32..10,
+        rolling in any::<bool>(),
+        earlier in proptest::collection::vec((0u64..3_000, 1u32..3), 0..4),
+        cost in 1u32..3,
+    ) {
+        let named = [named("burst", burst, 2), named("hourly", 1_000, 3_600)];
+        let set = LimitSet {
+            rate_limits: Some(limits(per_minute, 10_000)),
+            window: if rolling { WindowKind::Rolling } else { WindowKind::Fixed },
+            named: &named,
+        };
+        let mut usage = Usage::default();
+        let mut now = T0;
+        for (gap, c) in earlier {
+            now = now.plus_millis(gap);
+            usage = super::consume(&set, &usage, &Charge::flat(c), now).1;
+        }
+        let (outcome, charged) = super::consume(&set, &usage, &Charge::flat(cost), now);
+        prop_assume!(matches!(outcome, Outcome::Admitted(_)));
+        let back = refund(&set, &charged, &Charge::flat(cost), now);
+        prop_assert_eq!(quotas(&set, &back, now), quotas(&set, &usage, now));
+        // A bucket that is not the charge's is never touched.
+        let fresh = Usage::default();
+        let next_minute = Timestamp::from_millis((now.as_millis() / 60_000 + 1) * 60_000);
+        let after = super::consume(&set, &fresh, &Charge::flat(1), next_minute).1;
+        let untouched = refund(&set, &after, &Charge::flat(cost), now);
+        prop_assert_eq!(
+            quotas(&set, &untouched, next_minute)[0].remaining,
+            quotas(&set, &after, next_minute)[0].remaining
+        );
+    }
+}
