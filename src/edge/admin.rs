@@ -394,7 +394,7 @@ async fn owner(
         action,
     };
     match store::owner_object(env, config, &owner_id, &command).await? {
-        OwnerReply::Owner { owner } => Ok(http::json(200, &json!({ "data": owner.to_json() }))),
+        OwnerReply::Owner { owner } => Ok(http::json(200, &json!({ "data": owner }))),
         OwnerReply::Deleted => Ok(http::json(
             200,
             &json!({ "data": { "owner_id": owner_id, "deleted": true } }),

@@ -1,5 +1,5 @@
 //! The body of `PUT /v1/owners/{owner_id}` ([`OwnerLimits`]), its
-//! validation, and what `GET` answers ([`OwnerView`]).
+//! validation, and what `GET` answers ([`view`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -62,44 +62,18 @@ pub fn parse(body: &[u8]) -> Result<OwnerLimits, Error> {
     Ok(limits)
 }
 
-/// What `GET /v1/owners/{owner_id}` (and `PUT`) answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnerView {
-    /// The owner's id.
-    pub owner_id: String,
-    /// Its limits as set (credits with the current balance).
-    pub limits: OwnerLimits,
-    /// Every limit's state now (`owner.minute`, `owner.day`, `owner.<name>`).
-    pub quotas: Vec<Quota>,
-    /// When the limits were last set.
-    pub updated_at: Timestamp,
-}
-
-impl OwnerView {
-    /// The view of `owner` with `quotas` used and `credits` left.
-    pub fn new(owner: &Owner, quotas: Vec<Quota>, credits: Option<Credits>) -> OwnerView {
-        OwnerView {
-            owner_id: owner.id.clone(),
-            limits: OwnerLimits {
-                credits,
-                ..owner.limits.clone()
-            },
-            quotas,
-            updated_at: owner.updated_at,
-        }
-    }
-
-    /// The API's JSON: the limits, and `usage` with each limit's
-    /// `limit`, `remaining` and `reset` (Unix seconds).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "owner_id": self.owner_id,
-            "rate_limits": self.limits.rate_limits,
-            "window": self.limits.window,
-            "limits": self.limits.limits,
-            "credits": self.limits.credits,
-            "usage": crate::limits::quotas_json(&self.quotas),
-            "updated_at": self.updated_at,
-        })
-    }
+/// What `GET /v1/owners/{owner_id}` (and `PUT`) answer: `owner`'s limits
+/// as set (credits with the balance `credits` left), and `usage`, each
+/// limit's `limit`, `remaining` and `reset` (Unix seconds). Built as JSON
+/// in the owner's object and passed through by the Worker as it is.
+pub fn view(owner: &Owner, quotas: &[Quota], credits: Option<Credits>) -> serde_json::Value {
+    serde_json::json!({
+        "owner_id": owner.id,
+        "rate_limits": owner.limits.rate_limits,
+        "window": owner.limits.window,
+        "limits": owner.limits.limits,
+        "credits": credits,
+        "usage": crate::limits::quotas_json(quotas),
+        "updated_at": owner.updated_at,
+    })
 }

@@ -30,7 +30,7 @@ pub mod body;
 
 use serde::{Deserialize, Serialize};
 
-pub use body::{OwnerLimits, OwnerView};
+pub use body::OwnerLimits;
 
 use crate::error::Error;
 use crate::limits::credits::{Balance, Credits};
@@ -110,8 +110,8 @@ pub enum OwnerAction {
 pub enum OwnerReply {
     /// The owner's limits and their state.
     Owner {
-        /// The view.
-        owner: Box<OwnerView>,
+        /// The view, as the API shows it (see [`body::view`]).
+        owner: serde_json::Value,
     },
     /// The limits were removed.
     Deleted,
@@ -313,11 +313,11 @@ impl OwnerState {
             now,
         ));
         Some(OwnerReply::Owner {
-            owner: Box::new(OwnerView::new(
+            owner: body::view(
                 owner,
-                quotas,
+                &quotas,
                 self.activity.credits.map(|b| b.at(now).credits),
-            )),
+            ),
         })
     }
 }

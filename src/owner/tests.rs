@@ -189,8 +189,8 @@ fn put_keeps_the_counters_and_delete_unbinds() {
     let Ok(OwnerReply::Owner { owner }) = reply else {
         panic!("{reply:?}")
     };
-    assert_eq!(owner.quotas[0].remaining, 0);
-    assert_eq!(owner.to_json()["usage"][0]["policy"], "owner.minute");
+    assert_eq!(owner["usage"][0]["remaining"], 0);
+    assert_eq!(owner["usage"][0]["policy"], "owner.minute");
     assert!(state.apply(spend(1), NOW).0.is_err());
     let (reply, writes) = state.apply(admin(OwnerAction::Delete), NOW);
     assert_eq!(reply, Ok(OwnerReply::Deleted));
