@@ -20,10 +20,12 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = 2;
 // BENCH_QUICK=1: only the proxy scenarios, for iterating on the exact path;
-// BENCH_QUICK=hot: only the hot-key scenario, for the leased path (nothing is
-// written to RESULTS.md in either).
+// BENCH_QUICK=hot: only the hot-key scenario, for the leased path;
+// BENCH_QUICK=limits: only the limits rows (nothing is written to
+// RESULTS.md in any of them).
 const QUICK = process.env.BENCH_QUICK === "1";
 const QUICK_HOT = process.env.BENCH_QUICK === "hot";
+const QUICK_LIMITS = process.env.BENCH_QUICK === "limits";
 const ORIGIN_PORT = 8799;
 const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
 const TOKEN = "bench-admin-token-0123456789";
@@ -50,9 +52,9 @@ async function keygate({ bindings = {}, wrapped = false } = {}) {
 const floor = (bindings = {}) => started(floorOptions({ origin: ORIGIN, bindings }));
 const bare = () => started(bareOptions({ origin: ORIGIN }));
 
-async function adminCall(url, path, body) {
+async function adminCall(url, path, body, method = "POST") {
   const res = await fetch(url + "/_keygate" + path, {
-    method: "POST",
+    method,
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
@@ -64,6 +66,32 @@ const issue = (url, body = {}) =>
   adminCall(url, "/v1/keys", { name: "bench", environment: "live", rate_limits: { per_minute: 10_000_000, per_day: 10_000_000 }, ...body });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The cost of richer limits on the exact path, in interleaved rounds: a
+ * key with only the minute and day limits (`plain`), one with three named
+ * limits and credits, and one whose owner has limits (one more Durable
+ * Object call per request).
+ */
+async function limitRows(url, plain) {
+  const big = 10_000_000;
+  const named = await issue(url, {
+    limits: [
+      { name: "burst", limit: big, window_seconds: 1 },
+      { name: "hourly", limit: big, window_seconds: 3_600 },
+      { name: "monthly", limit: big, window_seconds: 2_678_400 },
+    ],
+    credits: { remaining: 1_000_000_000_000 },
+  });
+  await adminCall(url, "/v1/owners/bench_owner", { rate_limits: { per_minute: big, per_day: big } }, "PUT");
+  const owned = await issue(url, { owner_id: "bench_owner" });
+  const auth = (key) => ({ authorization: `Bearer ${key}` });
+  return interleaved([
+    { name: "limits: keygate (exact), minute and day only", opts: { url: url + "/v1/orders", headers: auth(plain.key) } },
+    { name: "limits: keygate (exact), three named limits + credits", opts: { url: url + "/v1/orders", headers: auth(named.key) } },
+    { name: "limits: keygate (exact), owner-limited key (its object + the owner's)", opts: { url: url + "/v1/orders", headers: auth(owned.key) } },
+  ]);
+}
 
 /**
  * Runs autocannon against `opts` (after a warm-up) and returns rps, p50, p99
@@ -221,6 +249,12 @@ async function main() {
     const bw = await bare();
     started.push(bw);
 
+    if (QUICK_LIMITS) {
+      const [plain, many, owned] = await limitRows(kg.url, valid);
+      console.log([plain, many, owned].map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
+      console.log(`named ÷ plain p50 ${(many.p50 / plain.p50).toFixed(2)}; owner-limited ÷ plain p50 ${(owned.p50 / plain.p50).toFixed(2)}`);
+      return;
+    }
     const auth = (key) => ({ authorization: `Bearer ${key}` });
     const rows = [];
     rows.push(await load("keygate (exact), valid key → origin", { url: kg.url + "/v1/orders", headers: auth(valid.key) }));
@@ -242,22 +276,8 @@ async function main() {
     const far = await hotKey("distance, 50 ms to the object", bw, 50);
     rows.push(...hot, ...far);
 
-    // The cost of named limits and credits, against a key with only the
-    // minute and day limits, on the exact path, in interleaved rounds.
-    const big = 10_000_000;
-    const named = await issue(kg.url, {
-      limits: [
-        { name: "burst", limit: big, window_seconds: 1 },
-        { name: "hourly", limit: big, window_seconds: 3_600 },
-        { name: "monthly", limit: big, window_seconds: 2_678_400 },
-      ],
-      credits: { remaining: 1_000_000_000_000 },
-    });
-    const limitRows = await interleaved([
-      { name: "limits: keygate (exact), minute and day only", opts: { url: kg.url + "/v1/orders", headers: auth(valid.key) } },
-      { name: "limits: keygate (exact), three named limits + credits", opts: { url: kg.url + "/v1/orders", headers: auth(named.key) } },
-    ]);
-    rows.push(...limitRows);
+    const limits = await limitRows(kg.url, valid);
+    rows.push(...limits);
 
     // Verify with 1,000 keys stored, and with 100,000: two fresh instances
     // with 1,000 issued keys each, one also holding 99,000 more KV entries.
@@ -294,7 +314,8 @@ async function main() {
     const ratios = {
       "keygate ÷ floor, req/s (target ≥ 0.95)": k.rps / f.rps,
       "keygate ÷ floor, p50 (target ≤ 1.1)": k.p50 / f.p50,
-      "three named limits + credits ÷ minute/day only, p50 (target ≤ 1.1)": limitRows[1].p50 / limitRows[0].p50,
+      "three named limits + credits ÷ minute/day only, p50 (target ≤ 1.1)": limits[1].p50 / limits[0].p50,
+      "owner-limited key ÷ minute/day only, p50 (reference: one more object call)": limits[2].p50 / limits[0].p50,
       "malformed ÷ bare, req/s (target ≥ 0.9)": m.rps / b.rps,
       "verify 100k ÷ 1k, p50 (target ≤ 1.1)": v100.p50 / v1.p50,
       "hot key: leased ÷ bare, req/s (target ≥ 0.9)": hl.rps / hb.rps,
