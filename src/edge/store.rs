@@ -9,9 +9,9 @@ use futures_util::future::{select, Either};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, Env};
+use worker::{js_sys, web_sys, Env};
 
 use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
@@ -49,11 +49,28 @@ thread_local! {
         RefCell::new(TtlCache::new(LOOKUP_TTL_MS, LOOKUP_CAPACITY));
 }
 
-fn kv(env: &Env) -> Result<worker::KvStore, Error> {
-    env.kv(KV_BINDING).map_err(|e| {
-        worker::console_error!("KV binding {KV_BINDING} missing: {e}");
-        Error::Misconfigured
-    })
+/// Calls the KV namespace's `method` (`get` or `put`) with `args`, on the
+/// runtime's own object: worker's `KvStore` builds every call's options
+/// with serde-wasm-bindgen, which costs the bundle more than these lines.
+/// The error is a description for the log (never a key: keys are hashes).
+async fn kv(env: &Env, method: &str, args: &[&str]) -> Result<JsValue, String> {
+    let namespace = js_sys::Reflect::get(env, &KV_BINDING.into())
+        .ok()
+        .filter(JsValue::is_object)
+        .ok_or_else(|| format!("binding {KV_BINDING} missing"))?;
+    let call: js_sys::Function = js_sys::Reflect::get(&namespace, &method.into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| format!("binding {KV_BINDING} has no {method}"))?;
+    let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
+    let described = |e: JsValue| {
+        e.dyn_ref::<js_sys::Error>()
+            .map_or_else(|| "not an Error".to_owned(), |e| String::from(e.message()))
+    };
+    let promise = call.apply(&namespace, &args).map_err(described)?;
+    JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .map_err(described)
 }
 
 /// Finds the key a hash belongs to: at most one KV read, none on a cache hit.
@@ -69,11 +86,11 @@ pub async fn lookup(
     config.fail_at(Fault::KvRead)?;
     // As text, decoded by serde_json: the runtime's JSON would need a
     // second decoder for JS values in the bundle.
-    let text = kv(env)?.get(hash.as_str()).text().await.map_err(|e| {
+    let text = kv(env, "get", &[hash.as_str()]).await.map_err(|e| {
         worker::console_error!("KV read failed: {e}");
         Error::Unavailable
     })?;
-    let entry: Option<KvEntry> = match text {
+    let entry: Option<KvEntry> = match text.as_string() {
         None => None,
         Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
             worker::console_error!("KV entry unreadable: {e}");
@@ -87,16 +104,14 @@ pub async fn lookup(
 /// Writes (or overwrites) the KV entry for `hash`.
 pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(), Error> {
     LOOKUPS.with(|c| c.borrow_mut().remove(hash));
-    let failed = |e: worker::KvError| {
-        worker::console_error!("KV write for {} failed: {e}", entry.id);
-        Error::Unavailable
-    };
-    kv(env)?
-        .put(hash.as_str(), entry)
-        .map_err(failed)?
-        .execute()
+    let value = serde_json::to_string(entry).map_err(|_| Error::Internal)?;
+    kv(env, "put", &[hash.as_str(), &value])
         .await
-        .map_err(failed)
+        .map(drop)
+        .map_err(|e| {
+            worker::console_error!("KV write for {} failed: {e}", entry.id);
+            Error::Unavailable
+        })
 }
 
 /// Sends `command` to the Durable Object of key `id`. One call, no retry:

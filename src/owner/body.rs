@@ -7,7 +7,6 @@ use super::Owner;
 use crate::error::Error;
 use crate::limits::credits::Credits;
 use crate::limits::{named, LimitSet, NamedLimit, Quota, RateLimits, WindowKind};
-use crate::time::Timestamp;
 
 /// An owner's limits, as `PUT` sets them (replacing any) and as stored.
 /// Every field is optional, but at least one limit or credits is needed.
