@@ -225,18 +225,32 @@ test("when the owner's object cannot be reached, the request fails closed and co
   }
 });
 
-test("a key whose owner has limits is never leased; one whose owner has none is, until the owner gets limits", async () => {
+test("a hot key whose owner has limits is leased with the owner's units too, and admits exactly the owner's limit", async () => {
+  await awayFromMinuteEdge(20_000);
   const bound = ownerId("bound");
-  assert.equal((await putOwner(worker, bound, { rate_limits: { per_minute: 100_000, per_day: 1_000_000 } })).status, 200);
+  assert.equal((await putOwner(worker, bound, { rate_limits: { per_minute: 300, per_day: 1_000_000 } })).status, 200);
   const k = await issue(worker, { rate_limits: HIGH, owner_id: bound });
-  const n = 60;
-  let start = await objectCalls(worker);
-  for (let i = 0; i < n; i++) assert.equal((await call(worker, k.key)).status, 200);
-  assert.ok((await objectCalls(worker)) - start >= n, "every request reached the key's object");
+  const start = await objectCalls(worker);
+  const statuses = [];
+  for (let i = 0; i < 150; i++) statuses.push((await call(worker, k.key)).status);
+  const calls = (await objectCalls(worker)) - start;
+  assert.ok(statuses.every((s) => s === 200));
+  assert.ok(calls < 75, `leased: ${calls} key-object calls for 150 requests`);
+  // Once the leases have ended, their unused units are back with the key
+  // and with the owner: both windows hold exactly the 150 admitted.
+  await sleep(1_500);
+  assert.equal((await ownerLeft(worker, bound))["owner.minute"], 150);
+  assert.equal((await keyLeft(worker, k.key)).minute, HIGH.per_minute - 150);
+  for (let i = 0; i < 250; i++) statuses.push((await call(worker, k.key)).status);
+  assert.equal(statuses.filter((s) => s === 200).length, 300, "exactly the owner's limit, leases included");
+  assert.equal(statuses.filter((s) => s === 429).length, 100);
+});
 
+test("a key whose owner has no limits is leased as usual, and bound within 2 s once the owner gets limits", async () => {
+  const n = 60;
   const free = ownerId("free");
   const f = await issue(worker, { rate_limits: HIGH, owner_id: free });
-  start = await objectCalls(worker);
+  const start = await objectCalls(worker);
   for (let i = 0; i < n; i++) assert.equal((await call(worker, f.key)).status, 200);
   assert.ok((await objectCalls(worker)) - start < n / 2, "an unbound owner's key is leased like any other");
 

@@ -61,6 +61,14 @@ pub struct Lease {
     /// Not to be spent from this time on.
     #[serde(with = "crate::time::millis")]
     pub until: Timestamp,
+    /// The units were also counted in the key's owner's limits (see
+    /// [`crate::owner`]): unused ones go back to the owner too.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub owner: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What an isolate hands back when its lease ends.
@@ -75,6 +83,9 @@ pub struct LeaseReturn {
     pub unused: u32,
     /// The last request admitted with it, if any.
     pub last_used: Option<Timestamp>,
+    /// The lease's [`Lease::owner`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub owner: bool,
 }
 
 /// How many units to lend for `ask`, when the tightest window has `left`
@@ -97,6 +108,7 @@ pub fn lend(units: u32, ttl_ms: u64, now: Timestamp) -> Option<Lease> {
         units,
         granted_at: now,
         until,
+        owner: false,
     })
 }
 

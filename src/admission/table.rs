@@ -80,6 +80,8 @@ struct Held {
     last_used: Option<Timestamp>,
     /// Every limit's state once the object had lent the lease.
     quotas: Vec<Quota>,
+    /// The owner's units too (see [`super::lease::Lease::owner`]).
+    owner: bool,
 }
 
 impl Held {
@@ -89,6 +91,7 @@ impl Held {
             granted_at: self.granted_at,
             unused: self.left,
             last_used: self.last_used,
+            owner: self.owner,
         };
         Ended {
             key: self.key,
@@ -330,6 +333,7 @@ impl Leases {
                 left: lease.units,
                 last_used: None,
                 quotas: quotas.clone(),
+                owner: lease.owner,
             };
             let current = entry
                 .snapshot

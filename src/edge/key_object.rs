@@ -138,18 +138,22 @@ impl KeyObject {
     /// unless that owner said it has no limits less than
     /// [`UNBOUND_RECHECK_MS`] ago.
     fn owner_to_charge(&self, now: Timestamp) -> Result<Option<String>> {
-        let owner = self
-            .loaded()?
-            .0
-            .record
-            .as_ref()
-            .and_then(|r| r.owner_id.clone());
+        let (owner, _) = self.record_owner()?;
         let unbound = self.unbound.borrow();
         Ok(owner.filter(|owner| {
             !unbound
                 .as_ref()
                 .is_some_and(|(o, until)| o == owner && now < *until)
         }))
+    }
+
+    /// The key's owner, and its record's version.
+    fn record_owner(&self) -> Result<(Option<String>, Option<u64>)> {
+        let record = &self.loaded()?.0.record;
+        Ok((
+            record.as_ref().and_then(|r| r.owner_id.clone()),
+            record.as_ref().map(|r| r.version),
+        ))
     }
 
     /// Charges the key's owner for a request this object just admitted,
@@ -163,7 +167,7 @@ impl KeyObject {
         at: Timestamp,
     ) -> Result<(Answer, Option<RegistryCommand>)> {
         let charge = OwnerCommand::Charge {
-            charge: access.owner_charge(),
+            charge: access.owner_charge(&granted),
         };
         let answer = match super::config(&self.env) {
             Ok(config) => store::owner_object(&self.env, &config, &owner_id, &charge).await,
@@ -196,16 +200,29 @@ impl DurableObject for KeyObject {
         let config = super::config(&self.env).ok();
         let now = http::now();
         let mut owner = None;
+        let mut give_back = None;
         match (&mut command, &config) {
             (Command::Authorize { lease, access, .. }, Some(config)) => {
                 owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
                 // This deployment's own settings bound what any isolate asks
                 // for (one that still runs an older configuration included).
-                // A key whose owner has limits is never leased: the owner's
-                // units are counted in the owner's object only.
-                *lease = lease
-                    .filter(|_| owner.is_none())
-                    .and_then(|ask| ask.within(config.lease_ttl_ms));
+                *lease = lease.and_then(|ask| ask.within(config.lease_ttl_ms));
+            }
+            (Command::Return { returned }, Some(config)) if returned.owner => {
+                // The owner's share of an owner-backed lease goes back to the
+                // owner, for the record version it was lent under only (as the
+                // key's own share does).
+                let (owner_id, version) = self.record_owner()?;
+                give_back =
+                    owner_id
+                        .filter(|_| version == Some(returned.version))
+                        .map(|owner_id| {
+                            let command = OwnerCommand::Return {
+                                unused: returned.unused,
+                                granted_at: returned.granted_at,
+                            };
+                            (owner_id, command, config.clone())
+                        });
             }
             (
                 Command::Admin {
@@ -226,6 +243,16 @@ impl DurableObject for KeyObject {
                 .charge_owner(owner_id, &access, granted.clone(), now)
                 .await?
                 .0;
+        }
+        if let Some((owner_id, command, config)) = give_back {
+            // Off the path, like the return itself: a lost one leaves the
+            // owner's window a few units short (never over).
+            let env = self.env.clone();
+            self.state.wait_until(async move {
+                if let Err(e) = store::owner_object(&env, &config, &owner_id, &command).await {
+                    worker::console_error!("owner lease return failed: {e:?}");
+                }
+            });
         }
         if let Some(touch) = touch {
             // Off the request's path: the answer does not wait for it, and a

@@ -1,20 +1,45 @@
-//! A key bound by its owner's limits: the key's object settles a request it
-//! admitted with what the owner's object answered (the protocol is
-//! described in [`crate::owner`]).
+//! A key bound by its owner's limits: what the key's object charges the
+//! owner's, and settling a request it admitted with the owner's answer
+//! (the protocol is described in [`crate::owner`]).
 
 use super::{Access, KeyState, Refusal, Reply, Writes};
 use crate::error::Error;
-use crate::limits;
-use crate::owner::OwnerReply;
+use crate::limits::{self, Draw};
+use crate::owner::{OwnerCharge, OwnerReply};
 use crate::time::Timestamp;
+
+impl Access {
+    /// What this request, answered with `granted` by the key's object,
+    /// asks of the key's owner: its charge, and the units of the lease the
+    /// key lent with it (the owner backs them, or the lease shrinks).
+    pub fn owner_charge(&self, granted: &Reply) -> OwnerCharge {
+        let charge = self.charge();
+        let lease = match granted {
+            Reply::Granted {
+                lease: Some(lease), ..
+            } => lease.units,
+            _ => 0,
+        };
+        OwnerCharge {
+            cost: charge.cost,
+            draws: charge.draws.map(<[Draw]>::to_vec),
+            consume: self.consume,
+            lease,
+        }
+    }
+}
 
 impl KeyState {
     /// Settles `granted`, this key's admission of a request at `at`, with
-    /// its owner's `answer`. When the owner admits it too (or has no
-    /// limits) the answer carries the owner's limits as well; when the
-    /// owner refuses it, or could not be asked, the key's count is taken
-    /// back — so a refused request counts nowhere — and the owner's
-    /// refusal (or `unavailable`) is the answer.
+    /// its owner's `answer`.
+    ///
+    /// - The owner admits it too: the answer carries the owner's limits as
+    ///   well, and a lease the key lent keeps only the units the owner lent
+    ///   with it (the rest go back to the key's windows at once).
+    /// - The owner has no limits: the answer stands as it is.
+    /// - The owner refuses it, or could not be asked: the key's count and
+    ///   any lease are taken back — so a refused request counts nowhere —
+    ///   and the owner's refusal (or `unavailable`) is the answer.
     pub fn settle(
         &mut self,
         granted: Reply,
@@ -29,17 +54,42 @@ impl KeyState {
             credits,
             version,
             record,
-            lease,
+            mut lease,
             ..
         } = granted
         else {
             return (Ok(granted), none);
         };
+        let Some(key) = self.record.as_ref() else {
+            return (Err(Error::Internal), none);
+        };
+        let set = key.limit_set();
+        let activity = &mut self.activity;
+        let mut writes = none;
+        // Units the key lent and no longer lends: back into its windows.
+        let mut take_back = |units: u32, writes: &mut Writes| {
+            if let (Some(l), true) = (lease, units > 0) {
+                activity
+                    .usage
+                    .credit(&mut activity.lent, units, l.granted_at);
+                writes.activity = true;
+            }
+        };
         let error = match answer {
             Ok(OwnerReply::Charged {
                 quotas: owner_quotas,
                 credits: owner_credits,
+                lent,
             }) => {
+                if let Some(l) = lease {
+                    take_back(l.units.saturating_sub(lent), &mut writes);
+                    lease = (lent > 0).then_some(crate::admission::lease::Lease {
+                        units: lent.min(l.units),
+                        owner: true,
+                        ..l
+                    });
+                    quotas = limits::quotas(&set, &activity.usage, now);
+                }
                 quotas.extend(owner_quotas);
                 let merged = Reply::Granted {
                     quotas,
@@ -49,7 +99,7 @@ impl KeyState {
                     record,
                     lease,
                 };
-                return (Ok(merged), none);
+                return (Ok(merged), writes);
             }
             Ok(OwnerReply::Unbound) => {
                 let unchanged = Reply::Granted {
@@ -66,13 +116,10 @@ impl KeyState {
             Ok(_) => Error::Unavailable,
             Err(error) => error,
         };
-        let Some(record) = self.record.as_ref() else {
-            return (Err(Error::Internal), none);
-        };
-        let set = record.limit_set();
-        let mut writes = none;
+        if let Some(l) = lease {
+            take_back(l.units, &mut writes);
+        }
         if access.consume {
-            let activity = &mut self.activity;
             activity.usage = limits::refund(&set, &activity.usage, &access.charge(), at);
             activity.credits = activity.credits.map(|b| b.refund(access.cost(), at, now));
             writes.activity = true;
@@ -83,7 +130,7 @@ impl KeyState {
                 retry_at,
                 quotas: owner_quotas,
             } => {
-                let mut all = limits::quotas(&set, &self.activity.usage, now);
+                let mut all = limits::quotas(&set, &activity.usage, now);
                 all.extend(owner_quotas);
                 Error::RateLimited {
                     quota,
@@ -95,7 +142,7 @@ impl KeyState {
         };
         let refusal = Refusal {
             error,
-            allowed_origins: record.allowed_origins.clone(),
+            allowed_origins: key.allowed_origins.clone(),
         };
         (refusal.into_reply(), writes)
     }

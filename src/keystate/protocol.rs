@@ -13,8 +13,7 @@ use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
 use crate::limits::credits::{CreditOp, Credits};
-use crate::limits::{Charge, Draw, Quota, RateLimits, Tiers, WindowKind};
-use crate::owner::OwnerCharge;
+use crate::limits::{Charge, Quota, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -38,16 +37,6 @@ pub struct Access {
 }
 
 impl Access {
-    /// What this request spends in its key's owner's limits.
-    pub fn owner_charge(&self) -> OwnerCharge {
-        let charge = self.charge();
-        OwnerCharge {
-            cost: charge.cost,
-            draws: charge.draws.map(<[Draw]>::to_vec),
-            consume: self.consume,
-        }
-    }
-
     /// The units this request costs (1 where the route table refused it).
     pub fn cost(&self) -> u32 {
         self.charge().cost

@@ -22,6 +22,12 @@
 //! window keeps a unit the request never used (under-admission of one
 //! unit; never over-admission).
 //!
+//! Leases (see [`crate::admission`]) cover owner limits the same way: when
+//! the key's object lends an isolate units, the owner lends the same
+//! units in the same charge ([`OwnerCharge::lease`], sized like a key's
+//! lease), so a lease only holds units counted in both; unused ones go back
+//! to both ([`OwnerCommand::Return`]).
+//!
 //! Keys whose owner has no limits are not slowed down: the owner answers
 //! [`OwnerReply::Unbound`] and the key's object does not ask again for
 //! [`UNBOUND_RECHECK_MS`].
@@ -32,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use body::OwnerLimits;
 
+use crate::admission::lease::{self, LeaseAsk};
 use crate::error::Error;
 use crate::limits::credits::{Balance, Credits};
 use crate::limits::{self, Charge, Draw, Holder, Outcome, Quota, Usage};
@@ -55,6 +62,14 @@ pub struct OwnerCharge {
     pub draws: Option<Vec<Draw>>,
     /// Spend it (`false`: `whoami` only reports the owner's limits).
     pub consume: bool,
+    /// Units the key's object would lend the asking isolate on top (see
+    /// [`crate::admission`]): the owner lends what its own limits allow.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lease: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl OwnerCharge {
@@ -76,6 +91,14 @@ pub enum OwnerCommand {
     Charge {
         /// What it spends.
         charge: OwnerCharge,
+    },
+    /// Units of an owner-backed lease, handed back by the key's object
+    /// when the isolate holding it returned them.
+    Return {
+        /// Units not spent.
+        unused: u32,
+        /// When they were lent (names the windows they were counted in).
+        granted_at: Timestamp,
     },
     /// An admin route on the owner. It runs only with an [`OwnerPermit`].
     Admin {
@@ -123,9 +146,14 @@ pub enum OwnerReply {
         /// The owner's credits after it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         credits: Option<Credits>,
+        /// Units lent for the key's lease, already counted here.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        lent: u32,
     },
     /// The owner has no limits: nothing was counted.
     Unbound,
+    /// A lease return was taken.
+    Returned,
 }
 
 /// The owner's limits as stored.
@@ -142,8 +170,12 @@ pub struct Owner {
 /// What the owner's requests have used: changes on every charge.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnerActivity {
-    /// Window counters across the owner's keys.
+    /// Window counters across the owner's keys (lent units included).
     pub usage: Usage,
+    /// Of those, units lent for keys' leases and not handed back: a return
+    /// is credited up to this much, so no return can free a unit twice.
+    #[serde(default)]
+    pub lent: Usage,
     /// The owner's credits, if it has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<Balance>,
@@ -188,6 +220,17 @@ impl OwnerState {
         now: Timestamp,
     ) -> (Result<OwnerReply, Error>, OwnerWrites) {
         match command {
+            OwnerCommand::Return { unused, granted_at } => {
+                let activity = &mut self.activity;
+                activity
+                    .usage
+                    .credit(&mut activity.lent, unused, granted_at);
+                let writes = OwnerWrites {
+                    activity: true,
+                    ..OwnerWrites::default()
+                };
+                (Ok(OwnerReply::Returned), writes)
+            }
             OwnerCommand::Charge { charge } => match self.charge(&charge, now) {
                 Ok(reply) => {
                     let counted = charge.consume && reply != OwnerReply::Unbound;
@@ -221,6 +264,7 @@ impl OwnerState {
         };
         let set = owner.limits.limit_set();
         let activity = &mut self.activity;
+        let mut lent = 0;
         let credits = match activity.credits {
             Some(balance) if charge.consume => {
                 Some(balance.spend(charge.cost, now).map_err(|e| match e {
@@ -245,15 +289,32 @@ impl OwnerState {
                         quotas: owned(limits::quotas(&set, &activity.usage, now)),
                     })
                 }
-                (Outcome::Admitted(_), usage) => {
+                (Outcome::Admitted(quota), usage) => {
                     activity.usage = usage;
                     activity.credits = credits;
+                    // Lent like a key's lease: only from fixed minute and
+                    // day windows, never with credits, and sized by what
+                    // is left, so the last units go one request at a time.
+                    let lendable = set.is_plain() && credits.is_none();
+                    let ask = LeaseAsk {
+                        want: charge.lease,
+                        ttl_ms: 0,
+                    };
+                    lent = quota
+                        .filter(|_| lendable && charge.lease > 0)
+                        .and_then(|q| lease::size(&ask, q.remaining, charge.cost))
+                        .unwrap_or(0);
+                    if lent > 0 {
+                        activity.usage = activity.usage.plus(lent, now);
+                        activity.lent = activity.lent.plus(lent, now);
+                    }
                 }
             }
         }
         Ok(OwnerReply::Charged {
             quotas: owned(limits::quotas(&set, &activity.usage, now)),
             credits: credits.map(|b| b.credits),
+            lent,
         })
     }
 

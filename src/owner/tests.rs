@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::admission::lease::LeaseAsk;
 use crate::keystate::testing::{issued, read_costing};
 use crate::keystate::{Command, KeyState, Reply};
 use crate::policy::actor::Bounds;
@@ -38,6 +39,7 @@ fn spend(cost: u32) -> OwnerCommand {
             cost,
             draws: None,
             consume: true,
+            lease: 0,
         },
     }
 }
@@ -141,7 +143,7 @@ fn owner_credits_run_out_as_the_owners() {
     let mut state = owner_with(r#"{"credits":{"remaining":2}}"#);
     assert!(matches!(
         state.apply(spend(2), NOW).0,
-        Ok(OwnerReply::Charged { quotas, credits: Some(c) }) if quotas.is_empty() && c.remaining == 0
+        Ok(OwnerReply::Charged { quotas, credits: Some(c), .. }) if quotas.is_empty() && c.remaining == 0
     ));
     let (reply, _) = state.apply(spend(1), NOW);
     assert_eq!(
@@ -165,6 +167,7 @@ fn reporting_only_never_counts() {
             cost: 1,
             draws: None,
             consume: false,
+            lease: 0,
         },
     };
     for _ in 0..3 {
@@ -267,12 +270,33 @@ fn delivery() -> impl Strategy<Value = Delivery> {
     ]
 }
 
-/// One key's object, counting what it admitted.
+/// What becomes of a lease's unused units.
+#[derive(Clone, Copy, Debug)]
+enum Fate {
+    /// Handed back to the key's object, which hands the owner's share on.
+    Returned,
+    /// Handed back to the key's object; its message to the owner is lost.
+    OwnerShareLost,
+    /// Never handed back (the isolate died).
+    Lost,
+}
+
+fn fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![
+        6 => Just(Fate::Returned),
+        1 => Just(Fate::OwnerShareLost),
+        1 => Just(Fate::Lost),
+    ]
+}
+
+/// One key's object, counting what it admitted and what it lost.
 struct Key {
     state: KeyState,
     hash: crate::hash::KeyHash,
     limit: u32,
     admitted: u32,
+    /// Lease units never handed back to it.
+    lost: u32,
 }
 
 fn used(usage: &crate::limits::Usage) -> u32 {
@@ -280,56 +304,109 @@ fn used(usage: &crate::limits::Usage) -> u32 {
 }
 
 /// Units admitted across the owner's keys, and units the owner counted
-/// whose answer was lost.
+/// that no request used: charges whose answer was lost, lease units not
+/// handed back to it.
 #[derive(Default)]
 struct Tally {
     admitted: u32,
-    lost_answers: u32,
+    lost: u32,
 }
 
-/// The owner's answer to one waiting request reaches its key's object.
+/// The owner's answer to one waiting request reaches its key's object;
+/// then the isolate spends what it was lent and hands back the rest.
 fn settle(
     owner: &mut OwnerState,
     keys: &mut [Key],
-    (k, cost, granted, delivery): (usize, u32, Reply, Delivery),
+    (k, cost, granted, delivery, spend_pct, fate): (usize, u32, Reply, Delivery, u32, Fate),
     now: Timestamp,
     tally: &mut Tally,
 ) {
+    let access = read_costing(cost);
+    let charge = OwnerCommand::Charge {
+        charge: access.owner_charge(&granted),
+    };
     let answer = match delivery {
         Delivery::Lost => Err(Error::Unavailable),
-        Delivery::Answered => owner.apply(spend(cost), now).0,
+        Delivery::Answered => owner.apply(charge, now).0,
         Delivery::AnswerLost => {
-            if owner.apply(spend(cost), now).0.is_ok() {
-                tally.lost_answers += cost;
+            if let Ok(OwnerReply::Charged { lent, .. }) = owner.apply(charge, now).0 {
+                tally.lost += cost + lent;
             }
             Err(Error::Unavailable)
         }
     };
     let key = &mut keys[k];
-    let (reply, _) = key
-        .state
-        .settle(granted, answer, &read_costing(cost), now, now);
-    if let Ok(Reply::Granted { quotas, .. }) = reply {
-        assert!(quotas.iter().any(|q| q.holder == Holder::Owner));
-        key.admitted += cost;
-        tally.admitted += cost;
+    let (reply, _) = key.state.settle(granted, answer, &access, now, now);
+    let Ok(Reply::Granted {
+        quotas,
+        lease,
+        version,
+        ..
+    }) = reply
+    else {
+        return;
+    };
+    assert!(quotas.iter().any(|q| q.holder == Holder::Owner));
+    key.admitted += cost;
+    tally.admitted += cost;
+    let Some(lease) = lease else {
+        return;
+    };
+    assert!(
+        lease.owner,
+        "a lease of an owner-bound key is backed by the owner"
+    );
+    let spent = lease.units * spend_pct / 100;
+    key.admitted += spent;
+    tally.admitted += spent;
+    let unused = lease.units - spent;
+    let returned = crate::admission::lease::LeaseReturn {
+        version,
+        granted_at: lease.granted_at,
+        unused,
+        last_used: None,
+        owner: true,
+    };
+    match fate {
+        Fate::Lost => {
+            key.lost += unused;
+            tally.lost += unused;
+        }
+        Fate::OwnerShareLost => {
+            assert!(key.state.apply(Command::Return { returned }, now).0.is_ok());
+            tally.lost += unused;
+        }
+        Fate::Returned => {
+            assert!(key.state.apply(Command::Return { returned }, now).0.is_ok());
+            let back = OwnerCommand::Return {
+                unused,
+                granted_at: lease.granted_at,
+            };
+            assert_eq!(owner.apply(back, now).0, Ok(OwnerReply::Returned));
+        }
     }
 }
 
 proptest! {
     /// Requests on several keys of one owner, each decided by its key's
     /// object and then charged to the owner while other requests
-    /// interleave (a key's object awaits the owner's answer), with lost
-    /// messages. Within the window: no key and no owner limit is ever
-    /// exceeded; a key's counters hold exactly what it admitted (a refused
-    /// request counts in neither); the owner's hold what was admitted plus
-    /// the charges whose answer was lost (the stated bound).
+    /// interleave (a key's object awaits the owner's answer), with leases
+    /// the owner backs, and lost messages and returns. Within the window:
+    /// no key and no owner limit is ever exceeded, counting every unit an
+    /// isolate spent from a lease; a key's counters hold exactly what it
+    /// admitted plus lease units never handed back (a refused request
+    /// counts in neither); the owner's hold what was admitted plus the
+    /// units no request used — charges whose answer was lost, lease units
+    /// not handed back (the stated bound: under-admission, never over).
     #[test]
     fn fuzz_owner_and_key_limits_decide_together(
-        key_limits in proptest::collection::vec(1u32..8, 1..4),
-        owner_limit in 1u32..12,
+        key_limits in proptest::collection::vec(1u32..40, 1..4),
+        owner_limit in 1u32..60,
         owner_credits in proptest::option::of(1u64..12),
-        steps in proptest::collection::vec((0usize..4, 1u32..3, any::<bool>(), delivery()), 1..60),
+        steps in proptest::collection::vec(
+            (0usize..4, 1u32..3, any::<bool>(), delivery(), proptest::option::of(1u32..20), 0u32..=100, fate()),
+            1..80,
+        ),
     ) {
         let credits = owner_credits.map_or(String::new(), |c| format!(r#","credits":{{"remaining":{c}}}"#));
         let mut owner = owner_with(&format!(
@@ -342,26 +419,25 @@ proptest! {
                     &format!(r#"{{"name":"k","environment":"live","owner_id":"acme","rate_limits":{{"per_minute":{limit},"per_day":1000}}}}"#),
                     NOW,
                 );
-                Key { state, hash, limit, admitted: 0 }
+                Key { state, hash, limit, admitted: 0, lost: 0 }
             })
             .collect();
         // Admitted by a key's object, waiting for the owner's answer.
-        let mut pending: Vec<(usize, u32, Reply, Delivery)> = Vec::new();
+        let mut pending = Vec::new();
         let mut tally = Tally::default();
-        for (i, &(k, cost, settle_now, delivery)) in steps.iter().enumerate() {
+        for (i, &(k, cost, settle_now, delivery, want, spend_pct, fate)) in steps.iter().enumerate() {
             let now = NOW.plus_millis(i as u64);
             let k = k % keys.len();
             let key = &mut keys[k];
-            let access = read_costing(cost);
             let command = Command::Authorize {
                 hash: key.hash.clone(),
-                access: access.clone(),
+                access: read_costing(cost),
                 verifier: None,
                 known: None,
-                lease: None,
+                lease: want.map(|want| LeaseAsk { want, ttl_ms: 1_000 }),
             };
             if let (Ok(granted @ Reply::Granted { .. }), _) = key.state.apply(command, now) {
-                pending.push((k, cost, granted, delivery));
+                pending.push((k, cost, granted, delivery, spend_pct, fate));
             }
             // Settle one waiting request, the newest: others stay pending
             // across later decisions, as when the owner's answer is slow.
@@ -373,17 +449,17 @@ proptest! {
         }
         // Every request still waiting gets its answer.
         while let Some(waiting) = pending.pop() {
-            settle(&mut owner, &mut keys, waiting, NOW, &mut tally);
+            settle(&mut owner, &mut keys, waiting, NOW.plus_millis(100), &mut tally);
         }
         for key in &keys {
             prop_assert!(key.admitted <= key.limit);
-            prop_assert_eq!(used(&key.state.activity.usage), key.admitted);
+            prop_assert_eq!(used(&key.state.activity.usage), key.admitted + key.lost);
         }
         prop_assert!(tally.admitted <= owner_limit);
-        prop_assert_eq!(used(&owner.activity.usage), tally.admitted + tally.lost_answers);
+        prop_assert_eq!(used(&owner.activity.usage), tally.admitted + tally.lost);
         if let Some(c) = owner_credits {
             let left = owner.activity.credits.unwrap().credits.remaining;
-            prop_assert_eq!(left, c - u64::from(tally.admitted + tally.lost_answers));
+            prop_assert_eq!(left, c - u64::from(tally.admitted + tally.lost));
         }
     }
 }
