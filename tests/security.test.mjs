@@ -142,6 +142,43 @@ test("a tenant's admin key is bound to its owner, environment, limits, expiry an
   await expectStatus(await send(`/keys/${made.id}`, "PATCH", from, { expires_at: "2030-06-01T00:00:00Z", allowed_ips: ["198.51.100.9"] }), 200);
 });
 
+test("a metered, rolling admin key with named limits cannot mint or edit keys free of them", async () => {
+  const tenant = await issue(worker, {
+    name: "metered admin",
+    type: "restricted",
+    scopes: ["admin", "orders:*"],
+    owner_id: "metered",
+    window: "rolling",
+    limits: [{ name: "search", limit: 20, window_seconds: 60 }],
+    credits: { remaining: 100, refill: { amount: 100, interval: "daily" } },
+  });
+  const from = as(tenant.key);
+  const base = { name: "k", environment: "live", type: "restricted", scopes: ["orders:read"] };
+  const metered = { ...base, credits: { remaining: 10, refill: { amount: 10, interval: "daily" } } };
+  const made = (await expectStatus(await send("/keys", "POST", from, metered), 201)).data;
+  assert.equal(made.window, "rolling", "window inherited");
+  assert.deepEqual(made.limits, [{ name: "search", limit: 20, window_seconds: 60 }], "named limits inherited");
+  for (const body of [
+    base,
+    { ...metered, credits: { remaining: 1_000_000 } },
+    { ...metered, credits: { remaining: 1, refill: { amount: 1000, interval: "daily" } } },
+    { ...metered, window: "fixed" },
+    { ...metered, limits: [] },
+    { ...metered, limits: [{ name: "search", limit: 21, window_seconds: 60 }] },
+  ]) {
+    await expectStatus(await send("/keys", "POST", from, body), 403, "insufficient_permissions");
+  }
+  for (const patch of [{ credits: null }, { window: "fixed" }, { limits: [] }, { credits: { remaining: 5000 } }]) {
+    await expectStatus(await send(`/keys/${made.id}`, "PATCH", from, patch), 403, "insufficient_permissions");
+  }
+  const topUp = (amount) => send(`/keys/${made.id}/credits`, "POST", from, { op: "increment", amount });
+  await expectStatus(await topUp(1_000_000), 403, "insufficient_permissions");
+  await expectStatus(await topUp(5), 200);
+  const after = await truth(made.id);
+  assert.equal(after.window, "rolling");
+  assert.equal(after.credits.remaining, 15);
+});
+
 test("the admin token can still grant admin and rotate admin keys", async () => {
   const strong = await issue(worker, { scopes: ["admin", "*"] });
   const rotated = await expectStatus(await send(`/keys/${strong.id}/rotate`, "POST", admin()), 200);

@@ -223,7 +223,8 @@ impl Leases {
             .map(Held::end);
         if let (Some(held), Some(snapshot)) = (&mut entry.held, &entry.snapshot) {
             let record = &snapshot.record;
-            let judged = screen(record, hash, access, verifier, now).map(|()| {
+            // A key with credits is never leased: its snapshot has none.
+            let judged = screen(record, None, hash, access, verifier, now).map(|()| {
                 if access.consume {
                     held.left -= cost;
                     held.last_used = Some(now);

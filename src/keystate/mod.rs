@@ -117,6 +117,7 @@ impl KeyAction {
                     ));
                 };
                 let next = balance.adjust(op, amount, now)?;
+                permit.allows_credits(Some(next.credits))?;
                 Ok(ran(
                     Reply::Key {
                         key: view(record, Some(next)),
@@ -334,7 +335,9 @@ impl KeyState {
                 let Some(record) = self.record.as_ref() else {
                     return (Err(Error::invalid_api_key()), none);
                 };
-                let refusal = match screen(record, &hash, &access, verifier.as_ref(), now) {
+                let credits = self.activity.credits.map(|b| b.at(now).credits);
+                let checked = screen(record, credits, &hash, &access, verifier.as_ref(), now);
+                let refusal = match checked {
                     Err(refusal) => refusal,
                     Ok(()) => match self.admit(&access, known, lease, now) {
                         (Ok(reply), writes) => return (Ok(reply), writes),
@@ -374,7 +377,8 @@ impl KeyState {
                     return (Err(Error::NotFound), none);
                 };
                 let version = record.version + 1;
-                let permit = match actor.permit(record) {
+                let credits = self.activity.credits.map(|b| b.at(now).credits);
+                let permit = match actor.permit(record, credits) {
                     Err(e) => return (Err(e), none),
                     Ok(permit) => permit,
                 };
@@ -541,6 +545,7 @@ fn leasable(record: &KeyRecord) -> bool {
 /// holding a lease both judge with this one function.
 pub fn screen(
     record: &KeyRecord,
+    credits: Option<Credits>,
     hash: &KeyHash,
     access: &Access,
     verifier: Option<&Actor>,
@@ -553,7 +558,7 @@ pub fn screen(
             allowed_origins: Vec::new(),
         });
     }
-    check(record, access, verifier, now).map_err(|error| Refusal {
+    check(record, credits, access, verifier, now).map_err(|error| Refusal {
         error,
         allowed_origins: record.allowed_origins.clone(),
     })
@@ -562,12 +567,13 @@ pub fn screen(
 /// [`screen`] once the key is identified.
 fn check(
     record: &KeyRecord,
+    credits: Option<Credits>,
     access: &Access,
     verifier: Option<&Actor>,
     now: Timestamp,
 ) -> Result<(), Error> {
     if let Some(actor) = verifier {
-        actor.permit(record)?;
+        actor.permit(record, credits)?;
     }
     match record.status(now) {
         Status::Revoked => return Err(Error::KeyRevoked),

@@ -13,7 +13,7 @@ use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
 use crate::limits::credits::{CreditOp, Credits};
-use crate::limits::{Charge, Quota, RateLimits, Tiers, WindowKind};
+use crate::limits::{Charge, NamedLimit, Quota, RateLimits, Tiers, WindowKind};
 use crate::policy::actor::Actor;
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
@@ -216,6 +216,8 @@ pub struct Grant {
     pub rate_limits: RateLimits,
     /// Fixed or rolling windows.
     pub window: WindowKind,
+    /// The key's named limits.
+    pub limits: Vec<NamedLimit>,
     /// Its credits after this request, if it has them.
     pub credits: Option<Credits>,
     /// Its owner's credits after this request, if the owner has them.
@@ -247,6 +249,7 @@ impl Grant {
             key_type: record.key_type,
             rate_limits: record.rate_limits,
             window: record.window,
+            limits: record.limits.clone(),
             credits,
             owner_credits: None,
             quotas,

@@ -18,11 +18,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::key::{Environment, KeyId, KeyType};
+use crate::key::{Environment, KeyId};
 use crate::keystate::Grant;
 use crate::lifecycle::record::{KeyRecord, KeyView};
 use crate::lifecycle::request::RateLimitsInput;
-use crate::limits::RateLimits;
+use crate::limits::credits::{Credits, Interval, Refill};
+use crate::limits::{NamedLimit, RateLimits, WindowKind};
 use crate::policy::ip::IpRule;
 use crate::policy::permission::Grants;
 use crate::time::Timestamp;
@@ -39,6 +40,15 @@ pub struct Bounds {
     pub owner_id: Option<String>,
     /// Its limits.
     pub rate_limits: RateLimits,
+    /// Whether its windows roll.
+    #[serde(default)]
+    pub window: WindowKind,
+    /// Its named limits.
+    #[serde(default)]
+    pub limits: Vec<NamedLimit>,
+    /// Its credits, if it is metered.
+    #[serde(default)]
+    pub credits: Option<Credits>,
     /// When it stops working.
     pub expires_at: Option<Timestamp>,
     /// Where it works from (empty: anywhere).
@@ -46,37 +56,20 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    fn of(
-        key_type: KeyType,
-        grants: Grants,
-        environment: &Environment,
-        owner_id: &Option<String>,
-        rate_limits: RateLimits,
-        expires_at: Option<Timestamp>,
-        allowed_ips: &[IpRule],
-    ) -> Bounds {
+    /// The bounds of `record`, whose credits are `credits` (they are kept
+    /// apart from the record, in the key's activity).
+    pub fn of_record(r: &KeyRecord, credits: Option<Credits>) -> Bounds {
         Bounds {
-            grants: grants.effective(key_type),
-            environment: environment.clone(),
-            owner_id: owner_id.clone(),
-            rate_limits,
-            expires_at,
-            allowed_ips: allowed_ips.to_vec(),
+            grants: r.grants.effective(r.key_type),
+            environment: r.environment.clone(),
+            owner_id: r.owner_id.clone(),
+            rate_limits: r.rate_limits,
+            window: r.window,
+            limits: r.limits.clone(),
+            credits,
+            expires_at: r.expires_at,
+            allowed_ips: r.allowed_ips.clone(),
         }
-    }
-}
-
-impl From<&KeyRecord> for Bounds {
-    fn from(r: &KeyRecord) -> Bounds {
-        Bounds::of(
-            r.key_type,
-            r.grants.clone(),
-            &r.environment,
-            &r.owner_id,
-            r.rate_limits,
-            r.expires_at,
-            &r.allowed_ips,
-        )
     }
 }
 
@@ -86,29 +79,33 @@ impl From<&KeyView> for Bounds {
             scopes: v.scopes.clone(),
             permissions: v.permissions.clone(),
         };
-        Bounds::of(
-            v.key_type,
-            grants,
-            &v.environment,
-            &v.owner_id,
-            v.rate_limits,
-            v.expires_at,
-            &v.allowed_ips,
-        )
+        Bounds {
+            grants: grants.effective(v.key_type),
+            environment: v.environment.clone(),
+            owner_id: v.owner_id.clone(),
+            rate_limits: v.rate_limits,
+            window: v.window,
+            limits: v.limits.clone(),
+            credits: v.credits,
+            expires_at: v.expires_at,
+            allowed_ips: v.allowed_ips.clone(),
+        }
     }
 }
 
 impl From<&Grant> for Bounds {
     fn from(g: &Grant) -> Bounds {
-        Bounds::of(
-            g.key_type,
-            g.grants.clone(),
-            &g.environment,
-            &g.owner_id,
-            g.rate_limits,
-            g.expires_at,
-            &g.allowed_ips,
-        )
+        Bounds {
+            grants: g.grants.effective(g.key_type),
+            environment: g.environment.clone(),
+            owner_id: g.owner_id.clone(),
+            rate_limits: g.rate_limits,
+            window: g.window,
+            limits: g.limits.clone(),
+            credits: g.credits,
+            expires_at: g.expires_at,
+            allowed_ips: g.allowed_ips.clone(),
+        }
     }
 }
 
@@ -140,6 +137,12 @@ pub enum OutOfReach {
     Owner,
     /// The key's limits exceed the actor's.
     Limits,
+    /// The actor's windows roll and the key's do not.
+    Window,
+    /// The key lacks one of the actor's named limits, or has it higher.
+    NamedLimits,
+    /// The actor is metered and the key is not, or refills more.
+    Credits,
     /// The key outlives the actor.
     Expiry,
     /// The key works from addresses the actor does not.
@@ -154,6 +157,9 @@ impl OutOfReach {
             OutOfReach::Environment => "environment",
             OutOfReach::Owner => "owner_id",
             OutOfReach::Limits => "rate_limits",
+            OutOfReach::Window => "window",
+            OutOfReach::NamedLimits => "limits",
+            OutOfReach::Credits => "credits",
             OutOfReach::Expiry => "expires_at",
             OutOfReach::Ips => "allowed_ips",
         }
@@ -192,23 +198,39 @@ impl OutOfReach {
     }
 }
 
+/// What a create request set itself: the rest of a key actor's new key is
+/// taken from the actor (see [`Actor::inherit`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Given {
+    /// The limits it set (either half may be missing).
+    pub rate_limits: RateLimitsInput,
+    /// It named a tier.
+    pub tier: bool,
+    /// It set `window`.
+    pub window: bool,
+    /// It set `limits`.
+    pub limits: bool,
+}
+
 /// Proof that the actor may act on one key: the rule passed on that key's
 /// current record. Only [`Actor::permit`] makes one.
 #[derive(Debug)]
 pub struct Permit<'a> {
     actor: &'a Actor,
     target: &'a KeyRecord,
+    credits: Option<Credits>,
 }
 
 impl Permit<'_> {
-    /// Checks the record an edit would produce: within the actor, and for
-    /// a key actor never a relaxed expiry or a wider IP allowlist than the
-    /// key has now.
-    pub fn allows_result(&self, next: &KeyRecord) -> Result<(), Error> {
+    /// Checks the record (and credits) an edit would produce: within the
+    /// actor, and for a key actor never a relaxed expiry or a wider IP
+    /// allowlist than the key has now.
+    pub fn allows_result(&self, next: &KeyRecord, credits: Option<Credits>) -> Result<(), Error> {
         if let Actor::Key { .. } = self.actor {
             self.actor
-                .reach(&Bounds::from(next))
+                .reach(&Bounds::of_record(next, credits))
                 .map_err(OutOfReach::on_result)?;
+            self.allows_credits(credits)?;
             let current = self.target;
             let relaxed_expiry = match (current.expires_at, next.expires_at) {
                 (Some(_), None) => true,
@@ -225,9 +247,20 @@ impl Permit<'_> {
         Ok(())
     }
 
+    /// Checks a balance an edit or a credit change would leave: a metered
+    /// key actor gives no key more credits than it has left itself.
+    pub fn allows_credits(&self, credits: Option<Credits>) -> Result<(), Error> {
+        self.actor.allows_balance(credits)
+    }
+
     /// The key's record as the rule saw it.
     pub fn target(&self) -> &KeyRecord {
         self.target
+    }
+
+    /// The key's credits as the rule saw them.
+    pub fn credits(&self) -> Option<Credits> {
+        self.credits
     }
 }
 
@@ -242,6 +275,17 @@ impl OwnerPermit<'_> {
     /// The owner the rule was checked for.
     pub fn owner(&self) -> &str {
         self.owner
+    }
+}
+
+/// Whether a refill rule gives no more than `outer`: none (or `never`),
+/// or the same interval with no larger amount.
+fn refills_within(inner: Option<Refill>, outer: Option<Refill>) -> bool {
+    match (inner, outer) {
+        (None, _) => true,
+        (Some(i), _) if i.interval == Interval::Never => true,
+        (Some(i), Some(o)) => i.interval == o.interval && i.amount <= o.amount,
+        (Some(_), None) => false,
     }
 }
 
@@ -297,6 +341,27 @@ impl Actor {
         if !limits {
             return Err(OutOfReach::Limits);
         }
+        if own.window == WindowKind::Rolling && target.window != WindowKind::Rolling {
+            return Err(OutOfReach::Window);
+        }
+        // Each of the actor's named limits, as tight: same name (routes
+        // draw on limits by name), same window, no higher limit.
+        let named = own.limits.iter().all(|l| {
+            target.limits.iter().any(|t| {
+                t.name == l.name && t.window_seconds == l.window_seconds && t.limit <= l.limit
+            })
+        });
+        if !named {
+            return Err(OutOfReach::NamedLimits);
+        }
+        if let Some(own_credits) = own.credits {
+            let metered = target
+                .credits
+                .is_some_and(|c| refills_within(c.refill, own_credits.refill));
+            if !metered {
+                return Err(OutOfReach::Credits);
+            }
+        }
         if let Some(own_expiry) = own.expires_at {
             if target.expires_at.is_none_or(|t| t > own_expiry) {
                 return Err(OutOfReach::Expiry);
@@ -310,12 +375,17 @@ impl Actor {
 
     /// Lets this actor act on `target` (its current, authoritative record),
     /// or refuses with 403.
-    pub fn permit<'a>(&'a self, target: &'a KeyRecord) -> Result<Permit<'a>, Error> {
-        self.reach(&Bounds::from(target))
+    pub fn permit<'a>(
+        &'a self,
+        target: &'a KeyRecord,
+        credits: Option<Credits>,
+    ) -> Result<Permit<'a>, Error> {
+        self.reach(&Bounds::of_record(target, credits))
             .map_err(OutOfReach::on_target)?;
         Ok(Permit {
             actor: self,
             target,
+            credits,
         })
     }
 
@@ -354,13 +424,21 @@ impl Actor {
     }
 
     /// Fills what a key actor's new key leaves out with the actor's own
-    /// owner, expiry and IP allowlist, and caps limits the request did not
-    /// set (`given`, no tier) at the actor's. What the request did set is
-    /// left for [`Actor::allows_new`] to judge.
-    pub fn inherit(&self, record: &mut KeyRecord, given: RateLimitsInput, tier: bool) {
+    /// owner, expiry and IP allowlist, window kind and named limits, and
+    /// caps limits the request did not set at the actor's (all unless a
+    /// tier gives them). What the request did set is left for
+    /// [`Actor::allows_new`] to judge.
+    pub fn inherit(&self, record: &mut KeyRecord, given: &Given) {
         let Actor::Key { bounds: own, .. } = self else {
             return;
         };
+        let tier = given.tier;
+        if !tier && !given.window {
+            record.window = own.window;
+        }
+        if !tier && !given.limits {
+            record.limits = own.limits.clone();
+        }
         if record.owner_id.is_none() {
             record.owner_id = own.owner_id.clone();
         }
@@ -372,19 +450,38 @@ impl Actor {
         }
         if !tier {
             let limits = &mut record.rate_limits;
-            if given.per_minute.is_none() {
+            if given.rate_limits.per_minute.is_none() {
                 limits.per_minute = limits.per_minute.min(own.rate_limits.per_minute);
             }
-            if given.per_day.is_none() {
+            if given.rate_limits.per_day.is_none() {
                 limits.per_day = limits.per_day.min(own.rate_limits.per_day);
             }
         }
     }
 
-    /// Checks a new key against this actor: 403 naming what it cannot give.
-    pub fn allows_new(&self, record: &KeyRecord) -> Result<(), Error> {
-        self.reach(&Bounds::from(record))
-            .map_err(OutOfReach::on_result)
+    /// Checks a new key (and its credits) against this actor: 403 naming
+    /// what it cannot give.
+    pub fn allows_new(&self, record: &KeyRecord, credits: Option<Credits>) -> Result<(), Error> {
+        self.reach(&Bounds::of_record(record, credits))
+            .map_err(OutOfReach::on_result)?;
+        self.allows_balance(credits)
+    }
+
+    /// A metered key actor's balance bounds the balance it may give.
+    fn allows_balance(&self, credits: Option<Credits>) -> Result<(), Error> {
+        match (self, credits) {
+            (
+                Actor::Key {
+                    bounds:
+                        Bounds {
+                            credits: Some(own), ..
+                        },
+                    ..
+                },
+                Some(c),
+            ) if c.remaining > own.remaining => Err(OutOfReach::Credits.on_result()),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -585,5 +682,120 @@ mod tests {
         assert_eq!(record.rate_limits.per_minute, NonZeroU32::new(5).unwrap());
         assert_eq!(record.rate_limits.per_day, NonZeroU32::new(50).unwrap());
         assert_eq!(record.owner_id.as_deref(), Some("acme"));
+    }
+
+    #[test]
+    fn rolling_windows_named_limits_and_credits_bind_a_key_actor() {
+        let a = actor(
+            r#"{"window":"rolling","limits":[{"name":"search","limit":10,"window_seconds":60}],
+                "credits":{"remaining":100,"refill":{"amount":100,"interval":"daily"}}}"#,
+        );
+        let within = r#"{"window":"rolling","limits":[{"name":"search","limit":10,"window_seconds":60}],
+            "credits":{"remaining":5,"refill":{"amount":50,"interval":"daily"}}}"#;
+        assert_eq!(a.reach(&bounds(within)), Ok(()));
+        let with = |field: &str, value: serde_json::Value| {
+            let mut v: serde_json::Value = serde_json::from_str(within).unwrap();
+            v[field] = value;
+            bounds(&v.to_string())
+        };
+        let refill = |amount: u64, interval: &str| serde_json::json!({"remaining": 1, "refill": {"amount": amount, "interval": interval}});
+        for (target, why) in [
+            (with("window", "fixed".into()), OutOfReach::Window),
+            (
+                with("limits", serde_json::json!([])),
+                OutOfReach::NamedLimits,
+            ),
+            (
+                with(
+                    "limits",
+                    serde_json::json!([{"name": "search", "limit": 11, "window_seconds": 60}]),
+                ),
+                OutOfReach::NamedLimits,
+            ),
+            (
+                with(
+                    "limits",
+                    serde_json::json!([{"name": "search", "limit": 5, "window_seconds": 30}]),
+                ),
+                OutOfReach::NamedLimits,
+            ),
+            (
+                with(
+                    "limits",
+                    serde_json::json!([{"name": "other", "limit": 1, "window_seconds": 60}]),
+                ),
+                OutOfReach::NamedLimits,
+            ),
+            (
+                with("credits", serde_json::Value::Null),
+                OutOfReach::Credits,
+            ),
+            (with("credits", refill(101, "daily")), OutOfReach::Credits),
+            (with("credits", refill(1, "monthly")), OutOfReach::Credits),
+        ] {
+            assert_eq!(a.reach(&target), Err(why), "{target:?}");
+        }
+        // Never refilling is within any refill.
+        assert_eq!(a.reach(&with("credits", refill(1_000, "never"))), Ok(()));
+        // A new key's balance is bounded by the actor's.
+        let record = || {
+            crate::keystate::testing::issued(
+                r#"{"name":"t","environment":"live"}"#,
+                Timestamp::from_secs(1_800_000_000),
+            )
+            .0
+            .record
+            .unwrap()
+        };
+        let mut r = record();
+        r.window = WindowKind::Rolling;
+        r.limits =
+            serde_json::from_str(r#"[{"name":"search","limit":10,"window_seconds":60}]"#).unwrap();
+        r.grants = serde_json::from_str(r#"{"scopes":["orders:read"]}"#).unwrap();
+        r.rate_limits = serde_json::from_str(r#"{"per_minute":100,"per_day":1000}"#).unwrap();
+        let credits = |remaining| {
+            Some(Credits {
+                remaining,
+                refill: None,
+            })
+        };
+        assert_eq!(a.allows_new(&r, credits(100)), Ok(()));
+        assert!(matches!(
+            a.allows_new(&r, credits(101)),
+            Err(Error::InsufficientPermissions { .. })
+        ));
+    }
+
+    #[test]
+    fn a_key_actors_new_key_inherits_its_window_and_named_limits() {
+        let a = actor(
+            r#"{"window":"rolling","limits":[{"name":"search","limit":10,"window_seconds":60}]}"#,
+        );
+        let envs = vec!["live".parse().unwrap()];
+        let ctx = crate::lifecycle::request::IssueContext {
+            environments: &envs,
+            default_limits: RateLimits::DEFAULT,
+            now: Timestamp::from_secs(1_800_000_000),
+            actor: &a,
+            tiers: &Default::default(),
+        };
+        let new = |json: &str| -> crate::lifecycle::request::NewKey {
+            serde_json::from_str(json).unwrap()
+        };
+        let (record, _) = new(
+            r#"{"name":"n","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
+        )
+        .issue(&ctx)
+        .unwrap();
+        assert_eq!(record.window, WindowKind::Rolling);
+        assert_eq!(record.limits.len(), 1);
+        // Set explicitly, it must fit.
+        let looser = new(
+            r#"{"name":"n","environment":"live","type":"restricted","scopes":["orders:read"],"window":"fixed"}"#,
+        );
+        assert!(matches!(
+            looser.issue(&ctx),
+            Err(Error::InsufficientPermissions { .. })
+        ));
     }
 }

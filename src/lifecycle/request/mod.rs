@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limits::credits::{CreditOp, Credits, MAX_CREDITS};
 use crate::limits::{NamedLimit, RateLimits, Tiers, WindowKind};
-use crate::policy::actor::{Actor, Permit};
+use crate::policy::actor::{Actor, Given, Permit};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
 use crate::policy::permission::{Grants, Hierarchy, Scope};
@@ -295,7 +295,8 @@ impl KeyPatch {
         if let Some(Some(credits)) = &self.credits {
             credits.validate("credits")?;
         }
-        permit.allows_result(&next)?;
+        let credits = self.credits.unwrap_or(permit.credits());
+        permit.allows_result(&next, credits)?;
         Ok(next)
     }
 }
@@ -336,7 +337,12 @@ impl NewKey {
         let key =
             ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
         let given = self.rate_limits.unwrap_or_default();
-        let tier = self.tier.is_some();
+        let inherited = Given {
+            rate_limits: given,
+            tier: self.tier.is_some(),
+            window: self.window.is_some(),
+            limits: self.limits.is_some(),
+        };
         let mut record = KeyRecord {
             id: KeyId::generate().map_err(|_| Error::Internal)?,
             name: self.name.trim().to_owned(),
@@ -363,12 +369,12 @@ impl NewKey {
             admission: self.admission.unwrap_or_default(),
             version: 0,
         };
-        ctx.actor.inherit(&mut record, given, tier);
+        ctx.actor.inherit(&mut record, &inherited);
         record.validate(ctx.now)?;
         if let Some(credits) = &self.credits {
             credits.validate("credits")?;
         }
-        ctx.actor.allows_new(&record)?;
+        ctx.actor.allows_new(&record, self.credits)?;
         Ok((record, key))
     }
 }

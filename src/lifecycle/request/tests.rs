@@ -182,7 +182,7 @@ proptest::proptest! {
             serde_json::json!({ "expires_at": format!("{patch_year:04}-06-30T00:00:00-12:00") }).to_string().as_bytes(),
         );
         if let Ok(patch) = patch {
-            if let Ok(next) = patch.apply(&Actor::AdminToken.permit(&record).unwrap(), &TIERS, now) {
+            if let Ok(next) = patch.apply(&Actor::AdminToken.permit(&record, None).unwrap(), &TIERS, now) {
                 reads_back(&next);
             }
         }
@@ -297,7 +297,7 @@ fn patches_merge_and_clear() {
     .unwrap();
     let next = patch
         .apply(
-            &Actor::AdminToken.permit(&record).unwrap(),
+            &Actor::AdminToken.permit(&record, None).unwrap(),
             &TIERS,
             Timestamp::from_secs(1_800_000_000),
         )
@@ -311,7 +311,7 @@ fn patches_merge_and_clear() {
     assert_eq!(
         untouched
             .apply(
-                &Actor::AdminToken.permit(&record).unwrap(),
+                &Actor::AdminToken.permit(&record, None).unwrap(),
                 &TIERS,
                 Timestamp::from_secs(1_800_000_000)
             )
@@ -355,7 +355,7 @@ fn tiers_set_limits_unless_overridden() {
     let to_enterprise: KeyPatch = serde_json::from_str(r#"{"tier":"enterprise"}"#).unwrap();
     let now = Timestamp::from_secs(1_800_000_000);
     let r3 = to_enterprise
-        .apply(&Actor::AdminToken.permit(&r2).unwrap(), &TIERS, now)
+        .apply(&Actor::AdminToken.permit(&r2, None).unwrap(), &TIERS, now)
         .unwrap();
     assert_eq!(r3.rate_limits.per_minute.get(), 10_000);
     assert_eq!(r3.tier.as_deref(), Some("enterprise"));
