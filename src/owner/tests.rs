@@ -210,7 +210,7 @@ fn only_the_admin_token_changes_owner_limits() {
             .record
             .unwrap()
             .id,
-        bounds: Bounds {
+        bounds: Box::new(Bounds {
             grants: serde_json::from_str(r#"{"scopes":["admin"]}"#).unwrap(),
             environment: "live".parse().unwrap(),
             owner_id: owner.map(str::to_owned),
@@ -220,7 +220,7 @@ fn only_the_admin_token_changes_owner_limits() {
             credits: None,
             expires_at: None,
             allowed_ips: Vec::new(),
-        },
+        }),
     };
     let before = state.clone();
     let as_key = |owner, action| OwnerCommand::Admin {
