@@ -202,11 +202,12 @@ impl DurableObject for KeyObject {
         let mut owner = None;
         let mut give_back = None;
         match (&mut command, &config) {
-            (Command::Authorize { lease, access, .. }, Some(config)) => {
+            (Command::Authorize { lease, access, .. }, config) => {
                 owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
                 // This deployment's own settings bound what any isolate asks
-                // for (one that still runs an older configuration included).
-                *lease = lease.and_then(|ask| ask.within(config.lease_ttl_ms));
+                // for (one that still runs an older configuration included);
+                // without readable settings, nothing is lent.
+                *lease = lease.and_then(|ask| ask.within(config.as_ref()?.lease_ttl_ms));
             }
             (Command::Return { returned }, Some(config)) if returned.owner => {
                 // The owner's share of an owner-backed lease goes back to the
@@ -231,6 +232,18 @@ impl DurableObject for KeyObject {
                 },
                 Some(config),
             ) => *tiers = config.tiers.clone(),
+            // An edit may name a tier: without the configured tiers it
+            // cannot be judged, so it is refused rather than misjudged.
+            (
+                Command::Admin {
+                    action: KeyAction::Update { .. },
+                    ..
+                },
+                None,
+            ) => {
+                let refused: Answer = Err(crate::error::Error::Misconfigured);
+                return http::json(200, &refused);
+            }
             _ => {}
         }
         if config.is_some_and(|c| c.faults.contains(&Fault::SlowKeyObject)) {
