@@ -103,6 +103,11 @@ test("200 concurrent requests against three named limits admit exactly the small
   assert.equal(left.c, 5);
   assert.equal(left.minute, HIGH.per_minute - 25);
   assert.equal(left.day, HIGH.per_day - 25);
+  // GET /v1/keys/{id} shows the same states.
+  const read = await api(`/v1/keys/${k.id}`);
+  const shown = Object.fromEntries(read.body.data.usage.map((l) => [l.policy, l.remaining]));
+  assert.deepEqual(shown, left);
+  assert.ok(read.body.data.usage.every((l) => Number.isInteger(l.reset) && l.limit > 0));
 });
 
 test("a rolling window has no burst across its boundary; a fixed one does", async () => {

@@ -18,7 +18,7 @@ use crate::admission::Admission;
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyType;
-use crate::lifecycle::record::{KeyRecord, Status};
+use crate::lifecycle::record::{KeyRecord, KeyView, Status};
 use crate::lifecycle::request::KeyPatch;
 use crate::limits::credits::{Balance, CreditOp, Credits};
 use crate::limits::{self, Outcome, Usage};
@@ -39,13 +39,8 @@ struct Ran {
 
 impl KeyAction {
     /// Runs the action on the permitted key, whose credits are `credits`.
-    fn run(
-        self,
-        permit: Permit<'_>,
-        last_used: Option<Timestamp>,
-        credits: Option<Balance>,
-        now: Timestamp,
-    ) -> Result<Ran, Error> {
+    fn run(self, permit: Permit<'_>, activity: &Activity, now: Timestamp) -> Result<Ran, Error> {
+        let (last_used, credits) = (activity.last_used, activity.credits);
         let record = permit.target();
         let view = |r: &KeyRecord, c: Option<Balance>| {
             r.view(last_used, c.map(|b| b.at(now).credits), now)
@@ -56,13 +51,14 @@ impl KeyAction {
             credits,
         };
         match self {
-            KeyAction::Get => Ok(ran(
-                Reply::Key {
-                    key: view(record, credits),
-                },
-                None,
-                None,
-            )),
+            KeyAction::Get => {
+                let quotas = limits::quotas(&record.limit_set(), &activity.usage, now);
+                let key = KeyView {
+                    usage: Some(limits::quotas_json(&quotas)),
+                    ..view(record, credits)
+                };
+                Ok(ran(Reply::Key { key }, None, None))
+            }
             KeyAction::Update { .. } | KeyAction::Rotate { .. } | KeyAction::Credits { .. }
                 if record.revoked_at.is_some() =>
             {
@@ -411,7 +407,7 @@ impl KeyState {
                     reply,
                     record: next,
                     credits: new_credits,
-                } = match action.run(permit, activity.last_used, activity.credits, now) {
+                } = match action.run(permit, activity, now) {
                     Err(e) => return (Err(e), none),
                     Ok(ran) => ran,
                 };

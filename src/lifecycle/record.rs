@@ -250,6 +250,7 @@ impl KeyRecord {
             revoked_at: self.revoked_at,
             revoked_reason: self.revoked_reason.clone(),
             admission: self.admission,
+            usage: None,
         }
     }
 }
@@ -314,6 +315,10 @@ pub struct KeyView {
     /// `leased` (hot keys may be admitted at the edge) or `exact`.
     #[serde(default)]
     pub admission: Admission,
+    /// Every limit's state now (`GET /v1/keys/{id}` only; listings are
+    /// views stored at the last change, and leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<serde_json::Value>,
 }
 
 impl KeyView {
