@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use super::rows::{read_state, write_state};
+use super::rows::{load_state, write_state};
 use super::{http, store};
 use crate::config::Fault;
 use crate::keystate::{Access, Activity, Command, KeyAction, KeyState, Reply, Writes};
@@ -49,12 +49,8 @@ pub struct KeyObject {
 /// Rows: `record` (rarely written), `activity` (every admitted request),
 /// `idempotency` (credit changes under an `Idempotency-Key`).
 fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
-    let Some(stored) = read_state(sql)? else {
-        return Ok((KeyState::default(), false));
-    };
-    let mut state = KeyState::default();
-    for (name, value) in stored {
-        match name.as_str() {
+    load_state(sql, |state: &mut KeyState, name, value| {
+        match name {
             "record" => match serde_json::from_str(&value) {
                 Ok(record) => state.record = Some(record),
                 Err(e) => {
@@ -73,8 +69,8 @@ fn load(sql: &SqlStorage) -> Result<(KeyState, bool)> {
             "idempotency" => state.idempotency = serde_json::from_str(&value)?,
             _ => {}
         }
-    }
-    Ok((state, true))
+        Ok(())
+    })
 }
 
 impl KeyObject {
@@ -102,19 +98,13 @@ impl KeyObject {
         let saved = (|| {
             if writes.record {
                 let record = state.record.as_ref().expect("a written record exists");
-                write_state(&sql, table, "record", serde_json::to_string(record)?)?;
+                write_state(&sql, table, "record", record)?;
             }
             if writes.activity {
-                write_state(
-                    &sql,
-                    table,
-                    "activity",
-                    serde_json::to_string(&state.activity)?,
-                )?;
+                write_state(&sql, table, "activity", &state.activity)?;
             }
             if writes.idempotency {
-                let idempotency = serde_json::to_string(&state.idempotency)?;
-                write_state(&sql, table, "idempotency", idempotency)?;
+                write_state(&sql, table, "idempotency", &state.idempotency)?;
             }
             Ok::<(), worker::Error>(())
         })();

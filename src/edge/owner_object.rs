@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::http;
-use super::rows::{read_state, write_state};
+use super::rows::{load_state, write_state};
 use crate::owner::{OwnerCommand, OwnerState};
 
 /// One owner's Durable Object.
@@ -23,18 +23,14 @@ pub struct OwnerObject {
 
 /// Rows: `owner` (the limits, set by `PUT`) and `activity` (every charge).
 fn load(sql: &SqlStorage) -> Result<(OwnerState, bool)> {
-    let Some(stored) = read_state(sql)? else {
-        return Ok((OwnerState::default(), false));
-    };
-    let mut state = OwnerState::default();
-    for (name, value) in stored {
-        match name.as_str() {
+    load_state(sql, |state: &mut OwnerState, name, value| {
+        match name {
             "owner" => state.owner = Some(serde_json::from_str(&value)?),
             "activity" => state.activity = serde_json::from_str(&value)?,
             _ => {}
         }
-    }
-    Ok((state, true))
+        Ok(())
+    })
 }
 
 impl DurableObject for OwnerObject {
@@ -59,15 +55,10 @@ impl DurableObject for OwnerObject {
                 sql.exec("DELETE FROM state", None)?;
             }
             if let (true, Some(owner)) = (writes.owner, &state.owner) {
-                write_state(&sql, table, "owner", serde_json::to_string(owner)?)?;
+                write_state(&sql, table, "owner", owner)?;
             }
             if writes.activity {
-                write_state(
-                    &sql,
-                    table,
-                    "activity",
-                    serde_json::to_string(&state.activity)?,
-                )?;
+                write_state(&sql, table, "activity", &state.activity)?;
             }
             Ok::<(), worker::Error>(())
         })();

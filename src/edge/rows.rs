@@ -10,27 +10,37 @@ use worker::{Error, Result, SqlCursor, SqlStorage, SqlStorageValue};
 const STATE_SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
-/// Every `(name, value)` of the `state` table; `None` when it does not
-/// exist yet. (An object asked about something it never had reads
-/// nothing and writes nothing, so it leaves no storage behind.)
-pub fn read_state(sql: &SqlStorage) -> Result<Option<Vec<(String, String)>>> {
+/// A state loaded from the `state` table, `fill` putting each row's value
+/// in place, and whether the table exists. (An object asked about
+/// something it never had reads nothing and writes nothing, so it leaves
+/// no storage behind.)
+pub fn load_state<S: Default>(
+    sql: &SqlStorage,
+    mut fill: impl FnMut(&mut S, &str, String) -> Result<()>,
+) -> Result<(S, bool)> {
+    let mut state = S::default();
     let exists = rows(sql.exec(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'state'",
         None,
     )?)?;
     if exists.is_empty() {
-        return Ok(None);
+        return Ok((state, false));
     }
-    rows(sql.exec("SELECT name, value FROM state", None)?)?
-        .into_iter()
-        .map(|row| Ok((row.text(0)?, row.text(1)?)))
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
+    for row in rows(sql.exec("SELECT name, value FROM state", None)?)? {
+        fill(&mut state, &row.text(0)?, row.text(1)?)?;
+    }
+    Ok((state, true))
 }
 
-/// Writes `value` under `name`, creating the table first unless `table`
-/// says it exists.
-pub fn write_state(sql: &SqlStorage, table: &mut bool, name: &str, value: String) -> Result<()> {
+/// Writes `value` as JSON under `name`, creating the table first unless
+/// `table` says it exists.
+pub fn write_state(
+    sql: &SqlStorage,
+    table: &mut bool,
+    name: &str,
+    value: &impl serde::Serialize,
+) -> Result<()> {
+    let value = serde_json::to_string(value)?;
     if !*table {
         sql.exec(STATE_SCHEMA, None)?;
         *table = true;

@@ -3,6 +3,7 @@
 //! (the protocol is described in [`crate::owner`]).
 
 use super::{Access, KeyState, Refusal, Reply, Writes};
+use crate::admission::lease::Lease;
 use crate::error::Error;
 use crate::limits::{self, Draw};
 use crate::owner::{OwnerCharge, OwnerReply};
@@ -42,33 +43,30 @@ impl KeyState {
     ///   and the owner's refusal (or `unavailable`) is the answer.
     pub fn settle(
         &mut self,
-        granted: Reply,
+        mut granted: Reply,
         answer: Result<OwnerReply, Error>,
         access: &Access,
         at: Timestamp,
         now: Timestamp,
     ) -> (Result<Reply, Error>, Writes) {
-        let none = Writes::default();
-        let Reply::Granted {
-            mut quotas,
-            credits,
-            version,
-            record,
-            mut lease,
-            ..
-        } = granted
+        let mut writes = Writes::default();
+        let (
+            Some(key),
+            Reply::Granted {
+                quotas,
+                owner_credits,
+                lease,
+                ..
+            },
+        ) = (self.record.as_ref(), &mut granted)
         else {
-            return (Ok(granted), none);
-        };
-        let Some(key) = self.record.as_ref() else {
-            return (Err(Error::Internal), none);
+            return (Ok(granted), writes);
         };
         let set = key.limit_set();
         let activity = &mut self.activity;
-        let mut writes = none;
         // Units the key lent and no longer lends: back into its windows.
         let mut take_back = |units: u32, writes: &mut Writes| {
-            if let (Some(l), true) = (lease, units > 0) {
+            if let (Some(l), true) = (*lease, units > 0) {
                 activity
                     .usage
                     .credit(&mut activity.lent, units, l.granted_at);
@@ -78,45 +76,28 @@ impl KeyState {
         let error = match answer {
             Ok(OwnerReply::Charged {
                 quotas: owner_quotas,
-                credits: owner_credits,
+                credits,
                 lent,
             }) => {
-                if let Some(l) = lease {
+                if let Some(l) = *lease {
                     take_back(l.units.saturating_sub(lent), &mut writes);
-                    lease = (lent > 0).then_some(crate::admission::lease::Lease {
+                    *lease = (lent > 0).then_some(Lease {
                         units: lent.min(l.units),
                         owner: true,
                         ..l
                     });
-                    quotas = limits::quotas(&set, &activity.usage, now);
+                    *quotas = limits::quotas(&set, &activity.usage, now);
                 }
                 quotas.extend(owner_quotas);
-                let merged = Reply::Granted {
-                    quotas,
-                    credits,
-                    owner_credits,
-                    version,
-                    record,
-                    lease,
-                };
-                return (Ok(merged), writes);
+                *owner_credits = credits;
+                return (Ok(granted), writes);
             }
-            Ok(OwnerReply::Unbound) => {
-                let unchanged = Reply::Granted {
-                    quotas,
-                    credits,
-                    owner_credits: None,
-                    version,
-                    record,
-                    lease,
-                };
-                return (Ok(unchanged), none);
-            }
+            Ok(OwnerReply::Unbound) => return (Ok(granted), writes),
             // Not an answer to a charge: a bug, so fail closed.
             Ok(_) => Error::Unavailable,
             Err(error) => error,
         };
-        if let Some(l) = lease {
+        if let Some(l) = *lease {
             take_back(l.units, &mut writes);
         }
         if access.consume {

@@ -660,22 +660,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn limits_are_capped_when_the_request_sets_none() {
-        let a = actor(r#"{"rate_limits":{"per_minute":5,"per_day":50},"owner_id":"acme"}"#);
+    /// What `a` issues for the create body `json`.
+    fn issue_as(a: &Actor, json: &str) -> Result<KeyRecord, Error> {
         let envs = vec!["live".parse().unwrap()];
         let ctx = crate::lifecycle::request::IssueContext {
             environments: &envs,
             default_limits: RateLimits::DEFAULT,
             now: Timestamp::from_secs(1_800_000_000),
-            actor: &a,
+            actor: a,
             tiers: &Default::default(),
         };
-        let new: crate::lifecycle::request::NewKey = serde_json::from_str(
+        let new: crate::lifecycle::request::NewKey = serde_json::from_str(json).unwrap();
+        new.issue(&ctx).map(|(record, _)| record)
+    }
+
+    #[test]
+    fn limits_are_capped_when_the_request_sets_none() {
+        let a = actor(r#"{"rate_limits":{"per_minute":5,"per_day":50},"owner_id":"acme"}"#);
+        let record = issue_as(
+            &a,
             r#"{"name":"n","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
         )
         .unwrap();
-        let (record, _) = new.issue(&ctx).unwrap();
         assert_eq!(record.rate_limits.per_minute, NonZeroU32::new(5).unwrap());
         assert_eq!(record.rate_limits.per_day, NonZeroU32::new(50).unwrap());
         assert_eq!(record.owner_id.as_deref(), Some("acme"));
@@ -768,30 +774,14 @@ mod tests {
         let a = actor(
             r#"{"window":"rolling","limits":[{"name":"search","limit":10,"window_seconds":60}]}"#,
         );
-        let envs = vec!["live".parse().unwrap()];
-        let ctx = crate::lifecycle::request::IssueContext {
-            environments: &envs,
-            default_limits: RateLimits::DEFAULT,
-            now: Timestamp::from_secs(1_800_000_000),
-            actor: &a,
-            tiers: &Default::default(),
-        };
-        let new = |json: &str| -> crate::lifecycle::request::NewKey {
-            serde_json::from_str(json).unwrap()
-        };
-        let (record, _) = new(
-            r#"{"name":"n","environment":"live","type":"restricted","scopes":["orders:read"]}"#,
-        )
-        .issue(&ctx)
-        .unwrap();
+        let base =
+            r#""name":"n","environment":"live","type":"restricted","scopes":["orders:read"]"#;
+        let record = issue_as(&a, &format!("{{{base}}}")).unwrap();
         assert_eq!(record.window, WindowKind::Rolling);
         assert_eq!(record.limits.len(), 1);
         // Set explicitly, it must fit.
-        let looser = new(
-            r#"{"name":"n","environment":"live","type":"restricted","scopes":["orders:read"],"window":"fixed"}"#,
-        );
         assert!(matches!(
-            looser.issue(&ctx),
+            issue_as(&a, &format!(r#"{{{base},"window":"fixed"}}"#)),
             Err(Error::InsufficientPermissions { .. })
         ));
     }
