@@ -5,8 +5,21 @@
 // comes from Rust as JSON (`HeaderEdits` in http.rs, applied in the same
 // order as its `apply`).
 
-/** What the promise rejects with when the origin does not answer in time. */
+/** What a failure is handed to the failure handler as when the origin does not answer in time. */
 const TIMEOUT = "origin timeout";
+
+/**
+ * Rust's answer to an origin failure (`(error, keyId, timeoutMs) =>
+ * Response`, see `proxy.rs`), registered once per isolate: a failed fetch
+ * still resolves, with keygate's JSON error, so the promise can go back to
+ * the runtime as it is.
+ */
+let failure = null;
+
+/** Registers the failure handler. */
+export function setFailure(handler) {
+  failure = handler;
+}
 
 function apply(headers, edits) {
   for (const name of edits.delete) headers.delete(name);
@@ -23,16 +36,30 @@ function apply(headers, edits) {
  * Fetches `url` with `method`, the client's `headers` edited by
  * `plan.request` and `body` (a stream or null), aborted by `signal` (or
  * null); resolves with the origin's answer, its headers edited by
- * `plan.response`, or rejects with TIMEOUT after `timeoutMs` without one.
+ * `plan.response`, or with the failure handler's answer when the origin
+ * fails or gives none in `timeoutMs` (TIMEOUT).
  */
-export function forward(url, method, headers, body, signal, timeoutMs, planJson) {
-  // Every failure, thrown here or later, rejects the promise: none may leave
+export function forward(url, method, headers, body, signal, timeoutMs, planJson, keyId) {
+  // Every failure, thrown here or later, settles the promise: none may leave
   // it unsettled (the client would hang) or throw across into wasm.
-  return new Promise((resolve, reject) => {
-    const plan = JSON.parse(planJson);
-    const sent = new Headers(headers);
-    apply(sent, plan.request);
-    const init = { method, headers: sent, redirect: "manual" };
+  return new Promise((resolve, fail) => {
+    const reject = (error) => {
+      try {
+        resolve(failure(error, keyId, timeoutMs));
+      } catch (thrown) {
+        fail(thrown);
+      }
+    };
+    let plan;
+    const init = { method, redirect: "manual" };
+    try {
+      plan = JSON.parse(planJson);
+      init.headers = new Headers(headers);
+      apply(init.headers, plan.request);
+    } catch (error) {
+      reject(error);
+      return;
+    }
     if (body !== null) init.body = body;
     if (signal !== null) init.signal = signal;
     const timer = setTimeout(() => reject(TIMEOUT), timeoutMs);

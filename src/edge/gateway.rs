@@ -8,10 +8,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use worker::{web_sys, Env, Response};
+use worker::{web_sys, Context, Env, Response};
 
 use super::http::{self, HeaderEdits};
-use super::{proxy, store, Edge};
+use super::{proxy, store, Edge, Entered};
 use crate::admission::table::{Ask, Ended, Judged, Leases};
 use crate::config::Config;
 use crate::credential::{presented_key, KeySource};
@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::ApiKey;
 use crate::keystate::{Access, Command, Grant, Refusal, Reply};
-use crate::limits::Charge;
+use crate::limits::{Charge, Draw};
 use crate::policy::actor::Actor;
 use crate::policy::cors;
 use crate::policy::ip::client_ip;
@@ -28,73 +28,139 @@ use crate::policy::route::Requirement;
 
 /// What the entry point read of an API request: what is judged, and
 /// exactly that is forwarded.
-pub struct Target<'a> {
+pub struct Target {
     /// The request method.
-    pub method: &'a str,
+    pub method: String,
     /// The canonical path (see [`crate::policy::path`]).
-    pub path: &'a str,
+    pub path: String,
     /// The query with its `?`, or `""`, as the client sent it.
-    pub query: &'a str,
+    pub query: String,
     /// Client headers to drop: named like keygate's own, or method overrides.
-    pub spoofed: &'a [String],
+    pub spoofed: Vec<String>,
     /// The declared `Content-Length`, if any.
     pub content_length: Option<u64>,
     /// Whether the body comes with `Transfer-Encoding` (chunked).
     pub chunked: bool,
 }
 
-/// Handles an API request: authorize, count, forward.
-pub async fn handle(
+/// An API request once its key is read: where it goes if admitted.
+struct Api {
+    target: Target,
+    /// Which header carried the key.
+    source: KeySource,
+    /// The origin of the key's environment.
+    origin: String,
+    /// The route's draws on named limits, for the headers.
+    draws: Option<Vec<Draw>>,
+}
+
+impl Api {
+    /// The origin URL: the origin, the canonical path and the query.
+    fn url(&self) -> String {
+        format!("{}{}{}", self.origin, self.target.path, self.target.query)
+    }
+
+    /// How to forward to `url` what `grant` admitted.
+    fn forward<'a>(
+        &'a self,
+        url: &'a str,
+        grant: &Grant,
+        config: &'a Config,
+    ) -> proxy::Forward<'a> {
+        proxy::Forward {
+            url,
+            path_and_query: &url[self.origin.len()..],
+            source: self.source,
+            spoofed: &self.target.spoofed,
+            signing: config.origin_key.as_ref(),
+            method: &self.target.method,
+            timeout_ms: config.origin_timeout_ms,
+            max_body_bytes: config.max_body_bytes,
+            declared_length: self.target.content_length.is_some(),
+            binding: grant.quota_for(&Charge {
+                cost: 1,
+                draws: self.draws.as_deref(),
+            }),
+        }
+    }
+}
+
+/// Handles an API request: authorize, count, forward. Everything up to
+/// the key's verdict runs here, synchronously; a key this isolate holds a
+/// lease for is admitted and forwarded with no Rust future at all (the
+/// answer is the runtime's own promise), and only a request that needs
+/// I/O first (KV, the key's object) or a streamed body's count becomes one.
+pub fn enter(
     req: web_sys::Request,
-    target: Target<'_>,
-    edge: Edge<'_>,
-) -> Result<web_sys::Response, Error> {
-    let config = edge.config;
-    if let Some(resp) = preflight(&req, target.method)? {
-        return Ok(resp.into());
+    target: Target,
+    env: Env,
+    ctx: Context,
+    config: Rc<Config>,
+) -> Result<Entered, Error> {
+    if let Some(resp) = preflight(&req, &target.method)? {
+        return Ok(Entered::now(resp.into()));
     }
     // The runtime may drop a GET's body; its framing headers still tell.
     let has_body =
         req.body().is_some() || target.chunked || target.content_length.is_some_and(|n| n > 0);
-    method::check_forwardable(target.method, has_body)?;
+    method::check_forwardable(&target.method, has_body)?;
     let (key, source) = credential(&req)?;
-    let origin = config.origin_for(&key)?;
-    let requirement = config.requirement(target.method, target.path);
-    // The route's draws, kept for the headers (the access goes to the judge).
+    let origin = config.origin_for(&key)?.to_owned();
+    let requirement = config.requirement(&target.method, &target.path);
     let draws = requirement.as_ref().ok().and_then(|r| r.draws.clone());
-    let access = access(&req, target.method, requirement, true);
-    let grant = match judged(edge, &key, access, None).await? {
-        Ok(grant) => grant,
-        Err(Refusal {
-            error,
-            allowed_origins: origins,
-        }) => {
-            // Refused with the key's CORS headers: a listed page can read why.
-            let browser_origin = req.headers().get("Origin").ok().flatten();
-            let mut edits = HeaderEdits::default();
-            edits.cors(&origins, browser_origin.as_deref());
-            return http::error_response_with(&error, http::now(), edits)
-                .map(Into::into)
-                .map_err(|_| Error::Internal);
-        }
-    };
-    let url = format!("{origin}{}{}", target.path, target.query);
-    let forward = proxy::Forward {
-        url: &url,
-        path_and_query: &url[origin.len()..],
+    let access = access(&req, &target.method, requirement, true);
+    let api = Api {
+        target,
         source,
-        spoofed: target.spoofed,
-        signing: config.origin_key.as_ref(),
-        method: target.method,
-        timeout_ms: config.origin_timeout_ms,
-        max_body_bytes: config.max_body_bytes,
-        declared_length: target.content_length.is_some(),
-        binding: grant.quota_for(&Charge {
-            cost: 1,
-            draws: draws.as_deref(),
-        }),
+        origin,
+        draws,
     };
-    proxy::forward(req, forward, &grant).await
+    let hash = KeyHash::of(&key);
+    let edge = Edge {
+        env: &env,
+        ctx: &ctx,
+        config: &config,
+    };
+    let ask = match judge_here(edge, &hash, &access, None) {
+        Judged::Local(Ok(grant)) => {
+            let url = api.url();
+            if let Some(sent) =
+                proxy::forward_now(&req, &api.forward(&url, &grant, &config), &grant)?
+            {
+                return Ok(Entered::Now(sent));
+            }
+            return Ok(Entered::later(async move {
+                let url = api.url();
+                proxy::forward(&req, api.forward(&url, &grant, &config), &grant).await
+            }));
+        }
+        Judged::Local(Err(refusal)) => return Ok(Entered::now(refused(&req, refusal)?)),
+        Judged::Remote(ask) => ask,
+    };
+    Ok(Entered::later(async move {
+        let edge = Edge {
+            env: &env,
+            ctx: &ctx,
+            config: &config,
+        };
+        match judge_remote(edge, hash, ask, access, None).await? {
+            Ok(grant) => {
+                let url = api.url();
+                proxy::forward(&req, api.forward(&url, &grant, &config), &grant).await
+            }
+            Err(refusal) => refused(&req, refusal),
+        }
+    }))
+}
+
+/// A refusal, with the key's CORS headers so a listed page can read why.
+fn refused(req: &web_sys::Request, refusal: Refusal) -> Result<web_sys::Response, Error> {
+    let browser_origin = req.headers().get("Origin").ok().flatten();
+    let mut edits = HeaderEdits::default();
+    edits.cors(&refusal.allowed_origins, browser_origin.as_deref());
+    http::error_response_with(&refusal.error, http::now(), edits)
+        .map(Into::into)
+        .map_err(|_| Error::Internal)
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
@@ -186,16 +252,32 @@ async fn judged(
     verifier: Option<&Actor>,
 ) -> Result<Result<Grant, Refusal>, Error> {
     let hash = KeyHash::of(key);
+    match judge_here(edge, &hash, &access, verifier) {
+        Judged::Local(verdict) => Ok(verdict),
+        Judged::Remote(ask) => judge_remote(edge, hash, ask, access, verifier).await,
+    }
+}
+
+/// The verdict of this isolate's lease on `hash`, if it holds one that can
+/// pay; else what to ask the key's object. A lease that ended is handed back.
+fn judge_here(edge: Edge<'_>, hash: &KeyHash, access: &Access, verifier: Option<&Actor>) -> Judged {
     let (judged, ended) = with_leases(edge.config, |l| {
-        l.judge(&hash, &access, verifier, http::now())
+        l.judge(hash, access, verifier, http::now())
     });
     if let Some(ended) = ended {
         hand_back(edge, ended);
     }
-    let ask = match judged {
-        Judged::Local(verdict) => return Ok(verdict),
-        Judged::Remote(ask) => ask,
-    };
+    judged
+}
+
+/// The key's object's verdict on `ask` (and the lease it may lend).
+async fn judge_remote(
+    edge: Edge<'_>,
+    hash: KeyHash,
+    ask: Ask,
+    access: Access,
+    verifier: Option<&Actor>,
+) -> Result<Result<Grant, Refusal>, Error> {
     let answer = ask_object(edge, &hash, &ask, access, verifier).await;
     let settled = with_leases(edge.config, |l| l.settle(&hash, ask, answer));
     if let Some(ended) = settled.ended {

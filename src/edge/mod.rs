@@ -26,7 +26,13 @@ mod store;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use worker::{event, web_sys, Context, Env, Headers, Result};
+use std::future::Future;
+use std::pin::Pin;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
+use worker::{js_sys, web_sys, Context, Env, Headers};
 
 use crate::admin::match_route;
 use crate::config::Config;
@@ -46,16 +52,55 @@ const METHOD_OVERRIDES: [&str; 3] = [
     "x-method-override",
 ];
 
-/// The fetch entry point: every error becomes its JSON response here, once.
-/// (The macro option that would answer with internal error text is not used.)
+/// The fetch entry point (the export `worker-build`'s shim calls): every
+/// error becomes its JSON response here, once. Whatever can be decided
+/// without I/O is decided synchronously, so a request admitted from this
+/// isolate's lease goes back to the runtime as the origin fetch's own
+/// promise; only requests that wait on storage run as a Rust future.
 /// The request stays the runtime's own: worker's `Request` would read its
 /// `cf` object and parse its URL, which no handler needs.
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
     let now = http::now();
-    match handle(req, &env, &ctx).await {
-        Ok(resp) => Ok(resp),
-        Err(error) => http::error_response(&error, now).map(Into::into),
+    match enter(req, env, Context::new(ctx)) {
+        Ok(Entered::Now(answer)) => answer,
+        Ok(Entered::Later(work)) => future_to_promise(async move { Ok(respond(work.await, now)) }),
+        Err(error) => js_sys::Promise::resolve(&respond(Err(error), now)),
+    }
+}
+
+/// The response for `result`: the answer, or the error's JSON.
+fn respond(
+    result: std::result::Result<web_sys::Response, Error>,
+    now: crate::time::Timestamp,
+) -> JsValue {
+    match result {
+        Ok(resp) => resp.into(),
+        Err(error) => http::error_response(&error, now)
+            .map(web_sys::Response::from)
+            .map_or(JsValue::NULL, Into::into),
+    }
+}
+
+/// What the synchronous part of handling a request came to.
+pub(crate) enum Entered {
+    /// The answer, or the runtime's promise of it: no Rust future needed.
+    Now(js_sys::Promise),
+    /// The rest waits on I/O.
+    Later(Pin<Box<dyn Future<Output = std::result::Result<web_sys::Response, Error>>>>),
+}
+
+impl Entered {
+    /// A response ready now.
+    fn now(resp: web_sys::Response) -> Entered {
+        Entered::Now(js_sys::Promise::resolve(&JsValue::from(resp)))
+    }
+
+    /// The rest of the work, as a future.
+    fn later(
+        work: impl Future<Output = std::result::Result<web_sys::Response, Error>> + 'static,
+    ) -> Entered {
+        Entered::Later(Box::pin(work))
     }
 }
 
@@ -92,17 +137,9 @@ pub(crate) struct Edge<'a> {
     pub config: &'a Rc<Config>,
 }
 
-async fn handle(
-    req: web_sys::Request,
-    env: &Env,
-    ctx: &Context,
-) -> std::result::Result<web_sys::Response, Error> {
-    let config = config(env)?;
-    let edge = Edge {
-        env,
-        ctx,
-        config: &config,
-    };
+/// The checks every request gets, then the admin API or the API path.
+fn enter(req: web_sys::Request, env: Env, ctx: Context) -> std::result::Result<Entered, Error> {
+    let config = config(&env)?;
     // Read once: every later step works on this copy.
     let url = req.url();
     let headers = Headers(req.headers());
@@ -138,19 +175,29 @@ async fn handle(
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;
     match match_route(&config.admin_prefix, &method, &path) {
-        Some(route) => admin::handle(route?, req, &method, edge)
-            .await
-            .map(Into::into),
+        Some(route) => {
+            let route = route?;
+            Ok(Entered::later(async move {
+                let edge = Edge {
+                    env: &env,
+                    ctx: &ctx,
+                    config: &config,
+                };
+                admin::handle(route, req, &method, edge)
+                    .await
+                    .map(Into::into)
+            }))
+        }
         None => {
             let target = gateway::Target {
-                method: &method,
-                path: &path,
-                query: query_of(&url),
-                spoofed: &spoofed,
+                method,
+                path,
+                query: query_of(&url).to_owned(),
+                spoofed,
                 content_length,
                 chunked,
             };
-            gateway::handle(req, target, edge).await
+            gateway::enter(req, target, env, ctx, config)
         }
     }
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use futures_util::StreamExt;
 use serde::Serialize;
-use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
@@ -65,8 +65,8 @@ struct Plan {
 
 #[wasm_bindgen(module = "/src/edge/forward.js")]
 extern "C" {
-    /// See `forward.js`: rejects with a value `is_timeout` recognizes when
-    /// the origin gives no answer in `timeout_ms`.
+    /// See `forward.js`: resolves with the origin's answer, or with what
+    /// the failure handler makes of a failure (see [`failed`]).
     #[wasm_bindgen(js_name = forward)]
     fn forward_js(
         url: &str,
@@ -76,20 +76,92 @@ extern "C" {
         signal: Option<web_sys::AbortSignal>,
         timeout_ms: f64,
         plan: &str,
+        key_id: &str,
     ) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = isTimeout)]
     fn is_timeout(error: &JsValue) -> bool;
+
+    #[wasm_bindgen(js_name = setFailure)]
+    fn set_failure(handler: &Closure<dyn Fn(JsValue, String, f64) -> JsValue>);
+}
+
+thread_local! {
+    /// Whether this isolate registered [`failed`] with `forward.js`.
+    static FAILURE_SET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// keygate's answer when the origin fails: 504 when it gave no answer in
+/// `timeout_ms`, else 502. Registered once per isolate and called from
+/// `forward.js`, so the forwarding promise always resolves to a response.
+fn failed(error: JsValue, key_id: String, timeout_ms: f64) -> JsValue {
+    let error = if is_timeout(&error) {
+        worker::console_error!("origin gave key {key_id} no answer in {timeout_ms} ms");
+        Error::GatewayTimeout
+    } else {
+        let e = worker::Error::from(error);
+        worker::console_error!("origin unreachable for key {key_id}: {e}");
+        Error::BadGateway
+    };
+    http::error_response(&error, http::now())
+        .map_or(JsValue::NULL, |r| web_sys::Response::from(r).into())
 }
 
 /// Forwards `req` with the key header and any spoofed `X-Keygate-*`
 /// header removed and the key's identity added (signed, when configured),
-/// and answers with the origin's response and the key's headers.
+/// and answers with the origin's response and the key's headers (or
+/// keygate's 502/504 when the origin fails).
 pub async fn forward(
-    req: web_sys::Request,
+    req: &web_sys::Request,
     to: Forward<'_>,
     grant: &Grant,
 ) -> Result<web_sys::Response, Error> {
+    let over_cap = Rc::new(Cell::new(false));
+    let sent = send(req, &to, grant, Some(over_cap.clone()))?;
+    let resp = JsFuture::from(sent).await;
+    if over_cap.get() {
+        return Err(Error::PayloadTooLarge {
+            limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
+        });
+    }
+    resp.map(JsCast::unchecked_into)
+        .map_err(|_| Error::BadGateway)
+}
+
+/// [`forward`] without waiting: the runtime's promise of the answer, which
+/// always resolves to a response. `None` when the body must be counted as
+/// it streams (a chunked body, cut at `MAX_BODY_BYTES`): that needs
+/// [`forward`], which turns a cut body into 413.
+pub fn forward_now(
+    req: &web_sys::Request,
+    to: &Forward<'_>,
+    grant: &Grant,
+) -> Result<Option<js_sys::Promise>, Error> {
+    if needs_cap(req, to) {
+        return Ok(None);
+    }
+    send(req, to, grant, None).map(Some)
+}
+
+fn needs_cap(req: &web_sys::Request, to: &Forward<'_>) -> bool {
+    req.body().is_some() && !to.declared_length
+}
+
+/// Starts the origin fetch; `over_cap` is set if a streamed body crosses
+/// the cap (and must be given for one that might).
+fn send(
+    req: &web_sys::Request,
+    to: &Forward<'_>,
+    grant: &Grant,
+    over_cap: Option<Rc<Cell<bool>>>,
+) -> Result<js_sys::Promise, Error> {
+    if !FAILURE_SET.get() {
+        let handler: Closure<dyn Fn(JsValue, String, f64) -> JsValue> = Closure::new(failed);
+        set_failure(&handler);
+        // Lives as long as the isolate: forward.js keeps calling it.
+        handler.forget();
+        FAILURE_SET.set(true);
+    }
     let incoming = req.headers();
     let browser_origin = incoming.get("Origin").ok().flatten();
     let mut request = HeaderEdits::default();
@@ -132,25 +204,26 @@ pub async fn forward(
 
     // A declared length was checked up front (413 above the cap); a
     // chunked body is counted as it streams and cut at the cap.
-    let over_cap = Rc::new(Cell::new(false));
-    let (body, signal) = match req.body() {
-        Some(body) if !to.declared_length => {
+    let capped_body = needs_cap(req, to);
+    let (body, signal) = match (req.body(), over_cap) {
+        (Some(body), Some(over)) if capped_body => {
             // Aborts the upstream request when the body crosses the cap, so
             // the origin sees a broken request, not a short complete one.
             let abort = web_sys::AbortController::new().map_err(|_| Error::Internal)?;
             let signal = abort.signal();
             let cap = Cap {
                 bytes: to.max_body_bytes,
-                over: over_cap.clone(),
+                over,
                 abort,
             };
             (Some(capped(body, cap)), Some(signal))
         }
-        body => (body, None),
+        (_, None) if capped_body => return Err(Error::Internal),
+        (body, _) => (body, None),
     };
     // The method token is forwarded as the client sent it (worker's
     // `Method` would turn `MOVE` into `GET`).
-    let sent = forward_js(
+    Ok(forward_js(
         to.url,
         to.method,
         &incoming,
@@ -158,26 +231,8 @@ pub async fn forward(
         signal,
         to.timeout_ms as f64,
         &plan,
-    );
-    match JsFuture::from(sent).await {
-        _ if over_cap.get() => Err(Error::PayloadTooLarge {
-            limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
-        }),
-        Ok(resp) => Ok(resp.unchecked_into()),
-        Err(e) if is_timeout(&e) => {
-            worker::console_error!(
-                "origin gave key {} no answer in {} ms",
-                grant.key_id,
-                to.timeout_ms
-            );
-            Err(Error::GatewayTimeout)
-        }
-        Err(e) => {
-            let e = worker::Error::from(e);
-            worker::console_error!("origin unreachable for key {}: {e}", grant.key_id);
-            Err(Error::BadGateway)
-        }
-    }
+        grant.key_id.as_str(),
+    ))
 }
 
 /// The most a streamed body may carry, and what to do past it.
