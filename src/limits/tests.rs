@@ -25,6 +25,19 @@ fn limits(per_minute: u32, per_day: u32) -> RateLimits {
 /// 2026-11-23T23:58:30Z: close to both a minute and a day boundary.
 const T0: Timestamp = Timestamp::from_secs(1_795_478_310);
 
+/// `per_minute` (and 10,000 a day) and `named`, rolling or fixed.
+fn rolling_or_fixed(per_minute: u32, rolling: bool, named: &[NamedLimit]) -> LimitSet<'_> {
+    LimitSet {
+        rate_limits: Some(limits(per_minute, 10_000)),
+        window: if rolling {
+            WindowKind::Rolling
+        } else {
+            WindowKind::Fixed
+        },
+        named,
+    }
+}
+
 fn admitted(outcome: Outcome) -> Quota {
     match outcome {
         Outcome::Admitted(q) => q.unwrap(),
@@ -240,11 +253,7 @@ proptest! {
         arrivals in proptest::collection::vec((0u64..6_000, 1u32..3), 1..150),
     ) {
         let named = [named("burst", burst, burst_secs), named("hourly", hourly, 3_600)];
-        let set = LimitSet {
-            rate_limits: Some(limits(per_minute, 10_000)),
-            window: if rolling { WindowKind::Rolling } else { WindowKind::Fixed },
-            named: &named,
-        };
+        let set = rolling_or_fixed(per_minute, rolling, &named);
         let mut usage = Usage::default();
         let mut now = T0;
         let mut admitted_at: Vec<(u64, u32)> = Vec::new();
@@ -353,11 +362,7 @@ proptest! {
         cost in 1u32..3,
     ) {
         let named = [named("burst", burst, 2), named("hourly", 1_000, 3_600)];
-        let set = LimitSet {
-            rate_limits: Some(limits(per_minute, 10_000)),
-            window: if rolling { WindowKind::Rolling } else { WindowKind::Fixed },
-            named: &named,
-        };
+        let set = rolling_or_fixed(per_minute, rolling, &named);
         let mut usage = Usage::default();
         let mut now = T0;
         for (gap, c) in earlier {
