@@ -61,12 +61,7 @@ impl Api {
     }
 
     /// How to forward to `url` what `grant` admitted.
-    fn forward<'a>(
-        &'a self,
-        url: &'a str,
-        grant: &Grant,
-        config: &'a Config,
-    ) -> proxy::Forward<'a> {
+    fn to<'a>(&'a self, url: &'a str, grant: &Grant, config: &'a Config) -> proxy::Forward<'a> {
         proxy::Forward {
             url,
             path_and_query: &url[self.origin.len()..],
@@ -82,6 +77,17 @@ impl Api {
                 draws: self.draws.as_deref(),
             }),
         }
+    }
+
+    /// Forwards `req`, which `grant` admitted, and waits for the answer.
+    async fn forward(
+        self,
+        req: web_sys::Request,
+        grant: Grant,
+        config: Rc<Config>,
+    ) -> Result<web_sys::Response, Error> {
+        let url = self.url();
+        proxy::forward(&req, self.to(&url, &grant, &config), &grant).await
     }
 }
 
@@ -124,15 +130,10 @@ pub fn enter(
     let ask = match judge_here(edge, &hash, &access, None) {
         Judged::Local(Ok(grant)) => {
             let url = api.url();
-            if let Some(sent) =
-                proxy::forward_now(&req, &api.forward(&url, &grant, &config), &grant)?
-            {
+            if let Some(sent) = proxy::forward_now(&req, &api.to(&url, &grant, &config), &grant)? {
                 return Ok(Entered::Now(sent));
             }
-            return Ok(Entered::later(async move {
-                let url = api.url();
-                proxy::forward(&req, api.forward(&url, &grant, &config), &grant).await
-            }));
+            return Ok(Entered::later(api.forward(req, grant, config)));
         }
         Judged::Local(Err(refusal)) => return Ok(Entered::now(refused(&req, refusal)?)),
         Judged::Remote(ask) => ask,
@@ -144,10 +145,7 @@ pub fn enter(
             config: &config,
         };
         match judge_remote(edge, hash, ask, access, None).await? {
-            Ok(grant) => {
-                let url = api.url();
-                proxy::forward(&req, api.forward(&url, &grant, &config), &grant).await
-            }
+            Ok(grant) => api.forward(req, grant, config.clone()).await,
             Err(refusal) => refused(&req, refusal),
         }
     }))

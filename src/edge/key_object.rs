@@ -155,7 +155,7 @@ impl KeyObject {
         access: &Access,
         granted: Reply,
         at: Timestamp,
-    ) -> Result<(Answer, Option<RegistryCommand>)> {
+    ) -> Result<Answer> {
         let charge = OwnerCommand::Charge {
             charge: access.owner_charge(&granted),
         };
@@ -167,9 +167,11 @@ impl KeyObject {
             let until = http::now().plus_millis(UNBOUND_RECHECK_MS);
             *self.unbound.borrow_mut() = Some((owner_id, until));
         }
-        self.run(http::now(), |state, now| {
+        // A settlement never reports a use: the admission already did.
+        let (settled, _) = self.run(http::now(), |state, now| {
             state.settle(granted, answer, access, at, now)
-        })
+        })?;
+        Ok(settled)
     }
 }
 
@@ -244,8 +246,7 @@ impl DurableObject for KeyObject {
         if let (Some((owner_id, access)), Ok(granted @ Reply::Granted { .. })) = (owner, &answer) {
             answer = self
                 .charge_owner(owner_id, &access, granted.clone(), now)
-                .await?
-                .0;
+                .await?;
         }
         if let Some((owner_id, command, config)) = give_back {
             // Off the path, like the return itself: a lost one leaves the

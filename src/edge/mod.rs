@@ -24,10 +24,9 @@ mod rows;
 mod store;
 
 use std::cell::OnceCell;
-use std::rc::Rc;
-
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -70,10 +69,7 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
 }
 
 /// The response for `result`: the answer, or the error's JSON.
-fn respond(
-    result: std::result::Result<web_sys::Response, Error>,
-    now: crate::time::Timestamp,
-) -> JsValue {
+fn respond(result: Result<web_sys::Response, Error>, now: crate::time::Timestamp) -> JsValue {
     match result {
         Ok(resp) => resp.into(),
         Err(error) => http::error_response(&error, now)
@@ -87,7 +83,7 @@ pub(crate) enum Entered {
     /// The answer, or the runtime's promise of it: no Rust future needed.
     Now(js_sys::Promise),
     /// The rest waits on I/O.
-    Later(Pin<Box<dyn Future<Output = std::result::Result<web_sys::Response, Error>>>>),
+    Later(Pin<Box<dyn Future<Output = Result<web_sys::Response, Error>>>>),
 }
 
 impl Entered {
@@ -97,9 +93,7 @@ impl Entered {
     }
 
     /// The rest of the work, as a future.
-    fn later(
-        work: impl Future<Output = std::result::Result<web_sys::Response, Error>> + 'static,
-    ) -> Entered {
+    fn later(work: impl Future<Output = Result<web_sys::Response, Error>> + 'static) -> Entered {
         Entered::Later(Box::pin(work))
     }
 }
@@ -110,7 +104,7 @@ thread_local! {
 }
 
 /// This isolate's configuration, parsed on first use.
-pub(crate) fn config(env: &Env) -> std::result::Result<Rc<Config>, Error> {
+pub(crate) fn config(env: &Env) -> Result<Rc<Config>, Error> {
     if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
         return Ok(config);
     }
@@ -138,7 +132,7 @@ pub(crate) struct Edge<'a> {
 }
 
 /// The checks every request gets, then the admin API or the API path.
-fn enter(req: web_sys::Request, env: Env, ctx: Context) -> std::result::Result<Entered, Error> {
+fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error> {
     let config = config(&env)?;
     // Read once: every later step works on this copy.
     let url = req.url();

@@ -116,8 +116,7 @@ pub async fn forward(
     to: Forward<'_>,
     grant: &Grant,
 ) -> Result<web_sys::Response, Error> {
-    let over_cap = Rc::new(Cell::new(false));
-    let sent = send(req, &to, grant, Some(over_cap.clone()))?;
+    let (sent, over_cap) = send(req, &to, grant)?;
     let resp = JsFuture::from(sent).await;
     if over_cap.get() {
         return Err(Error::PayloadTooLarge {
@@ -140,21 +139,20 @@ pub fn forward_now(
     if needs_cap(req, to) {
         return Ok(None);
     }
-    send(req, to, grant, None).map(Some)
+    send(req, to, grant).map(|(sent, _)| Some(sent))
 }
 
 fn needs_cap(req: &web_sys::Request, to: &Forward<'_>) -> bool {
     req.body().is_some() && !to.declared_length
 }
 
-/// Starts the origin fetch; `over_cap` is set if a streamed body crosses
-/// the cap (and must be given for one that might).
+/// Starts the origin fetch; the flag is set if a streamed body crosses the
+/// cap.
 fn send(
     req: &web_sys::Request,
     to: &Forward<'_>,
     grant: &Grant,
-    over_cap: Option<Rc<Cell<bool>>>,
-) -> Result<js_sys::Promise, Error> {
+) -> Result<(js_sys::Promise, Rc<Cell<bool>>), Error> {
     if !FAILURE_SET.get() {
         let handler: Closure<dyn Fn(JsValue, String, f64) -> JsValue> = Closure::new(failed);
         set_failure(&handler);
@@ -204,26 +202,25 @@ fn send(
 
     // A declared length was checked up front (413 above the cap); a
     // chunked body is counted as it streams and cut at the cap.
-    let capped_body = needs_cap(req, to);
-    let (body, signal) = match (req.body(), over_cap) {
-        (Some(body), Some(over)) if capped_body => {
+    let over_cap = Rc::new(Cell::new(false));
+    let (body, signal) = match req.body() {
+        Some(body) if needs_cap(req, to) => {
             // Aborts the upstream request when the body crosses the cap, so
             // the origin sees a broken request, not a short complete one.
             let abort = web_sys::AbortController::new().map_err(|_| Error::Internal)?;
             let signal = abort.signal();
             let cap = Cap {
                 bytes: to.max_body_bytes,
-                over,
+                over: over_cap.clone(),
                 abort,
             };
             (Some(capped(body, cap)), Some(signal))
         }
-        (_, None) if capped_body => return Err(Error::Internal),
-        (body, _) => (body, None),
+        body => (body, None),
     };
     // The method token is forwarded as the client sent it (worker's
     // `Method` would turn `MOVE` into `GET`).
-    Ok(forward_js(
+    let sent = forward_js(
         to.url,
         to.method,
         &incoming,
@@ -232,7 +229,8 @@ fn send(
         to.timeout_ms as f64,
         &plan,
         grant.key_id.as_str(),
-    ))
+    );
+    Ok((sent, over_cap))
 }
 
 /// The most a streamed body may carry, and what to do past it.
