@@ -96,8 +96,12 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) LEASE_SIM_STEPS=$(FUZZ_CASES) cargo test --locked --release --lib fuzz_ -- --nocapture
 
 ## Benchmarks against a hand-written JS Worker; writes bench/RESULTS.md.
-bench: install build
+bench: install build bench/wasm-floor/build/index.js
 	node bench/run.mjs
+
+# The Rust floor the hot-key rows compare with (see its Cargo.toml).
+bench/wasm-floor/build/index.js: bench/wasm-floor/src/lib.rs bench/wasm-floor/Cargo.toml bench/wasm-floor/Cargo.lock
+	cd bench/wasm-floor && $(BIN)/worker-build --release
 
 ## What `wrangler deploy` would upload, built and validated offline.
 deploy-check:

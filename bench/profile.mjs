@@ -3,6 +3,7 @@
 // to make faster. Not part of `make bench`.
 //
 //   node bench/profile.mjs [leased|exact|bare]   (default: leased)
+//   PROFILE_OUT=file.cpuprofile also saves the raw profile (Chrome DevTools opens it).
 //
 // wasm functions show by name only in a build that keeps its name section:
 // run `make build`, then `$(HOME)/.cache/keygate/tools/bin/worker-build
@@ -58,6 +59,7 @@ await send("Profiler.start");
 const r = await run(5);
 const { profile } = await send("Profiler.stop");
 console.log(`${mode}: ${Math.round(r.requests.average)} req/s while profiling`);
+if (process.env.PROFILE_OUT) (await import("node:fs")).writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
 
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map();

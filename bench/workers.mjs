@@ -40,6 +40,18 @@ export function floorOptions({ origin, bindings = {} }) {
   };
 }
 
+/** The Rust floor (bench/wasm-floor): a wasm Worker that only proxies to `origin`. */
+export function wasmFloorOptions({ origin }) {
+  return {
+    modules: true,
+    scriptPath: "bench/wasm-floor/build/index.js",
+    modulesRoot: "bench/wasm-floor/build",
+    modulesRules,
+    compatibilityDate: COMPAT,
+    bindings: { ORIGIN: origin },
+  };
+}
+
 /** A Worker that only proxies to `origin`. */
 export function bareOptions({ origin }) {
   return { modules: true, scriptPath: "bench/bare.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN: origin } };
