@@ -26,7 +26,7 @@ ORIGIN_LIVE ?= http://127.0.0.1:8788
 ORIGIN_TEST ?= http://127.0.0.1:8788
 STATE_DIR ?= .wrangler/state
 
-.PHONY: dev test build install test-native test-integration deploy-check deploy clean fuzz bench
+.PHONY: dev test build install test-native test-integration deploy-check deploy clean fuzz bench cli
 
 ## Install everything missing: wasm target, pinned cargo tools, npm packages.
 install: $(BIN)/worker-build-$(WORKER_BUILD_VERSION) $(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.installed
@@ -80,10 +80,14 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
 ## Every test: native core, integration on workerd (and in Chromium), deploy bundle check.
-test: install $(CHROMIUM) test-native build test-integration deploy-check
+test: install $(CHROMIUM) test-native build cli test-integration deploy-check
 
 test-native:
-	cargo test --locked
+	cargo test --locked --workspace
+
+## The command-line tool (cli/), as the integration tests run it.
+cli:
+	cargo build --locked -p keygate-cli
 
 test-integration:
 	node --test --test-concurrency=1 --test-timeout=600000 tests/
