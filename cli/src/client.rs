@@ -58,6 +58,9 @@ pub struct Answer {
     pub data: Value,
     /// The API's `meta` (paging), if any.
     pub meta: Option<Value>,
+    /// The whole answer as sent: `Value` sorts an object's fields, this
+    /// keeps the API's order for tables.
+    pub text: String,
 }
 
 /// Talks to one deployment with one credential.
@@ -187,7 +190,11 @@ fn answer(status: u16, text: &str, url: &str) -> Result<Answer, Failure> {
             .map(Value::take)
             .ok_or_else(not_keygate)?;
         let meta = body.get_mut("meta").map(Value::take);
-        return Ok(Answer { data, meta });
+        return Ok(Answer {
+            data,
+            meta,
+            text: text.to_owned(),
+        });
     }
     let error = body.get("error").ok_or_else(not_keygate)?;
     let text = |name: &str| error.get(name).and_then(Value::as_str).map(str::to_owned);

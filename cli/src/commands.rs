@@ -42,7 +42,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 None,
                 &[],
             )?;
-            print_object(&answer.data, mode, "id");
+            print_object(&answer, mode, "id");
             Ok(())
         }
         Command::Owners(command) => owners(command, &Settings::resolve(&cli.conn)?, mode),
@@ -190,17 +190,19 @@ fn print_new_key(data: &Value, mode: Mode) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Prints an object; `quiet_field` is what `--quiet` prints.
-fn print_object(data: &Value, mode: Mode, quiet_field: &str) {
+/// Prints an answer's object; `quiet_field` is what `--quiet` prints.
+fn print_object(answer: &Answer, mode: Mode, quiet_field: &str) {
     match mode {
-        Mode::Json => render::json(data),
+        Mode::Json => render::json(&answer.data),
         Mode::Quiet => println!(
             "{}",
-            data.get(quiet_field)
+            answer
+                .data
+                .get(quiet_field)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         ),
-        Mode::Table => render::object(data),
+        Mode::Table => render::object(&answer.text),
     }
 }
 
@@ -272,7 +274,7 @@ fn keys(command: KeysCommand, settings: &Settings, mode: Mode) -> Result<(), Fai
         KeysCommand::Revoke { id, yes } => {
             confirm(
                 &format!(
-                    "Revoke {}? It stops working at once and cannot be restored.",
+                    "Revoke {}? It stops working and cannot be restored.",
                     id.key_id
                 ),
                 yes,
@@ -360,7 +362,7 @@ fn list(client: &Client, args: &ListArgs, mode: Mode) -> Result<(), Failure> {
     let (total, pages) = loop {
         let mut paged = query.clone();
         paged.push(("page", page.to_string()));
-        let Answer { data, meta } = client.call(Method::GET, "/v1/keys", &paged, None, &[])?;
+        let Answer { data, meta, .. } = client.call(Method::GET, "/v1/keys", &paged, None, &[])?;
         let got = data.as_array().cloned().unwrap_or_default();
         let total = meta
             .as_ref()
@@ -486,7 +488,7 @@ fn verify(args: VerifyArgs, settings: &Settings, mode: Mode) -> Result<(), Failu
         Some(&Value::Object(body)),
         &[],
     )?;
-    print_object(&answer.data, mode, "code");
+    print_object(&answer, mode, "code");
     if answer.data.get("valid") == Some(&Value::Bool(true)) {
         return Ok(());
     }
@@ -545,7 +547,7 @@ fn owners(command: OwnersCommand, settings: &Settings, mode: Mode) -> Result<(),
             client.call(Method::DELETE, &path(&owner.owner_id), &[], None, &[])?
         }
     };
-    print_object(&answer.data, mode, "owner_id");
+    print_object(&answer, mode, "owner_id");
     Ok(())
 }
 

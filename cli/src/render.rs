@@ -2,8 +2,11 @@
 //! `data`) for scripts, `--quiet` for the one value a script needs next.
 //! No key is ever printed except the one a create or rotate returns.
 
+use std::fmt;
+
 use comfy_table::{presets, Table};
 use keygate::lifecycle::record::KeyView;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::args::OutputArgs;
@@ -56,22 +59,63 @@ fn table(header: Option<&[&str]>) -> Table {
     table
 }
 
-/// An object as two columns, field and value, in the API's order.
-pub fn object(data: &Value) {
-    let mut out = table(None);
-    if let Value::Object(map) = data {
-        for (name, value) in map {
-            out.add_row(vec![name.clone(), cell(value)]);
+/// An object's fields in the order they were written (`Value` sorts them).
+#[derive(Default)]
+struct Fields(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(Fields(fields))
+            }
         }
+        d.deserialize_map(InOrder)
+    }
+}
+
+/// An answer's `data` object, in the API's order.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    data: Fields,
+}
+
+fn two_columns(fields: &[(String, Value)]) {
+    let mut out = table(None);
+    for (name, value) in fields {
+        out.add_row(vec![name.clone(), cell(value)]);
     }
     println!("{out}");
 }
 
-/// One key, every field; `usage` (on `keys get`) one line per limit.
+/// The `data` object of `answer_text` as two columns, field and value, in
+/// the API's order.
+pub fn object(answer_text: &str) {
+    let fields =
+        serde_json::from_str::<Envelope>(answer_text).map_or_else(|_| Vec::new(), |e| e.data.0);
+    two_columns(&fields);
+}
+
+/// One key, every field in the API's order; `usage` (on `keys get`) one
+/// line per limit.
 pub fn key(view: &KeyView) {
-    let mut data = serde_json::to_value(view).expect("a key view serializes");
-    let usage = data.as_object_mut().and_then(|m| m.remove("usage"));
-    object(&data);
+    let text = serde_json::to_string(view).expect("a key view serializes");
+    let Fields(mut fields) = serde_json::from_str(&text).expect("a key view is an object");
+    let usage = fields
+        .iter()
+        .position(|(name, _)| name == "usage")
+        .map(|i| fields.remove(i).1);
+    two_columns(&fields);
     if let Some(Value::Array(quotas)) = usage {
         println!("\nusage now:");
         rows(
@@ -138,5 +182,13 @@ mod tests {
         assert_eq!(cell(&json!([])), "-");
         assert_eq!(cell(&json!(["a", "b"])), r#"["a","b"]"#);
         assert_eq!(cell(&json!(5)), "5");
+    }
+
+    #[test]
+    fn fields_keep_the_order_they_were_written_in() {
+        let Envelope { data } =
+            serde_json::from_str(r#"{"data":{"zeta":1,"alpha":null}}"#).unwrap();
+        let names: Vec<&str> = data.0.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
     }
 }
