@@ -2,7 +2,7 @@
 // isolate's time goes (self and inclusive, by function), for finding what
 // to make faster. Not part of `make bench`.
 //
-//   node bench/profile.mjs [leased|exact|bare]   (default: leased)
+//   node bench/profile.mjs [leased|exact|bare|rust]   (default: leased; rust: bench/wasm-floor, built by make bench)
 //   PROFILE_OUT=file.cpuprofile also saves the raw profile (Chrome DevTools opens it).
 //
 // wasm functions show by name only in a build that keeps its name section:
@@ -13,7 +13,7 @@ import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import WebSocket from "ws";
 import { spawn } from "node:child_process";
-import { bareOptions, keygateOptions } from "./workers.mjs";
+import { bareOptions, keygateOptions, wasmFloorOptions } from "./workers.mjs";
 
 const mode = process.argv[2] ?? "leased";
 const ORIGIN = "http://127.0.0.1:8797";
@@ -25,11 +25,13 @@ await new Promise((r) => setTimeout(r, 300));
 const options =
   mode === "bare"
     ? bareOptions({ origin: ORIGIN })
+    : mode === "rust"
+    ? wasmFloorOptions({ origin: ORIGIN })
     : keygateOptions({ origin: ORIGIN, token: TOKEN, bindings: mode === "exact" ? { ADMISSION: "exact" } : {} });
 const mf = new Miniflare({ ...options, inspectorPort: INSPECTOR });
 const url = (await mf.ready).href.replace(/\/$/, "");
 let headers = {};
-if (mode !== "bare") {
+if (mode !== "bare" && mode !== "rust") {
   const res = await fetch(url + "/_keygate/v1/keys", {
     method: "POST",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },

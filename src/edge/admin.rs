@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{js_sys, web_sys, Env, Response};
 
-use super::{gateway, http, store, Edge};
+use super::{gateway, http, store, Edge, Presented};
 use crate::admin::{
     check_admin_token, configured_token, parse_body, AdminRoute, OwnerMethod, MAX_BODY_BYTES,
     MIN_ADMIN_TOKEN_CHARS,
@@ -45,6 +45,7 @@ type Handled = Result<worker::Result<Response>, Error>;
 pub async fn handle(
     route: AdminRoute,
     req: web_sys::Request,
+    presented: &Presented,
     method: &str,
     edge: Edge<'_>,
 ) -> Result<Response, Error> {
@@ -54,9 +55,9 @@ pub async fn handle(
             r.headers().set("Content-Type", "application/json")?;
             Ok(r)
         }),
-        AdminRoute::Whoami => whoami(&req, method, edge).await?,
+        AdminRoute::Whoami => whoami(presented, method, edge).await?,
         route => {
-            let actor = authenticate(&req, method, edge).await?;
+            let actor = authenticate(presented, method, edge).await?;
             match route {
                 AdminRoute::CreateKey => create(&req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,
@@ -107,11 +108,7 @@ thread_local! {
 /// [`crate::guard`]). A right credential always passes, at no I/O beyond
 /// its own check; a failure is counted by the client's guard object, and
 /// past the limit answered 429 until the minute ends.
-async fn authenticate(
-    req: &web_sys::Request,
-    method: &str,
-    edge: Edge<'_>,
-) -> Result<Actor, Error> {
+async fn authenticate(presented: &Presented, method: &str, edge: Edge<'_>) -> Result<Actor, Error> {
     let (env, config) = (edge.env, edge.config);
     let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
     let token = configured_token(secret.clone());
@@ -121,7 +118,7 @@ async fn authenticate(
     if token.is_none() && !config.admin_keys_without_token {
         return Err(Error::AdminDisabled);
     }
-    let outcome = credential_actor(req, method, edge, token.as_deref()).await;
+    let outcome = credential_actor(presented, method, edge, token.as_deref()).await;
     let failed = matches!(
         outcome,
         Err(Error::Unauthorized
@@ -133,8 +130,7 @@ async fn authenticate(
     if !failed {
         return outcome;
     }
-    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
-    let client = client_of(client_ip(ip.as_deref()));
+    let client = client_of(client_ip(presented.client_ip.as_deref()));
     let now = http::now();
     let throttled = THROTTLED.with(|t| t.borrow_mut().get(&client, now));
     if let Some(error @ Error::RateLimited { retry_at, .. }) = throttled {
@@ -152,23 +148,23 @@ async fn authenticate(
 /// The admin token, or an API key that holds `admin` (which then bounds
 /// every key the request may touch, see [`crate::policy::actor`]).
 async fn credential_actor(
-    req: &web_sys::Request,
+    presented: &Presented,
     method: &str,
     edge: Edge<'_>,
     token: Option<&str>,
 ) -> Result<Actor, Error> {
-    let authorization = req.headers().get("Authorization").ok().flatten();
-    if let Ok((key, _)) = presented_key(authorization.as_deref(), None) {
+    let authorization = presented.authorization.as_deref();
+    if let Ok((key, _)) = presented_key(authorization, None) {
         let needs_admin = Ok(Requirement {
             permission: Some(Permission::admin()),
             ..Requirement::OPEN
         });
         // Admin calls count against the acting key's own limits.
-        let access = gateway::access(req, method, needs_admin, true);
+        let access = gateway::access(presented, method, needs_admin, true);
         let grant = gateway::admit(edge, &key, access, None).await?;
         return Ok(Actor::key(&grant));
     }
-    check_admin_token(token, authorization.as_deref())?;
+    check_admin_token(token, authorization)?;
     Ok(Actor::AdminToken)
 }
 
@@ -557,9 +553,9 @@ async fn verify(req: &web_sys::Request, edge: Edge<'_>, actor: &Actor) -> Handle
     ))
 }
 
-async fn whoami(req: &web_sys::Request, method: &str, edge: Edge<'_>) -> Handled {
-    let (key, _) = gateway::credential(req)?;
-    let access = gateway::access(req, method, Ok(Requirement::OPEN), false);
+async fn whoami(presented: &Presented, method: &str, edge: Edge<'_>) -> Handled {
+    let (key, _) = gateway::credential(presented)?;
+    let access = gateway::access(presented, method, Ok(Requirement::OPEN), false);
     let grant = gateway::admit(edge, &key, access, None).await?;
     let body = json!({ "data": {
         "id": grant.key_id,

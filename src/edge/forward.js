@@ -67,9 +67,11 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
       (resp) => {
         clearTimeout(timer);
         try {
-          const out = new Headers(resp.headers);
-          apply(out, plan.response);
-          resolve(new Response(resp.body, { status: resp.status, headers: out }));
+          // A Response as the init copies status and headers (mutable now)
+          // in one step, with no Headers object built separately.
+          const out = new Response(resp.body, resp);
+          apply(out.headers, plan.response);
+          resolve(out);
         } catch (error) {
           reject(error);
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use worker::{web_sys, Context, Env, Response};
 
 use super::http::{self, HeaderEdits};
-use super::{proxy, store, Edge, Entered};
+use super::{proxy, store, Edge, Entered, Presented};
 use crate::admission::table::{Ask, Ended, Judged, Leases};
 use crate::config::Config;
 use crate::credential::{presented_key, KeySource};
@@ -41,6 +41,8 @@ pub struct Target {
     pub content_length: Option<u64>,
     /// Whether the body comes with `Transfer-Encoding` (chunked).
     pub chunked: bool,
+    /// The headers keygate judges by.
+    pub presented: Presented,
 }
 
 /// An API request once its key is read: where it goes if admitted.
@@ -76,6 +78,7 @@ impl Api {
                 cost: 1,
                 draws: self.draws.as_deref(),
             }),
+            browser_origin: self.target.presented.origin.as_deref(),
         }
     }
 
@@ -103,18 +106,19 @@ pub fn enter(
     ctx: Context,
     config: Rc<Config>,
 ) -> Result<Entered, Error> {
-    if let Some(resp) = preflight(&req, &target.method)? {
+    let presented = &target.presented;
+    if let Some(resp) = preflight(presented, &target.method)? {
         return Ok(Entered::now(resp.into()));
     }
     // The runtime may drop a GET's body; its framing headers still tell.
     let has_body =
         req.body().is_some() || target.chunked || target.content_length.is_some_and(|n| n > 0);
     method::check_forwardable(&target.method, has_body)?;
-    let (key, source) = credential(&req)?;
+    let (key, source) = credential(presented)?;
     let origin = config.origin_for(&key)?.to_owned();
     let requirement = config.requirement(&target.method, &target.path);
     let draws = requirement.as_ref().ok().and_then(|r| r.draws.clone());
-    let access = access(&req, &target.method, requirement, true);
+    let access = access(presented, &target.method, requirement, true);
     let api = Api {
         target,
         source,
@@ -135,7 +139,9 @@ pub fn enter(
             }
             return Ok(Entered::later(api.forward(req, grant, config)));
         }
-        Judged::Local(Err(refusal)) => return Ok(Entered::now(refused(&req, refusal)?)),
+        Judged::Local(Err(refusal)) => {
+            return Ok(Entered::now(refused(&api.target.presented, refusal)?))
+        }
         Judged::Remote(ask) => ask,
     };
     Ok(Entered::later(async move {
@@ -146,16 +152,15 @@ pub fn enter(
         };
         match judge_remote(edge, hash, ask, access, None).await? {
             Ok(grant) => api.forward(req, grant, config.clone()).await,
-            Err(refusal) => refused(&req, refusal),
+            Err(refusal) => refused(&api.target.presented, refusal),
         }
     }))
 }
 
 /// A refusal, with the key's CORS headers so a listed page can read why.
-fn refused(req: &web_sys::Request, refusal: Refusal) -> Result<web_sys::Response, Error> {
-    let browser_origin = req.headers().get("Origin").ok().flatten();
+fn refused(presented: &Presented, refusal: Refusal) -> Result<web_sys::Response, Error> {
     let mut edits = HeaderEdits::default();
-    edits.cors(&refusal.allowed_origins, browser_origin.as_deref());
+    edits.cors(&refusal.allowed_origins, presented.origin.as_deref());
     http::error_response_with(&refusal.error, http::now(), edits)
         .map(Into::into)
         .map_err(|_| Error::Internal)
@@ -163,23 +168,19 @@ fn refused(req: &web_sys::Request, refusal: Refusal) -> Result<web_sys::Response
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
 /// nothing by itself; see [`crate::policy::cors`]). Any other request: `None`.
-fn preflight(req: &web_sys::Request, method: &str) -> Result<Option<Response>, Error> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+fn preflight(presented: &Presented, method: &str) -> Result<Option<Response>, Error> {
     if method != "OPTIONS" {
         return Ok(None);
     }
-    let (Some(origin), Some(asked)) = (header("Origin"), header("Access-Control-Request-Method"))
-    else {
+    let (Some(origin), Some(asked)) = (&presented.origin, &presented.preflight_method) else {
         return Ok(None);
     };
     let resp = Response::empty()
         .map_err(|_| Error::Internal)?
         .with_status(204);
-    for (name, value) in cors::preflight_headers(
-        &origin,
-        Some(&asked),
-        header("Access-Control-Request-Headers").as_deref(),
-    ) {
+    for (name, value) in
+        cors::preflight_headers(origin, Some(asked), presented.preflight_headers.as_deref())
+    {
         resp.headers()
             .set(name, &value)
             .map_err(|_| Error::Internal)?;
@@ -188,27 +189,25 @@ fn preflight(req: &web_sys::Request, method: &str) -> Result<Option<Response>, E
 }
 
 /// The presented key, parsed and checksum-verified.
-pub fn credential(req: &web_sys::Request) -> Result<(ApiKey, KeySource), Error> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+pub fn credential(presented: &Presented) -> Result<(ApiKey, KeySource), Error> {
     presented_key(
-        header("Authorization").as_deref(),
-        header("X-API-Key").as_deref(),
+        presented.authorization.as_deref(),
+        presented.api_key.as_deref(),
     )
 }
 
-/// The facts of `req` (sent with `method`, as the entry point read it) that
-/// a key's rules judge.
+/// The facts of a request (its `presented` headers, sent with `method`, as
+/// the entry point read them) that a key's rules judge.
 pub fn access(
-    req: &web_sys::Request,
+    presented: &Presented,
     method: &str,
     requirement: Result<Requirement, Error>,
     consume: bool,
 ) -> Access {
-    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
     Access {
         requirement,
         read_only: method::is_read(method),
-        client_ip: client_ip(ip.as_deref()),
+        client_ip: client_ip(presented.client_ip.as_deref()),
         consume,
     }
 }

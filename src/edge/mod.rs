@@ -131,6 +131,25 @@ pub(crate) struct Edge<'a> {
     pub config: &'a Rc<Config>,
 }
 
+/// The request headers keygate judges by, found in the one pass over the
+/// headers the entry point makes anyway (one crossing into JavaScript per
+/// header, none per lookup). A repeated header reads as the runtime joins it.
+#[derive(Default)]
+pub(crate) struct Presented {
+    /// `Authorization`.
+    pub authorization: Option<String>,
+    /// `X-API-Key`.
+    pub api_key: Option<String>,
+    /// `CF-Connecting-IP`.
+    pub client_ip: Option<String>,
+    /// `Origin` (a browser's page).
+    pub origin: Option<String>,
+    /// `Access-Control-Request-Method` (a CORS preflight).
+    pub preflight_method: Option<String>,
+    /// `Access-Control-Request-Headers` (a CORS preflight).
+    pub preflight_headers: Option<String>,
+}
+
 /// The checks every request gets, then the admin API or the API path.
 fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error> {
     let config = config(&env)?;
@@ -144,16 +163,30 @@ fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error
     let mut content_length = None;
     let mut chunked = false;
     let mut spoofed = Vec::new();
+    let mut presented = Presented::default();
     for (name, value) in headers.entries() {
         header_bytes += name.len() + value.len();
-        match name.as_str() {
-            "content-length" => content_length = value.trim().parse::<u64>().ok(),
-            "transfer-encoding" => chunked = true,
-            _ => {}
-        }
         if name.starts_with(OWN_HEADER_PREFIX) || METHOD_OVERRIDES.contains(&name.as_str()) {
-            spoofed.push(name);
+            spoofed.push(name.clone());
         }
+        let slot = match name.as_str() {
+            "content-length" => {
+                content_length = value.trim().parse::<u64>().ok();
+                continue;
+            }
+            "transfer-encoding" => {
+                chunked = true;
+                continue;
+            }
+            "authorization" => &mut presented.authorization,
+            "x-api-key" => &mut presented.api_key,
+            "cf-connecting-ip" => &mut presented.client_ip,
+            "origin" => &mut presented.origin,
+            "access-control-request-method" => &mut presented.preflight_method,
+            "access-control-request-headers" => &mut presented.preflight_headers,
+            _ => continue,
+        };
+        *slot = Some(value);
     }
     let size = RequestSize {
         url: url.len(),
@@ -177,7 +210,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error
                     ctx: &ctx,
                     config: &config,
                 };
-                admin::handle(route, req, &method, edge)
+                admin::handle(route, req, &presented, &method, edge)
                     .await
                     .map(Into::into)
             }))
@@ -190,6 +223,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error
                 spoofed,
                 content_length,
                 chunked,
+                presented,
             };
             gateway::enter(req, target, env, ctx, config)
         }

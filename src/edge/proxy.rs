@@ -53,6 +53,8 @@ pub struct Forward<'a> {
     pub declared_length: bool,
     /// The limit to report as binding first, among those the route draws on.
     pub binding: Quota,
+    /// The client's `Origin`, for the key's CORS headers.
+    pub browser_origin: Option<&'a str>,
 }
 
 /// What `forward.js` changes: the client's headers on the way in, the
@@ -161,7 +163,6 @@ fn send(
         FAILURE_SET.set(true);
     }
     let incoming = req.headers();
-    let browser_origin = incoming.get("Origin").ok().flatten();
     let mut request = HeaderEdits::default();
     request
         .delete
@@ -197,7 +198,7 @@ fn send(
             response.set("X-Keygate-Key-Expires", expires_at.to_rfc3339());
         }
     }
-    response.cors(&grant.allowed_origins, browser_origin.as_deref());
+    response.cors(&grant.allowed_origins, to.browser_origin);
     let plan = serde_json::to_string(&Plan { request, response }).map_err(|_| Error::Internal)?;
 
     // A declared length was checked up front (413 above the cap); a
