@@ -14,7 +14,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { gzipSync } from "node:zlib";
-import { bareOptions, floorOptions, keygateOptions, wasmFloorOptions } from "./workers.mjs";
+import { bareOptions, editsOptions, floorOptions, keygateOptions, wasmFloorOptions } from "./workers.mjs";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -52,6 +52,7 @@ async function keygate({ bindings = {}, wrapped = false } = {}) {
 const floor = (bindings = {}) => started(floorOptions({ origin: ORIGIN, bindings }));
 const bare = () => started(bareOptions({ origin: ORIGIN }));
 const wasmFloor = () => started(wasmFloorOptions({ origin: ORIGIN }));
+const edits = () => started(editsOptions({ origin: ORIGIN }));
 
 async function adminCall(url, path, body, method = "POST") {
   const res = await fetch(url + "/_keygate" + path, {
@@ -154,7 +155,8 @@ async function interleaved(targets) {
  * One hot key (issue()'s high limits), CONNECTIONS connections, against
  * keygate leased (no ADMISSION var), keygate exact, the JS floor and the
  * bare proxy `bw`; without `delay`, also the Rust floor (a wasm Worker that
- * only forwards, bench/wasm-floor). With `delay`, every key-object call
+ * only forwards, bench/wasm-floor) and keygate's forwarding work done in
+ * plain JavaScript with no key check (bench/edits.mjs). With `delay`, every key-object call
  * (keygate's through the wrapper, the floor's Counter) waits that many ms
  * first; the proxies call no object. The instances are disposed before
  * returning.
@@ -180,7 +182,12 @@ async function hotKey(label, bw, delay = 0) {
       { name: `${label}: keygate (exact)`, opts: { url: exact.url + "/v1/orders", headers: auth(exactKey.key) }, objectCalls: exact.objectCalls },
       { name: `${label}: JS floor`, opts: { url: fl.url + "/v1/orders", headers: auth(leasedKey.key) } },
       { name: `${label}: bare proxy Worker${delay ? " (no object)" : ""}`, opts: { url: bw.url + "/v1/orders" } },
-      ...(delay ? [] : [{ name: `${label}: Rust floor (wasm Worker that only forwards)`, opts: { url: (await start(wasmFloor())).url + "/v1/orders" } }]),
+      ...(delay
+        ? []
+        : [
+            { name: `${label}: Rust floor (wasm Worker that only forwards)`, opts: { url: (await start(wasmFloor())).url + "/v1/orders" } },
+            { name: `${label}: JS proxy with keygate's header work, no key check`, opts: { url: (await start(edits())).url + "/v1/orders" } },
+          ]),
     ]);
     // The exact path calls the object for every admitted request; if the
     // count did not move, the wrapper's counter is not the one the objects
@@ -231,9 +238,9 @@ async function main() {
     if (QUICK_HOT) {
       const bw = await bare();
       started.push(bw);
-      const [leased, exact, fl, b, rust] = await hotKey("hot key", bw);
-      console.log([leased, exact, fl, b, rust].map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
-      console.log(`leased ÷ bare: rps ${(leased.rps / b.rps).toFixed(2)}, p50 +${leased.p50 - b.p50} ms; leased ÷ floor: ${(leased.rps / fl.rps).toFixed(2)}; Rust floor ÷ bare: ${(rust.rps / b.rps).toFixed(2)}; leased ÷ Rust floor: ${(leased.rps / rust.rps).toFixed(2)}`);
+      const [leased, exact, fl, b, rust, work] = await hotKey("hot key", bw);
+      console.log([leased, exact, fl, b, rust, work].map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
+      console.log(`leased ÷ bare: rps ${(leased.rps / b.rps).toFixed(2)}, p50 +${leased.p50 - b.p50} ms; leased ÷ floor: ${(leased.rps / fl.rps).toFixed(2)}; Rust floor ÷ bare: ${(rust.rps / b.rps).toFixed(2)}; leased ÷ Rust floor: ${(leased.rps / rust.rps).toFixed(2)}; JS header work ÷ bare: ${(work.rps / b.rps).toFixed(2)}`);
       return;
     }
     const t0 = performance.now();
@@ -313,7 +320,7 @@ async function main() {
     const wasm = readFileSync("build/index_bg.wasm");
     const find = (n) => rows.find((r) => r.name.startsWith(n));
     const [k, f, b, m, v1, v100] = ["keygate (exact), valid", "JS floor", "bare", "keygate (exact), malformed", "verify, 1,000 keys stored (mean", "verify, 100,000"].map(find);
-    const [hl, he, hf, hb, hr] = hot;
+    const [hl, he, hf, hb, hr, hw] = hot;
     const [dl, de, df, db] = far;
     const ratios = {
       "keygate ÷ floor, req/s (target ≥ 0.95)": k.rps / f.rps,
@@ -326,6 +333,7 @@ async function main() {
       "hot key: leased ÷ floor, req/s (target ≥ 2)": hl.rps / hf.rps,
       "hot key: Rust floor ÷ bare, req/s (reference: the price of any wasm Worker)": hr.rps / hb.rps,
       "hot key: leased ÷ Rust floor, req/s (reference: keygate's own work)": hl.rps / hr.rps,
+      "hot key: JS proxy with keygate's header work ÷ bare, req/s (reference: that work alone, in JS)": hw.rps / hb.rps,
       "hot key: object calls per admitted request, leased (target ≤ 0.05)": hl.perAdmitted,
       "hot key: object calls per admitted request, exact (reference)": he.perAdmitted,
       "distance: leased p50 − bare p50, ms (target ≤ 2)": dl.p50 - db.p50,

@@ -52,6 +52,11 @@ export function wasmFloorOptions({ origin }) {
   };
 }
 
+/** The bare proxy plus keygate's forwarding work in JavaScript, no key check (bench/edits.mjs). */
+export function editsOptions({ origin }) {
+  return { modules: true, scriptPath: "bench/edits.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN: origin } };
+}
+
 /** A Worker that only proxies to `origin`. */
 export function bareOptions({ origin }) {
   return { modules: true, scriptPath: "bench/bare.mjs", compatibilityDate: COMPAT, bindings: { ORIGIN: origin } };
