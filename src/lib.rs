@@ -19,6 +19,7 @@
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
 //! - [`owner`]: limits and credits shared by an owner's keys, and the
 //!   state machine of each owner's Durable Object.
+//! - [`analytics`]: usage by outcome in minute, hour and day buckets, and by country.
 //! - [`admission`]: leases: how an isolate admits a hot key's requests
 //!   with no I/O and still never over-admits.
 //! - [`policy`]: access rules: permissions, the route table, canonical
@@ -44,6 +45,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod analytics;
 pub mod cache;
 pub mod config;
 pub mod credential;
