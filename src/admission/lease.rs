@@ -7,7 +7,11 @@
 //! at most what the isolate's recent demand needs, and at most
 //! [`MAX_UNITS`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::analytics::{Countries, Counts};
 
 use crate::limits::shortest_window_end;
 use crate::time::Timestamp;
@@ -72,7 +76,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// What an isolate hands back when its lease ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseReturn {
     /// The record version the lease was lent under.
     pub version: u64,
@@ -86,6 +90,13 @@ pub struct LeaseReturn {
     /// The lease's [`Lease::owner`].
     #[serde(default, skip_serializing_if = "is_false")]
     pub owner: bool,
+    /// What the isolate decided about the key while it held the lease, by
+    /// outcome (see [`crate::analytics`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: Counts,
+    /// Those decisions' countries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub countries: Countries,
 }
 
 /// How many units to lend for `ask`, when the tightest window has `left`

@@ -403,6 +403,7 @@ impl Sim {
             Event::Returned(returned) => {
                 let w = window(self.now);
                 let before = self.object.activity.usage.minute;
+                let unused = returned.unused;
                 let (reply, _) = self
                     .object
                     .apply(wire(&Command::Return { returned }), self.ts());
@@ -413,10 +414,7 @@ impl Sim {
                 } else {
                     0
                 };
-                assert!(
-                    credited <= returned.unused,
-                    "credited more than was returned"
-                );
+                assert!(credited <= unused, "credited more than was returned");
                 *self.credited.entry(w).or_default() += credited;
             }
             Event::Crash(i) => {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::lease::{LeaseAsk, LeaseReturn, DEFAULT_TTL_MS};
+use crate::analytics::{Countries, Counts, Outcome};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
@@ -82,9 +83,30 @@ struct Held {
     quotas: Vec<Quota>,
     /// The owner's units too (see [`super::lease::Lease::owner`]).
     owner: bool,
+    /// What was decided here under the lease, for the key's usage.
+    outcomes: Counts,
+    /// Those decisions' countries.
+    countries: Countries,
 }
 
 impl Held {
+    /// Counts a decision made here: admitted (`refused` is `None`) or refused.
+    fn tally(&mut self, access: &Access, refused: Option<&Error>) {
+        let (outcome, cost) = match refused {
+            None => (Outcome::Valid, u64::from(access.cost())),
+            Some(error) => match Outcome::of(error) {
+                Some(outcome) => (outcome, 0),
+                None => return,
+            },
+        };
+        let tally = self.outcomes.entry(outcome).or_default();
+        tally.count += 1;
+        tally.cost += cost;
+        if let Some(country) = &access.country {
+            *self.countries.entry(country.clone()).or_default() += 1;
+        }
+    }
+
     fn end(self) -> Ended {
         let returned = LeaseReturn {
             version: self.version,
@@ -92,6 +114,8 @@ impl Held {
             unused: self.left,
             last_used: self.last_used,
             owner: self.owner,
+            outcomes: self.outcomes,
+            countries: self.countries,
         };
         Ended {
             key: self.key,
@@ -224,7 +248,11 @@ impl Leases {
         if let (Some(held), Some(snapshot)) = (&mut entry.held, &entry.snapshot) {
             let record = &snapshot.record;
             // A key with credits is never leased: its snapshot has none.
-            let judged = screen(record, None, hash, access, verifier, now).map(|()| {
+            let judged = screen(record, None, hash, access, verifier, now);
+            if access.consume {
+                held.tally(access, judged.as_ref().err().map(|r| &r.error));
+            }
+            let judged = judged.map(|()| {
                 if access.consume {
                     held.left -= cost;
                     held.last_used = Some(now);
@@ -335,6 +363,8 @@ impl Leases {
                 last_used: None,
                 quotas: quotas.clone(),
                 owner: lease.owner,
+                outcomes: Counts::new(),
+                countries: Countries::new(),
             };
             let current = entry
                 .snapshot

@@ -539,6 +539,8 @@ async fn verify(req: &web_sys::Request, edge: Edge<'_>, actor: &Actor) -> Handle
                 read_only: request.read_only(),
                 client_ip: client_ip(request.ip.as_deref()),
                 consume: true,
+                // The end client's country is not the verifying service's.
+                country: None,
             };
             gateway::admit(edge, &key, access, Some(actor)).await
         }

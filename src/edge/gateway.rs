@@ -209,6 +209,7 @@ pub fn access(
         read_only: method::is_read(method),
         client_ip: client_ip(presented.client_ip.as_deref()),
         consume,
+        country: presented.country.clone(),
     }
 }
 

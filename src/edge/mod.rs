@@ -148,6 +148,16 @@ pub(crate) struct Presented {
     pub preflight_method: Option<String>,
     /// `Access-Control-Request-Headers` (a CORS preflight).
     pub preflight_headers: Option<String>,
+    /// `request.cf.country`: not a header, but read with them.
+    pub country: Option<String>,
+}
+
+/// The runtime's two-letter country of the client (`request.cf.country`).
+fn cf_country(req: &web_sys::Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req, &JsValue::from_str("cf")).ok()?;
+    js_sys::Reflect::get(&cf, &JsValue::from_str("country"))
+        .ok()?
+        .as_string()
 }
 
 /// The checks every request gets, then the admin API or the API path.
@@ -163,7 +173,10 @@ fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error
     let mut content_length = None;
     let mut chunked = false;
     let mut spoofed = Vec::new();
-    let mut presented = Presented::default();
+    let mut presented = Presented {
+        country: cf_country(&req),
+        ..Presented::default()
+    };
     for (name, value) in headers.entries() {
         header_bytes += name.len() + value.len();
         if name.starts_with(OWN_HEADER_PREFIX) || METHOD_OVERRIDES.contains(&name.as_str()) {

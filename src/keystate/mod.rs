@@ -6,22 +6,24 @@
 //! - [`protocol`]: the commands, request facts and answers exchanged with the Worker.
 //! - `owned`: settling a request with the key's owner's limits ([`KeyState::settle`]).
 
+mod decide;
 mod owned;
 mod protocol;
+mod traffic;
 
 use serde::{Deserialize, Serialize};
 
 pub use protocol::{Access, Command, Grant, KeyAction, Reply};
 
-use crate::admission::lease::{self, LeaseAsk};
 use crate::admission::Admission;
+use crate::analytics::{Closed, Open};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyType;
 use crate::lifecycle::record::{KeyRecord, KeyView, Status};
 use crate::lifecycle::request::KeyPatch;
 use crate::limits::credits::{Balance, CreditOp, Credits};
-use crate::limits::{self, Outcome, Usage};
+use crate::limits::{self, Usage};
 use crate::policy::actor::{Actor, Permit};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip;
@@ -58,6 +60,11 @@ impl KeyAction {
                     ..view(record, credits)
                 };
                 Ok(ran(Reply::Key { key }, None, None))
+            }
+            KeyAction::Usage { query, stored } => {
+                let mut usage = crate::analytics::series(&query, &stored, &activity.traffic);
+                usage["key_id"] = serde_json::json!(record.id);
+                Ok(ran(Reply::Usage { usage }, None, None))
             }
             KeyAction::Update { .. } | KeyAction::Rotate { .. } | KeyAction::Credits { .. }
                 if record.revoked_at.is_some() =>
@@ -144,6 +151,9 @@ pub struct Activity {
     /// The key's credits, if it is metered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<Balance>,
+    /// The minute of usage analytics being counted (see [`crate::analytics`]).
+    #[serde(default)]
+    pub traffic: Open,
 }
 
 /// Recent credit changes made under an `Idempotency-Key`: stored apart
@@ -270,6 +280,9 @@ pub struct KeyState {
     pub activity: Activity,
     /// Credit changes made under an `Idempotency-Key`.
     pub idempotency: Idempotency,
+    /// Usage minutes closed since the object last wrote them (never
+    /// stored here: the object moves them into its usage tables).
+    pub closed: Closed,
 }
 
 /// A request refused once the key is identified: the error, and the key's
@@ -328,27 +341,10 @@ impl KeyState {
                 known,
                 lease,
             } => {
-                let Some(record) = self.record.as_ref() else {
-                    return (Err(Error::invalid_api_key()), none);
-                };
-                let credits = self.activity.credits.map(|b| b.at(now).credits);
-                let checked = screen(record, credits, &hash, &access, verifier.as_ref(), now);
-                let refusal = match checked {
-                    Err(refusal) => refusal,
-                    Ok(()) => match self.admit(&access, known, lease, now) {
-                        (Ok(reply), writes) => return (Ok(reply), writes),
-                        // A limit refuses too: with the key's origins, like the rest.
-                        (Err(error), _) => Refusal {
-                            error,
-                            allowed_origins: self
-                                .record
-                                .as_ref()
-                                .map(|r| r.allowed_origins.clone())
-                                .unwrap_or_default(),
-                        },
-                    },
-                };
-                (refusal.into_reply(), none)
+                let (answer, mut writes) =
+                    self.authorize(&hash, &access, verifier, known, lease, now);
+                writes.activity |= self.count(&access, &answer, now);
+                (answer, writes)
             }
             Command::Return { returned } => {
                 let Some(record) = self.record.as_ref() else {
@@ -366,6 +362,7 @@ impl KeyState {
                 let report = returned
                     .last_used
                     .is_some_and(|t| self.activity.used(t, now));
+                self.count_returned(&returned, now);
                 (Ok(Reply::Returned), Writes::activity(report))
             }
             Command::Admin { actor, action } => {
@@ -434,66 +431,6 @@ impl KeyState {
                 (Ok(reply), writes)
             }
         }
-    }
-
-    /// Counts an admitted request (when it consumes), lends what `ask`
-    /// earns, and answers with the record unless the Worker `known`s it.
-    fn admit(
-        &mut self,
-        access: &Access,
-        known: Option<u64>,
-        ask: Option<LeaseAsk>,
-        now: Timestamp,
-    ) -> (Result<Reply, Error>, Writes) {
-        let record = self.record.as_ref().expect("screened");
-        let limits = record.limit_set();
-        let activity = &mut self.activity;
-        // Credits first: a key that cannot pay is told so, not to wait for
-        // a window. Spent only if every limit admits the request too.
-        let credits = match activity.credits {
-            Some(balance) if access.consume => match balance.spend(access.cost(), now) {
-                Ok(spent) => Some(spent),
-                Err(exhausted) => return (Err(exhausted), Writes::default()),
-            },
-            other => other.map(|b| b.at(now)),
-        };
-        let (lease, writes) = if !access.consume {
-            (None, Writes::default())
-        } else {
-            match limits::consume(&limits, &activity.usage, &access.charge(), now) {
-                (Outcome::Limited { quota, retry_at }, _) => {
-                    let limited = Error::RateLimited {
-                        quota,
-                        retry_at,
-                        quotas: limits::quotas(&limits, &activity.usage, now),
-                    };
-                    return (Err(limited), Writes::default());
-                }
-                (Outcome::Admitted(quota), usage) => {
-                    activity.usage = usage.clone();
-                    activity.credits = credits;
-                    let plain = credits.is_none() && leasable(record);
-                    let offer = ask.filter(|_| plain).and_then(|ask| {
-                        let units = lease::size(&ask, quota?.remaining, access.cost())?;
-                        lease::lend(units, ask.ttl_ms, now)
-                    });
-                    if let Some(lent) = offer {
-                        activity.usage = usage.plus(lent.units, now);
-                        activity.lent = activity.lent.plus(lent.units, now);
-                    }
-                    (offer, Writes::activity(activity.used(now, now)))
-                }
-            }
-        };
-        let granted = Reply::Granted {
-            quotas: limits::quotas(&limits, &activity.usage, now),
-            credits: credits.map(|b| b.credits),
-            owner_credits: None,
-            version: record.version,
-            record: (known != Some(record.version)).then(|| Box::new(record.clone())),
-            lease,
-        };
-        (Ok(granted), writes)
     }
 
     /// A damaged record answers `record_unreadable` to everything but a

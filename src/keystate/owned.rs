@@ -124,7 +124,13 @@ impl KeyState {
         let refusal = Refusal {
             error,
             allowed_origins: key.allowed_origins.clone(),
-        };
-        (refusal.into_reply(), writes)
+        }
+        .into_reply();
+        // The key's object counted an admission; the owner's answer is
+        // what the request came to.
+        self.uncount_admission(access, at);
+        self.count(access, &refusal, now);
+        writes.activity = true;
+        (refusal, writes)
     }
 }

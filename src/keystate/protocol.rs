@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::admission::lease::{Lease, LeaseAsk, LeaseReturn};
+use crate::analytics::{Stored, UsageQuery};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
@@ -34,6 +35,9 @@ pub struct Access {
     pub client_ip: Option<IpAddr>,
     /// Count the request if admitted (`false` only describes the key).
     pub consume: bool,
+    /// The client's country (`request.cf.country`), for usage analytics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 impl Access {
@@ -133,6 +137,15 @@ pub enum KeyAction {
         /// The client's `Idempotency-Key`, if it sent one.
         idempotency_key: Option<String>,
     },
+    /// The key's usage series (see [`crate::analytics`]).
+    Usage {
+        /// Which buckets.
+        query: UsageQuery,
+        /// The stored buckets the query reaches: read by the key's object
+        /// from its tables, never sent.
+        #[serde(skip)]
+        stored: Stored,
+    },
 }
 
 /// A successful answer from a key's Durable Object.
@@ -172,6 +185,11 @@ pub enum Reply {
     },
     /// A lease return was taken.
     Returned,
+    /// The key's usage series (see [`crate::analytics::series`]).
+    Usage {
+        /// The series, as the API shows it.
+        usage: serde_json::Value,
+    },
     /// A credit change retried under its `Idempotency-Key`: the key as the
     /// first call left it; nothing changed.
     Replayed {
@@ -195,6 +213,7 @@ impl Reply {
             Reply::Granted { .. } => "granted",
             Reply::Refused { .. } => "refused",
             Reply::Returned => "returned",
+            Reply::Usage { .. } => "usage",
             Reply::Replayed { .. } => "replayed",
             Reply::Revoked { .. } => "revoked",
         }

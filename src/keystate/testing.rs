@@ -43,5 +43,6 @@ pub fn read_costing(cost: u32) -> Access {
         read_only: true,
         client_ip: None,
         consume: true,
+        country: None,
     }
 }

@@ -1,6 +1,7 @@
 //! The per-key state machine, driven command by command with a fixed clock.
 
 use super::*;
+use crate::admission::lease::LeaseAsk;
 use crate::key::ApiKey;
 use crate::key::KeyId;
 use crate::lifecycle::record::Secret;
@@ -27,6 +28,7 @@ fn open(consume: bool) -> Access {
         read_only: true,
         client_ip: None,
         consume,
+        country: None,
     }
 }
 
@@ -81,7 +83,15 @@ fn authorize_counts_and_records_last_use() {
         authorize(&mut state, &hash, NOW),
         Err(Error::RateLimited { .. })
     ));
-    assert_eq!(state, before, "a refusal changes nothing");
+    let mut unchanged = state.clone();
+    unchanged.activity.traffic = before.activity.traffic.clone();
+    assert_eq!(
+        unchanged, before,
+        "a refusal changes nothing but its usage count"
+    );
+    let counted = &state.activity.traffic.counts;
+    assert_eq!(counted[&crate::analytics::Outcome::RateLimited].count, 1);
+    assert_eq!(counted[&crate::analytics::Outcome::Valid].count, 2);
 }
 
 #[test]
@@ -172,6 +182,7 @@ fn access(table: &RouteTable, method: &str, path: &str, ip: Option<&str>) -> Acc
         read_only: matches!(method, "GET" | "HEAD" | "OPTIONS"),
         client_ip: ip.map(|i| i.parse().unwrap()),
         consume: true,
+        country: None,
     }
 }
 
@@ -227,9 +238,21 @@ fn policy_checks_refuse_without_counting() {
         "ip_not_allowed"
     );
     assert_eq!(
-        state.activity,
+        Activity {
+            traffic: Default::default(),
+            ..state.activity.clone()
+        },
         Activity::default(),
-        "refusals must not count"
+        "refusals must not count against any limit"
+    );
+    assert!(
+        state
+            .activity
+            .traffic
+            .counts
+            .keys()
+            .all(|o| *o != crate::analytics::Outcome::Valid),
+        "refusals are counted as what they are"
     );
     assert_eq!(
         code(decide(

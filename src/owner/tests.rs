@@ -369,6 +369,8 @@ fn settle(
         unused,
         last_used: None,
         owner: true,
+        outcomes: Default::default(),
+        countries: Default::default(),
     };
     match fate {
         Fate::Lost => {

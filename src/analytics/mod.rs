@@ -1,0 +1,467 @@
+//! Usage analytics: every decision about a key, counted by outcome with
+//! the cost it spent, in minute, hour and day buckets, and per country per
+//! day. Pure: the key's Durable Object keeps the open minute in its hot
+//! row ([`Open`]), writes a closed minute as [`Row`]s into its SQL tables,
+//! and answers a [`UsageQuery`] with [`series`].
+//!
+//! Only the open minute is rewritten per request (a few bytes in the row
+//! the object writes anyway); a minute's counts reach the minute, hour and
+//! day tables once, when the next minute's first decision closes it.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::time::Timestamp;
+
+/// What became of a request with a known key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Admitted.
+    Valid,
+    /// Refused by a rate limit.
+    RateLimited,
+    /// Refused for want of credits.
+    CreditsExhausted,
+    /// The key lacks the route's permission.
+    InsufficientPermissions,
+    /// The route table has no route for the request.
+    RouteNotAllowed,
+    /// The client's address is not on the key's list.
+    IpNotAllowed,
+    /// The key has expired.
+    KeyExpired,
+    /// The key is revoked.
+    KeyRevoked,
+    /// Admitted, and then the origin failed (5xx or no answer): counted
+    /// besides `valid`, not instead of it.
+    OriginError,
+}
+
+impl Outcome {
+    /// Every outcome, in the order the API lists them.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Valid,
+        Outcome::RateLimited,
+        Outcome::CreditsExhausted,
+        Outcome::InsufficientPermissions,
+        Outcome::RouteNotAllowed,
+        Outcome::IpNotAllowed,
+        Outcome::KeyExpired,
+        Outcome::KeyRevoked,
+        Outcome::OriginError,
+    ];
+
+    /// The outcome a refusal of a known key counts as; `None` for errors
+    /// that are not a decision about the key (storage, bad input).
+    pub fn of(error: &Error) -> Option<Outcome> {
+        Some(match error {
+            Error::RateLimited { .. } | Error::CostExceedsLimit { .. } => Outcome::RateLimited,
+            Error::CreditsExhausted { .. } => Outcome::CreditsExhausted,
+            Error::InsufficientPermissions { .. } => Outcome::InsufficientPermissions,
+            Error::RouteNotAllowed | Error::MethodNotSupported => Outcome::RouteNotAllowed,
+            Error::IpNotAllowed => Outcome::IpNotAllowed,
+            Error::KeyExpired => Outcome::KeyExpired,
+            Error::KeyRevoked => Outcome::KeyRevoked,
+            _ => return None,
+        })
+    }
+
+    /// The outcome's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Valid => "valid",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::CreditsExhausted => "credits_exhausted",
+            Outcome::InsufficientPermissions => "insufficient_permissions",
+            Outcome::RouteNotAllowed => "route_not_allowed",
+            Outcome::IpNotAllowed => "ip_not_allowed",
+            Outcome::KeyExpired => "key_expired",
+            Outcome::KeyRevoked => "key_revoked",
+            Outcome::OriginError => "origin_error",
+        }
+    }
+
+    /// The outcome named `name` in the API.
+    pub fn parse(name: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+/// How many decisions, and the units they spent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Decisions.
+    pub count: u64,
+    /// Units spent (route cost; 0 for refusals).
+    pub cost: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.count = self.count.saturating_add(other.count);
+        self.cost = self.cost.saturating_add(other.cost);
+    }
+}
+
+/// Counts by outcome.
+pub type Counts = BTreeMap<Outcome, Tally>;
+
+/// Decisions by country (ISO 3166 alpha-2, as `request.cf.country` gives it).
+pub type Countries = BTreeMap<String, u64>;
+
+/// One decision (or, from a lease return, several of one outcome).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision<'a> {
+    /// What became of it.
+    pub outcome: Outcome,
+    /// How many, and what they spent.
+    pub tally: Tally,
+    /// Where the client was, if known.
+    pub country: Option<&'a str>,
+}
+
+/// The minute being counted, not yet written to the tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Open {
+    /// Start of the minute (`None`: nothing counted yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timestamp>,
+    /// Counts so far.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: Counts,
+    /// Countries so far.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub countries: Countries,
+}
+
+/// A closed minute's counts, to add to the tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Closed {
+    /// One per granularity and outcome.
+    pub rows: Vec<Row>,
+    /// The minute's countries, under its day.
+    pub countries: Vec<(Timestamp, String, u64)>,
+}
+
+impl Closed {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.countries.is_empty()
+    }
+}
+
+impl Open {
+    /// Counts `decision` at `now`; the minute it closes, if `now` is in a
+    /// later one.
+    pub fn record(&mut self, decision: &Decision<'_>, now: Timestamp) -> Closed {
+        let closed = self.close_before(now);
+        self.start = Some(Granularity::Minute.floor(now));
+        self.counts
+            .entry(decision.outcome)
+            .or_default()
+            .add(decision.tally);
+        if let Some(country) = decision.country.filter(|c| valid_country(c)) {
+            let n = self.countries.entry(country.to_owned()).or_default();
+            *n = n.saturating_add(decision.tally.count);
+        }
+        closed
+    }
+
+    /// Counts what an isolate decided under a lease, reported when the
+    /// lease went back (at `now`, in the minute of its return).
+    pub fn absorb(&mut self, counts: &Counts, countries: &Countries, now: Timestamp) -> Closed {
+        let closed = self.close_before(now);
+        if counts.is_empty() && countries.is_empty() {
+            return closed;
+        }
+        self.start = Some(Granularity::Minute.floor(now));
+        for (&outcome, &tally) in counts {
+            self.counts.entry(outcome).or_default().add(tally);
+        }
+        for (country, &n) in countries.iter().filter(|(c, _)| valid_country(c)) {
+            let total = self.countries.entry(country.clone()).or_default();
+            *total = total.saturating_add(n);
+        }
+        closed
+    }
+
+    /// Takes back a decision counted at `at` that did not stand (a key's
+    /// admission its owner then refused), if its minute is still open.
+    pub fn take_back(&mut self, decision: &Decision<'_>, at: Timestamp) {
+        if self.start != Some(Granularity::Minute.floor(at)) {
+            return;
+        }
+        if let Some(t) = self.counts.get_mut(&decision.outcome) {
+            t.count = t.count.saturating_sub(decision.tally.count);
+            t.cost = t.cost.saturating_sub(decision.tally.cost);
+        }
+        if let Some(n) = decision.country.and_then(|c| self.countries.get_mut(c)) {
+            *n = n.saturating_sub(decision.tally.count);
+        }
+    }
+
+    /// Closes the open minute if `now` is past it.
+    pub fn close_before(&mut self, now: Timestamp) -> Closed {
+        match self.start {
+            Some(start) if start < Granularity::Minute.floor(now) => {
+                std::mem::take(self).close(start)
+            }
+            _ => Closed::default(),
+        }
+    }
+
+    fn close(self, start: Timestamp) -> Closed {
+        let rows = Granularity::ALL
+            .into_iter()
+            .flat_map(|g| {
+                self.counts.iter().map(move |(&outcome, &tally)| Row {
+                    granularity: g,
+                    start: g.floor(start),
+                    outcome,
+                    tally,
+                })
+            })
+            .collect();
+        let day = Granularity::Day.floor(start);
+        let countries = self
+            .countries
+            .into_iter()
+            .map(|(c, n)| (day, c, n))
+            .collect();
+        Closed { rows, countries }
+    }
+}
+
+/// Country codes as `request.cf.country` gives them: two letters (or `T1`
+/// for Tor); anything else is not counted (it would be a client's text).
+fn valid_country(code: &str) -> bool {
+    code.len() == 2
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A bucket size, and how long its buckets are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// Minute buckets, kept 48 hours.
+    Minute,
+    /// Hour buckets, kept 90 days.
+    Hour,
+    /// UTC-day buckets, kept 400 days.
+    Day,
+}
+
+impl Granularity {
+    /// Every granularity.
+    pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
+
+    /// A bucket's length.
+    pub fn seconds(self) -> u64 {
+        match self {
+            Granularity::Minute => 60,
+            Granularity::Hour => 3_600,
+            Granularity::Day => 86_400,
+        }
+    }
+
+    /// How long buckets are kept.
+    pub fn retention_secs(self) -> u64 {
+        match self {
+            Granularity::Minute => 48 * 3_600,
+            Granularity::Hour => 90 * 86_400,
+            Granularity::Day => 400 * 86_400,
+        }
+    }
+
+    /// The start of the bucket holding `t`.
+    pub fn floor(self, t: Timestamp) -> Timestamp {
+        let ms = self.seconds() * 1_000;
+        Timestamp::from_millis(t.as_millis() / ms * ms)
+    }
+
+    /// The name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Minute => "minute",
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+        }
+    }
+
+    /// The oldest bucket start still kept at `now`.
+    pub fn oldest_kept(self, now: Timestamp) -> Timestamp {
+        let back = now
+            .as_millis()
+            .saturating_sub(self.retention_secs() * 1_000);
+        self.floor(Timestamp::from_millis(back))
+    }
+}
+
+/// One stored bucket of one outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// Bucket size.
+    pub granularity: Granularity,
+    /// Bucket start.
+    pub start: Timestamp,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Its counts.
+    pub tally: Tally,
+}
+
+/// What a key's object read from its tables for one query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The query's buckets.
+    pub rows: Vec<Row>,
+    /// Countries per day, over the query's days.
+    pub countries: Vec<(Timestamp, String, u64)>,
+}
+
+/// A validated `?granularity=&from=&to=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageQuery {
+    /// Bucket size (default `hour`).
+    pub granularity: Granularity,
+    /// First bucket (floored to the granularity).
+    pub from: Timestamp,
+    /// Last instant included.
+    pub to: Timestamp,
+}
+
+impl UsageQuery {
+    /// Reads the query string's `granularity` (default `hour`), `from`
+    /// (default: `to` minus 24 buckets) and `to` (default `now`). `from`
+    /// after `to`, or before what the granularity keeps, is 422 naming it.
+    pub fn parse(pairs: &[(String, String)], now: Timestamp) -> Result<UsageQuery, Error> {
+        let mut granularity = Granularity::Hour;
+        let (mut from, mut to) = (None, None);
+        for (name, value) in pairs {
+            let time = |field: &str| {
+                Timestamp::parse_rfc3339(value).ok_or_else(|| {
+                    Error::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-24T00:00:00Z")
+                })
+            };
+            match name.as_str() {
+                "granularity" => {
+                    granularity = Granularity::ALL
+                        .into_iter()
+                        .find(|g| g.as_str() == value)
+                        .ok_or_else(|| {
+                            Error::invalid("granularity", "must be minute, hour or day")
+                        })?;
+                }
+                "from" => from = Some(time("from")?),
+                "to" => to = Some(time("to")?),
+                _ => {
+                    return Err(Error::invalid(
+                        name,
+                        "unknown parameter (granularity, from, to)",
+                    ))
+                }
+            }
+        }
+        let to = to.unwrap_or(now);
+        let default_from = || {
+            let back = granularity.seconds() * 1_000 * 23;
+            Timestamp::from_millis(to.as_millis().saturating_sub(back))
+        };
+        let from = granularity.floor(from.unwrap_or_else(default_from));
+        if from > to {
+            return Err(Error::invalid("from", "must not be after `to`"));
+        }
+        if from < granularity.oldest_kept(now) {
+            return Err(Error::invalid(
+                "from",
+                format!(
+                    "{} buckets are kept for {} days: `from` must be at most that far back",
+                    granularity.as_str(),
+                    granularity.retention_secs().div_ceil(86_400)
+                ),
+            ));
+        }
+        Ok(UsageQuery {
+            granularity,
+            from,
+            to,
+        })
+    }
+}
+
+/// The series a query asks for, from the stored `rows` (any granularity,
+/// any range: those that don't belong are skipped), the `open` minute and
+/// the stored `countries` (day, country, count).
+pub fn series(query: &UsageQuery, stored: &Stored, open: &Open) -> Value {
+    let (rows, countries) = (&stored.rows, &stored.countries);
+    let g = query.granularity;
+    let within = |start: Timestamp| start >= query.from && start <= query.to;
+    let mut buckets: BTreeMap<Timestamp, Counts> = BTreeMap::new();
+    let mut add = |start: Timestamp, outcome: Outcome, tally: Tally| {
+        buckets
+            .entry(start)
+            .or_default()
+            .entry(outcome)
+            .or_default()
+            .add(tally);
+    };
+    for row in rows
+        .iter()
+        .filter(|r| r.granularity == g && within(r.start))
+    {
+        add(row.start, row.outcome, row.tally);
+    }
+    let mut by_country: Countries = BTreeMap::new();
+    for (day, country, n) in countries {
+        if *day >= Granularity::Day.floor(query.from) && *day <= query.to {
+            *by_country.entry(country.clone()).or_default() += n;
+        }
+    }
+    if let Some(start) = open.start.filter(|s| within(g.floor(*s))) {
+        for (&outcome, &tally) in &open.counts {
+            add(g.floor(start), outcome, tally);
+        }
+        for (country, n) in &open.countries {
+            *by_country.entry(country.clone()).or_default() += n;
+        }
+    }
+    let mut totals = Counts::new();
+    for counts in buckets.values() {
+        for (&outcome, &tally) in counts {
+            totals.entry(outcome).or_default().add(tally);
+        }
+    }
+    let counts_json = |counts: &Counts| {
+        Value::Object(
+            counts
+                .iter()
+                .map(|(o, t)| (o.as_str().to_owned(), json!(t)))
+                .collect(),
+        )
+    };
+    let mut countries: Vec<(String, u64)> = by_country.into_iter().collect();
+    countries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    json!({
+        "granularity": g.as_str(),
+        "from": query.from,
+        "to": query.to,
+        "totals": counts_json(&totals),
+        "buckets": buckets
+            .iter()
+            .map(|(start, counts)| json!({ "start": start, "outcomes": counts_json(counts) }))
+            .collect::<Vec<_>>(),
+        "countries": countries
+            .into_iter()
+            .map(|(country, count)| json!({ "country": country, "count": count }))
+            .collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,87 @@
+//! Counting the key's decisions into the open minute of its usage (see
+//! [`crate::analytics`]): those this object makes, and those an isolate
+//! made under a lease, reported when the lease goes back.
+
+use super::{Access, KeyState, Reply};
+use crate::admission::lease::LeaseReturn;
+use crate::analytics::{Closed, Decision, Outcome, Tally};
+use crate::error::Error;
+use crate::time::Timestamp;
+
+impl Closed {
+    /// Adds `other`'s rows and countries.
+    fn merge(&mut self, other: Closed) {
+        self.rows.extend(other.rows);
+        self.countries.extend(other.countries);
+    }
+}
+
+/// What `answer` to a request with `access` counts as, if anything: an
+/// admission with its cost, or a refusal of the key by its outcome.
+fn decision<'a>(access: &'a Access, answer: &Result<Reply, Error>) -> Option<Decision<'a>> {
+    if !access.consume {
+        return None;
+    }
+    let (outcome, cost) = match answer {
+        Ok(Reply::Granted { .. }) => (Outcome::Valid, u64::from(access.cost())),
+        Ok(Reply::Refused { error, .. }) | Err(error) => (Outcome::of(error)?, 0),
+        Ok(_) => return None,
+    };
+    Some(Decision {
+        outcome,
+        tally: Tally { count: 1, cost },
+        country: access.country.as_deref(),
+    })
+}
+
+impl KeyState {
+    /// Counts `answer` to a request with `access`; whether the activity
+    /// (which holds the open minute) changed.
+    pub(super) fn count(
+        &mut self,
+        access: &Access,
+        answer: &Result<Reply, Error>,
+        now: Timestamp,
+    ) -> bool {
+        let Some(decision) = decision(access, answer) else {
+            return false;
+        };
+        let closed = self.activity.traffic.record(&decision, now);
+        self.closed.merge(closed);
+        true
+    }
+
+    /// Takes back the admission of a request with `access` counted at
+    /// `at`, which did not stand.
+    pub(super) fn uncount_admission(&mut self, access: &Access, at: Timestamp) {
+        if access.consume {
+            let admitted = Decision {
+                outcome: Outcome::Valid,
+                tally: Tally {
+                    count: 1,
+                    cost: u64::from(access.cost()),
+                },
+                country: access.country.as_deref(),
+            };
+            self.activity.traffic.take_back(&admitted, at);
+        }
+    }
+
+    /// Counts what an isolate decided under the lease `returned` ends.
+    pub(super) fn count_returned(&mut self, returned: &LeaseReturn, now: Timestamp) -> bool {
+        if returned.outcomes.is_empty() {
+            return false;
+        }
+        let closed = self
+            .activity
+            .traffic
+            .absorb(&returned.outcomes, &returned.countries, now);
+        self.closed.merge(closed);
+        true
+    }
+
+    /// The usage minutes closed since the last call, for the object to write.
+    pub fn take_closed(&mut self) -> Closed {
+        std::mem::take(&mut self.closed)
+    }
+}
