@@ -10,6 +10,7 @@
 //! | `GET` | `/v1/keys` | admin token |
 //! | `POST` | `/v1/keys/{id}/rotate` | admin token |
 //! | `GET` | `/v1/keys/{id}/audit` | admin token |
+//! | `GET` | `/v1/keys/{id}/usage` | admin token |
 //! | `POST` | `/v1/keys/revoke-leaked` | admin token |
 //! | `POST` | `/v1/verify` | admin token |
 //! | `GET` | `/v1/keys/{id}` | admin token |
@@ -43,6 +44,8 @@ pub enum AdminRoute {
     RotateKey(KeyId),
     /// `GET /v1/keys/{id}/audit`: the key's last 30 days of admin actions.
     KeyAudit(KeyId),
+    /// `GET /v1/keys/{id}/usage`: the key's decisions by outcome over time.
+    KeyUsage(KeyId),
     /// `POST /v1/keys/revoke-leaked`: revoke keys found in the wild.
     RevokeLeaked,
     /// `POST /v1/verify`: the proxy's decision, for services that call keygate.
@@ -99,6 +102,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("POST", ["v1", "keys", key, "rotate"]) => id(key).map(AdminRoute::RotateKey),
         ("GET", ["v1", "keys", key]) => id(key).map(AdminRoute::GetKey),
         ("GET", ["v1", "keys", key, "audit"]) => id(key).map(AdminRoute::KeyAudit),
+        ("GET", ["v1", "keys", key, "usage"]) => id(key).map(AdminRoute::KeyUsage),
         ("POST", ["v1", "keys", key, "credits"]) => id(key).map(AdminRoute::KeyCredits),
         ("PATCH", ["v1", "keys", key]) => id(key).map(AdminRoute::EditKey),
         ("DELETE", ["v1", "keys", key]) => id(key).map(AdminRoute::RevokeKey),
@@ -118,7 +122,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         (_, ["v1", "keys"]) => not_allowed("GET, POST"),
         (_, ["v1", "verify"] | ["v1", "keys", _, "rotate" | "credits"]) => not_allowed("POST"),
         (_, ["v1", "keys", _]) => not_allowed("GET, PATCH, DELETE"),
-        (_, ["v1", "keys", _, "audit"]) => not_allowed("GET"),
+        (_, ["v1", "keys", _, "audit" | "usage"]) => not_allowed("GET"),
         _ => Err(Error::NotFound),
     };
     Some(route)

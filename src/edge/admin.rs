@@ -14,6 +14,7 @@ use crate::admin::{
     check_admin_token, configured_token, parse_body, AdminRoute, OwnerMethod, MAX_BODY_BYTES,
     MIN_ADMIN_TOKEN_CHARS,
 };
+use crate::analytics::{Stored, UsageQuery};
 use crate::cache::TtlCache;
 use crate::config::{Config, Fault};
 use crate::credential::presented_key;
@@ -82,6 +83,19 @@ pub async fn handle(
                             http::json(200, &json!({ "data": entries }))
                         }
                         _ => return Err(Error::Internal),
+                    }
+                }
+                AdminRoute::KeyUsage(id) => {
+                    let url = req.url();
+                    let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
+                    let query = UsageQuery::parse(&pairs, http::now())?;
+                    let stored = Stored::default();
+                    match ask(env, config, &id, &actor, KeyAction::Usage { query, stored }).await? {
+                        Reply::Usage { usage } => http::json(200, &json!({ "data": usage })),
+                        other => {
+                            worker::console_error!("unexpected key object reply: {}", other.kind());
+                            return Err(Error::Internal);
+                        }
                     }
                 }
                 AdminRoute::Verify => verify(&req, edge, &actor).await?,

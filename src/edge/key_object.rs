@@ -20,7 +20,7 @@ use std::time::Duration;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::rows::{load_state, write_state};
-use super::{http, store};
+use super::{http, store, usage_tables};
 use crate::config::Fault;
 use crate::keystate::{Access, Activity, Command, KeyAction, KeyState, Reply, Writes};
 use crate::lifecycle::record::salvage;
@@ -95,7 +95,11 @@ impl KeyObject {
         let mut loaded = self.loaded()?;
         let (state, table) = &mut *loaded;
         let (answer, writes) = step(state, now);
+        let closed = state.take_closed();
         let saved = (|| {
+            if !closed.is_empty() {
+                usage_tables::write(&sql, &closed, now)?;
+            }
             if writes.record {
                 let record = state.record.as_ref().expect("a written record exists");
                 write_state(&sql, table, "record", record)?;
@@ -224,6 +228,13 @@ impl DurableObject for KeyObject {
                 },
                 Some(config),
             ) => *tiers = config.tiers.clone(),
+            (
+                Command::Admin {
+                    action: KeyAction::Usage { query, stored },
+                    ..
+                },
+                _,
+            ) => *stored = usage_tables::read(&self.state.storage().sql(), query)?,
             // An edit may name a tier: without the configured tiers it
             // cannot be judged, so it is refused rather than misjudged.
             (

@@ -4,6 +4,7 @@
 //! - `http`: JSON responses, the error mapping to responses, rate-limit headers, the clock.
 //! - `store`: KV lookups (with the per-isolate cache) and calls to the Durable Objects.
 //! - `rows`: reading the Durable Objects' SQL rows.
+//! - `usage_tables`: a key object's usage analytics tables.
 //! - `key_object`: the per-key Durable Object.
 //! - `owner_object`: the per-owner Durable Object (limits an owner's keys share).
 //! - `registry_object`: the key registry Durable Object.
@@ -22,6 +23,7 @@ mod proxy;
 mod registry_object;
 mod rows;
 mod store;
+mod usage_tables;
 
 use std::cell::OnceCell;
 use std::future::Future;
