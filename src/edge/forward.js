@@ -16,9 +16,17 @@ const TIMEOUT = "origin timeout";
  */
 let failure = null;
 
-/** Registers the failure handler. */
-export function setFailure(handler) {
+/**
+ * Rust's report of an origin failure to the key's object (`(keyId, env) =>
+ * Promise`, see `proxy.rs`), for its usage counts; kept alive with
+ * `ctx.waitUntil`, off the response's path.
+ */
+let report = null;
+
+/** Registers the failure handler and the failure reporter. */
+export function setFailure(handler, reporter) {
   failure = handler;
+  report = reporter;
 }
 
 function apply(headers, edits) {
@@ -39,7 +47,15 @@ function apply(headers, edits) {
  * `plan.response`, or with the failure handler's answer when the origin
  * fails or gives none in `timeoutMs` (TIMEOUT).
  */
-export function forward(url, method, headers, body, signal, timeoutMs, planJson, keyId) {
+function originFailed(keyId, env, ctx) {
+  try {
+    ctx.waitUntil(report(keyId, env));
+  } catch {
+    // A lost report loses one count, never the answer.
+  }
+}
+
+export function forward(url, method, headers, body, signal, timeoutMs, planJson, keyId, env, ctx) {
   // Every failure, thrown here or later, settles the promise: none may leave
   // it unsettled (the client would hang) or throw across into wasm.
   return new Promise((resolve, fail) => {
@@ -62,10 +78,17 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
     }
     if (body !== null) init.body = body;
     if (signal !== null) init.signal = signal;
-    const timer = setTimeout(() => reject(TIMEOUT), timeoutMs);
+    // Counted once: a fetch that answers after the timeout is not counted again.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      originFailed(keyId, env, ctx);
+      reject(TIMEOUT);
+    }, timeoutMs);
     fetch(url, init).then(
       (resp) => {
         clearTimeout(timer);
+        if (resp.status >= 500 && !timedOut) originFailed(keyId, env, ctx);
         try {
           // A Response as the init copies status and headers (mutable now)
           // in one step, with no Headers object built separately.
@@ -78,6 +101,9 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
       },
       (error) => {
         clearTimeout(timer);
+        // Not an origin failure when the client's body went over the cap
+        // (keygate aborted the upload: 413).
+        if (!timedOut && (signal === null || !signal.aborted)) originFailed(keyId, env, ctx);
         reject(error);
       },
     );

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Context, Env, Response};
 
 use super::http::{self, HeaderEdits};
@@ -54,6 +55,8 @@ struct Api {
     origin: String,
     /// The route's draws on named limits, for the headers.
     draws: Option<Vec<Draw>>,
+    /// The bindings and context, for reporting an origin failure.
+    runtime: proxy::Runtime,
 }
 
 impl Api {
@@ -79,6 +82,7 @@ impl Api {
                 draws: self.draws.as_deref(),
             }),
             browser_origin: self.target.presented.origin.as_deref(),
+            runtime: &self.runtime,
         }
     }
 
@@ -103,9 +107,10 @@ pub fn enter(
     req: web_sys::Request,
     target: Target,
     env: Env,
-    ctx: Context,
+    runtime_ctx: JsValue,
     config: Rc<Config>,
 ) -> Result<Entered, Error> {
+    let ctx = Context::new(runtime_ctx.clone().unchecked_into());
     let presented = &target.presented;
     if let Some(resp) = preflight(presented, &target.method)? {
         return Ok(Entered::now(resp.into()));
@@ -124,6 +129,10 @@ pub fn enter(
         source,
         origin,
         draws,
+        runtime: proxy::Runtime {
+            env: env.clone().into(),
+            ctx: runtime_ctx,
+        },
     };
     let hash = KeyHash::of(&key);
     let edge = Edge {

@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{js_sys, web_sys, Context, Env, Headers};
 
@@ -63,7 +63,7 @@ const METHOD_OVERRIDES: [&str; 3] = [
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
     let now = http::now();
-    match enter(req, env, Context::new(ctx)) {
+    match enter(req, env, ctx.into()) {
         Ok(Entered::Now(answer)) => answer,
         Ok(Entered::Later(work)) => future_to_promise(async move { Ok(respond(work.await, now)) }),
         Err(error) => js_sys::Promise::resolve(&respond(Err(error), now)),
@@ -163,7 +163,9 @@ fn cf_country(req: &web_sys::Request) -> Option<String> {
 }
 
 /// The checks every request gets, then the admin API or the API path.
-fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error> {
+/// `ctx` is the runtime's context object: the API path hands it to
+/// `forward.js` as it is.
+fn enter(req: web_sys::Request, env: Env, ctx: JsValue) -> Result<Entered, Error> {
     let config = config(&env)?;
     // Read once: every later step works on this copy.
     let url = req.url();
@@ -219,6 +221,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: Context) -> Result<Entered, Error
     match match_route(&config.admin_prefix, &method, &path) {
         Some(route) => {
             let route = route?;
+            let ctx = Context::new(ctx.unchecked_into());
             Ok(Entered::later(async move {
                 let edge = Edge {
                     env: &env,

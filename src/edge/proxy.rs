@@ -10,13 +10,16 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::{js_sys, web_sys};
 
 use super::http::{self, HeaderEdits};
+use super::store;
+use crate::analytics::Outcome;
 use crate::credential::KeySource;
 use crate::error::Error;
-use crate::keystate::Grant;
+use crate::key::KeyId;
+use crate::keystate::{Command, Grant};
 use crate::limits::Quota;
 use crate::signature::{self, Signed, SigningKey};
 
@@ -55,6 +58,18 @@ pub struct Forward<'a> {
     pub binding: Quota,
     /// The client's `Origin`, for the key's CORS headers.
     pub browser_origin: Option<&'a str>,
+    /// The Worker's bindings and the request's context, as the runtime
+    /// gave them: an origin failure is reported to the key's object from
+    /// `forward.js`, kept alive by the context (see [`origin_failed`]).
+    pub runtime: &'a Runtime,
+}
+
+/// The Worker's bindings and the request's context, as the runtime gave them.
+pub struct Runtime {
+    /// `env`.
+    pub env: JsValue,
+    /// The request's `ctx`.
+    pub ctx: JsValue,
 }
 
 /// What `forward.js` changes: the client's headers on the way in, the
@@ -79,13 +94,18 @@ extern "C" {
         timeout_ms: f64,
         plan: &str,
         key_id: &str,
+        env: &JsValue,
+        ctx: &JsValue,
     ) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = isTimeout)]
     fn is_timeout(error: &JsValue) -> bool;
 
     #[wasm_bindgen(js_name = setFailure)]
-    fn set_failure(handler: &Closure<dyn Fn(JsValue, String, f64) -> JsValue>);
+    fn set_failure(
+        handler: &Closure<dyn Fn(JsValue, String, f64) -> JsValue>,
+        reporter: &Closure<dyn Fn(String, JsValue) -> js_sys::Promise>,
+    );
 }
 
 thread_local! {
@@ -107,6 +127,30 @@ fn failed(error: JsValue, key_id: String, timeout_ms: f64) -> JsValue {
     };
     http::error_response(&error, http::now())
         .map_or(JsValue::NULL, |r| web_sys::Response::from(r).into())
+}
+
+/// Counts an origin failure (5xx, or no answer) for key `key_id` in its
+/// object's usage (`origin_error`); `forward.js` keeps the request alive
+/// until it is sent (`ctx.waitUntil`). A lost report loses that count only.
+fn origin_failed(key_id: String, env: JsValue) -> js_sys::Promise {
+    future_to_promise(async move {
+        let env: worker::Env = env.unchecked_into();
+        let reported = match (key_id.parse::<KeyId>(), super::config(&env)) {
+            (Ok(id), Ok(config)) => {
+                let command = Command::Report {
+                    outcome: Outcome::OriginError,
+                };
+                store::key_object(&env, &config, &id, &command)
+                    .await
+                    .map(drop)
+            }
+            _ => Err(Error::Internal),
+        };
+        if let Err(e) = reported {
+            worker::console_error!("origin error report for {key_id} failed: {e:?}");
+        }
+        Ok(JsValue::UNDEFINED)
+    })
 }
 
 /// Forwards `req` with the key header and any spoofed `X-Keygate-*`
@@ -157,9 +201,12 @@ fn send(
 ) -> Result<(js_sys::Promise, Rc<Cell<bool>>), Error> {
     if !FAILURE_SET.get() {
         let handler: Closure<dyn Fn(JsValue, String, f64) -> JsValue> = Closure::new(failed);
-        set_failure(&handler);
-        // Lives as long as the isolate: forward.js keeps calling it.
+        let reporter: Closure<dyn Fn(String, JsValue) -> js_sys::Promise> =
+            Closure::new(origin_failed);
+        set_failure(&handler, &reporter);
+        // Both live as long as the isolate: forward.js keeps calling them.
         handler.forget();
+        reporter.forget();
         FAILURE_SET.set(true);
     }
     let incoming = req.headers();
@@ -230,6 +277,8 @@ fn send(
         to.timeout_ms as f64,
         &plan,
         grant.key_id.as_str(),
+        &to.runtime.env,
+        &to.runtime.ctx,
     );
     Ok((sent, over_cap))
 }

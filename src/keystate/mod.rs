@@ -346,6 +346,13 @@ impl KeyState {
                 writes.activity |= self.count(&access, &answer, now);
                 (answer, writes)
             }
+            Command::Report { outcome } => {
+                if self.record.is_none() {
+                    return (Err(Error::NotFound), none);
+                }
+                self.count_report(outcome, now);
+                (Ok(Reply::Returned), Writes::activity(false))
+            }
             Command::Return { returned } => {
                 let Some(record) = self.record.as_ref() else {
                     return (Err(Error::NotFound), none);

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::admission::lease::{Lease, LeaseAsk, LeaseReturn};
-use crate::analytics::{Stored, UsageQuery};
+use crate::analytics::{Outcome, Stored, UsageQuery};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::{Environment, KeyId, KeyType};
@@ -81,6 +81,12 @@ pub enum Command {
         known: Option<u64>,
         /// The Worker would take a lease (see [`crate::admission`]).
         lease: Option<LeaseAsk>,
+    },
+    /// Something became of a request after it was admitted (the origin
+    /// failed it): counted in the key's usage.
+    Report {
+        /// What.
+        outcome: Outcome,
     },
     /// Units of an ended lease, handed back.
     Return {

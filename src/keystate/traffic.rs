@@ -80,6 +80,17 @@ impl KeyState {
         true
     }
 
+    /// Counts one `outcome` reported after the decision (an origin failure).
+    pub(super) fn count_report(&mut self, outcome: Outcome, now: Timestamp) {
+        let reported = Decision {
+            outcome,
+            tally: Tally { count: 1, cost: 0 },
+            country: None,
+        };
+        let closed = self.activity.traffic.record(&reported, now);
+        self.closed.merge(closed);
+    }
+
     /// The usage minutes closed since the last call, for the object to write.
     pub fn take_closed(&mut self) -> Closed {
         std::mem::take(&mut self.closed)
