@@ -102,6 +102,9 @@ test("every documented operation answers as documented", async () => {
   await run("revokeKey", { path: `/v1/keys/${id}`, method: "DELETE", expect: 200 });
   await run("keyAudit", { path: `/v1/keys/${id}/audit`, method: "GET", expect: 200 });
   await run("keyAudit", { path: "/v1/keys/key_0000000000000000/audit", method: "GET", expect: 404 });
+  await run("keyUsage", { path: `/v1/keys/${id}/usage?granularity=minute`, method: "GET", expect: 200 });
+  await run("keyUsage", { path: `/v1/keys/${id}/usage?granularity=week`, method: "GET", expect: 422 });
+  await run("keyUsage", { path: "/v1/keys/key_0000000000000000/usage", method: "GET", expect: 404 });
   await run("revokeKey", { path: "/v1/keys/key_0000000000000000", method: "DELETE", expect: 404 });
   await run("getOwner", { path: "/v1/owners/cus_doc", method: "GET", expect: 404 });
   await run("putOwner", { path: "/v1/owners/cus_doc", method: "PUT", body: doc.components.schemas.OwnerLimits.example, expect: 200 });
@@ -200,7 +203,7 @@ test("the document states every constraint the server enforces: boundary values 
       }
     }
   }
-  // The revoke-leaked shapes, and the list's query parameters.
+  // The revoke-leaked shapes, the list's query parameters and the usage granularity.
   const leaked = "doc#/paths/~1v1~1keys~1revoke-leaked/post/requestBody/content/application~1json/schema";
   for (const body of [[], {}, { keys: [] }, { key: "x" }, { keys: ["x"] }, [{ token: "x" }], { keys: Array(101).fill("x") }]) {
     cases.push({ pointer: leaked, path: "/v1/keys/revoke-leaked", method: "POST", body, name: Array.isArray(body) ? "." : Object.keys(body)[0] ?? ".", value: body });
@@ -212,6 +215,11 @@ test("the document states every constraint the server enforces: boundary values 
       const judged = param.schema.type === "integer" ? (String(value).match(/^-?\d+$/) ? Number(value) : String(value)) : String(value);
       cases.push({ query: true, schema: param.schema, path: `/v1/keys?${param.name}=${encodeURIComponent(String(value))}`, method: "GET", name: param.name, value: judged });
     }
+  }
+  const usageParam = doc.paths["/v1/keys/{id}/usage"].get.parameters.find((p) => p.name === "granularity");
+  for (const value of probes(usageParam.schema)) {
+    if (typeof value !== "string") continue;
+    cases.push({ query: true, schema: usageParam.schema, path: `/v1/keys/${target.id}/usage?granularity=${encodeURIComponent(value)}`, method: "GET", name: "granularity", value });
   }
   assert.ok(cases.length > 150, `only ${cases.length} probes`);
   // Fields described by reference (named limits and their items) are probed too.

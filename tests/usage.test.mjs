@@ -1,0 +1,132 @@
+// Usage analytics (GET /_keygate/v1/keys/{id}/usage): a scripted mix of
+// requests produces exactly those counts by outcome, at every granularity,
+// after a restart, and for a hot key whose requests were decided under a
+// lease; countries come from the `cf` object Miniflare passes; bad queries
+// are 422 naming the field.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { readFileSync } from "node:fs";
+import { admin, awayFromMinuteEdge, bearer, errorOf, issue, objectCalls, startWorker, stateDir } from "./harness.mjs";
+
+const rest = JSON.parse(readFileSync("examples/routes-rest.json", "utf8"));
+const ROUTES = JSON.stringify(rest);
+let origin, originUrl;
+
+before(async () => {
+  // 200, except under /v1/orders/fail (503); /v1/orders/hang never answers in time.
+  origin = http.createServer((req, res) => {
+    if (req.url.startsWith("/v1/orders/hang")) return setTimeout(() => res.end("late"), 3_000);
+    res.statusCode = req.url.startsWith("/v1/orders/fail") ? 503 : 200;
+    res.end("{}");
+  });
+  await new Promise((r) => origin.listen(0, "127.0.0.1", r));
+  originUrl = `http://127.0.0.1:${origin.address().port}`;
+});
+
+after(() => origin.close());
+
+async function usage(worker, id, query = "") {
+  const res = await worker.fetch(`/_keygate/v1/keys/${id}/usage${query}`, { headers: admin() });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()).data;
+}
+
+const totals = (data) => Object.fromEntries(Object.entries(data.totals).map(([o, t]) => [o, t.count]));
+
+test("a scripted mix is counted exactly, by outcome, at every granularity and across a restart", async () => {
+  await awayFromMinuteEdge(20_000);
+  const persist = stateDir();
+  const vars = { ORIGIN_LIVE: originUrl, ROUTES, ORIGIN_TIMEOUT_MS: "1000", ADMISSION: "exact" };
+  let worker = await startWorker({ vars, persist });
+  const key = await issue(worker, {
+    type: "restricted",
+    scopes: ["orders:read", "write:scans"],
+    allowed_ips: ["198.51.100.0/24"],
+    rate_limits: { per_minute: 11 },
+  });
+  const call = (path, { method = "GET", ip = "198.51.100.7", country = "DE" } = {}) =>
+    worker.fetch(path, { method, headers: { ...bearer(key.key), "cf-connecting-ip": ip }, cf: { country } });
+  const statuses = [];
+  // 4 admitted reads, one of them from FR.
+  for (let i = 0; i < 3; i++) statuses.push((await call("/v1/orders")).status);
+  statuses.push((await call("/v1/orders", { country: "FR" })).status);
+  // 1 admitted scan costing 5 (cost counted), 2 forbidden writes, 1 unknown route, 2 from a bad IP.
+  statuses.push((await call("/v1/scans", { method: "POST" })).status);
+  statuses.push((await call("/v1/orders", { method: "POST" })).status);
+  statuses.push((await call("/v1/orders/1", { method: "DELETE" })).status);
+  statuses.push((await call("/v1/nowhere")).status);
+  statuses.push((await call("/v1/orders", { ip: "203.0.113.9" })).status);
+  statuses.push((await call("/v1/orders", { ip: "203.0.113.9" })).status);
+  // The origin fails twice (503, and no answer in ORIGIN_TIMEOUT_MS): admitted, and origin_error.
+  statuses.push((await call("/v1/orders/fail")).status);
+  statuses.push((await call("/v1/orders/hang")).status);
+  // 4 + 5 + 2 = 11 units: the limit of 11 is spent, the next two are refused.
+  statuses.push((await call("/v1/orders")).status);
+  statuses.push((await call("/v1/orders")).status);
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 403, 403, 403, 403, 403, 503, 504, 429, 429]);
+  // Origin failures are reported off the response's path.
+  await new Promise((r) => setTimeout(r, 500));
+
+  const expected = { valid: 7, insufficient_permissions: 2, route_not_allowed: 1, ip_not_allowed: 2, origin_error: 2, rate_limited: 2 };
+  const check = async (label) => {
+    for (const granularity of ["minute", "hour", "day"]) {
+      const data = await usage(worker, key.id, `?granularity=${granularity}`);
+      assert.equal(data.granularity, granularity);
+      assert.equal(data.key_id, key.id);
+      assert.deepEqual(totals(data), expected, `${label}, ${granularity}`);
+      assert.equal(data.totals.valid.cost, 11, "the scan's cost of 5 is counted");
+      const bucketSum = data.buckets.reduce((n, b) => n + (b.outcomes.valid?.count ?? 0), 0);
+      assert.equal(bucketSum, 7, "buckets add up to the totals");
+      assert.deepEqual(data.countries, [{ country: "DE", count: 13 }, { country: "FR", count: 1 }]);
+    }
+  };
+  await check("before the restart");
+  await worker.dispose();
+  worker = await startWorker({ vars, persist });
+  await check("after the restart");
+  await worker.dispose();
+});
+
+test("requests decided under a lease are counted once, when the lease goes back", async () => {
+  await awayFromMinuteEdge(20_000);
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: originUrl, LEASE_TTL_MS: "500" }, wrapped: true });
+  const key = await issue(worker, { rate_limits: { per_minute: 100_000 } });
+  const waves = 10;
+  for (let w = 0; w < waves; w++) {
+    const res = await Promise.all(Array.from({ length: 40 }, () => worker.fetch("/v1/orders", { headers: bearer(key.key) })));
+    assert.ok(res.every((r) => r.status === 200));
+  }
+  // Leases end at most LEASE_TTL_MS later and go back off the request path.
+  await new Promise((r) => setTimeout(r, 1_500));
+  const calls = await objectCalls(worker);
+  assert.ok(calls < waves * 40 / 4, `most requests were decided under a lease (${calls} object calls)`);
+  const data = await usage(worker, key.id, "?granularity=minute");
+  assert.equal(data.totals.valid.count, waves * 40);
+  await worker.dispose();
+});
+
+test("bad queries are 422 naming the field; other methods 405", async () => {
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: originUrl } });
+  const key = await issue(worker);
+  const cases = [
+    ["?granularity=week", "granularity"],
+    ["?from=yesterday", "from"],
+    ["?from=2026-11-24T11:00:00Z&to=2026-11-24T10:00:00Z", "from"],
+    [`?granularity=minute&from=${new Date(Date.now() - 3 * 86_400_000).toISOString()}`, "from"],
+    ["?colour=red", "colour"],
+  ];
+  for (const [query, field] of cases) {
+    const res = await worker.fetch(`/_keygate/v1/keys/${key.id}/usage${query}`, { headers: admin() });
+    assert.equal(res.status, 422, query);
+    assert.equal((await errorOf(res)).field, field, query);
+  }
+  const post = await worker.fetch(`/_keygate/v1/keys/${key.id}/usage`, { method: "POST", headers: admin() });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get("allow"), "GET");
+  const unknown = await worker.fetch("/_keygate/v1/keys/key_0000000000000000/usage", { headers: admin() });
+  assert.equal(unknown.status, 404);
+  const anonymous = await worker.fetch(`/_keygate/v1/keys/${key.id}/usage`);
+  assert.equal(anonymous.status, 401);
+  await worker.dispose();
+});
