@@ -144,6 +144,12 @@ test("create → list → update → rotate → verify → revoke → whoami fai
   const audit = jsonMatching(await ok(["keys", "audit", created.id, "--json"]), dataOf("/v1/keys/{id}/audit", "get"));
   assert.deepEqual(audit.map((e) => e.action).sort(), ["create", "edit", "revoke", "rotate"]);
   assert.match(await ok(["keys", "audit", created.id]), /AT\s+ACTOR\s+ACTION/);
+  const used = jsonMatching(await ok(["keys", "usage", created.id, "--granularity", "day", "--json"]), dataOf("/v1/keys/{id}/usage", "get"));
+  assert.ok(used.totals.valid.count >= 2, "the requests above were counted");
+  assert.match(await ok(["keys", "usage", created.id]), /BUCKET\s+OUTCOME\s+COUNT\s+COST[\s\S]*total\s+valid/);
+  const badRange = await cli(["keys", "usage", created.id, "--granularity", "minute", "--from", "2020-01-01T00:00:00Z"]);
+  assert.equal(badRange.code, 1);
+  assert.match(badRange.stderr, /HTTP 422.*\[field: from\]/);
 });
 
 test("every error path prints the API's code and exits with the documented status", async () => {
@@ -233,7 +239,7 @@ test("completions and help: a script per shell, an example per command", async (
   for (const shell of ["bash", "zsh", "fish"]) assert.match(await ok(["completions", shell], { token: false }), /keygate/);
   const commands = [
     ["login"], ["logout"], ["verify"], ["whoami"], ["completions"],
-    ...["create", "list", "get", "update", "rotate", "revoke", "audit", "revoke-leaked", "credits"].map((c) => ["keys", c]),
+    ...["create", "list", "get", "update", "rotate", "revoke", "audit", "usage", "revoke-leaked", "credits"].map((c) => ["keys", c]),
     ...["get", "set", "delete"].map((c) => ["owners", c]),
   ];
   for (const c of commands) assert.match(await ok([...c, "--help"], { token: false }), /Example:\n  keygate /, `keygate ${c.join(" ")} --help`);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keygate::admission::Admission;
+use keygate::analytics::Granularity;
 use keygate::key::{Environment, KeyType};
 use keygate::lifecycle::record::Status;
 use keygate::limits::named::WindowKind;
@@ -188,6 +189,24 @@ pub enum KeysCommand {
         /// Do not ask.
         #[arg(long, short)]
         yes: bool,
+    },
+    /// A key's decisions by outcome over time, and by country.
+    #[command(
+        after_help = "Example:\n  keygate keys usage key_0123456789abcdef --granularity day --from 2026-11-01T00:00:00Z"
+    )]
+    Usage {
+        /// The key.
+        #[command(flatten)]
+        id: KeyIdArg,
+        /// Bucket size: minute (kept 48 h), hour (90 days, the default) or day (400 days).
+        #[arg(long, value_parser = typed::<Granularity>)]
+        granularity: Option<Granularity>,
+        /// First bucket, RFC 3339 (default: 23 buckets before --to).
+        #[arg(long, value_parser = typed::<Timestamp>)]
+        from: Option<Timestamp>,
+        /// Last instant, RFC 3339 (default: now).
+        #[arg(long, value_parser = typed::<Timestamp>)]
+        to: Option<Timestamp>,
     },
     /// A key's admin actions of the last 30 days.
     #[command(after_help = "Example:\n  keygate keys audit key_0123456789abcdef")]

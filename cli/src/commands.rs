@@ -304,6 +304,30 @@ fn keys(command: KeysCommand, settings: &Settings, mode: Mode) -> Result<(), Fai
             }
             Ok(())
         }
+        KeysCommand::Usage {
+            id,
+            granularity,
+            from,
+            to,
+        } => {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            if let Some(g) = granularity {
+                query.push(("granularity", g.as_str().to_owned()));
+            }
+            for (name, at) in [("from", from), ("to", to)] {
+                if let Some(at) = at {
+                    query.push((name, at.to_rfc3339()));
+                }
+            }
+            let path = format!("{}/usage", key_path(&id.key_id));
+            let answer = client.call(Method::GET, &path, &query, None, &[])?;
+            match mode {
+                Mode::Json => render::json(&answer.data),
+                Mode::Quiet => {}
+                Mode::Table => render::usage(&answer.data),
+            }
+            Ok(())
+        }
         KeysCommand::RevokeLeaked { file, source, yes } => {
             let report = leak_report(&body::read_input(&file)?, source)?;
             let count = report

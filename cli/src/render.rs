@@ -154,6 +154,44 @@ pub fn key_list(views: &[KeyView]) {
     println!("{out}");
 }
 
+/// A usage series: one row per bucket and outcome, then the totals and
+/// the countries.
+pub fn usage(data: &Value) {
+    let mut out = table(Some(&["BUCKET", "OUTCOME", "COUNT", "COST"]));
+    let mut add = |bucket: &str, outcomes: Option<&Value>| {
+        for (outcome, tally) in outcomes.and_then(Value::as_object).into_iter().flatten() {
+            let field = |f: &str| tally.get(f).map(cell).unwrap_or_else(|| "-".into());
+            out.add_row(vec![
+                bucket.to_owned(),
+                outcome.clone(),
+                field("count"),
+                field("cost"),
+            ]);
+        }
+    };
+    for bucket in data
+        .get("buckets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        add(
+            bucket.get("start").and_then(Value::as_str).unwrap_or("-"),
+            bucket.get("outcomes"),
+        );
+    }
+    add("total", data.get("totals"));
+    println!("{out}");
+    if let Some(countries) = data
+        .get("countries")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+    {
+        println!();
+        rows(countries, &["country", "count"]);
+    }
+}
+
 /// Rows of objects under `columns` (each a field name), e.g. the audit trail.
 pub fn rows(items: &[Value], columns: &[&str]) {
     let header: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();

@@ -103,7 +103,8 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
         clearTimeout(timer);
         // Not an origin failure when the client's body went over the cap
         // (keygate aborted the upload: 413).
-        if (!timedOut && (signal === null || !signal.aborted)) originFailed(keyId, env, ctx);
+        // (`signal` is undefined, not null, when wasm passes none.)
+        if (!timedOut && !signal?.aborted) originFailed(keyId, env, ctx);
         reject(error);
       },
     );
