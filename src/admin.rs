@@ -11,6 +11,7 @@
 //! | `POST` | `/v1/keys/{id}/rotate` | admin token |
 //! | `GET` | `/v1/keys/{id}/audit` | admin token |
 //! | `GET` | `/v1/keys/{id}/usage` | admin token |
+//! | `GET` | `/v1/owners/{owner_id}/usage` | admin token |
 //! | `POST` | `/v1/keys/revoke-leaked` | admin token |
 //! | `POST` | `/v1/verify` | admin token |
 //! | `GET` | `/v1/keys/{id}` | admin token |
@@ -60,6 +61,11 @@ pub enum AdminRoute {
     Whoami,
     /// `POST /v1/keys/{id}/credits`: set, add to or take from a key's credits.
     KeyCredits(KeyId),
+    /// `GET /v1/owners/{owner_id}/usage`: the usage of an owner's keys, summed.
+    OwnerUsage {
+        /// The owner's id, percent-decoded and checked.
+        owner_id: String,
+    },
     /// `GET`, `PUT` or `DELETE /v1/owners/{owner_id}`: limits shared by
     /// an owner's keys.
     Owner {
@@ -117,6 +123,11 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
                 },
             })
         }
+        ("GET", ["v1", "owners", owner, "usage"]) => {
+            let owner_id = crate::lifecycle::list::percent_decode(owner, false);
+            check_owner_id(&owner_id).map(|()| AdminRoute::OwnerUsage { owner_id })
+        }
+        (_, ["v1", "owners", _, "usage"]) => not_allowed("GET"),
         (_, ["v1", "owners", _]) => not_allowed("GET, PUT, DELETE"),
         (_, ["openapi.json"] | ["v1", "whoami"]) => not_allowed("GET"),
         (_, ["v1", "keys"]) => not_allowed("GET, POST"),

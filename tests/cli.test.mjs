@@ -229,6 +229,8 @@ test("revoke-leaked reads keys from stdin and owners set/get/delete", async () =
   const set = jsonMatching(await ok(["owners", "set", "cus_shared", "--per-minute", "600", "--per-day", "100000", "--json"]), dataOf("/v1/owners/{owner_id}", "put"));
   assert.equal(set.rate_limits.per_minute, 600);
   assert.match(await ok(["owners", "get", "cus_shared"]), /rate_limits/);
+  const summed = jsonMatching(await ok(["owners", "usage", "cus_cli", "--granularity", "day", "--json"]), dataOf("/v1/owners/{owner_id}/usage", "get"));
+  assert.equal(summed.owner_id, "cus_cli");
   await ok(["owners", "delete", "cus_shared", "--yes"]);
   const gone = await cli(["owners", "get", "cus_shared"]);
   assert.equal(gone.code, 1);
@@ -240,7 +242,7 @@ test("completions and help: a script per shell, an example per command", async (
   const commands = [
     ["login"], ["logout"], ["verify"], ["whoami"], ["completions"],
     ...["create", "list", "get", "update", "rotate", "revoke", "audit", "usage", "revoke-leaked", "credits"].map((c) => ["keys", c]),
-    ...["get", "set", "delete"].map((c) => ["owners", c]),
+    ...["get", "set", "usage", "delete"].map((c) => ["owners", c]),
   ];
   for (const c of commands) assert.match(await ok([...c, "--help"], { token: false }), /Example:\n  keygate /, `keygate ${c.join(" ")} --help`);
 });

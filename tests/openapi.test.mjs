@@ -113,6 +113,8 @@ test("every documented operation answers as documented", async () => {
   await run("putOwner", { path: "/v1/owners/cus_doc", method: "PUT", body: { credits: { remaining: 1 } }, headers: bearer(key), expect: 401 });
   await run("getOwner", { path: "/v1/owners/cus_doc", method: "GET", expect: 200 });
   await run("getOwner", { path: `/v1/owners/${"x".repeat(129)}`, method: "GET", expect: 422 });
+  await run("ownerUsage", { path: "/v1/owners/cus_doc/usage?granularity=day", method: "GET", expect: 200 });
+  await run("ownerUsage", { path: "/v1/owners/cus_doc/usage?from=soon", method: "GET", expect: 422 });
   await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 200 });
   await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 404 });
 

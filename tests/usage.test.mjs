@@ -106,6 +106,35 @@ test("requests decided under a lease are counted once, when the lease goes back"
   await worker.dispose();
 });
 
+test("an owner's usage sums its keys; an admin key of another owner sees none of them", async () => {
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: originUrl, ADMISSION: "exact" } });
+  const a = await issue(worker, { owner_id: "cus_sum", rate_limits: { per_minute: 2 } });
+  const b = await issue(worker, { owner_id: "cus_sum" });
+  const other = await issue(worker, { owner_id: "cus_other" });
+  const statuses = [];
+  for (const [key, n] of [[a, 3], [b, 2], [other, 4]]) {
+    for (let i = 0; i < n; i++) statuses.push((await worker.fetch("/v1/orders", { headers: bearer(key.key), cf: { country: "SE" } })).status);
+  }
+  assert.deepEqual(statuses, [200, 200, 429, 200, 200, 200, 200, 200, 200]);
+  const res = await worker.fetch("/_keygate/v1/owners/cus_sum/usage?granularity=day", { headers: admin() });
+  assert.equal(res.status, 200);
+  const data = (await res.json()).data;
+  assert.equal(data.owner_id, "cus_sum");
+  assert.equal(data.keys, 2);
+  assert.deepEqual(totals(data), { valid: 4, rate_limited: 1 });
+  assert.deepEqual(data.countries, [{ country: "SE", count: 5 }]);
+  // An admin key bound to another owner reaches none of these keys.
+  const outsider = await issue(worker, { owner_id: "cus_other", scopes: ["admin"] });
+  const seen = await worker.fetch("/_keygate/v1/owners/cus_sum/usage", { headers: bearer(outsider.key) });
+  assert.equal(seen.status, 200);
+  const none = (await seen.json()).data;
+  assert.equal(none.keys, 0);
+  assert.deepEqual(none.totals, {});
+  const bad = await worker.fetch(`/_keygate/v1/owners/${"x".repeat(129)}/usage`, { headers: admin() });
+  assert.equal(bad.status, 422);
+  await worker.dispose();
+});
+
 test("bad queries are 422 naming the field; other methods 405", async () => {
   const worker = await startWorker({ vars: { ORIGIN_LIVE: originUrl } });
   const key = await issue(worker);

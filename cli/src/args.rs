@@ -198,15 +198,9 @@ pub enum KeysCommand {
         /// The key.
         #[command(flatten)]
         id: KeyIdArg,
-        /// Bucket size: minute (kept 48 h), hour (90 days, the default) or day (400 days).
-        #[arg(long, value_parser = typed::<Granularity>)]
-        granularity: Option<Granularity>,
-        /// First bucket, RFC 3339 (default: 23 buckets before --to).
-        #[arg(long, value_parser = typed::<Timestamp>)]
-        from: Option<Timestamp>,
-        /// Last instant, RFC 3339 (default: now).
-        #[arg(long, value_parser = typed::<Timestamp>)]
-        to: Option<Timestamp>,
+        /// Which buckets.
+        #[command(flatten)]
+        range: UsageArgs,
     },
     /// A key's admin actions of the last 30 days.
     #[command(after_help = "Example:\n  keygate keys audit key_0123456789abcdef")]
@@ -237,6 +231,20 @@ pub enum KeysCommand {
         #[command(flatten)]
         change: CreditChange,
     },
+}
+
+/// A usage query: bucket size and range.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Bucket size: minute (kept 48 h), hour (90 days, the default) or day (400 days).
+    #[arg(long, value_parser = typed::<Granularity>)]
+    pub granularity: Option<Granularity>,
+    /// First bucket, RFC 3339 (default: 23 buckets before --to).
+    #[arg(long, value_parser = typed::<Timestamp>)]
+    pub from: Option<Timestamp>,
+    /// Last instant, RFC 3339 (default: now).
+    #[arg(long, value_parser = typed::<Timestamp>)]
+    pub to: Option<Timestamp>,
 }
 
 /// One credits operation.
@@ -429,6 +437,18 @@ pub enum OwnersCommand {
         /// A JSON body file (or - for stdin); flags override its fields.
         #[arg(long, value_name = "FILE|-")]
         body: Option<PathBuf>,
+    },
+    /// The usage of an owner's keys, summed (e.g. a month's totals for billing).
+    #[command(
+        after_help = "Example:\n  keygate owners usage cus_1 --granularity day --from 2026-11-01T00:00:00Z --to 2026-11-30T23:59:59Z"
+    )]
+    Usage {
+        /// The owner.
+        #[command(flatten)]
+        owner: OwnerIdArg,
+        /// Which buckets.
+        #[command(flatten)]
+        range: UsageArgs,
     },
     /// Remove an owner's limits and counters.
     #[command(after_help = "Example:\n  keygate owners delete cus_1 --yes")]

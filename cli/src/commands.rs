@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use ureq::http::Method;
 
 use crate::args::{
-    ApiKeyArg, Cli, Command, KeysCommand, ListArgs, OwnersCommand, Shell, VerifyArgs,
+    ApiKeyArg, Cli, Command, KeysCommand, ListArgs, OwnersCommand, Shell, UsageArgs, VerifyArgs,
 };
 use crate::body::{self, to_json};
 use crate::client::{percent_encode, Answer, Client, Failure};
@@ -304,30 +304,12 @@ fn keys(command: KeysCommand, settings: &Settings, mode: Mode) -> Result<(), Fai
             }
             Ok(())
         }
-        KeysCommand::Usage {
-            id,
-            granularity,
-            from,
-            to,
-        } => {
-            let mut query: Vec<(&str, String)> = Vec::new();
-            if let Some(g) = granularity {
-                query.push(("granularity", g.as_str().to_owned()));
-            }
-            for (name, at) in [("from", from), ("to", to)] {
-                if let Some(at) = at {
-                    query.push((name, at.to_rfc3339()));
-                }
-            }
-            let path = format!("{}/usage", key_path(&id.key_id));
-            let answer = client.call(Method::GET, &path, &query, None, &[])?;
-            match mode {
-                Mode::Json => render::json(&answer.data),
-                Mode::Quiet => {}
-                Mode::Table => render::usage(&answer.data),
-            }
-            Ok(())
-        }
+        KeysCommand::Usage { id, range } => usage(
+            &client,
+            &format!("{}/usage", key_path(&id.key_id)),
+            &range,
+            mode,
+        ),
         KeysCommand::RevokeLeaked { file, source, yes } => {
             let report = leak_report(&body::read_input(&file)?, source)?;
             let count = report
@@ -364,6 +346,26 @@ fn keys(command: KeysCommand, settings: &Settings, mode: Mode) -> Result<(), Fai
             )
         }
     }
+}
+
+/// A usage series (of a key or an owner) at `path`.
+fn usage(client: &Client, path: &str, range: &UsageArgs, mode: Mode) -> Result<(), Failure> {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(g) = range.granularity {
+        query.push(("granularity", g.as_str().to_owned()));
+    }
+    for (name, at) in [("from", range.from), ("to", range.to)] {
+        if let Some(at) = at {
+            query.push((name, at.to_rfc3339()));
+        }
+    }
+    let answer = client.call(Method::GET, path, &query, None, &[])?;
+    match mode {
+        Mode::Json => render::json(&answer.data),
+        Mode::Quiet => {}
+        Mode::Table => render::usage(&answer.data),
+    }
+    Ok(())
 }
 
 /// `keys list`: one page, or every page with `--all`.
@@ -562,6 +564,14 @@ fn owners(command: OwnersCommand, settings: &Settings, mode: Mode) -> Result<(),
                 Some(&Value::Object(body)),
                 &[],
             )?
+        }
+        OwnersCommand::Usage { owner, range } => {
+            return usage(
+                &client,
+                &format!("{}/usage", path(&owner.owner_id)),
+                &range,
+                mode,
+            );
         }
         OwnersCommand::Delete { owner, yes } => {
             confirm(

@@ -398,70 +398,138 @@ impl UsageQuery {
     }
 }
 
-/// The series a query asks for, from the stored `rows` (any granularity,
-/// any range: those that don't belong are skipped), the `open` minute and
-/// the stored `countries` (day, country, count).
-pub fn series(query: &UsageQuery, stored: &Stored, open: &Open) -> Value {
-    let (rows, countries) = (&stored.rows, &stored.countries);
-    let g = query.granularity;
-    let within = |start: Timestamp| start >= query.from && start <= query.to;
-    let mut buckets: BTreeMap<Timestamp, Counts> = BTreeMap::new();
-    let mut add = |start: Timestamp, outcome: Outcome, tally: Tally| {
-        buckets
+/// Counts by bucket start and by country: what a series shows.
+#[derive(Default)]
+struct Sums {
+    buckets: BTreeMap<Timestamp, Counts>,
+    countries: Countries,
+}
+
+impl Sums {
+    fn add(&mut self, start: Timestamp, outcome: Outcome, tally: Tally) {
+        self.buckets
             .entry(start)
             .or_default()
             .entry(outcome)
             .or_default()
             .add(tally);
-    };
-    for row in rows
+    }
+
+    fn add_country(&mut self, country: &str, n: u64) {
+        let total = self.countries.entry(country.to_owned()).or_default();
+        *total = total.saturating_add(n);
+    }
+
+    /// Adds a series [`Sums::to_json`] wrote (another key's, for an owner).
+    fn add_json(&mut self, series: &Value) {
+        let list = |name: &str| {
+            series
+                .get(name)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        for bucket in list("buckets") {
+            let start = bucket
+                .get("start")
+                .and_then(Value::as_str)
+                .and_then(Timestamp::parse_rfc3339);
+            let outcomes = bucket.get("outcomes").and_then(Value::as_object);
+            let (Some(start), Some(outcomes)) = (start, outcomes) else {
+                continue;
+            };
+            for (name, tally) in outcomes {
+                let n = |f: &str| tally.get(f).and_then(Value::as_u64).unwrap_or(0);
+                if let Some(outcome) = Outcome::parse(name) {
+                    self.add(
+                        start,
+                        outcome,
+                        Tally {
+                            count: n("count"),
+                            cost: n("cost"),
+                        },
+                    );
+                }
+            }
+        }
+        for entry in list("countries") {
+            if let (Some(country), Some(n)) = (
+                entry.get("country").and_then(Value::as_str),
+                entry.get("count").and_then(Value::as_u64),
+            ) {
+                self.add_country(country, n);
+            }
+        }
+    }
+
+    fn to_json(&self, query: &UsageQuery) -> Value {
+        let mut totals = Counts::new();
+        for counts in self.buckets.values() {
+            for (&outcome, &tally) in counts {
+                totals.entry(outcome).or_default().add(tally);
+            }
+        }
+        let counts_json = |counts: &Counts| {
+            Value::Object(
+                counts
+                    .iter()
+                    .map(|(o, t)| (o.as_str().to_owned(), json!(t)))
+                    .collect(),
+            )
+        };
+        let mut countries: Vec<(&String, &u64)> = self.countries.iter().collect();
+        countries.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        json!({
+            "granularity": query.granularity.as_str(),
+            "from": query.from,
+            "to": query.to,
+            "totals": counts_json(&totals),
+            "buckets": self.buckets
+                .iter()
+                .map(|(start, counts)| json!({ "start": start, "outcomes": counts_json(counts) }))
+                .collect::<Vec<_>>(),
+            "countries": countries
+                .into_iter()
+                .map(|(country, count)| json!({ "country": country, "count": count }))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The series a query asks for, from what the key's object `stored` (any
+/// rows that don't belong are skipped) and its `open` minute.
+pub fn series(query: &UsageQuery, stored: &Stored, open: &Open) -> Value {
+    let g = query.granularity;
+    let within = |start: Timestamp| start >= query.from && start <= query.to;
+    let mut sums = Sums::default();
+    for row in stored
+        .rows
         .iter()
         .filter(|r| r.granularity == g && within(r.start))
     {
-        add(row.start, row.outcome, row.tally);
+        sums.add(row.start, row.outcome, row.tally);
     }
-    let mut by_country: Countries = BTreeMap::new();
-    for (day, country, n) in countries {
+    for (day, country, n) in &stored.countries {
         if *day >= Granularity::Day.floor(query.from) && *day <= query.to {
-            *by_country.entry(country.clone()).or_default() += n;
+            sums.add_country(country, *n);
         }
     }
     if let Some(start) = open.start.filter(|s| within(g.floor(*s))) {
         for (&outcome, &tally) in &open.counts {
-            add(g.floor(start), outcome, tally);
+            sums.add(g.floor(start), outcome, tally);
         }
         for (country, n) in &open.countries {
-            *by_country.entry(country.clone()).or_default() += n;
+            sums.add_country(country, *n);
         }
     }
-    let mut totals = Counts::new();
-    for counts in buckets.values() {
-        for (&outcome, &tally) in counts {
-            totals.entry(outcome).or_default().add(tally);
-        }
+    sums.to_json(query)
+}
+
+/// The sum of several keys' `series` for the same query (an owner's keys).
+pub fn sum(query: &UsageQuery, series: &[Value]) -> Value {
+    let mut sums = Sums::default();
+    for one in series {
+        sums.add_json(one);
     }
-    let counts_json = |counts: &Counts| {
-        Value::Object(
-            counts
-                .iter()
-                .map(|(o, t)| (o.as_str().to_owned(), json!(t)))
-                .collect(),
-        )
-    };
-    let mut countries: Vec<(String, u64)> = by_country.into_iter().collect();
-    countries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    json!({
-        "granularity": g.as_str(),
-        "from": query.from,
-        "to": query.to,
-        "totals": counts_json(&totals),
-        "buckets": buckets
-            .iter()
-            .map(|(start, counts)| json!({ "start": start, "outcomes": counts_json(counts) }))
-            .collect::<Vec<_>>(),
-        "countries": countries
-            .into_iter()
-            .map(|(country, count)| json!({ "country": country, "count": count }))
-            .collect::<Vec<_>>(),
-    })
+    sums.to_json(query)
 }

@@ -166,6 +166,34 @@ fn the_series_merges_stored_rows_and_the_open_minute() {
     );
 }
 
+#[test]
+fn an_owner_sum_adds_its_keys_series() {
+    let t0 = 1_795_946_400;
+    let query = UsageQuery {
+        granularity: Granularity::Hour,
+        from: at(t0),
+        to: at(t0 + 3_599),
+    };
+    let mut keys = Vec::new();
+    for (outcome, country) in [
+        (Outcome::Valid, "DE"),
+        (Outcome::Valid, "FR"),
+        (Outcome::RateLimited, "DE"),
+    ] {
+        let mut open = Open::default();
+        open.record(&one(outcome, 2, Some(country)), at(t0 + 10));
+        keys.push(series(&query, &Stored::default(), &open));
+    }
+    let total = sum(&query, &keys);
+    assert_eq!(total["totals"]["valid"], json!({"count": 2, "cost": 4}));
+    assert_eq!(total["totals"]["rate_limited"]["count"], 1);
+    assert_eq!(total["buckets"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        total["countries"],
+        json!([{"country": "DE", "count": 2}, {"country": "FR", "count": 1}])
+    );
+}
+
 proptest! {
     /// However decisions fall across minutes, every granularity's series
     /// adds up to exactly what was recorded.

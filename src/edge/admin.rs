@@ -23,7 +23,7 @@ use crate::guard::client_of;
 use crate::key::{ApiKey, KeyId};
 use crate::keystate::{Access, Command, KeyAction, Reply};
 use crate::lifecycle::leak;
-use crate::lifecycle::list::{query_pairs, ListQuery};
+use crate::lifecycle::list::{query_pairs, ListQuery, MAX_PER_PAGE};
 use crate::lifecycle::record::{KeyView, KvEntry, Secret};
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
 use crate::lifecycle::request::{
@@ -86,17 +86,11 @@ pub async fn handle(
                     }
                 }
                 AdminRoute::KeyUsage(id) => {
-                    let url = req.url();
-                    let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
-                    let query = UsageQuery::parse(&pairs, http::now())?;
-                    let stored = Stored::default();
-                    match ask(env, config, &id, &actor, KeyAction::Usage { query, stored }).await? {
-                        Reply::Usage { usage } => http::json(200, &json!({ "data": usage })),
-                        other => {
-                            worker::console_error!("unexpected key object reply: {}", other.kind());
-                            return Err(Error::Internal);
-                        }
-                    }
+                    let usage = key_usage(env, config, &id, &actor, usage_query(&req)?).await?;
+                    http::json(200, &json!({ "data": usage }))
+                }
+                AdminRoute::OwnerUsage { owner_id } => {
+                    owner_usage(env, config, owner_id, &actor, usage_query(&req)?).await?
                 }
                 AdminRoute::Verify => verify(&req, edge, &actor).await?,
                 AdminRoute::Owner { owner_id, method } => {
@@ -207,6 +201,73 @@ async fn ask(
         action,
     };
     store::key_object(env, config, id, &command).await
+}
+
+/// The request's `?granularity=&from=&to=`.
+fn usage_query(req: &web_sys::Request) -> Result<UsageQuery, Error> {
+    let url = req.url();
+    let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
+    UsageQuery::parse(&pairs, http::now())
+}
+
+/// Key `id`'s usage series, as its object answers it to `actor`.
+async fn key_usage(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    actor: &Actor,
+    query: UsageQuery,
+) -> Result<serde_json::Value, Error> {
+    let action = KeyAction::Usage {
+        query,
+        stored: Stored::default(),
+    };
+    match ask(env, config, id, actor, action).await? {
+        Reply::Usage { usage } => Ok(usage),
+        other => {
+            worker::console_error!("unexpected key object reply: {}", other.kind());
+            Err(Error::Internal)
+        }
+    }
+}
+
+/// The usage of every key of `owner_id` that `actor` may read, summed (the
+/// registry lists only keys within an admin key's reach, and each key's
+/// object checks the reach again).
+async fn owner_usage(
+    env: &Env,
+    config: &Config,
+    owner_id: String,
+    actor: &Actor,
+    query: UsageQuery,
+) -> Handled {
+    let mut series = Vec::new();
+    for page in 1.. {
+        let page = page.to_string();
+        let per_page = MAX_PER_PAGE.to_string();
+        let pairs = [
+            ("owner_id", owner_id.as_str()),
+            ("per_page", per_page.as_str()),
+            ("page", page.as_str()),
+        ];
+        let list = RegistryCommand::List {
+            query: ListQuery::parse(pairs)?,
+            actor: actor.clone(),
+        };
+        let RegistryReply::Page { data, .. } = store::registry(env, &list).await? else {
+            return Err(Error::Internal);
+        };
+        for key in &data {
+            series.push(key_usage(env, config, &key.id, actor, query).await?);
+        }
+        if data.len() < MAX_PER_PAGE as usize {
+            break;
+        }
+    }
+    let mut usage = crate::analytics::sum(&query, &series);
+    usage["owner_id"] = json!(owner_id);
+    usage["keys"] = json!(series.len());
+    Ok(http::json(200, &json!({ "data": usage })))
 }
 
 async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
