@@ -56,6 +56,9 @@ WASM_FEATURES := $(addprefix --enable-,mutable-globals sign-ext nontrapping-floa
 build: install
 	$(BIN)/worker-build --release
 	$(WASM_OPT_BIN) $(WASM_FEATURES) --low-memory-unused -Oz --converge --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
+	@mkdir -p build/assets
+	node -e 'const fs = require("fs"); fs.writeFileSync("build/assets/openapi.json", JSON.stringify(JSON.parse(fs.readFileSync("openapi.json", "utf8"))))'
+
 
 ## Serve locally on workerd with KV and Durable Objects persisted on disk.
 ## An environment whose ORIGIN_* you do not give is served by a local echo

@@ -11,6 +11,8 @@ const modulesRules = [
 /** keygate with its origin, admin token and extra `bindings`; `wrapped`: through bench/keygate-wrapper.mjs. */
 export function keygateOptions({ origin, token, bindings = {}, wrapped = false }) {
   return {
+    // Named: the static-assets router dispatches to the Worker by name.
+    name: "keygate",
     modules: true,
     // The wrapper imports ../build/index.js, so its modules root is the repo.
     scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
@@ -19,6 +21,7 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false }
     compatibilityDate: COMPAT,
     bindings: { ADMIN_TOKEN: token, ORIGIN_LIVE: origin, ...bindings },
     kvNamespaces: ["KEYS"],
+    assets: { directory: "build/assets", binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } },
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },

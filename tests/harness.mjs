@@ -8,6 +8,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+/** The Worker's static assets as wrangler.toml declares them (the Worker runs first). */
+export const ASSETS = { directory: "build/assets", binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } };
 export const BASE = "http://keygate.test";
 
 /** A stub origin that records every request and answers 200 with JSON (after `delayMs`, with `headers`). */
@@ -49,6 +52,8 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false } 
   const bindings = { ADMIN_TOKEN, ...vars };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const mf = new Miniflare({
+    // Named: the static-assets router dispatches to the Worker by name.
+    name: "keygate",
     modules: true,
     // The wrapper imports ../build/index.js, so its modules root is the repo.
     scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
@@ -60,6 +65,7 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false } 
     compatibilityDate: "2026-04-26",
     bindings,
     kvNamespaces: ["KEYS"],
+    assets: ASSETS,
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },

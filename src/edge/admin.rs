@@ -37,8 +37,10 @@ use crate::policy::permission::Permission;
 use crate::policy::route::Requirement;
 use crate::verify::{verdict, VerifyRequest};
 
-/// The OpenAPI 3.1 description of the admin API, served as is.
-const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+/// Where the OpenAPI 3.1 description of the admin API is among the
+/// Worker's static assets (`make build` writes it minified; the `ASSETS`
+/// binding serves it, never the asset path itself: the Worker runs first).
+const OPENAPI_ASSET: &str = "https://assets.invalid/openapi.json";
 
 type Handled = Result<worker::Result<Response>, Error>;
 
@@ -52,10 +54,7 @@ pub async fn handle(
 ) -> Result<Response, Error> {
     let (env, config) = (edge.env, edge.config.as_ref());
     let resp = match route {
-        AdminRoute::OpenApi => Response::ok(OPENAPI).and_then(|r| {
-            r.headers().set("Content-Type", "application/json")?;
-            Ok(r)
-        }),
+        AdminRoute::OpenApi => Ok(Response::from(store::asset(env, OPENAPI_ASSET).await?)),
         AdminRoute::Whoami => whoami(presented, method, edge).await?,
         route => {
             let actor = authenticate(presented, method, edge).await?;

@@ -49,19 +49,41 @@ thread_local! {
         RefCell::new(TtlCache::new(LOOKUP_TTL_MS, LOOKUP_CAPACITY));
 }
 
-/// Calls the KV namespace's `method` (`get` or `put`) with `args`, on the
-/// runtime's own object: worker's `KvStore` builds every call's options
-/// with serde-wasm-bindgen, which costs the bundle more than these lines.
-/// The error is a description for the log (never a key: keys are hashes).
+/// Calls the KV namespace's `method` (`get` or `put`) with `args`.
 async fn kv(env: &Env, method: &str, args: &[&str]) -> Result<JsValue, String> {
-    let namespace = js_sys::Reflect::get(env, &KV_BINDING.into())
+    call_binding(env, KV_BINDING, method, args).await
+}
+
+/// The static asset at `url` (see wrangler.toml's `[assets]`).
+pub async fn asset(env: &Env, url: &str) -> Result<web_sys::Response, Error> {
+    let answer = call_binding(env, "ASSETS", "fetch", &[url]).await;
+    answer
+        .and_then(|resp| resp.dyn_into().map_err(|_| "not a Response".to_owned()))
+        .map_err(|e| {
+            worker::console_error!("static asset {url}: {e} (is [assets] in wrangler.toml?)");
+            Error::Misconfigured
+        })
+}
+
+/// Calls binding `name`'s `method` with `args`, on the runtime's own
+/// object: worker's `KvStore` builds every call's options with
+/// serde-wasm-bindgen, and its `Fetcher` wraps every answer, which cost
+/// the bundle more than these lines. The error is a description for the
+/// log (never a key: keys are hashes).
+async fn call_binding(
+    env: &Env,
+    name: &str,
+    method: &str,
+    args: &[&str],
+) -> Result<JsValue, String> {
+    let namespace = js_sys::Reflect::get(env, &name.into())
         .ok()
         .filter(JsValue::is_object)
-        .ok_or_else(|| format!("binding {KV_BINDING} missing"))?;
+        .ok_or_else(|| format!("binding {name} missing"))?;
     let call: js_sys::Function = js_sys::Reflect::get(&namespace, &method.into())
         .ok()
         .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| format!("binding {KV_BINDING} has no {method}"))?;
+        .ok_or_else(|| format!("binding {name} has no {method}"))?;
     let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
     let described = |e: JsValue| {
         e.dyn_ref::<js_sys::Error>()
