@@ -154,9 +154,16 @@ test("guessing the admin token: 401s, then 429s; the right token is never locked
   assert.equal(await statusOf(right), 200, "a right credential always passes");
 });
 
+/** Where Miniflare keeps one Durable Object class's files (`<worker name>-<class>`). */
+function classDir(dir, className) {
+  const root = path.join(dir, "do");
+  const found = existsSync(root) ? readdirSync(root).find((d) => d.endsWith(`-${className}`)) : undefined;
+  return path.join(root, found ?? `keygate-${className}`);
+}
+
 /** Files of one Durable Object class under a persisted state directory: object databases, and their bytes. */
 function objectFiles(dir, className) {
-  const at = path.join(dir, "do", `-${className}`);
+  const at = classDir(dir, className);
   const names = existsSync(at) ? readdirSync(at).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite") : [];
   const digest = createHash("sha256");
   for (const f of readdirSync(at).sort()) {
@@ -182,7 +189,7 @@ test("10,000 failed admin logins from 1,000 IPv6 addresses in one /48: one guard
     await expectOk(await w.fetch("/_keygate/v1/keys", { method: "POST", headers: { ...admin(), ...office }, body: JSON.stringify({ name: "before", environment: "live" }) }));
     // Let the idle registry close its database (its write-ahead log folds
     // into the file), so any later wake-up or write shows in its bytes.
-    const registryDir = path.join(dir, "do", "-RegistryObject");
+    const registryDir = classDir(dir, "RegistryObject");
     for (let i = 0; i < 120 && readdirSync(registryDir).some((f) => f.endsWith(".sqlite-wal") && !f.startsWith("metadata")); i++) {
       await new Promise((r) => setTimeout(r, 1000));
     }
