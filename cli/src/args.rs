@@ -85,7 +85,7 @@ pub enum Command {
     Logout,
     /// Issue, list, edit, rotate and revoke keys.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(Box<KeysCommand>),
     /// Ask keygate whether a key may make a request (as the proxy would judge it).
     #[command(
         after_help = "Example:\n  keygate verify - --permission orders:read < key.txt\n  \

@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Login => login(&cli),
-        Command::Keys(command) => keys(command, &Settings::resolve(&cli.conn)?, mode),
+        Command::Keys(command) => keys(*command, &Settings::resolve(&cli.conn)?, mode),
         Command::Verify(args) => verify(args, &Settings::resolve(&cli.conn)?, mode),
         Command::Whoami(key) => {
             let settings = Settings::resolve(&cli.conn)?;
