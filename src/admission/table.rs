@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::lease::{LeaseAsk, LeaseReturn, DEFAULT_TTL_MS};
-use crate::analytics::{Countries, Counts, Outcome};
+use crate::analytics::{tally_into, Countries, Counts};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
-use crate::keystate::{screen, Access, Grant, Refusal, Reply};
+use crate::keystate::{decision, screen, Access, Grant, Refusal, Reply};
 use crate::lifecycle::record::KeyRecord;
 use crate::limits::Quota;
 use crate::policy::actor::Actor;
@@ -92,18 +92,8 @@ struct Held {
 impl Held {
     /// Counts a decision made here: admitted (`refused` is `None`) or refused.
     fn tally(&mut self, access: &Access, refused: Option<&Error>) {
-        let (outcome, cost) = match refused {
-            None => (Outcome::Valid, u64::from(access.cost())),
-            Some(error) => match Outcome::of(error) {
-                Some(outcome) => (outcome, 0),
-                None => return,
-            },
-        };
-        let tally = self.outcomes.entry(outcome).or_default();
-        tally.count += 1;
-        tally.cost += cost;
-        if let Some(country) = &access.country {
-            *self.countries.entry(country.clone()).or_default() += 1;
+        if let Some(decided) = decision(access, refused) {
+            tally_into(&mut self.outcomes, &mut self.countries, &decided);
         }
     }
 
@@ -249,9 +239,7 @@ impl Leases {
             let record = &snapshot.record;
             // A key with credits is never leased: its snapshot has none.
             let judged = screen(record, None, hash, access, verifier, now);
-            if access.consume {
-                held.tally(access, judged.as_ref().err().map(|r| &r.error));
-            }
+            held.tally(access, judged.as_ref().err().map(|r| &r.error));
             let judged = judged.map(|()| {
                 if access.consume {
                     held.left -= cost;

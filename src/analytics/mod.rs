@@ -163,14 +163,7 @@ impl Open {
     pub fn record(&mut self, decision: &Decision<'_>, now: Timestamp) -> Closed {
         let closed = self.close_before(now);
         self.start = Some(Granularity::Minute.floor(now));
-        self.counts
-            .entry(decision.outcome)
-            .or_default()
-            .add(decision.tally);
-        if let Some(country) = decision.country.filter(|c| valid_country(c)) {
-            let n = self.countries.entry(country.to_owned()).or_default();
-            *n = n.saturating_add(decision.tally.count);
-        }
+        tally_into(&mut self.counts, &mut self.countries, decision);
         closed
     }
 
@@ -236,6 +229,19 @@ impl Open {
             .map(|(c, n)| (day, c, n))
             .collect();
         Closed { rows, countries }
+    }
+}
+
+/// Adds `decision` to `counts` and, if its country is a real one, to
+/// `countries`: how an open minute, and an isolate holding a lease, count.
+pub fn tally_into(counts: &mut Counts, countries: &mut Countries, decision: &Decision<'_>) {
+    counts
+        .entry(decision.outcome)
+        .or_default()
+        .add(decision.tally);
+    if let Some(country) = decision.country.filter(|c| valid_country(c)) {
+        let n = countries.entry(country.to_owned()).or_default();
+        *n = n.saturating_add(decision.tally.count);
     }
 }
 

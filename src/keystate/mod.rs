@@ -14,6 +14,7 @@ mod traffic;
 use serde::{Deserialize, Serialize};
 
 pub use protocol::{Access, Command, Grant, KeyAction, Reply};
+pub use traffic::decision;
 
 use crate::admission::Admission;
 use crate::analytics::{Closed, Open};

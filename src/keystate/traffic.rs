@@ -16,16 +16,16 @@ impl Closed {
     }
 }
 
-/// What `answer` to a request with `access` counts as, if anything: an
-/// admission with its cost, or a refusal of the key by its outcome.
-fn decision<'a>(access: &'a Access, answer: &Result<Reply, Error>) -> Option<Decision<'a>> {
+/// What a request with `access` counts as, if anything: admitted
+/// (`refused` is `None`) with its cost, or refused by its outcome. The one
+/// rule for the key's object and for an isolate deciding under a lease.
+pub fn decision<'a>(access: &'a Access, refused: Option<&Error>) -> Option<Decision<'a>> {
     if !access.consume {
         return None;
     }
-    let (outcome, cost) = match answer {
-        Ok(Reply::Granted { .. }) => (Outcome::Valid, u64::from(access.cost())),
-        Ok(Reply::Refused { error, .. }) | Err(error) => (Outcome::of(error)?, 0),
-        Ok(_) => return None,
+    let (outcome, cost) = match refused {
+        None => (Outcome::Valid, u64::from(access.cost())),
+        Some(error) => (Outcome::of(error)?, 0),
     };
     Some(Decision {
         outcome,
@@ -43,26 +43,27 @@ impl KeyState {
         answer: &Result<Reply, Error>,
         now: Timestamp,
     ) -> bool {
-        let Some(decision) = decision(access, answer) else {
+        let refused = match answer {
+            Ok(Reply::Granted { .. }) => None,
+            Ok(Reply::Refused { error, .. }) | Err(error) => Some(error),
+            Ok(_) => return false,
+        };
+        let Some(decision) = decision(access, refused) else {
             return false;
         };
-        let closed = self.activity.traffic.record(&decision, now);
-        self.closed.merge(closed);
+        self.record(&decision, now);
         true
+    }
+
+    fn record(&mut self, decision: &Decision<'_>, now: Timestamp) {
+        let closed = self.activity.traffic.record(decision, now);
+        self.closed.merge(closed);
     }
 
     /// Takes back the admission of a request with `access` counted at
     /// `at`, which did not stand.
     pub(super) fn uncount_admission(&mut self, access: &Access, at: Timestamp) {
-        if access.consume {
-            let admitted = Decision {
-                outcome: Outcome::Valid,
-                tally: Tally {
-                    count: 1,
-                    cost: u64::from(access.cost()),
-                },
-                country: access.country.as_deref(),
-            };
+        if let Some(admitted) = decision(access, None) {
             self.activity.traffic.take_back(&admitted, at);
         }
     }
@@ -87,8 +88,7 @@ impl KeyState {
             tally: Tally { count: 1, cost: 0 },
             country: None,
         };
-        let closed = self.activity.traffic.record(&reported, now);
-        self.closed.merge(closed);
+        self.record(&reported, now);
     }
 
     /// The usage minutes closed since the last call, for the object to write.
