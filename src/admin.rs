@@ -12,6 +12,7 @@
 //! | `GET` | `/v1/keys/{id}/audit` | admin token |
 //! | `GET` | `/v1/keys/{id}/usage` | admin token |
 //! | `GET` | `/v1/owners/{owner_id}/usage` | admin token |
+//! | `GET` | `/v1/usage` | `ADMIN_TOKEN` only |
 //! | `POST` | `/v1/keys/revoke-leaked` | admin token |
 //! | `POST` | `/v1/verify` | admin token |
 //! | `GET` | `/v1/keys/{id}` | admin token |
@@ -61,6 +62,8 @@ pub enum AdminRoute {
     Whoami,
     /// `POST /v1/keys/{id}/credits`: set, add to or take from a key's credits.
     KeyCredits(KeyId),
+    /// `GET /v1/usage`: decisions across every key, and refusals before any.
+    Usage,
     /// `GET /v1/owners/{owner_id}/usage`: the usage of an owner's keys, summed.
     OwnerUsage {
         /// The owner's id, percent-decoded and checked.
@@ -102,6 +105,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         ("POST", ["v1", "keys"]) => Ok(AdminRoute::CreateKey),
         ("GET", ["v1", "keys"]) => Ok(AdminRoute::ListKeys),
         ("GET", ["v1", "whoami"]) => Ok(AdminRoute::Whoami),
+        ("GET", ["v1", "usage"]) => Ok(AdminRoute::Usage),
         ("POST", ["v1", "verify"]) => Ok(AdminRoute::Verify),
         ("POST", ["v1", "keys", "revoke-leaked"]) => Ok(AdminRoute::RevokeLeaked),
         (_, ["v1", "keys", "revoke-leaked"]) => not_allowed("POST"),
@@ -129,7 +133,7 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         }
         (_, ["v1", "owners", _, "usage"]) => not_allowed("GET"),
         (_, ["v1", "owners", _]) => not_allowed("GET, PUT, DELETE"),
-        (_, ["openapi.json"] | ["v1", "whoami"]) => not_allowed("GET"),
+        (_, ["openapi.json"] | ["v1", "whoami" | "usage"]) => not_allowed("GET"),
         (_, ["v1", "keys"]) => not_allowed("GET, POST"),
         (_, ["v1", "verify"] | ["v1", "keys", _, "rotate" | "credits"]) => not_allowed("POST"),
         (_, ["v1", "keys", _]) => not_allowed("GET, PATCH, DELETE"),
@@ -419,6 +423,14 @@ mod tests {
             match_route(P, "GET", "/_keygate/openapi.json"),
             Some(Ok(AdminRoute::OpenApi))
         );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/usage"),
+            Some(Ok(AdminRoute::Usage))
+        );
+        assert!(matches!(
+            match_route(P, "POST", "/_keygate/v1/usage"),
+            Some(Err(Error::MethodNotAllowed { .. }))
+        ));
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl fmt::Display for Environment {
 /// A key's stable identifier (`key_<16 base62>`). Not secret: it names the
 /// key in admin routes, headers to the origin and logs. A rotated key keeps
 /// its id, and with it its counters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct KeyId(String);
 

@@ -8,6 +8,7 @@
 //! the object writes anyway); a minute's counts reach the minute, hour and
 //! day tables once, when the next minute's first decision closes it.
 
+pub mod overall;
 #[cfg(test)]
 mod tests;
 
@@ -42,11 +43,18 @@ pub enum Outcome {
     /// Admitted, and then the origin failed (5xx or no answer): counted
     /// besides `valid`, not instead of it.
     OriginError,
+    /// No key was presented (overall usage only).
+    MissingApiKey,
+    /// The key was malformed, failed its checksum, is unknown, or belongs
+    /// to an environment this API does not serve (overall usage only).
+    InvalidApiKey,
+    /// The URL, headers or body exceeded keygate's caps (overall usage only).
+    RequestTooLarge,
 }
 
 impl Outcome {
     /// Every outcome, in the order the API lists them.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Valid,
         Outcome::RateLimited,
         Outcome::CreditsExhausted,
@@ -56,6 +64,9 @@ impl Outcome {
         Outcome::KeyExpired,
         Outcome::KeyRevoked,
         Outcome::OriginError,
+        Outcome::MissingApiKey,
+        Outcome::InvalidApiKey,
+        Outcome::RequestTooLarge,
     ];
 
     /// The outcome a refusal of a known key counts as; `None` for errors
@@ -85,7 +96,28 @@ impl Outcome {
             Outcome::KeyExpired => "key_expired",
             Outcome::KeyRevoked => "key_revoked",
             Outcome::OriginError => "origin_error",
+            Outcome::MissingApiKey => "missing_api_key",
+            Outcome::InvalidApiKey => "invalid_api_key",
+            Outcome::RequestTooLarge => "request_too_large",
         }
+    }
+
+    /// The outcome an error answered before any key was judged counts as
+    /// in the overall usage; `None` for the rest (admin, storage, input).
+    pub fn at_edge(error: &Error) -> Option<Outcome> {
+        Some(match error {
+            Error::MissingApiKey => Outcome::MissingApiKey,
+            Error::InvalidApiKey { .. } => Outcome::InvalidApiKey,
+            Error::PayloadTooLarge { .. }
+            | Error::UriTooLong { .. }
+            | Error::HeadersTooLarge { .. } => Outcome::RequestTooLarge,
+            _ => return None,
+        })
+    }
+
+    /// Whether this outcome is a refusal (not `valid`, not `origin_error`).
+    pub fn is_refusal(self) -> bool {
+        !matches!(self, Outcome::Valid | Outcome::OriginError)
     }
 
     /// The outcome named `name` in the API.
@@ -142,7 +174,7 @@ pub struct Open {
 }
 
 /// A closed minute's counts, to add to the tables.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closed {
     /// One per granularity and outcome.
     pub rows: Vec<Row>,
@@ -211,17 +243,7 @@ impl Open {
     }
 
     fn close(self, start: Timestamp) -> Closed {
-        let rows = Granularity::ALL
-            .into_iter()
-            .flat_map(|g| {
-                self.counts.iter().map(move |(&outcome, &tally)| Row {
-                    granularity: g,
-                    start: g.floor(start),
-                    outcome,
-                    tally,
-                })
-            })
-            .collect();
+        let rows = rows_of(start, &self.counts).collect();
         let day = Granularity::Day.floor(start);
         let countries = self
             .countries
@@ -230,6 +252,19 @@ impl Open {
             .collect();
         Closed { rows, countries }
     }
+}
+
+/// The rows a minute starting at `start` with `counts` adds to: one per
+/// granularity and outcome.
+fn rows_of(start: Timestamp, counts: &Counts) -> impl Iterator<Item = Row> + '_ {
+    Granularity::ALL.into_iter().flat_map(move |g| {
+        counts.iter().map(move |(&outcome, &tally)| Row {
+            granularity: g,
+            start: g.floor(start),
+            outcome,
+            tally,
+        })
+    })
 }
 
 /// Adds `decision` to `counts` and, if its country is a real one, to
@@ -313,7 +348,7 @@ impl Granularity {
 }
 
 /// One stored bucket of one outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Row {
     /// Bucket size.
     pub granularity: Granularity,

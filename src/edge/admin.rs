@@ -91,6 +91,18 @@ pub async fn handle(
                 AdminRoute::OwnerUsage { owner_id } => {
                     owner_usage(env, config, owner_id, &actor, usage_query(&req)?).await?
                 }
+                AdminRoute::Usage => {
+                    let command = RegistryCommand::Usage {
+                        query: usage_query(&req)?,
+                        permit: actor.overall_permit()?,
+                    };
+                    match store::registry(env, &command).await? {
+                        RegistryReply::Usage { usage } => {
+                            http::json(200, &json!({ "data": usage }))
+                        }
+                        _ => return Err(Error::Internal),
+                    }
+                }
                 AdminRoute::Verify => verify(&req, edge, &actor).await?,
                 AdminRoute::Owner { owner_id, method } => {
                     owner(&req, env, config, owner_id, method, &actor).await?

@@ -12,8 +12,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Context, Env, Response};
 
 use super::http::{self, HeaderEdits};
-use super::{proxy, store, Edge, Entered, Presented};
+use super::{batch, proxy, store, Edge, Entered, Presented};
 use crate::admission::table::{Ask, Ended, Judged, Leases};
+use crate::analytics::Outcome;
 use crate::config::Config;
 use crate::credential::{presented_key, KeySource};
 use crate::error::Error;
@@ -316,6 +317,7 @@ async fn ask_object(
         .await?
         .ok_or_else(Error::invalid_api_key)?;
     if entry.revoked {
+        batch::count(edge.env, edge.ctx, Outcome::KeyRevoked, Some(&entry.id));
         return Ok(Reply::Refused {
             error: Error::KeyRevoked,
             allowed_origins: entry.allowed_origins,

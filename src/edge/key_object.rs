@@ -14,13 +14,14 @@
 //! those are already counted — and an owner's refusal takes them back (see
 //! [`crate::owner`]).
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use super::rows::{load_state, write_state};
 use super::{http, store, usage_tables};
+use crate::analytics::overall::UsageReport;
 use crate::config::Fault;
 use crate::keystate::{Access, Activity, Command, KeyAction, KeyState, Reply, Writes};
 use crate::lifecycle::record::salvage;
@@ -43,6 +44,8 @@ pub struct KeyObject {
     /// An owner that answered it has no limits, and until when that is
     /// trusted (see [`UNBOUND_RECHECK_MS`]).
     unbound: RefCell<Option<(String, Timestamp)>>,
+    /// The usage minute the alarm is set to close.
+    alarm_at: Cell<Option<Timestamp>>,
 }
 
 /// The stored state, and whether its table exists yet.
@@ -85,12 +88,12 @@ impl KeyObject {
 
     /// Runs `step` on the state (loaded on first use) at `now`,
     /// synchronously, and writes what it changed. Returns the answer and,
-    /// when due, the registry update to send after answering.
-    fn run(
+    /// when due, the report to send the registry after answering.
+    fn run<A>(
         &self,
         now: Timestamp,
-        step: impl FnOnce(&mut KeyState, Timestamp) -> (Answer, Writes),
-    ) -> Result<(Answer, Option<RegistryCommand>)> {
+        step: impl FnOnce(&mut KeyState, Timestamp) -> (A, Writes),
+    ) -> Result<(A, Option<RegistryCommand>)> {
         let sql = self.state.storage().sql();
         let mut loaded = self.loaded()?;
         let (state, table) = &mut *loaded;
@@ -118,14 +121,44 @@ impl KeyObject {
             *self.cached.borrow_mut() = None;
             return Err(e);
         }
-        let touch = match (&state.record, writes.report, state.activity.last_used) {
-            (Some(record), true, Some(last_used)) => Some(RegistryCommand::Touch {
-                id: record.id.clone(),
-                last_used,
-            }),
+        let Some(record) = &state.record else {
+            return Ok((answer, None));
+        };
+        let touch = match (writes.report, state.activity.last_used) {
+            (true, Some(last_used)) => Some((record.id.clone(), last_used)),
             _ => None,
         };
-        Ok((answer, touch))
+        let usage = UsageReport::of_key(&record.id, closed);
+        let report = (touch.is_some() || !usage.is_empty())
+            .then_some(RegistryCommand::Report { touch, usage });
+        Ok((answer, report))
+    }
+
+    /// Sets the alarm that closes the open usage minute at its end, unless
+    /// one is set for it already.
+    async fn alarm_for_open_minute(&self) -> Result<()> {
+        let open = self.loaded()?.0.activity.traffic.start;
+        let Some(start) = open.filter(|s| self.alarm_at.get() != Some(*s)) else {
+            return Ok(());
+        };
+        // A second after the minute ends, so the alarm finds it past.
+        let due = start.as_millis() + 61_000;
+        let wait = due.saturating_sub(http::now().as_millis());
+        self.state.storage().set_alarm(wait as i64).await?;
+        self.alarm_at.set(Some(start));
+        Ok(())
+    }
+
+    /// Sends `report` to the registry off the request's path: the answer
+    /// does not wait for it, and a lost one only makes a listing's
+    /// `last_used` a minute staler and the overall usage short by it.
+    fn report(&self, report: RegistryCommand) {
+        let env = self.env.clone();
+        self.state.wait_until(async move {
+            if let Err(e) = store::registry(&env, &report).await {
+                worker::console_error!("usage report failed: {e:?}");
+            }
+        });
     }
 
     /// The owner an authorize must also be charged to: the key's owner,
@@ -171,10 +204,14 @@ impl KeyObject {
             let until = http::now().plus_millis(UNBOUND_RECHECK_MS);
             *self.unbound.borrow_mut() = Some((owner_id, until));
         }
-        // A settlement never reports a use: the admission already did.
-        let (settled, _) = self.run(http::now(), |state, now| {
+        // A settlement never reports a use (the admission already did), but
+        // a refusal may close a usage minute.
+        let (settled, report) = self.run(http::now(), |state, now| {
             state.settle(granted, answer, access, at, now)
         })?;
+        if let Some(report) = report {
+            self.report(report);
+        }
         Ok(settled)
     }
 }
@@ -186,6 +223,7 @@ impl DurableObject for KeyObject {
             env,
             cached: RefCell::new(None),
             unbound: RefCell::new(None),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -253,7 +291,7 @@ impl DurableObject for KeyObject {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);
             worker::Delay::from(stall).await;
         }
-        let (mut answer, touch) = self.run(now, |state, now| state.apply(command, now))?;
+        let (mut answer, report) = self.run(now, |state, now| state.apply(command, now))?;
         if let (Some((owner_id, access)), Ok(granted @ Reply::Granted { .. })) = (owner, &answer) {
             answer = self
                 .charge_owner(owner_id, &access, granted.clone(), now)
@@ -269,16 +307,21 @@ impl DurableObject for KeyObject {
                 }
             });
         }
-        if let Some(touch) = touch {
-            // Off the request's path: the answer does not wait for it, and a
-            // lost report only makes a listing's `last_used` a minute staler.
-            let env = self.env.clone();
-            self.state.wait_until(async move {
-                if let Err(e) = store::registry(&env, &touch).await {
-                    worker::console_error!("last-use report failed: {e:?}");
-                }
-            });
+        if let Some(report) = report {
+            self.report(report);
         }
+        self.alarm_for_open_minute().await?;
         http::json(200, &answer)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
+        let (_, report) = self.run(http::now(), |state, now| ((), state.close_minute(now)))?;
+        if let Some(report) = report {
+            self.report(report);
+        }
+        // A decision may have opened a new minute since.
+        self.alarm_for_open_minute().await?;
+        Response::empty()
     }
 }

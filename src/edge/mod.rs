@@ -4,7 +4,8 @@
 //! - `http`: JSON responses, the error mapping to responses, rate-limit headers, the clock.
 //! - `store`: KV lookups (with the per-isolate cache) and calls to the Durable Objects.
 //! - `rows`: reading the Durable Objects' SQL rows.
-//! - `usage_tables`: a key object's usage analytics tables.
+//! - `usage_tables`: the usage analytics tables (a key object's, the registry's overall ones).
+//! - `batch`: this isolate's batch of overall-usage counts for refusals no key object saw.
 //! - `key_object`: the per-key Durable Object.
 //! - `owner_object`: the per-owner Durable Object (limits an owner's keys share).
 //! - `registry_object`: the key registry Durable Object.
@@ -14,6 +15,7 @@
 //! - `proxy` (with `forward.js`): forwarding to the origin.
 
 mod admin;
+mod batch;
 mod gateway;
 mod guard_object;
 mod http;
@@ -63,10 +65,25 @@ const METHOD_OVERRIDES: [&str; 3] = [
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
     let now = http::now();
-    match enter(req, env, ctx.into()) {
+    let ctx: JsValue = ctx.into();
+    // Refusals no key's object sees are counted here, for the overall usage.
+    let counted = |env: &Env, ctx: &JsValue, result: &Result<_, Error>| {
+        if let Err(error) = result {
+            batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
+        }
+    };
+    match enter(req, env.clone(), ctx.clone()) {
         Ok(Entered::Now(answer)) => answer,
-        Ok(Entered::Later(work)) => future_to_promise(async move { Ok(respond(work.await, now)) }),
-        Err(error) => js_sys::Promise::resolve(&respond(Err(error), now)),
+        Ok(Entered::Later(work)) => future_to_promise(async move {
+            let result = work.await;
+            counted(&env, &ctx, &result);
+            Ok(respond(result, now))
+        }),
+        Err(error) => {
+            let result = Err(error);
+            counted(&env, &ctx, &result);
+            js_sys::Promise::resolve(&respond(result, now))
+        }
     }
 }
 

@@ -9,8 +9,10 @@ use worker::{
     State,
 };
 
-use super::http;
 use super::rows::rows;
+use super::{http, usage_tables};
+use crate::analytics::overall::{overall_series, TopKey, TOP_KEYS};
+use crate::analytics::{Granularity, UsageQuery};
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::lifecycle::list::SqlArg;
@@ -90,6 +92,34 @@ fn columns(key: &KeyView) -> Result<Vec<SqlStorageValue>> {
     ])
 }
 
+/// The keys with the most `column` (`requests` or `refused`) over the
+/// query's days, most first; keys with none are left out.
+fn top_keys(sql: &SqlStorage, query: &UsageQuery, column: &str) -> Result<Vec<TopKey>> {
+    let found = rows(sql.exec(
+        &format!(
+            "SELECT u.key_id, json_extract(k.view, '$.name'), sum(u.requests), sum(u.refused) AS refused
+             FROM usage_keys u LEFT JOIN keys k ON k.id = u.key_id
+             WHERE u.day >= ? AND u.day <= ? GROUP BY u.key_id
+             HAVING sum(u.{column}) > 0 ORDER BY sum(u.{column}) DESC, u.key_id LIMIT {TOP_KEYS}"
+        ),
+        vec![
+            (Granularity::Day.floor(query.from).as_millis() as i64).into(),
+            (query.to.as_millis() as i64).into(),
+        ],
+    )?)?;
+    found
+        .into_iter()
+        .map(|row| {
+            Ok(TopKey {
+                key_id: row.text(0)?,
+                name: row.opt_text(1)?,
+                requests: row.int(2)?.max(0) as u64,
+                refused: row.int(3)?.max(0) as u64,
+            })
+        })
+        .collect()
+}
+
 impl RegistryObject {
     fn run(&self, sql: &SqlStorage, command: RegistryCommand) -> Result<RegistryReply> {
         if !self.ready.get() {
@@ -157,12 +187,25 @@ impl RegistryObject {
                 audit(&actor, &action, key.id.as_str(), detail)?;
                 Ok(RegistryReply::Done)
             }
-            RegistryCommand::Touch { id, last_used } => {
-                sql.exec(
-                    "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
-                    vec![(last_used.as_millis() as i64).into(), text(id.as_str())],
-                )?;
+            RegistryCommand::Report { touch, usage } => {
+                if let Some((id, last_used)) = touch {
+                    sql.exec(
+                        "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
+                        vec![(last_used.as_millis() as i64).into(), text(id.as_str())],
+                    )?;
+                }
+                if !usage.is_empty() {
+                    usage_tables::write(sql, &usage.closed, now)?;
+                    usage_tables::write_key_days(sql, &usage.keys, now)?;
+                }
                 Ok(RegistryReply::Done)
+            }
+            RegistryCommand::Usage { query, permit: _ } => {
+                let stored = usage_tables::read(sql, &query)?;
+                let by_requests = top_keys(sql, &query, "requests")?;
+                let by_refusals = top_keys(sql, &query, "refused")?;
+                let usage = overall_series(&query, &stored, &by_requests, &by_refusals);
+                Ok(RegistryReply::Usage { usage })
             }
             RegistryCommand::List { mut query, actor } => {
                 // A key actor only ever sees its own environment and owner:

@@ -1,19 +1,24 @@
-//! A key object's usage tables (see [`crate::analytics`]): closed minutes
-//! added into minute, hour and day rows, countries per day, and the rows a
-//! query reads. Buckets past their retention are dropped as minutes close.
+//! Usage tables (see [`crate::analytics`]), a key object's own and the
+//! registry's overall ones: closed minutes added into minute, hour and day
+//! rows, countries per day, and the rows a query reads; the registry also
+//! keeps each key's day totals, for the top-keys lists. Buckets past their
+//! retention are dropped as minutes close.
 
 use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::rows::rows;
+use crate::analytics::overall::KeyDay;
 use crate::analytics::{Closed, Granularity, Outcome, Row, Stored, Tally, UsageQuery};
 use crate::time::Timestamp;
 
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS usage (granularity TEXT NOT NULL, start INTEGER NOT NULL, \
      outcome TEXT NOT NULL, count INTEGER NOT NULL, cost INTEGER NOT NULL, \
      PRIMARY KEY (granularity, start, outcome))",
     "CREATE TABLE IF NOT EXISTS usage_countries (day INTEGER NOT NULL, country TEXT NOT NULL, \
      count INTEGER NOT NULL, PRIMARY KEY (day, country))",
+    "CREATE TABLE IF NOT EXISTS usage_keys (day INTEGER NOT NULL, key_id TEXT NOT NULL, \
+     requests INTEGER NOT NULL, refused INTEGER NOT NULL, PRIMARY KEY (day, key_id))",
 ];
 
 fn ms(t: Timestamp) -> SqlStorageValue {
@@ -64,6 +69,30 @@ pub fn write(sql: &SqlStorage, closed: &Closed, now: Timestamp) -> Result<()> {
     }
     sql.exec(
         "DELETE FROM usage_countries WHERE day < ?",
+        vec![ms(Granularity::Day.oldest_kept(now))],
+    )?;
+    Ok(())
+}
+
+/// Adds keys' day totals (the registry's top-keys table), dropping days
+/// past retention.
+pub fn write_key_days(sql: &SqlStorage, days: &[KeyDay], now: Timestamp) -> Result<()> {
+    create(sql)?;
+    for d in days {
+        sql.exec(
+            "INSERT INTO usage_keys (day, key_id, requests, refused) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (day, key_id) DO UPDATE SET \
+             requests = requests + excluded.requests, refused = refused + excluded.refused",
+            vec![
+                ms(d.day),
+                d.key_id.as_str().into(),
+                int(d.requests),
+                int(d.refused),
+            ],
+        )?;
+    }
+    sql.exec(
+        "DELETE FROM usage_keys WHERE day < ?",
         vec![ms(Granularity::Day.oldest_kept(now))],
     )?;
     Ok(())

@@ -2,7 +2,7 @@
 //! [`crate::analytics`]): those this object makes, and those an isolate
 //! made under a lease, reported when the lease goes back.
 
-use super::{Access, KeyState, Reply};
+use super::{Access, KeyState, Reply, Writes};
 use crate::admission::lease::LeaseReturn;
 use crate::analytics::{Closed, Decision, Outcome, Tally};
 use crate::error::Error;
@@ -89,6 +89,17 @@ impl KeyState {
             country: None,
         };
         self.record(&reported, now);
+    }
+
+    /// Closes the open minute if `now` is past it: the object's alarm at the
+    /// minute's end, so a key that goes quiet still reports its last minute.
+    pub fn close_minute(&mut self, now: Timestamp) -> Writes {
+        let closed = self.activity.traffic.close_before(now);
+        if closed.is_empty() {
+            return Writes::default();
+        }
+        self.closed.merge(closed);
+        Writes::activity(false)
     }
 
     /// The usage minutes closed since the last call, for the object to write.

@@ -17,11 +17,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::overall::UsageReport;
+use crate::analytics::UsageQuery;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::lifecycle::list::ListQuery;
 use crate::lifecycle::record::KeyView;
-use crate::policy::actor::Actor;
+use crate::policy::actor::{Actor, OverallPermit};
 use crate::time::Timestamp;
 
 /// How long audit entries are kept.
@@ -58,12 +60,21 @@ pub enum RegistryCommand {
         /// Extra audit detail (e.g. where a key leaked).
         detail: Option<String>,
     },
-    /// A key was used (sent at most once a minute per key).
-    Touch {
-        /// The key.
-        id: KeyId,
-        /// Its latest admitted request.
-        last_used: Timestamp,
+    /// What keys and isolates report off the request path: a key's latest
+    /// use (at most once a minute per key) and counts for the overall usage
+    /// (see [`crate::analytics::overall`]).
+    Report {
+        /// A key, and its latest admitted request.
+        touch: Option<(KeyId, Timestamp)>,
+        /// Counts to add to the overall usage.
+        usage: UsageReport,
+    },
+    /// The usage series across every key (`GET /v1/usage`).
+    Usage {
+        /// Granularity and range.
+        query: UsageQuery,
+        /// Only the admin token reads it.
+        permit: OverallPermit,
     },
     /// One page of keys, newest first: of those `actor` may see.
     List {
@@ -130,5 +141,10 @@ pub enum RegistryReply {
     Trail {
         /// Entries, newest first.
         entries: Vec<AuditEntry>,
+    },
+    /// The overall usage series.
+    Usage {
+        /// As the API shows it.
+        usage: serde_json::Value,
     },
 }

@@ -124,6 +124,12 @@ pub enum Actor {
     },
 }
 
+/// Proof that the actor may read usage across every key: only the admin
+/// token can make one ([`Actor::overall_permit`]). An admin key reaches some
+/// keys; totals and top lists would tell it about the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverallPermit(());
+
 /// Why a key is outside a key actor's reach. The first failed condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OutOfReach {
@@ -418,6 +424,18 @@ impl Actor {
         Ok(OwnerPermit { owner })
     }
 
+    /// **The overall rule.** Lets the admin token read usage across every
+    /// key; refuses an admin key with 403.
+    pub fn overall_permit(&self) -> Result<OverallPermit, Error> {
+        match self {
+            Actor::AdminToken => Ok(OverallPermit(())),
+            Actor::Key { .. } => Err(Error::InsufficientPermissions {
+                required: None,
+                message: "Only the admin token can read usage across every key.".to_owned(),
+            }),
+        }
+    }
+
     /// Whether this actor may see `key` in a listing (the same rule).
     pub fn sees(&self, key: &KeyView) -> bool {
         self.reach(&Bounds::from(key)).is_ok()
@@ -514,6 +532,15 @@ mod tests {
     fn the_admin_token_reaches_everything() {
         let admin_key = bounds(r#"{"grants":{"scopes":["admin","*"]}}"#);
         assert_eq!(Actor::AdminToken.reach(&admin_key), Ok(()));
+    }
+
+    #[test]
+    fn only_the_admin_token_reads_usage_across_every_key() {
+        assert!(Actor::AdminToken.overall_permit().is_ok());
+        // Even an unbounded admin key: its reach is some keys, not all.
+        let strongest = actor(r#"{"grants":{"scopes":["admin","*"]}}"#);
+        let refused = strongest.overall_permit().unwrap_err();
+        assert_eq!(refused.status(), 403);
     }
 
     #[test]
