@@ -1,8 +1,10 @@
 // Test-only wrapper around the built Worker, for `make bench`: counts the
-// calls the key Durable Object receives, and can delay each one, without
-// changing the Worker. Everything build/index.js exports is re-exported;
-// `KeyObject` is replaced by a class that wraps the real one, and the
-// default export answers GET /__bench/object-calls with the count so far.
+// calls the key Durable Objects and the registry receive, and can delay
+// each key-object call, without changing the Worker. Everything
+// build/index.js exports is re-exported; `KeyObject` and `RegistryObject`
+// are replaced by classes that wrap the real ones, and the default export
+// answers GET /__bench/object-calls with the counts so far
+// (`{calls, registry_calls}`).
 //
 // The count is a module global: in local workerd the Worker and the
 // Durable Objects of one script run in the same isolate, so both see it
@@ -10,22 +12,23 @@
 //
 // Binding BENCH_OBJECT_DELAY_MS (default 0): wait that long before every
 // key-object call, to stand in for the distance to the object's location.
-import Real, { KeyObject as RealKeyObject } from "../build/index.js";
+import Real, { KeyObject as RealKeyObject, RegistryObject as RealRegistryObject } from "../build/index.js";
 
 export * from "../build/index.js";
 
-let objectCalls = 0;
+const counts = { calls: 0, registry_calls: 0 };
 const COUNT_PATH = "/__bench/object-calls";
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class KeyObject {
+/** A Durable Object class wrapping `Inner`, counting its calls under `counter`. */
+const counted = (Inner, counter, delayed) => class {
   constructor(state, env) {
-    this.inner = new RealKeyObject(state, env);
-    this.delay = Number(env.BENCH_OBJECT_DELAY_MS ?? 0) || 0;
+    this.inner = new Inner(state, env);
+    this.delay = delayed ? Number(env.BENCH_OBJECT_DELAY_MS ?? 0) || 0 : 0;
   }
 
   async fetch(req) {
-    objectCalls++;
+    counts[counter]++;
     if (this.delay > 0) await sleep(this.delay);
     return this.inner.fetch(req);
   }
@@ -45,7 +48,10 @@ export class KeyObject {
   webSocketError(...args) {
     return this.inner.webSocketError?.(...args);
   }
-}
+};
+
+export const KeyObject = counted(RealKeyObject, "calls", true);
+export const RegistryObject = counted(RealRegistryObject, "registry_calls", false);
 
 // The real default export is a Proxy around a WorkerEntrypoint subclass;
 // extending it keeps its construct trap (and so its recovery after a wasm
@@ -53,7 +59,7 @@ export class KeyObject {
 export default class extends Real {
   fetch(req) {
     if (req.url.endsWith(COUNT_PATH) && new URL(req.url).pathname === COUNT_PATH) {
-      return Response.json({ calls: objectCalls });
+      return Response.json(counts);
     }
     return super.fetch(req);
   }

@@ -93,10 +93,19 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false } 
 
 /** Key-object calls so far, for a worker started with `wrapped: true`. */
 export async function objectCalls(worker) {
+  return (await wrappedCounts(worker)).calls;
+}
+
+/** Registry calls so far, for a worker started with `wrapped: true`. */
+export async function registryCalls(worker) {
+  return (await wrappedCounts(worker)).registry_calls;
+}
+
+async function wrappedCounts(worker) {
   const res = await worker.fetch("/__bench/object-calls");
   const body = await res.json();
   if (typeof body.calls !== "number") throw new Error(`not a wrapped worker: ${res.status} ${JSON.stringify(body)}`);
-  return body.calls;
+  return body;
 }
 
 export const admin = (extra = {}) => ({
