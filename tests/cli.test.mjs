@@ -231,6 +231,9 @@ test("revoke-leaked reads keys from stdin and owners set/get/delete", async () =
   assert.match(await ok(["owners", "get", "cus_shared"]), /rate_limits/);
   const summed = jsonMatching(await ok(["owners", "usage", "cus_cli", "--granularity", "day", "--json"]), dataOf("/v1/owners/{owner_id}/usage", "get"));
   assert.equal(summed.owner_id, "cus_cli");
+  const overall = jsonMatching(await ok(["usage", "--granularity", "minute", "--json"]), dataOf("/v1/usage", "get"));
+  assert.equal(overall.granularity, "minute");
+  assert.match(await ok(["usage"]), /BUCKET\s+OUTCOME\s+COUNT\s+COST/);
   await ok(["owners", "delete", "cus_shared", "--yes"]);
   const gone = await cli(["owners", "get", "cus_shared"]);
   assert.equal(gone.code, 1);
@@ -240,7 +243,7 @@ test("revoke-leaked reads keys from stdin and owners set/get/delete", async () =
 test("completions and help: a script per shell, an example per command", async () => {
   for (const shell of ["bash", "zsh", "fish"]) assert.match(await ok(["completions", shell], { token: false }), /keygate/);
   const commands = [
-    ["login"], ["logout"], ["verify"], ["whoami"], ["completions"],
+    ["login"], ["logout"], ["verify"], ["whoami"], ["usage"], ["completions"],
     ...["create", "list", "get", "update", "rotate", "revoke", "audit", "usage", "revoke-leaked", "credits"].map((c) => ["keys", c]),
     ...["get", "set", "usage", "delete"].map((c) => ["owners", c]),
   ];

@@ -115,6 +115,8 @@ test("every documented operation answers as documented", async () => {
   await run("getOwner", { path: `/v1/owners/${"x".repeat(129)}`, method: "GET", expect: 422 });
   await run("ownerUsage", { path: "/v1/owners/cus_doc/usage?granularity=day", method: "GET", expect: 200 });
   await run("ownerUsage", { path: "/v1/owners/cus_doc/usage?from=soon", method: "GET", expect: 422 });
+  await run("overallUsage", { path: "/v1/usage?granularity=minute", method: "GET", expect: 200 });
+  await run("overallUsage", { path: "/v1/usage?to=2026-01-01T00:00:00Z&from=2026-02-01T00:00:00Z", method: "GET", expect: 422 });
   await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 200 });
   await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 404 });
 

@@ -101,6 +101,11 @@ pub enum Command {
     /// Limits and credits an owner's keys share.
     #[command(subcommand)]
     Owners(OwnersCommand),
+    /// Usage across every key, refusals before any key, and the top keys (admin token only).
+    #[command(
+        after_help = "Example:\n  keygate usage --granularity day --from 2026-11-01T00:00:00Z"
+    )]
+    Usage(UsageArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  keygate completions bash > ~/.local/share/bash-completion/completions/keygate"

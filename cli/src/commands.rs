@@ -46,6 +46,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Owners(command) => owners(command, &Settings::resolve(&cli.conn)?, mode),
+        Command::Usage(range) => {
+            let client = Client::admin(&Settings::resolve(&cli.conn)?)?;
+            usage(&client, "/v1/usage", &range, mode)
+        }
     }
 }
 
@@ -348,7 +352,7 @@ fn keys(command: KeysCommand, settings: &Settings, mode: Mode) -> Result<(), Fai
     }
 }
 
-/// A usage series (of a key or an owner) at `path`.
+/// A usage series (of a key, an owner, or every key) at `path`.
 fn usage(client: &Client, path: &str, range: &UsageArgs, mode: Mode) -> Result<(), Failure> {
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(g) = range.granularity {

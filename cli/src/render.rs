@@ -190,6 +190,16 @@ pub fn usage(data: &Value) {
         println!();
         rows(countries, &["country", "count"]);
     }
+    for list in ["by_requests", "by_refusals"] {
+        if let Some(top) = data
+            .pointer(&format!("/top_keys/{list}"))
+            .and_then(Value::as_array)
+            .filter(|t| !t.is_empty())
+        {
+            println!("\ntop keys {}:", list.replace('_', " "));
+            rows(top, &["key_id", "name", "requests", "refused"]);
+        }
+    }
 }
 
 /// Rows of objects under `columns` (each a field name), e.g. the audit trail.
