@@ -28,6 +28,12 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false }
       ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
       OWNER_OBJECTS: { className: "OwnerObject", useSQLite: true },
     },
+    // keygate logs a JSON line per request (LOGS=json, the default): measured
+    // as written to the runtime's stdout, which is drained here, not shown.
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.resume();
+      stderr.pipe(process.stderr);
+    },
   };
 }
 

@@ -79,6 +79,51 @@ pub enum AdminRoute {
     },
 }
 
+impl AdminRoute {
+    /// The route's operation, as the OpenAPI document names it (for logs).
+    pub fn operation(&self) -> &'static str {
+        match self {
+            AdminRoute::OpenApi => "openapi",
+            AdminRoute::CreateKey => "createKey",
+            AdminRoute::ListKeys => "listKeys",
+            AdminRoute::RotateKey(_) => "rotateKey",
+            AdminRoute::KeyAudit(_) => "keyAudit",
+            AdminRoute::KeyUsage(_) => "keyUsage",
+            AdminRoute::RevokeLeaked => "revokeLeaked",
+            AdminRoute::Verify => "verifyKey",
+            AdminRoute::GetKey(_) => "getKey",
+            AdminRoute::EditKey(_) => "editKey",
+            AdminRoute::RevokeKey(_) => "revokeKey",
+            AdminRoute::Whoami => "whoami",
+            AdminRoute::KeyCredits(_) => "changeCredits",
+            AdminRoute::Usage => "overallUsage",
+            AdminRoute::OwnerUsage { .. } => "ownerUsage",
+            AdminRoute::Owner { method, .. } => match method {
+                OwnerMethod::Get => "getOwner",
+                OwnerMethod::Put => "putOwner",
+                OwnerMethod::Delete => "deleteOwner",
+            },
+        }
+    }
+
+    /// The key or owner the route names, if any (for logs).
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            AdminRoute::RotateKey(id)
+            | AdminRoute::KeyAudit(id)
+            | AdminRoute::KeyUsage(id)
+            | AdminRoute::GetKey(id)
+            | AdminRoute::EditKey(id)
+            | AdminRoute::RevokeKey(id)
+            | AdminRoute::KeyCredits(id) => Some(id.as_str()),
+            AdminRoute::OwnerUsage { owner_id } | AdminRoute::Owner { owner_id, .. } => {
+                Some(owner_id)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What an owner route does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OwnerMethod {

@@ -61,6 +61,9 @@ pub struct Config {
     /// How long an isolate may use a lease (`LEASE_TTL_MS`); 0 when
     /// `ADMISSION` is `exact`, which turns leasing off.
     pub lease_ttl_ms: u64,
+    /// Whether every API request gets a log line (`LOGS`: `json`, the
+    /// default, or `off`); admin actions are always logged.
+    pub request_logs: bool,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -207,7 +210,13 @@ impl Config {
             Some("exact") => 0,
             Some(_) => return Err("ADMISSION must be leased or exact".to_owned()),
         };
+        let request_logs = match var("LOGS").as_deref().map(str::trim) {
+            None | Some("" | "json") => true,
+            Some("off") => false,
+            Some(_) => return Err("LOGS must be json or off".to_owned()),
+        };
         Ok(Config {
+            request_logs,
             clock_offset_ms,
             lease_ttl_ms,
             origin_timeout_ms,

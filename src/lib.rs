@@ -30,6 +30,7 @@
 //! - [`json_text`]: finding a field in JSON text (names what a body gets wrong).
 //! - [`guard`]: the admin guessing guard: per-client failure counts and lock-out policy.
 //! - [`verify`]: the `POST /v1/verify` request and answer.
+//! - [`log`]: the structured log lines (one per request, one per admin action).
 //! - [`config`]: deployment vars, validated.
 //! - [`cache`]: per-isolate TTL cache for KV lookups.
 //! - [`time`]: `Timestamp`, RFC 3339, the `Clock` trait.
@@ -57,6 +58,7 @@ pub mod key;
 pub mod keystate;
 pub mod lifecycle;
 pub mod limits;
+pub mod log;
 pub mod owner;
 pub mod policy;
 pub mod signature;

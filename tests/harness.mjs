@@ -50,6 +50,7 @@ export function stateDir() {
  */
 export async function startWorker({ vars = {}, persist, logs, wrapped = false } = {}) {
   const bindings = { ADMIN_TOKEN, ...vars };
+  const printed = logs ?? [];
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const mf = new Miniflare({
     // Named: the static-assets router dispatches to the Worker by name.
@@ -75,20 +76,30 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false } 
     ...(persist
       ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") }
       : {}),
-    // `logs`: an array that receives everything the runtime prints.
-    ...(logs
-      ? {
-          handleRuntimeStdio(stdout, stderr) {
-            stdout.on("data", (d) => logs.push(String(d)));
-            stderr.on("data", (d) => logs.push(String(d)));
-          },
-        }
-      : {}),
+    // Everything the runtime prints goes to `logs` (the caller's array, or
+    // the worker's own `logs`), not to the test's output: the Worker logs a
+    // line per request. Errors also still reach stderr when nobody asked.
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.on("data", (d) => printed.push(String(d)));
+      stderr.on("data", (d) => {
+        printed.push(String(d));
+        if (!logs) process.stderr.write(d);
+      });
+    },
   });
   // The address Miniflare serves on, for raw HTTP that fetch() cannot send.
   const url = await mf.ready;
   const fetch = (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), init);
-  return { mf, url, fetch, dispose: () => mf.dispose() };
+  return { mf, url, fetch, logs: printed, dispose: () => mf.dispose() };
+}
+
+/** The structured log lines (see src/log.rs) a worker printed so far, parsed. */
+export function logLines(worker) {
+  return worker.logs
+    .join("")
+    .split("\n")
+    .filter((l) => l.startsWith('{"log":'))
+    .map((l) => JSON.parse(l));
 }
 
 /** Key-object calls so far, for a worker started with `wrapped: true`. */

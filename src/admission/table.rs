@@ -194,6 +194,12 @@ pub struct Settled {
 }
 
 impl Leases {
+    /// The key and owner `hash` opens, if this isolate holds its record.
+    pub fn holder(&self, hash: &KeyHash) -> Option<(KeyId, Option<String>)> {
+        let record = &self.entries.get(hash)?.snapshot.as_ref()?.record;
+        Some((record.id.clone(), record.owner_id.clone()))
+    }
+
     /// An empty table; `ttl_ms` 0 never asks for a lease (exact admission)
     /// and only keeps snapshots.
     pub fn new(ttl_ms: u64) -> Leases {

@@ -177,7 +177,7 @@ mod tests {
         Timestamp::from_millis(secs * 1_000)
     }
 
-    const T0: u64 = 1_795_946_405; // 2026-11-24T10:00:05Z
+    const T0: u64 = 1_795_946_405; // 2026-11-29T10:00:05Z
 
     fn key(n: u8) -> KeyId {
         format!("key_{n:0>16}").parse().expect("a valid id")

@@ -23,7 +23,7 @@ fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn a_minute_closes_into_every_granularity_once() {
     let mut open = Open::default();
-    // 2026-11-24T10:00:05Z, then 10:00:50Z: one minute.
+    // 2026-11-29T10:00:05Z, then 10:00:50Z: one minute.
     let t0 = 1_795_946_405;
     assert!(open
         .record(&one(Outcome::Valid, 2, Some("DE")), at(t0))

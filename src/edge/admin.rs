@@ -30,6 +30,7 @@ use crate::lifecycle::request::{
     idempotency_key, CreditsRequest, IssueContext, NewKey, RotateRequest,
 };
 use crate::limits::{quotas_json, Tiers};
+use crate::log::{AdminLine, Arrival};
 use crate::owner::{OwnerAction, OwnerCommand, OwnerReply};
 use crate::policy::actor::Actor;
 use crate::policy::ip::client_ip;
@@ -44,13 +45,47 @@ const OPENAPI_ASSET: &str = "https://assets.invalid/openapi.json";
 
 type Handled = Result<worker::Result<Response>, Error>;
 
-/// Dispatches a matched admin route.
+/// Dispatches a matched admin route, and logs it (see [`crate::log`]).
 pub async fn handle(
     route: AdminRoute,
     req: web_sys::Request,
     presented: &Presented,
     method: &str,
     edge: Edge<'_>,
+    arrival: &Arrival,
+) -> Result<Response, Error> {
+    let operation = route.operation();
+    let target = route.target().map(str::to_owned);
+    let mut actor = None;
+    let answer = dispatch(route, req, presented, method, edge, &mut actor).await;
+    let (outcome, status) = match &answer {
+        Ok(resp) => ("ok", resp.status_code()),
+        Err(error) => (error.code(), error.status()),
+    };
+    http::log(&AdminLine {
+        log: "admin",
+        at: arrival.at,
+        request_id: arrival.request_id.clone(),
+        action: operation,
+        actor,
+        target,
+        outcome,
+        status,
+        latency_ms: http::now()
+            .as_millis()
+            .saturating_sub(arrival.at.as_millis()),
+    });
+    answer
+}
+
+/// Runs a matched admin route; `actor` is set once authenticated.
+async fn dispatch(
+    route: AdminRoute,
+    req: web_sys::Request,
+    presented: &Presented,
+    method: &str,
+    edge: Edge<'_>,
+    acting: &mut Option<String>,
 ) -> Result<Response, Error> {
     let (env, config) = (edge.env, edge.config.as_ref());
     let resp = match route {
@@ -58,6 +93,7 @@ pub async fn handle(
         AdminRoute::Whoami => whoami(presented, method, edge).await?,
         route => {
             let actor = authenticate(presented, method, edge).await?;
+            *acting = Some(actor.label());
             match route {
                 AdminRoute::CreateKey => create(&req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,

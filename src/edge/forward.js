@@ -3,7 +3,9 @@
 // headers, each done header by header from wasm, crossed into JavaScript
 // some twenty times per request. Nothing is decided here: what to change
 // comes from Rust as JSON (`HeaderEdits` in http.rs, applied in the same
-// order as its `apply`).
+// order as its `apply`). An admitted request's log line (`plan.log`,
+// built in Rust, see src/log.rs) is finished here with the status the
+// client gets and the latency, and written once.
 
 /** What a failure is handed to the failure handler as when the origin does not answer in time. */
 const TIMEOUT = "origin timeout";
@@ -40,13 +42,7 @@ function apply(headers, edits) {
   for (const [name, value] of edits.set) headers.set(name, value);
 }
 
-/**
- * Fetches `url` with `method`, the client's `headers` edited by
- * `plan.request` and `body` (a stream or null), aborted by `signal` (or
- * null); resolves with the origin's answer, its headers edited by
- * `plan.response`, or with the failure handler's answer when the origin
- * fails or gives none in `timeoutMs` (TIMEOUT).
- */
+/** Reports an origin failure for `keyId`'s usage, off the response's path. */
 function originFailed(keyId, env, ctx) {
   try {
     ctx.waitUntil(report(keyId, env));
@@ -55,18 +51,35 @@ function originFailed(keyId, env, ctx) {
   }
 }
 
+/** Writes `log` (a request's line, see src/log.rs) finished with `status`. */
+function written(log, status) {
+  if (log === null) return;
+  log.line.status = status;
+  log.line.latency_ms = Date.now() - log.started;
+  console.log(JSON.stringify(log.line));
+}
+
+/**
+ * Fetches `url` with `method`, the client's `headers` edited by
+ * `plan.request` and `body` (a stream or null), aborted by `signal` (or
+ * null); resolves with the origin's answer, its headers edited by
+ * `plan.response`, or with the failure handler's answer when the origin
+ * fails or gives none in `timeoutMs` (TIMEOUT); writes `plan.log`.
+ */
 export function forward(url, method, headers, body, signal, timeoutMs, planJson, keyId, env, ctx) {
   // Every failure, thrown here or later, settles the promise: none may leave
   // it unsettled (the client would hang) or throw across into wasm.
   return new Promise((resolve, fail) => {
+    let plan;
     const reject = (error) => {
       try {
-        resolve(failure(error, keyId, timeoutMs));
+        const answer = failure(error, keyId, timeoutMs);
+        written(plan?.log ?? null, answer.status);
+        resolve(answer);
       } catch (thrown) {
         fail(thrown);
       }
     };
-    let plan;
     const init = { method, redirect: "manual" };
     try {
       plan = JSON.parse(planJson);
@@ -94,6 +107,7 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
           // in one step, with no Headers object built separately.
           const out = new Response(resp.body, resp);
           apply(out.headers, plan.response);
+          written(plan.log, out.status);
           resolve(out);
         } catch (error) {
           reject(error);

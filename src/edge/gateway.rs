@@ -4,7 +4,7 @@
 //! the key's id in KV (one read, often cached) and ask its Durable Object
 //! (one call, which judges and counts); then forward to the origin.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,9 +19,10 @@ use crate::config::Config;
 use crate::credential::{presented_key, KeySource};
 use crate::error::Error;
 use crate::hash::KeyHash;
-use crate::key::ApiKey;
+use crate::key::{ApiKey, KeyId};
 use crate::keystate::{Access, Command, Grant, Refusal, Reply};
 use crate::limits::{Charge, Draw};
+use crate::log::{Arrival, RequestLine};
 use crate::policy::actor::Actor;
 use crate::policy::cors;
 use crate::policy::ip::client_ip;
@@ -45,6 +46,10 @@ pub struct Target {
     pub chunked: bool,
     /// The headers keygate judges by.
     pub presented: Presented,
+    /// The request's log line's start.
+    pub arrival: Arrival,
+    /// `Date.now()` at arrival, for the latency.
+    pub started: f64,
 }
 
 /// An API request once its key is read: where it goes if admitted.
@@ -56,6 +61,8 @@ struct Api {
     origin: String,
     /// The route's draws on named limits, for the headers.
     draws: Option<Vec<Draw>>,
+    /// The units the request costs, for its log line.
+    cost: u32,
     /// The bindings and context, for reporting an origin failure.
     runtime: proxy::Runtime,
 }
@@ -66,8 +73,24 @@ impl Api {
         format!("{}{}{}", self.origin, self.target.path, self.target.query)
     }
 
-    /// How to forward to `url` what `grant` admitted.
-    fn to<'a>(&'a self, url: &'a str, grant: &Grant, config: &'a Config) -> proxy::Forward<'a> {
+    /// How to forward to `url` what `grant` admitted (`object_called`:
+    /// whether the key's object decided, for the log line).
+    fn to<'a>(
+        &'a self,
+        url: &'a str,
+        grant: &Grant,
+        config: &'a Config,
+        object_called: bool,
+    ) -> proxy::Forward<'a> {
+        let log = config.request_logs.then(|| proxy::Logged {
+            line: RequestLine::admitted(
+                &self.target.arrival,
+                (&grant.key_id, grant.owner_id.as_deref()),
+                self.cost,
+                object_called,
+            ),
+            started: self.target.started,
+        });
         proxy::Forward {
             url,
             path_and_query: &url[self.origin.len()..],
@@ -84,7 +107,44 @@ impl Api {
             }),
             browser_origin: self.target.presented.origin.as_deref(),
             runtime: &self.runtime,
+            log,
         }
+    }
+
+    /// A refusal, with the key's CORS headers so a listed page can read
+    /// why; logged with the key (and its owner, when this isolate holds
+    /// the key's record).
+    fn refused(
+        &self,
+        edge: Edge<'_>,
+        hash: &KeyHash,
+        refusal: Refusal,
+        trail: &Trail,
+    ) -> Result<web_sys::Response, Error> {
+        if edge.config.request_logs {
+            let held = with_leases(edge.config, |l| l.holder(hash));
+            let found = trail.key.borrow();
+            let key = match (&held, found.as_ref()) {
+                (Some((id, owner)), _) => Some((id, owner.as_deref())),
+                (None, Some(id)) => Some((id, None)),
+                (None, None) => None,
+            };
+            http::log(&RequestLine::refused(
+                &self.target.arrival,
+                key,
+                &refusal.error,
+                trail.object_called.get(),
+                http::now(),
+            ));
+        }
+        let mut edits = HeaderEdits::default();
+        edits.cors(
+            &refusal.allowed_origins,
+            self.target.presented.origin.as_deref(),
+        );
+        http::error_response_with(&refusal.error, http::now(), edits)
+            .map(Into::into)
+            .map_err(|_| Error::Internal)
     }
 
     /// Forwards `req`, which `grant` admitted, and waits for the answer.
@@ -93,9 +153,11 @@ impl Api {
         req: web_sys::Request,
         grant: Grant,
         config: Rc<Config>,
+        object_called: bool,
     ) -> Result<web_sys::Response, Error> {
         let url = self.url();
-        proxy::forward(&req, self.to(&url, &grant, &config), &grant).await
+        let to = self.to(&url, &grant, &config, object_called);
+        proxy::forward(&req, to, &grant).await
     }
 }
 
@@ -130,6 +192,7 @@ pub fn enter(
         source,
         origin,
         draws,
+        cost: access.cost(),
         runtime: proxy::Runtime {
             env: env.clone().into(),
             ctx: runtime_ctx,
@@ -144,13 +207,15 @@ pub fn enter(
     let ask = match judge_here(edge, &hash, &access, None) {
         Judged::Local(Ok(grant)) => {
             let url = api.url();
-            if let Some(sent) = proxy::forward_now(&req, &api.to(&url, &grant, &config), &grant)? {
+            let to = api.to(&url, &grant, &config, false);
+            if let Some(sent) = proxy::forward_now(&req, &to, &grant)? {
                 return Ok(Entered::Now(sent));
             }
-            return Ok(Entered::later(api.forward(req, grant, config)));
+            return Ok(Entered::later(api.forward(req, grant, config, false)));
         }
         Judged::Local(Err(refusal)) => {
-            return Ok(Entered::now(refused(&api.target.presented, refusal)?))
+            let trail = Trail::default();
+            return Ok(Entered::now(api.refused(edge, &hash, refusal, &trail)?));
         }
         Judged::Remote(ask) => ask,
     };
@@ -160,20 +225,25 @@ pub fn enter(
             ctx: &ctx,
             config: &config,
         };
-        match judge_remote(edge, hash, ask, access, None).await? {
-            Ok(grant) => api.forward(req, grant, config.clone()).await,
-            Err(refusal) => refused(&api.target.presented, refusal),
+        let trail = Trail::default();
+        match judge_remote(edge, &hash, ask, access, None, &trail).await {
+            Ok(Ok(grant)) => {
+                let called = trail.object_called.get();
+                api.forward(req, grant, config.clone(), called).await
+            }
+            Ok(Err(refusal)) => api.refused(edge, &hash, refusal, &trail),
+            // The key's object answered (a refusal of a key without browser
+            // origins, or a failure): answered and logged here, as the key's.
+            Err(error) if trail.object_called.get() => {
+                let refusal = Refusal {
+                    error,
+                    allowed_origins: Vec::new(),
+                };
+                api.refused(edge, &hash, refusal, &trail)
+            }
+            Err(error) => Err(error),
         }
     }))
-}
-
-/// A refusal, with the key's CORS headers so a listed page can read why.
-fn refused(presented: &Presented, refusal: Refusal) -> Result<web_sys::Response, Error> {
-    let mut edits = HeaderEdits::default();
-    edits.cors(&refusal.allowed_origins, presented.origin.as_deref());
-    http::error_response_with(&refusal.error, http::now(), edits)
-        .map(Into::into)
-        .map_err(|_| Error::Internal)
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
@@ -262,7 +332,9 @@ async fn judged(
     let hash = KeyHash::of(key);
     match judge_here(edge, &hash, &access, verifier) {
         Judged::Local(verdict) => Ok(verdict),
-        Judged::Remote(ask) => judge_remote(edge, hash, ask, access, verifier).await,
+        Judged::Remote(ask) => {
+            judge_remote(edge, &hash, ask, access, verifier, &Trail::default()).await
+        }
     }
 }
 
@@ -278,22 +350,32 @@ fn judge_here(edge: Edge<'_>, hash: &KeyHash, access: &Access, verifier: Option<
     judged
 }
 
+/// What the way to a verdict found, for the request's log line.
+#[derive(Default)]
+struct Trail {
+    /// The key KV names for the presented hash.
+    key: RefCell<Option<KeyId>>,
+    /// Whether its object was asked (KV may answer first).
+    object_called: Cell<bool>,
+}
+
 /// The key's object's verdict on `ask` (and the lease it may lend).
 async fn judge_remote(
     edge: Edge<'_>,
-    hash: KeyHash,
+    hash: &KeyHash,
     ask: Ask,
     access: Access,
     verifier: Option<&Actor>,
+    trail: &Trail,
 ) -> Result<Result<Grant, Refusal>, Error> {
-    let answer = ask_object(edge, &hash, &ask, access, verifier).await;
-    let settled = with_leases(edge.config, |l| l.settle(&hash, ask, answer));
+    let answer = ask_object(edge, hash, &ask, access, verifier, trail).await;
+    let settled = with_leases(edge.config, |l| l.settle(hash, ask, answer));
     if let Some(ended) = settled.ended {
         hand_back(edge, ended);
     }
     if let Some((serial, until)) = settled.held {
         // Hand the lease back when it ends, if no request has by then.
-        let (env, config) = (edge.env.clone(), Rc::clone(edge.config));
+        let (env, config, hash) = (edge.env.clone(), Rc::clone(edge.config), hash.clone());
         let wait = until.as_millis().saturating_sub(http::now().as_millis());
         edge.ctx.wait_until(async move {
             worker::Delay::from(Duration::from_millis(wait)).await;
@@ -312,10 +394,12 @@ async fn ask_object(
     ask: &Ask,
     access: Access,
     verifier: Option<&Actor>,
+    trail: &Trail,
 ) -> Result<Reply, Error> {
     let entry = store::lookup(edge.env, edge.config, hash, http::now())
         .await?
         .ok_or_else(Error::invalid_api_key)?;
+    *trail.key.borrow_mut() = Some(entry.id.clone());
     if entry.revoked {
         batch::count(edge.env, edge.ctx, Outcome::KeyRevoked, Some(&entry.id));
         return Ok(Reply::Refused {
@@ -330,6 +414,7 @@ async fn ask_object(
         known: ask.known(),
         lease: ask.lease,
     };
+    trail.object_called.set(true);
     store::key_object(edge.env, edge.config, &entry.id, &command).await
 }
 

@@ -37,6 +37,13 @@ pub fn now() -> Timestamp {
     RuntimeClock.now()
 }
 
+/// Writes one structured log line (see [`crate::log`]).
+pub fn log<T: Serialize>(line: &T) {
+    if let Ok(text) = serde_json::to_string(line) {
+        worker::console_log!("{text}");
+    }
+}
+
 /// A JSON response with `status`.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))

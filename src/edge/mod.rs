@@ -40,6 +40,7 @@ use worker::{js_sys, web_sys, Context, Env, Headers};
 use crate::admin::match_route;
 use crate::config::Config;
 use crate::error::Error;
+use crate::log::{Arrival, RequestLine};
 use crate::policy::path::canonical;
 use crate::policy::route::{path_of, query_of};
 use crate::size::{self, RequestSize};
@@ -66,23 +67,52 @@ const METHOD_OVERRIDES: [&str; 3] = [
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
     let now = http::now();
     let ctx: JsValue = ctx.into();
-    // Refusals no key's object sees are counted here, for the overall usage.
-    let counted = |env: &Env, ctx: &JsValue, result: &Result<_, Error>| {
-        if let Err(error) = result {
-            batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
-        }
+    let mut seen = Seen {
+        arrival: Arrival {
+            at: now,
+            ..Arrival::default()
+        },
+        admin: false,
     };
-    match enter(req, env.clone(), ctx.clone()) {
+    match enter(req, env.clone(), ctx.clone(), &mut seen) {
         Ok(Entered::Now(answer)) => answer,
         Ok(Entered::Later(work)) => future_to_promise(async move {
             let result = work.await;
-            counted(&env, &ctx, &result);
+            seen.refused(&env, &ctx, &result);
             Ok(respond(result, now))
         }),
         Err(error) => {
             let result = Err(error);
-            counted(&env, &ctx, &result);
+            seen.refused(&env, &ctx, &result);
             js_sys::Promise::resolve(&respond(result, now))
+        }
+    }
+}
+
+/// What the entry point learned of a request before it was decided.
+struct Seen {
+    /// Its log line's start.
+    arrival: Arrival,
+    /// Whether it is an admin API call (those log their own line).
+    admin: bool,
+}
+
+impl Seen {
+    /// Counts and logs an error answer no key's object gave (refusals it
+    /// gave are counted in it and logged by the gateway).
+    fn refused(&self, env: &Env, ctx: &JsValue, result: &Result<web_sys::Response, Error>) {
+        let Err(error) = result else {
+            return;
+        };
+        batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
+        if !self.admin && config(env).map_or(true, |c| c.request_logs) {
+            http::log(&RequestLine::refused(
+                &self.arrival,
+                None,
+                error,
+                false,
+                http::now(),
+            ));
         }
     }
 }
@@ -182,7 +212,8 @@ fn cf_country(req: &web_sys::Request) -> Option<String> {
 /// The checks every request gets, then the admin API or the API path.
 /// `ctx` is the runtime's context object: the API path hands it to
 /// `forward.js` as it is.
-fn enter(req: web_sys::Request, env: Env, ctx: JsValue) -> Result<Entered, Error> {
+fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Result<Entered, Error> {
+    let started = js_sys::Date::now();
     let config = config(&env)?;
     // Read once: every later step works on this copy.
     let url = req.url();
@@ -218,6 +249,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue) -> Result<Entered, Error
             "origin" => &mut presented.origin,
             "access-control-request-method" => &mut presented.preflight_method,
             "access-control-request-headers" => &mut presented.preflight_headers,
+            "cf-ray" => &mut seen.arrival.request_id,
             _ => continue,
         };
         *slot = Some(value);
@@ -232,12 +264,18 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue) -> Result<Entered, Error
     // upper-cased: it is judged and forwarded in this one form, so `patch`
     // cannot pass as something other than `PATCH`.
     let method = req.method().to_ascii_uppercase();
+    seen.arrival.method.clone_from(&method);
+    seen.arrival.country.clone_from(&presented.country);
+    seen.arrival.path = path_of(&url).to_owned();
     // Judged and forwarded in this one form, so the origin serves exactly
     // the path keygate authorized.
     let path = canonical(path_of(&url))?;
+    seen.arrival.path.clone_from(&path);
     match match_route(&config.admin_prefix, &method, &path) {
         Some(route) => {
+            seen.admin = true;
             let route = route?;
+            let arrival = seen.arrival.clone();
             let ctx = Context::new(ctx.unchecked_into());
             Ok(Entered::later(async move {
                 let edge = Edge {
@@ -245,7 +283,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue) -> Result<Entered, Error
                     ctx: &ctx,
                     config: &config,
                 };
-                admin::handle(route, req, &presented, &method, edge)
+                admin::handle(route, req, &presented, &method, edge, &arrival)
                     .await
                     .map(Into::into)
             }))
@@ -259,6 +297,8 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue) -> Result<Entered, Error
                 content_length,
                 chunked,
                 presented,
+                arrival: seen.arrival.clone(),
+                started,
             };
             gateway::enter(req, target, env, ctx, config)
         }

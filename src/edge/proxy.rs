@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::key::KeyId;
 use crate::keystate::{Command, Grant};
 use crate::limits::Quota;
+use crate::log::RequestLine;
 use crate::signature::{self, Signed, SigningKey};
 
 /// Headers keygate sets for the origin. Every client header named
@@ -62,6 +63,19 @@ pub struct Forward<'a> {
     /// gave them: an origin failure is reported to the key's object from
     /// `forward.js`, kept alive by the context (see [`origin_failed`]).
     pub runtime: &'a Runtime,
+    /// The request's log line, for `forward.js` to finish and write when
+    /// the origin answers; `None` with `LOGS=off`.
+    pub log: Option<Logged>,
+}
+
+/// An admitted request's log line, and when the request arrived (the
+/// runtime's clock, milliseconds), for its latency.
+#[derive(Serialize)]
+pub struct Logged {
+    /// The line so far.
+    pub line: RequestLine,
+    /// `Date.now()` at arrival.
+    pub started: f64,
 }
 
 /// The Worker's bindings and the request's context, as the runtime gave them.
@@ -75,9 +89,10 @@ pub struct Runtime {
 /// What `forward.js` changes: the client's headers on the way in, the
 /// origin's on the way out.
 #[derive(Serialize)]
-struct Plan {
+struct Plan<'a> {
     request: HeaderEdits,
     response: HeaderEdits,
+    log: Option<&'a Logged>,
 }
 
 #[wasm_bindgen(module = "/src/edge/forward.js")]
@@ -246,7 +261,12 @@ fn send(
         }
     }
     response.cors(&grant.allowed_origins, to.browser_origin);
-    let plan = serde_json::to_string(&Plan { request, response }).map_err(|_| Error::Internal)?;
+    let plan = Plan {
+        request,
+        response,
+        log: to.log.as_ref(),
+    };
+    let plan = serde_json::to_string(&plan).map_err(|_| Error::Internal)?;
 
     // A declared length was checked up front (413 above the cap); a
     // chunked body is counted as it streams and cut at the cap.

@@ -1,0 +1,213 @@
+//! Structured logs: one JSON line per API request and one per admin
+//! action, written with `console.log` (Workers Logs, `wrangler tail`,
+//! Logpush). A line names keys by id and owners by id only: never a key,
+//! a hash, the admin token or any secret — the types here have no field
+//! that could hold one.
+//!
+//! An admitted request's line is finished by the forwarding step when the
+//! origin answers (its `status` and `latency_ms`); every other line is
+//! written whole by the Worker. `LOGS=off` turns request lines off (admin
+//! lines stay: they are the audit of who did what).
+
+use serde::Serialize;
+
+use crate::analytics::Outcome;
+use crate::error::Error;
+use crate::key::KeyId;
+use crate::time::Timestamp;
+
+/// One API request, as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequestLine {
+    /// Always `"request"`.
+    pub log: &'static str,
+    /// When it arrived.
+    pub at: Timestamp,
+    /// The runtime's request id (`CF-Ray`), when present.
+    pub request_id: Option<String>,
+    /// The method, as judged.
+    pub method: String,
+    /// The canonical path, as judged (no query: it may carry user data).
+    pub path: String,
+    /// The key, once known.
+    pub key_id: Option<KeyId>,
+    /// The key's owner, if it has one.
+    pub owner_id: Option<String>,
+    /// `valid`, or the error code keygate answered with.
+    pub outcome: &'static str,
+    /// The status the client got; for an admitted request, the forwarding
+    /// step adds the origin's (or keygate's 502/504) when it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Units spent (0 when refused).
+    pub cost: u32,
+    /// Milliseconds from arrival to the answer (for an admitted request,
+    /// to the origin's response headers), added like `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Whether the key's Durable Object was asked (not when a lease, KV or
+    /// the request itself decided).
+    pub object_called: bool,
+    /// The client's country (`request.cf.country`), when known.
+    pub country: Option<String>,
+}
+
+/// Where a request line starts: what the Worker read before deciding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Arrival {
+    /// When.
+    pub at: Timestamp,
+    /// `CF-Ray`.
+    pub request_id: Option<String>,
+    /// The method.
+    pub method: String,
+    /// The canonical path.
+    pub path: String,
+    /// `request.cf.country`.
+    pub country: Option<String>,
+}
+
+impl RequestLine {
+    /// The line of a request that arrived as `arrival` and was answered
+    /// `error` at `now` (`object_called`: whether the key's object decided).
+    pub fn refused(
+        arrival: &Arrival,
+        key: Option<(&KeyId, Option<&str>)>,
+        error: &Error,
+        object_called: bool,
+        now: Timestamp,
+    ) -> RequestLine {
+        let mut line = RequestLine::new(arrival, key, error.code(), 0, object_called);
+        line.status = Some(error.status());
+        line.latency_ms = Some(now.as_millis().saturating_sub(arrival.at.as_millis()));
+        line
+    }
+
+    /// The line of an admitted request costing `cost`, for the forwarding
+    /// step to finish with the origin's status and the latency.
+    pub fn admitted(
+        arrival: &Arrival,
+        key: (&KeyId, Option<&str>),
+        cost: u32,
+        object_called: bool,
+    ) -> RequestLine {
+        RequestLine::new(
+            arrival,
+            Some(key),
+            Outcome::Valid.as_str(),
+            cost,
+            object_called,
+        )
+    }
+
+    fn new(
+        arrival: &Arrival,
+        key: Option<(&KeyId, Option<&str>)>,
+        outcome: &'static str,
+        cost: u32,
+        object_called: bool,
+    ) -> RequestLine {
+        RequestLine {
+            log: "request",
+            at: arrival.at,
+            request_id: arrival.request_id.clone(),
+            method: arrival.method.clone(),
+            path: arrival.path.clone(),
+            key_id: key.map(|(id, _)| id.clone()),
+            owner_id: key.and_then(|(_, owner)| owner.map(str::to_owned)),
+            outcome,
+            status: None,
+            cost,
+            latency_ms: None,
+            object_called,
+            country: arrival.country.clone(),
+        }
+    }
+}
+
+/// One admin API call, as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AdminLine {
+    /// Always `"admin"`.
+    pub log: &'static str,
+    /// When it arrived.
+    pub at: Timestamp,
+    /// `CF-Ray`, when present.
+    pub request_id: Option<String>,
+    /// The route's operation, as the OpenAPI document names it (`createKey`, …).
+    pub action: &'static str,
+    /// Who: `admin_token`, an admin key's id, or `null` when authentication failed.
+    pub actor: Option<String>,
+    /// The key or owner acted on, when the route names one.
+    pub target: Option<String>,
+    /// `ok`, or the error code answered.
+    pub outcome: &'static str,
+    /// The status answered.
+    pub status: u16,
+    /// Milliseconds from arrival to the answer.
+    pub latency_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrival() -> Arrival {
+        Arrival {
+            at: Timestamp::from_millis(1_795_946_405_000),
+            request_id: Some("8e1f2a3b4c5d6e7f-AMS".into()),
+            method: "GET".into(),
+            path: "/v1/orders".into(),
+            country: Some("NL".into()),
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_a_whole_line_with_status_and_latency() {
+        let id: KeyId = "key_0000000000000001".parse().unwrap();
+        let now = Timestamp::from_millis(1_795_946_405_012);
+        let line = RequestLine::refused(
+            &arrival(),
+            Some((&id, Some("cus_1"))),
+            &Error::IpNotAllowed,
+            true,
+            now,
+        );
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "log": "request", "at": "2026-11-29T10:00:05Z",
+                "request_id": "8e1f2a3b4c5d6e7f-AMS", "method": "GET", "path": "/v1/orders",
+                "key_id": "key_0000000000000001", "owner_id": "cus_1",
+                "outcome": "ip_not_allowed", "status": 403, "cost": 0, "latency_ms": 12,
+                "object_called": true, "country": "NL"
+            })
+        );
+    }
+
+    #[test]
+    fn an_admitted_line_leaves_status_and_latency_to_the_forwarding_step() {
+        let id: KeyId = "key_0000000000000001".parse().unwrap();
+        let line = RequestLine::admitted(&arrival(), (&id, None), 5, false);
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(json["outcome"], "valid");
+        assert_eq!(json["cost"], 5);
+        assert!(json.get("status").is_none() && json.get("latency_ms").is_none());
+        assert_eq!(json["owner_id"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_line_without_a_key_names_none() {
+        let line = RequestLine::refused(
+            &Arrival::default(),
+            None,
+            &Error::invalid_api_key(),
+            false,
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(line.outcome, "invalid_api_key");
+        assert_eq!(line.status, Some(401));
+        assert_eq!(line.key_id, None);
+    }
+}

@@ -1,0 +1,101 @@
+// Structured logs (src/log.rs): one JSON line per API request — admitted
+// (finished by the forwarding step with the origin's status), refused by
+// the key, refused before any key — and one per admin action; never a key,
+// hash or token; LOGS=off silences request lines, not admin ones.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ADMIN_TOKEN, admin, bearer, issue, logLines, startOrigin, startWorker } from "./harness.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test("every request and admin action is one JSON line with its outcome, status, key and latency", async () => {
+  const origin = await startOrigin();
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url, ADMISSION: "exact" } });
+  try {
+    const key = await issue(worker, { owner_id: "cus_log", allowed_ips: ["198.51.100.0/24"] });
+    const call = (headers, ray) =>
+      worker.fetch("/v1/orders?secret=q", { headers: { ...headers, "cf-ray": ray }, cf: { country: "NL" } }).then((r) => r.status);
+    const statuses = [
+      await call({ ...bearer(key.key), "cf-connecting-ip": "198.51.100.7" }, "ray-ok"),
+      await call({ ...bearer(key.key), "cf-connecting-ip": "203.0.113.9" }, "ray-ip"),
+      await call(bearer("sk_live_garbage"), "ray-bad"),
+      await call({}, "ray-none"),
+    ];
+    assert.deepEqual(statuses, [200, 403, 401, 401]);
+    const denied = await worker.fetch("/_keygate/v1/keys", { headers: { authorization: "Bearer wrong-token-000000000000" } });
+    assert.equal(denied.status, 401);
+    await sleep(200);
+    const lines = logLines(worker);
+    const byRay = Object.fromEntries(lines.filter((l) => l.log === "request").map((l) => [l.request_id, l]));
+    const ok = byRay["ray-ok"];
+    assert.equal(ok.outcome, "valid");
+    assert.equal(ok.status, 200);
+    assert.equal(ok.key_id, key.id);
+    assert.equal(ok.owner_id, "cus_log");
+    assert.equal(ok.cost, 1);
+    assert.equal(ok.object_called, true, "exact admission: the key's object decided");
+    assert.equal(ok.method, "GET");
+    assert.equal(ok.path, "/v1/orders", "the query is left out");
+    assert.equal(ok.country, "NL");
+    assert.ok(Number.isInteger(ok.latency_ms) && ok.latency_ms >= 0, JSON.stringify(ok));
+    assert.match(ok.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.deepEqual(
+      [byRay["ray-ip"].outcome, byRay["ray-ip"].status, byRay["ray-ip"].key_id, byRay["ray-ip"].cost, byRay["ray-ip"].object_called],
+      ["ip_not_allowed", 403, key.id, 0, true],
+    );
+    assert.deepEqual(
+      [byRay["ray-bad"].outcome, byRay["ray-bad"].status, byRay["ray-bad"].key_id, byRay["ray-bad"].object_called],
+      ["invalid_api_key", 401, null, false],
+    );
+    assert.deepEqual([byRay["ray-none"].outcome, byRay["ray-none"].status], ["missing_api_key", 401]);
+    const adminLines = lines.filter((l) => l.log === "admin");
+    const created = adminLines.find((l) => l.action === "createKey" && l.outcome === "ok");
+    assert.deepEqual([created.actor, created.status], ["admin_token", 201]);
+    const refused = adminLines.find((l) => l.action === "listKeys");
+    assert.deepEqual([refused.actor, refused.outcome, refused.status], [null, "unauthorized", 401]);
+    const text = worker.logs.join("");
+    for (const secret of [key.key, ADMIN_TOKEN, "secret=q"]) assert.ok(!text.includes(secret), `leaked: ${secret.slice(0, 10)}`);
+  } finally {
+    await worker.dispose();
+    await origin.close();
+  }
+});
+
+test("a hot key's leased requests are logged with no object call; LOGS=off keeps only admin lines", async () => {
+  const origin = await startOrigin();
+  let worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url } });
+  try {
+    const key = await issue(worker, { rate_limits: { per_minute: 1000 } });
+    for (let i = 0; i < 40; i++) assert.equal((await worker.fetch("/v1/orders", { headers: bearer(key.key) })).status, 200);
+    await sleep(200);
+    const requests = logLines(worker).filter((l) => l.log === "request");
+    assert.equal(requests.length, 40);
+    assert.ok(requests.every((l) => l.outcome === "valid" && l.status === 200 && l.key_id === key.id));
+    const local = requests.filter((l) => !l.object_called).length;
+    assert.ok(local > 20, `leased requests logged as decided here: ${local} of 40`);
+    await worker.dispose();
+
+    worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url, LOGS: "off" } });
+    const quiet = await issue(worker);
+    assert.equal((await worker.fetch("/v1/orders", { headers: bearer(quiet.key) })).status, 200);
+    assert.equal((await worker.fetch("/v1/orders", { headers: bearer("sk_live_garbage") })).status, 401);
+    await sleep(200);
+    const kinds = logLines(worker).map((l) => l.log);
+    assert.ok(kinds.includes("admin"), "admin actions are always logged");
+    assert.ok(!kinds.includes("request"), `LOGS=off: ${kinds}`);
+  } finally {
+    await worker.dispose();
+    await origin.close();
+  }
+});
+
+test("LOGS accepts json or off", async () => {
+  const worker = await startWorker({ vars: { LOGS: "verbose" } });
+  try {
+    const res = await worker.fetch("/v1/orders", { headers: bearer("sk_live_garbage") });
+    assert.equal(res.status, 500);
+    assert.equal((await res.json()).error.code, "misconfigured");
+  } finally {
+    await worker.dispose();
+  }
+});
