@@ -18,6 +18,10 @@ export * from "../build/index.js";
 
 const counts = { calls: 0, registry_calls: 0 };
 const COUNT_PATH = "/__bench/object-calls";
+// Analytics Engine data points written to a `USAGE` binding (Miniflare's
+// local dataset keeps none), for the tests.
+const points = [];
+const POINTS_PATH = "/__bench/usage-points";
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A Durable Object class wrapping `Inner`, counting its calls under `counter`. */
@@ -60,6 +64,18 @@ export default class extends Real {
   fetch(req) {
     if (req.url.endsWith(COUNT_PATH) && new URL(req.url).pathname === COUNT_PATH) {
       return Response.json(counts);
+    }
+    if (req.url.endsWith(POINTS_PATH) && new URL(req.url).pathname === POINTS_PATH) {
+      return Response.json(points);
+    }
+    const usage = this.env?.USAGE;
+    if (usage !== undefined && !usage.recorded) {
+      const write = usage.writeDataPoint.bind(usage);
+      usage.writeDataPoint = (point) => {
+        points.push(point);
+        write(point);
+      };
+      usage.recorded = true;
     }
     return super.fetch(req);
   }

@@ -479,6 +479,59 @@ mod tests {
     }
 
     #[test]
+    fn operations_are_named_as_the_openapi_document_names_them() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"))
+            .expect("openapi.json at the crate root");
+        let id = KeyId::generate().unwrap();
+        let owner = || "cus_1".to_owned();
+        let routes = [
+            AdminRoute::OpenApi,
+            AdminRoute::CreateKey,
+            AdminRoute::ListKeys,
+            AdminRoute::RotateKey(id.clone()),
+            AdminRoute::KeyAudit(id.clone()),
+            AdminRoute::KeyUsage(id.clone()),
+            AdminRoute::RevokeLeaked,
+            AdminRoute::Verify,
+            AdminRoute::GetKey(id.clone()),
+            AdminRoute::EditKey(id.clone()),
+            AdminRoute::RevokeKey(id.clone()),
+            AdminRoute::Whoami,
+            AdminRoute::KeyCredits(id.clone()),
+            AdminRoute::Usage,
+            AdminRoute::OwnerUsage { owner_id: owner() },
+            AdminRoute::Owner {
+                owner_id: owner(),
+                method: OwnerMethod::Get,
+            },
+            AdminRoute::Owner {
+                owner_id: owner(),
+                method: OwnerMethod::Put,
+            },
+            AdminRoute::Owner {
+                owner_id: owner(),
+                method: OwnerMethod::Delete,
+            },
+        ];
+        let documented = doc.matches("\"operationId\"").count();
+        assert_eq!(
+            routes.len(),
+            documented,
+            "one route per documented operation"
+        );
+        for route in &routes {
+            let named = format!("\"operationId\": \"{}\"", route.operation());
+            assert!(
+                doc.contains(&named),
+                "{} is not documented",
+                route.operation()
+            );
+        }
+        assert_eq!(AdminRoute::GetKey(id.clone()).target(), Some(id.as_str()));
+        assert_eq!(AdminRoute::ListKeys.target(), None);
+    }
+
+    #[test]
     fn unknown_paths_and_methods() {
         assert_eq!(
             match_route(P, "GET", "/_keygate/v2"),

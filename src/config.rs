@@ -64,6 +64,9 @@ pub struct Config {
     /// Whether every API request gets a log line (`LOGS`: `json`, the
     /// default, or `off`); admin actions are always logged.
     pub request_logs: bool,
+    /// Whether an Analytics Engine dataset is bound as `USAGE`: not a var,
+    /// set by the Worker from its bindings.
+    pub analytics_engine: bool,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -217,6 +220,7 @@ impl Config {
         };
         Ok(Config {
             request_logs,
+            analytics_engine: false,
             clock_offset_ms,
             lease_ttl_ms,
             origin_timeout_ms,
@@ -301,6 +305,8 @@ mod tests {
         assert_eq!(c.default_limits, RateLimits::DEFAULT);
         assert_eq!(c.environment_names().len(), 2);
         assert_eq!(c.requirement("DELETE", "/anything"), Ok(Requirement::OPEN));
+        assert!(c.request_logs, "request lines are on by default");
+        assert!(!config(&[("LOGS", "off")]).unwrap().request_logs);
     }
 
     #[test]
@@ -384,6 +390,7 @@ mod tests {
             ),
             (vec![("FAULTS", "meteor")], "FAULTS"),
             (vec![("MAX_BODY_BYTES", "big")], "MAX_BODY_BYTES"),
+            (vec![("LOGS", "verbose")], "LOGS"),
         ] {
             let err = config(&pairs).unwrap_err();
             assert!(err.contains(var), "{err}");

@@ -48,7 +48,7 @@ export function stateDir() {
  * through bench/keygate-wrapper.mjs, which counts key-object calls (read
  * them with `objectCalls(worker)`).
  */
-export async function startWorker({ vars = {}, persist, logs, wrapped = false } = {}) {
+export async function startWorker({ vars = {}, persist, logs, wrapped = false, analytics = false } = {}) {
   const bindings = { ADMIN_TOKEN, ...vars };
   const printed = logs ?? [];
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
@@ -67,6 +67,8 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false } 
     bindings,
     kvNamespaces: ["KEYS"],
     assets: ASSETS,
+    // `analytics`: an Analytics Engine dataset bound as USAGE (see the README).
+    ...(analytics ? { analyticsEngineDatasets: { USAGE: { dataset: "keygate_usage" } } } : {}),
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },

@@ -99,3 +99,30 @@ test("LOGS accepts json or off", async () => {
     await worker.dispose();
   }
 });
+
+test("with an Analytics Engine dataset bound, every decision is one data point, also with LOGS=off", async () => {
+  const origin = await startOrigin();
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url, LOGS: "off", ADMISSION: "exact" }, wrapped: true, analytics: true });
+  try {
+    const key = await issue(worker, { owner_id: "cus_ae" });
+    const statuses = [
+      (await worker.fetch("/v1/orders", { headers: bearer(key.key), cf: { country: "DE" } })).status,
+      (await worker.fetch("/v1/orders", { headers: bearer("sk_live_garbage"), cf: { country: "FR" } })).status,
+    ];
+    assert.deepEqual(statuses, [200, 401]);
+    await sleep(200);
+    const points = await (await worker.fetch("/__bench/usage-points")).json();
+    assert.equal(points.length, 2, JSON.stringify(points));
+    const [admitted, refused] = points;
+    assert.deepEqual(admitted.indexes, [key.id]);
+    assert.deepEqual(admitted.blobs, [key.id, "cus_ae", "valid", "GET /v1/orders", "DE"]);
+    assert.deepEqual([admitted.doubles[0], admitted.doubles[2], admitted.doubles[3]], [1, 200, 1], "cost, status, object called");
+    assert.ok(admitted.doubles[1] >= 0, "latency");
+    assert.deepEqual(refused.blobs, ["", "", "invalid_api_key", "GET /v1/orders", "FR"]);
+    assert.deepEqual([refused.doubles[0], refused.doubles[2], refused.doubles[3]], [0, 401, 0]);
+    assert.ok(!logLines(worker).some((l) => l.log === "request"), "LOGS=off still holds");
+  } finally {
+    await worker.dispose();
+    await origin.close();
+  }
+});

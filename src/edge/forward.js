@@ -51,12 +51,37 @@ function originFailed(keyId, env, ctx) {
   }
 }
 
-/** Writes `log` (a request's line, see src/log.rs) finished with `status`. */
-function written(log, status) {
+/**
+ * Records a request's `line` (see src/log.rs): to the log when `logged`,
+ * and as one data point of the Analytics Engine dataset bound as `USAGE`,
+ * when there is one (the layout the README documents for SQL queries).
+ */
+export function record(line, env, logged) {
+  if (logged) console.log(JSON.stringify(line));
+  const usage = env?.USAGE;
+  if (usage === undefined) return;
+  try {
+    usage.writeDataPoint({
+      indexes: [line.key_id ?? ""],
+      blobs: [line.key_id ?? "", line.owner_id ?? "", line.outcome, `${line.method} ${line.path}`, line.country ?? ""],
+      doubles: [line.cost, line.latency_ms ?? 0, line.status ?? 0, line.object_called ? 1 : 0],
+    });
+  } catch {
+    // A lost data point loses one count, never the answer.
+  }
+}
+
+/** {@link record}, for a line written whole by Rust as JSON `text`. */
+export function recordText(text, env, logged) {
+  record(JSON.parse(text), env, logged);
+}
+
+/** Finishes an admitted request's `log` with `status` and its latency, and records it. */
+function written(log, status, env) {
   if (log === null) return;
   log.line.status = status;
   log.line.latency_ms = Date.now() - log.started;
-  console.log(JSON.stringify(log.line));
+  record(log.line, env, log.logged);
 }
 
 /**
@@ -74,7 +99,7 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
     const reject = (error) => {
       try {
         const answer = failure(error, keyId, timeoutMs);
-        written(plan?.log ?? null, answer.status);
+        written(plan?.log ?? null, answer.status, env);
         resolve(answer);
       } catch (thrown) {
         fail(thrown);
@@ -107,7 +132,7 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
           // in one step, with no Headers object built separately.
           const out = new Response(resp.body, resp);
           apply(out.headers, plan.response);
-          written(plan.log, out.status);
+          written(plan.log, out.status, env);
           resolve(out);
         } catch (error) {
           reject(error);

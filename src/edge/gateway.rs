@@ -12,7 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Context, Env, Response};
 
 use super::http::{self, HeaderEdits};
-use super::{batch, proxy, store, Edge, Entered, Presented};
+use super::{batch, proxy, record, store, Edge, Entered, Presented};
 use crate::admission::table::{Ask, Ended, Judged, Leases};
 use crate::analytics::Outcome;
 use crate::config::Config;
@@ -82,7 +82,8 @@ impl Api {
         config: &'a Config,
         object_called: bool,
     ) -> proxy::Forward<'a> {
-        let log = config.request_logs.then(|| proxy::Logged {
+        let log = record::wanted(config).then(|| proxy::Logged {
+            logged: config.request_logs,
             line: RequestLine::admitted(
                 &self.target.arrival,
                 (&grant.key_id, grant.owner_id.as_deref()),
@@ -121,7 +122,7 @@ impl Api {
         refusal: Refusal,
         trail: &Trail,
     ) -> Result<web_sys::Response, Error> {
-        if edge.config.request_logs {
+        if record::wanted(edge.config) {
             let held = with_leases(edge.config, |l| l.holder(hash));
             let found = trail.key.borrow();
             let key = match (&held, found.as_ref()) {
@@ -129,13 +130,14 @@ impl Api {
                 (None, Some(id)) => Some((id, None)),
                 (None, None) => None,
             };
-            http::log(&RequestLine::refused(
+            let line = RequestLine::refused(
                 &self.target.arrival,
                 key,
                 &refusal.error,
                 trail.object_called.get(),
                 http::now(),
-            ));
+            );
+            record::refusal(edge.env, edge.config, &line);
         }
         let mut edits = HeaderEdits::default();
         edits.cors(

@@ -13,6 +13,7 @@
 //! - `guard_object`: one small Durable Object per client counting failed admin logins.
 //! - `gateway`: the API path: key → KV → Durable Object → proxy.
 //! - `proxy` (with `forward.js`): forwarding to the origin.
+//! - `record`: a request's log line, and its Analytics Engine data point.
 
 mod admin;
 mod batch;
@@ -22,6 +23,7 @@ mod http;
 mod key_object;
 mod owner_object;
 mod proxy;
+mod record;
 mod registry_object;
 mod rows;
 mod store;
@@ -105,14 +107,12 @@ impl Seen {
             return;
         };
         batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
-        if !self.admin && config(env).map_or(true, |c| c.request_logs) {
-            http::log(&RequestLine::refused(
-                &self.arrival,
-                None,
-                error,
-                false,
-                http::now(),
-            ));
+        let line = || RequestLine::refused(&self.arrival, None, error, false, http::now());
+        match config(env) {
+            Ok(config) if !self.admin => record::refusal(env, &config, &line()),
+            // Unconfigured, the line is still logged: there is nothing else to go by.
+            Err(_) if !self.admin => http::log(&line()),
+            _ => {}
         }
     }
 }
@@ -163,7 +163,11 @@ pub(crate) fn config(env: &Env) -> Result<Rc<Config>, Error> {
             Error::Misconfigured
         })?;
     http::set_clock_offset(config.clock_offset_ms);
-    let config = Rc::new(config);
+    let config = Rc::new(Config {
+        analytics_engine: js_sys::Reflect::get(&env.clone().into(), &JsValue::from_str("USAGE"))
+            .is_ok_and(|usage| !usage.is_undefined()),
+        ..config
+    });
     CONFIG.with(|c| c.set(config.clone()).ok());
     Ok(config)
 }

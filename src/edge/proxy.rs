@@ -63,8 +63,8 @@ pub struct Forward<'a> {
     /// gave them: an origin failure is reported to the key's object from
     /// `forward.js`, kept alive by the context (see [`origin_failed`]).
     pub runtime: &'a Runtime,
-    /// The request's log line, for `forward.js` to finish and write when
-    /// the origin answers; `None` with `LOGS=off`.
+    /// The request's line, for `forward.js` to finish and record when the
+    /// origin answers (see `record`); `None` when nothing records it.
     pub log: Option<Logged>,
 }
 
@@ -72,6 +72,8 @@ pub struct Forward<'a> {
 /// runtime's clock, milliseconds), for its latency.
 #[derive(Serialize)]
 pub struct Logged {
+    /// Whether the line is logged (else only counted in Analytics Engine).
+    pub logged: bool,
     /// The line so far.
     pub line: RequestLine,
     /// `Date.now()` at arrival.
