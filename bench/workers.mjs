@@ -19,7 +19,8 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false }
     modulesRoot: wrapped ? "." : "build",
     modulesRules,
     compatibilityDate: COMPAT,
-    bindings: { ADMIN_TOKEN: token, ORIGIN_LIVE: origin, ...bindings },
+    // BENCH_LOGS=off: measure without request log lines (LOGS=off).
+    bindings: { ADMIN_TOKEN: token, ORIGIN_LIVE: origin, ...(process.env.BENCH_LOGS ? { LOGS: process.env.BENCH_LOGS } : {}), ...bindings },
     kvNamespaces: ["KEYS"],
     assets: { directory: "build/assets", binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } },
     durableObjects: {
