@@ -9,9 +9,12 @@
 //! written whole by the Worker. `LOGS=off` turns request lines off (admin
 //! lines stay: they are the audit of who did what).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use crate::analytics::Outcome;
+use crate::analytics::overall::UsageReport;
+use crate::analytics::{Granularity, Outcome};
 use crate::error::Error;
 use crate::key::KeyId;
 use crate::time::Timestamp;
@@ -125,6 +128,41 @@ impl RequestLine {
     }
 }
 
+/// What one isolate refused before judging any key (no key, an invalid
+/// one, an oversize request) since its last batch: one line per batch
+/// (at most one every [`crate::analytics::overall::FLUSH_MS`]), however
+/// many requests — a flood of garbage keys makes a bounded number of log
+/// lines, as it makes a bounded number of writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefusedLine {
+    /// Always `"refused_before_key"`.
+    pub log: &'static str,
+    /// When the batch was written.
+    pub at: Timestamp,
+    /// Requests by outcome.
+    pub counts: BTreeMap<&'static str, u64>,
+}
+
+impl RefusedLine {
+    /// The line for `batch`, if it refused anything before a key.
+    pub fn of(batch: &UsageReport, at: Timestamp) -> Option<RefusedLine> {
+        let mut counts = BTreeMap::new();
+        for row in batch
+            .closed
+            .rows
+            .iter()
+            .filter(|r| r.granularity == Granularity::Minute && r.outcome.before_key())
+        {
+            *counts.entry(row.outcome.as_str()).or_default() += row.tally.count;
+        }
+        (!counts.is_empty()).then_some(RefusedLine {
+            log: "refused_before_key",
+            at,
+            counts,
+        })
+    }
+}
+
 /// One admin API call, as logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AdminLine {
@@ -195,6 +233,27 @@ mod tests {
         assert_eq!(json["cost"], 5);
         assert!(json.get("status").is_none() && json.get("latency_ms").is_none());
         assert_eq!(json["owner_id"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_batch_of_refusals_is_one_line_of_counts() {
+        use crate::analytics::overall::Batch;
+        let mut batch = Batch::default();
+        let t = Timestamp::from_millis(1_795_946_405_000);
+        for i in 0..1_000 {
+            batch.count(Outcome::InvalidApiKey, None, t.plus_millis(i * 100));
+        }
+        batch.count(Outcome::MissingApiKey, None, t);
+        let revoked: KeyId = "key_0000000000000001".parse().unwrap();
+        batch.count(Outcome::KeyRevoked, Some(&revoked), t);
+        let line = RefusedLine::of(&batch.take(), t).unwrap();
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(
+            json["counts"],
+            serde_json::json!({"invalid_api_key": 1000, "missing_api_key": 1}),
+            "a revoked key's refusal has its own line, with the key"
+        );
+        assert_eq!(RefusedLine::of(&Batch::default().take(), t), None);
     }
 
     #[test]

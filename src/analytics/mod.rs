@@ -115,6 +115,15 @@ impl Outcome {
         })
     }
 
+    /// Whether this outcome is decided before any key (no key, an invalid
+    /// one, an oversize request): those are counted per isolate, in batches.
+    pub fn before_key(self) -> bool {
+        matches!(
+            self,
+            Outcome::MissingApiKey | Outcome::InvalidApiKey | Outcome::RequestTooLarge
+        )
+    }
+
     /// Whether this outcome is a refusal (not `valid`, not `origin_error`).
     pub fn is_refusal(self) -> bool {
         !matches!(self, Outcome::Valid | Outcome::OriginError)

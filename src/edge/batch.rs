@@ -1,7 +1,8 @@
 //! This isolate's batch of overall-usage counts (see
 //! [`crate::analytics::overall`]): refusals decided before any key's object
 //! was asked, sent to the registry at most once every [`FLUSH_MS`], after
-//! the response, however many there were.
+//! the response, however many there were — and logged then as one
+//! [`RefusedLine`] of counts.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::analytics::Outcome;
 use crate::error::Error;
 use crate::key::KeyId;
 use crate::lifecycle::registry::RegistryCommand;
+use crate::log::RefusedLine;
 
 thread_local! {
     static BATCH: RefCell<Batch> = RefCell::default();
@@ -37,6 +39,11 @@ pub fn count(env: &Env, ctx: &Context, outcome: Outcome, key: Option<&KeyId>) {
     ctx.wait_until(async move {
         worker::Delay::from(Duration::from_millis(FLUSH_MS)).await;
         let usage = BATCH.with(|b| b.borrow_mut().take());
+        if super::config(&env).is_ok_and(|c| c.request_logs) {
+            if let Some(line) = RefusedLine::of(&usage, http::now()) {
+                http::log(&line);
+            }
+        }
         let report = RegistryCommand::Report { touch: None, usage };
         // Lost, the batch's counts are missing from the overall usage; no
         // key's limits or own usage depend on them.

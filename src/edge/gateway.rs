@@ -82,16 +82,22 @@ impl Api {
         config: &'a Config,
         object_called: bool,
     ) -> proxy::Forward<'a> {
-        let log = record::wanted(config).then(|| proxy::Logged {
-            logged: config.request_logs,
-            line: RequestLine::admitted(
-                &self.target.arrival,
-                (&grant.key_id, grant.owner_id.as_deref()),
-                self.cost,
-                object_called,
-            ),
-            started: self.target.started,
-        });
+        let log = record::wanted(config)
+            .then(|| {
+                let line = RequestLine::admitted(
+                    &self.target.arrival,
+                    (&grant.key_id, grant.owner_id.as_deref()),
+                    self.cost,
+                    object_called,
+                );
+                serde_json::to_string(&line).ok()
+            })
+            .flatten()
+            .map(|line| proxy::Logged {
+                logged: config.request_logs,
+                line,
+                started: self.target.started,
+            });
         proxy::Forward {
             url,
             path_and_query: &url[self.origin.len()..],

@@ -40,6 +40,7 @@ use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{js_sys, web_sys, Context, Env, Headers};
 
 use crate::admin::match_route;
+use crate::analytics::Outcome;
 use crate::config::Config;
 use crate::error::Error;
 use crate::log::{Arrival, RequestLine};
@@ -107,12 +108,19 @@ impl Seen {
             return;
         };
         batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
+        if self.admin {
+            return;
+        }
         let line = || RequestLine::refused(&self.arrival, None, error, false, http::now());
         match config(env) {
-            Ok(config) if !self.admin => record::refusal(env, &config, &line()),
+            // Refused before any key: logged in counts with the batch (a
+            // flood must not make a line per request); still a data point.
+            Ok(config) if Outcome::at_edge(error).is_some() => {
+                record::data_point(env, &config, &line());
+            }
+            Ok(config) => record::refusal(env, &config, &line()),
             // Unconfigured, the line is still logged: there is nothing else to go by.
-            Err(_) if !self.admin => http::log(&line()),
-            _ => {}
+            Err(_) => http::log(&line()),
         }
     }
 }

@@ -21,7 +21,6 @@ use crate::error::Error;
 use crate::key::KeyId;
 use crate::keystate::{Command, Grant};
 use crate::limits::Quota;
-use crate::log::RequestLine;
 use crate::signature::{self, Signed, SigningKey};
 
 /// Headers keygate sets for the origin. Every client header named
@@ -74,8 +73,8 @@ pub struct Forward<'a> {
 pub struct Logged {
     /// Whether the line is logged (else only counted in Analytics Engine).
     pub logged: bool,
-    /// The line so far.
-    pub line: RequestLine,
+    /// The line so far, as JSON text (`forward.js` appends to it).
+    pub line: String,
     /// `Date.now()` at arrival.
     pub started: f64,
 }

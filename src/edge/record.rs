@@ -24,10 +24,20 @@ pub fn wanted(config: &Config) -> bool {
 
 /// Records `line`, a request answered without the origin.
 pub fn refusal(env: &Env, config: &Config, line: &RequestLine) {
-    if !wanted(config) {
+    record(env, config.request_logs, config.analytics_engine, line);
+}
+
+/// Writes `line` to Analytics Engine only (its log line comes in counts,
+/// with the isolate's batch: see [`crate::log::RefusedLine`]).
+pub fn data_point(env: &Env, config: &Config, line: &RequestLine) {
+    record(env, false, config.analytics_engine, line);
+}
+
+fn record(env: &Env, logged: bool, counted: bool, line: &RequestLine) {
+    if !(logged || counted) {
         return;
     }
     if let Ok(text) = serde_json::to_string(line) {
-        record_text(&text, &env.clone().into(), config.request_logs);
+        record_text(&text, &env.clone().into(), logged);
     }
 }
