@@ -93,6 +93,24 @@ test("a hot key's leased requests are logged with no object call; LOGS=off keeps
   }
 });
 
+test("an origin that answers after the timeout is logged once, with the 504 the client got", async () => {
+  const origin = await startOrigin({ delayMs: 1_500 });
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url, ORIGIN_TIMEOUT_MS: "500" } });
+  try {
+    const key = await issue(worker);
+    const res = await worker.fetch("/v1/orders", { headers: { ...bearer(key.key), "cf-ray": "ray-slow" } });
+    assert.equal(res.status, 504);
+    // The origin's late answer arrives while the invocation is still alive.
+    await sleep(2_000);
+    const lines = logLines(worker).filter((l) => l.request_id === "ray-slow");
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.deepEqual([lines[0].outcome, lines[0].status], ["valid", 504]);
+  } finally {
+    await worker.dispose();
+    await origin.close();
+  }
+});
+
 test("LOGS accepts json or off", async () => {
   const worker = await startWorker({ vars: { LOGS: "verbose" } });
   try {

@@ -100,10 +100,18 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
   // it unsettled (the client would hang) or throw across into wasm.
   return new Promise((resolve, fail) => {
     let plan;
+    // Written once: an origin that answers after the timeout is not logged again.
+    let done = false;
+    const finish = (status) => {
+      if (done) return;
+      done = true;
+      written(plan?.log ?? null, status, env);
+    };
     const reject = (error) => {
       try {
         const answer = failure(error, keyId, timeoutMs);
-        written(plan?.log ?? null, answer.status, env);
+        // A body cut at the cap (keygate aborted the upload) is answered 413 by Rust.
+        finish(signal?.aborted ? 413 : answer.status);
         resolve(answer);
       } catch (thrown) {
         fail(thrown);
@@ -136,7 +144,7 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
           // in one step, with no Headers object built separately.
           const out = new Response(resp.body, resp);
           apply(out.headers, plan.response);
-          written(plan.log, out.status, env);
+          finish(out.status);
           resolve(out);
         } catch (error) {
           reject(error);

@@ -165,7 +165,16 @@ impl Api {
     ) -> Result<web_sys::Response, Error> {
         let url = self.url();
         let to = self.to(&url, &grant, &config, object_called);
-        proxy::forward(&req, to, &grant).await
+        match proxy::forward(&req, to, &grant).await {
+            // A streamed body cut at the cap after the key admitted it:
+            // answered here, so it is counted and logged once, as the key's
+            // (forward.js logged it with 413), not again as a refusal before
+            // any key.
+            Err(error @ Error::PayloadTooLarge { .. }) => http::error_response(&error, http::now())
+                .map(Into::into)
+                .map_err(|_| Error::Internal),
+            answer => answer,
+        }
     }
 }
 
@@ -233,7 +242,10 @@ pub fn enter(
             ctx: &ctx,
             config: &config,
         };
-        let trail = Trail::default();
+        let trail = Trail {
+            api: true,
+            ..Trail::default()
+        };
         match judge_remote(edge, &hash, ask, access, None, &trail).await {
             Ok(Ok(grant)) => {
                 let called = trail.object_called.get();
@@ -365,6 +377,9 @@ struct Trail {
     key: RefCell<Option<KeyId>>,
     /// Whether its object was asked (KV may answer first).
     object_called: Cell<bool>,
+    /// An API request (counted in the overall usage); not an admin
+    /// credential being checked.
+    api: bool,
 }
 
 /// The key's object's verdict on `ask` (and the lease it may lend).
@@ -409,7 +424,9 @@ async fn ask_object(
         .ok_or_else(Error::invalid_api_key)?;
     *trail.key.borrow_mut() = Some(entry.id.clone());
     if entry.revoked {
-        batch::count(edge.env, edge.ctx, Outcome::KeyRevoked, Some(&entry.id));
+        if trail.api {
+            batch::count(edge.env, edge.ctx, Outcome::KeyRevoked, Some(&entry.id));
+        }
         return Ok(Reply::Refused {
             error: Error::KeyRevoked,
             allowed_origins: entry.allowed_origins,

@@ -107,10 +107,11 @@ impl Seen {
         let Err(error) = result else {
             return;
         };
-        batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
+        // Admin API failures are the admin line's (see `admin::handle`).
         if self.admin {
             return;
         }
+        batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
         let line = || RequestLine::refused(&self.arrival, None, error, false, http::now());
         match config(env) {
             // Refused before any key: logged in counts with the batch (a
