@@ -48,8 +48,6 @@ pub struct Target {
     pub presented: Presented,
     /// The request's log line's start.
     pub arrival: Arrival,
-    /// `Date.now()` at arrival, for the latency.
-    pub started: f64,
 }
 
 /// An API request once its key is read: where it goes if admitted.
@@ -82,21 +80,17 @@ impl Api {
         config: &'a Config,
         object_called: bool,
     ) -> proxy::Forward<'a> {
+        let arrival = &self.target.arrival;
         let log = record::wanted(config)
             .then(|| {
-                let line = RequestLine::admitted(
-                    &self.target.arrival,
-                    (&grant.key_id, grant.owner_id.as_deref()),
-                    self.cost,
-                    object_called,
-                );
-                serde_json::to_string(&line).ok()
+                let key = (&grant.key_id, grant.owner_id.as_deref());
+                RequestLine::admitted(arrival, key, self.cost, object_called)
             })
-            .flatten()
+            .and_then(|line| serde_json::to_string(&line).ok())
             .map(|line| proxy::Logged {
                 logged: config.request_logs,
                 line,
-                started: self.target.started,
+                started: http::runtime_millis(arrival.at),
             });
         proxy::Forward {
             url,

@@ -37,6 +37,12 @@ pub fn now() -> Timestamp {
     RuntimeClock.now()
 }
 
+/// `at` on the runtime's own clock (`Date.now()` milliseconds, without the
+/// test-only offset), for latencies measured in JavaScript.
+pub fn runtime_millis(at: Timestamp) -> f64 {
+    (at.as_millis() as i64 - CLOCK_OFFSET_MS.get()) as f64
+}
+
 /// Writes one structured log line (see [`crate::log`]).
 pub fn log<T: Serialize>(line: &T) {
     if let Ok(text) = serde_json::to_string(line) {

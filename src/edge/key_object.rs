@@ -87,13 +87,13 @@ impl KeyObject {
     }
 
     /// Runs `step` on the state (loaded on first use) at `now`,
-    /// synchronously, and writes what it changed. Returns the answer and,
-    /// when due, the report to send the registry after answering.
+    /// synchronously, and writes what it changed; when due, reports to the
+    /// registry off the path (see [`KeyObject::report`]). Returns the answer.
     fn run<A>(
         &self,
         now: Timestamp,
         step: impl FnOnce(&mut KeyState, Timestamp) -> (A, Writes),
-    ) -> Result<(A, Option<RegistryCommand>)> {
+    ) -> Result<A> {
         let sql = self.state.storage().sql();
         let mut loaded = self.loaded()?;
         let (state, table) = &mut *loaded;
@@ -122,16 +122,17 @@ impl KeyObject {
             return Err(e);
         }
         let Some(record) = &state.record else {
-            return Ok((answer, None));
+            return Ok(answer);
         };
         let touch = match (writes.report, state.activity.last_used) {
             (true, Some(last_used)) => Some((record.id.clone(), last_used)),
             _ => None,
         };
         let usage = UsageReport::of_key(&record.id, closed);
-        let report = (touch.is_some() || !usage.is_empty())
-            .then_some(RegistryCommand::Report { touch, usage });
-        Ok((answer, report))
+        if touch.is_some() || !usage.is_empty() {
+            self.report(RegistryCommand::Report { touch, usage });
+        }
+        Ok(answer)
     }
 
     /// Sets the alarm that closes the open usage minute at its end, unless
@@ -215,13 +216,9 @@ impl KeyObject {
         }
         // A settlement never reports a use (the admission already did), but
         // a refusal may close a usage minute.
-        let (settled, report) = self.run(http::now(), |state, now| {
+        self.run(http::now(), |state, now| {
             state.settle(granted, answer, access, at, now)
-        })?;
-        if let Some(report) = report {
-            self.report(report);
-        }
-        Ok(settled)
+        })
     }
 }
 
@@ -300,7 +297,7 @@ impl DurableObject for KeyObject {
             let stall = Duration::from_millis(store::OBJECT_TIMEOUT_MS + 2_000);
             worker::Delay::from(stall).await;
         }
-        let (mut answer, report) = self.run(now, |state, now| state.apply(command, now))?;
+        let mut answer = self.run(now, |state, now| state.apply(command, now))?;
         if let (Some((owner_id, access)), Ok(granted @ Reply::Granted { .. })) = (owner, &answer) {
             answer = self
                 .charge_owner(owner_id, &access, granted.clone(), now)
@@ -316,9 +313,6 @@ impl DurableObject for KeyObject {
                 }
             });
         }
-        if let Some(report) = report {
-            self.report(report);
-        }
         self.arm_alarm().await;
         http::json(200, &answer)
     }
@@ -327,10 +321,7 @@ impl DurableObject for KeyObject {
         // A fresh isolate: the configuration sets the clock's test offset.
         super::config(&self.env).ok();
         self.alarm_at.set(None);
-        let (_, report) = self.run(http::now(), |state, now| ((), state.close_minute(now)))?;
-        if let Some(report) = report {
-            self.report(report);
-        }
+        self.run(http::now(), |state, now| ((), state.close_minute(now)))?;
         // A decision may have opened a new minute since.
         self.arm_alarm().await;
         Response::empty()

@@ -226,7 +226,6 @@ fn cf_country(req: &web_sys::Request) -> Option<String> {
 /// `ctx` is the runtime's context object: the API path hands it to
 /// `forward.js` as it is.
 fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Result<Entered, Error> {
-    let started = js_sys::Date::now();
     let config = config(&env)?;
     // Read once: every later step works on this copy.
     let url = req.url();
@@ -279,10 +278,10 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
     let method = req.method().to_ascii_uppercase();
     seen.arrival.method.clone_from(&method);
     seen.arrival.country.clone_from(&presented.country);
-    seen.arrival.path = path_of(&url).to_owned();
     // Judged and forwarded in this one form, so the origin serves exactly
-    // the path keygate authorized.
-    let path = canonical(path_of(&url))?;
+    // the path keygate authorized (a path that has none is logged as sent).
+    let path =
+        canonical(path_of(&url)).inspect_err(|_| seen.arrival.path = path_of(&url).to_owned())?;
     seen.arrival.path.clone_from(&path);
     match match_route(&config.admin_prefix, &method, &path) {
         Some(route) => {
@@ -311,7 +310,6 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
                 chunked,
                 presented,
                 arrival: seen.arrival.clone(),
-                started,
             };
             gateway::enter(req, target, env, ctx, config)
         }

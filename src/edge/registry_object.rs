@@ -195,8 +195,7 @@ impl RegistryObject {
                     )?;
                 }
                 if !usage.is_empty() {
-                    usage_tables::write(sql, &usage.closed, now)?;
-                    usage_tables::write_key_days(sql, &usage.keys, now)?;
+                    usage_tables::write_overall(sql, &usage, now)?;
                 }
                 Ok(RegistryReply::Done)
             }

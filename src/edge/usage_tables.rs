@@ -7,7 +7,7 @@
 use worker::{Result, SqlStorage, SqlStorageValue};
 
 use super::rows::rows;
-use crate::analytics::overall::KeyDay;
+use crate::analytics::overall::{KeyDay, UsageReport};
 use crate::analytics::{Closed, Granularity, Outcome, Row, Stored, Tally, UsageQuery};
 use crate::time::Timestamp;
 
@@ -40,6 +40,19 @@ fn create(sql: &SqlStorage) -> Result<()> {
 /// keeps.
 pub fn write(sql: &SqlStorage, closed: &Closed, now: Timestamp) -> Result<()> {
     create(sql)?;
+    add(sql, closed, now)
+}
+
+/// Adds a report into the registry's overall tables: [`write`]'s rows,
+/// and the keys' day totals for the top-keys lists.
+pub fn write_overall(sql: &SqlStorage, report: &UsageReport, now: Timestamp) -> Result<()> {
+    create(sql)?;
+    add(sql, &report.closed, now)?;
+    add_key_days(sql, &report.keys, now)
+}
+
+/// [`write`], the tables existing.
+fn add(sql: &SqlStorage, closed: &Closed, now: Timestamp) -> Result<()> {
     for row in &closed.rows {
         sql.exec(
             "INSERT INTO usage (granularity, start, outcome, count, cost) VALUES (?, ?, ?, ?, ?) \
@@ -76,8 +89,7 @@ pub fn write(sql: &SqlStorage, closed: &Closed, now: Timestamp) -> Result<()> {
 
 /// Adds keys' day totals (the registry's top-keys table), dropping days
 /// past retention.
-pub fn write_key_days(sql: &SqlStorage, days: &[KeyDay], now: Timestamp) -> Result<()> {
-    create(sql)?;
+fn add_key_days(sql: &SqlStorage, days: &[KeyDay], now: Timestamp) -> Result<()> {
     for d in days {
         sql.exec(
             "INSERT INTO usage_keys (day, key_id, requests, refused) VALUES (?, ?, ?, ?) \
