@@ -265,7 +265,7 @@ fn is_base62(b: u8) -> bool {
 
 /// `len` uniformly random base62 characters. Bytes ≥ 248 are redrawn so
 /// that `byte % 62` carries no modulo bias.
-fn random_base62(len: usize) -> Result<String, getrandom::Error> {
+pub(crate) fn random_base62(len: usize) -> Result<String, getrandom::Error> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {

@@ -65,6 +65,7 @@ pub mod signature;
 pub mod size;
 pub mod time;
 pub mod verify;
+pub mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -237,7 +237,8 @@ pub enum Holder {
 }
 
 impl Holder {
-    fn is_key(&self) -> bool {
+    /// Whether the limit is the key's own.
+    pub fn is_key(&self) -> bool {
         *self == Holder::Key
     }
 
