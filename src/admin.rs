@@ -19,6 +19,10 @@
 //! | `PATCH` | `/v1/keys/{id}` | admin token |
 //! | `DELETE` | `/v1/keys/{id}` | admin token |
 //! | `GET` | `/v1/whoami` | the API key itself |
+//! | `POST`, `GET` | `/v1/webhooks` | `ADMIN_TOKEN` only |
+//! | `GET`, `DELETE` | `/v1/webhooks/{id}` | `ADMIN_TOKEN` only |
+//! | `POST` | `/v1/webhooks/{id}/test` | `ADMIN_TOKEN` only |
+//! | `GET` | `/v1/webhooks/{id}/deliveries` | `ADMIN_TOKEN` only |
 //!
 //! "admin token" means `ADMIN_TOKEN`, or an API key that holds `admin`.
 
@@ -29,6 +33,7 @@ use crate::error::Error;
 use crate::json_text;
 use crate::key::KeyId;
 use crate::lifecycle::record::check_owner_id;
+use crate::webhook::WebhookId;
 
 /// Largest admin request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -77,6 +82,25 @@ pub enum AdminRoute {
         /// What to do.
         method: OwnerMethod,
     },
+    /// `/v1/webhooks…`: the webhook endpoints.
+    Webhooks(WebhookRoute),
+}
+
+/// A webhook route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookRoute {
+    /// `POST /v1/webhooks`: add an endpoint.
+    Create,
+    /// `GET /v1/webhooks`: list them.
+    List,
+    /// `GET /v1/webhooks/{id}`: read one.
+    Get(WebhookId),
+    /// `DELETE /v1/webhooks/{id}`: remove one.
+    Delete(WebhookId),
+    /// `POST /v1/webhooks/{id}/test`: send it a test event.
+    Test(WebhookId),
+    /// `GET /v1/webhooks/{id}/deliveries`: its latest deliveries.
+    Deliveries(WebhookId),
 }
 
 impl AdminRoute {
@@ -103,6 +127,14 @@ impl AdminRoute {
                 OwnerMethod::Put => "putOwner",
                 OwnerMethod::Delete => "deleteOwner",
             },
+            AdminRoute::Webhooks(route) => match route {
+                WebhookRoute::Create => "createWebhook",
+                WebhookRoute::List => "listWebhooks",
+                WebhookRoute::Get(_) => "getWebhook",
+                WebhookRoute::Delete(_) => "deleteWebhook",
+                WebhookRoute::Test(_) => "testWebhook",
+                WebhookRoute::Deliveries(_) => "webhookDeliveries",
+            },
         }
     }
 
@@ -119,6 +151,12 @@ impl AdminRoute {
             AdminRoute::OwnerUsage { owner_id } | AdminRoute::Owner { owner_id, .. } => {
                 Some(owner_id)
             }
+            AdminRoute::Webhooks(
+                WebhookRoute::Get(id)
+                | WebhookRoute::Delete(id)
+                | WebhookRoute::Test(id)
+                | WebhookRoute::Deliveries(id),
+            ) => Some(id.as_str()),
             _ => None,
         }
     }
@@ -145,6 +183,11 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let id = |id: &str| id.parse::<KeyId>().map_err(|_| Error::NotFound);
+    let webhook = |id: &str, route: fn(WebhookId) -> WebhookRoute| {
+        id.parse::<WebhookId>()
+            .map(|id| AdminRoute::Webhooks(route(id)))
+            .map_err(|_| Error::NotFound)
+    };
     let route = match (method, segments.as_slice()) {
         ("GET", ["openapi.json"]) => Ok(AdminRoute::OpenApi),
         ("POST", ["v1", "keys"]) => Ok(AdminRoute::CreateKey),
@@ -176,6 +219,16 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
             let owner_id = crate::lifecycle::list::percent_decode(owner, false);
             check_owner_id(&owner_id).map(|()| AdminRoute::OwnerUsage { owner_id })
         }
+        ("POST", ["v1", "webhooks"]) => Ok(AdminRoute::Webhooks(WebhookRoute::Create)),
+        ("GET", ["v1", "webhooks"]) => Ok(AdminRoute::Webhooks(WebhookRoute::List)),
+        ("GET", ["v1", "webhooks", hook]) => webhook(hook, WebhookRoute::Get),
+        ("DELETE", ["v1", "webhooks", hook]) => webhook(hook, WebhookRoute::Delete),
+        ("POST", ["v1", "webhooks", hook, "test"]) => webhook(hook, WebhookRoute::Test),
+        ("GET", ["v1", "webhooks", hook, "deliveries"]) => webhook(hook, WebhookRoute::Deliveries),
+        (_, ["v1", "webhooks"]) => not_allowed("GET, POST"),
+        (_, ["v1", "webhooks", _]) => not_allowed("GET, DELETE"),
+        (_, ["v1", "webhooks", _, "test"]) => not_allowed("POST"),
+        (_, ["v1", "webhooks", _, "deliveries"]) => not_allowed("GET"),
         (_, ["v1", "owners", _, "usage"]) => not_allowed("GET"),
         (_, ["v1", "owners", _]) => not_allowed("GET, PUT, DELETE"),
         (_, ["openapi.json"] | ["v1", "whoami" | "usage"]) => not_allowed("GET"),
@@ -417,6 +470,52 @@ mod tests {
     use super::*;
 
     const P: &str = "/_keygate";
+
+    #[test]
+    fn webhook_routes() {
+        let id = WebhookId::generate().unwrap();
+        let item = format!("{P}/v1/webhooks/{}", id.as_str());
+        let hooks = |route| Some(Ok(AdminRoute::Webhooks(route)));
+        assert_eq!(
+            match_route(P, "POST", "/_keygate/v1/webhooks"),
+            hooks(WebhookRoute::Create)
+        );
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/webhooks"),
+            hooks(WebhookRoute::List)
+        );
+        assert_eq!(
+            match_route(P, "GET", &item),
+            hooks(WebhookRoute::Get(id.clone()))
+        );
+        assert_eq!(
+            match_route(P, "DELETE", &item),
+            hooks(WebhookRoute::Delete(id.clone()))
+        );
+        assert_eq!(
+            match_route(P, "POST", &format!("{item}/test")),
+            hooks(WebhookRoute::Test(id.clone()))
+        );
+        assert_eq!(
+            match_route(P, "GET", &format!("{item}/deliveries")),
+            hooks(WebhookRoute::Deliveries(id.clone()))
+        );
+        assert!(matches!(
+            match_route(P, "PATCH", &item),
+            Some(Err(Error::MethodNotAllowed { .. }))
+        ));
+        assert_eq!(
+            match_route(P, "GET", "/_keygate/v1/webhooks/wh_nope"),
+            Some(Err(Error::NotFound))
+        );
+        let route = match_route(P, "POST", &format!("{item}/test"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (route.operation(), route.target()),
+            ("testWebhook", Some(id.as_str()))
+        );
+    }
 
     #[test]
     fn routes() {

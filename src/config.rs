@@ -28,6 +28,7 @@ use crate::key::{ApiKey, Environment};
 use crate::limits::{RateLimits, Tiers};
 use crate::policy::route::{Requirement, RouteTable};
 use crate::signature::SigningKey;
+use crate::webhook::delivery::Schedule;
 
 /// How long the origin may take to start answering, unless configured.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
@@ -67,6 +68,9 @@ pub struct Config {
     /// Whether an Analytics Engine dataset is bound as `USAGE`: not a var,
     /// set by the Worker from its bindings.
     pub analytics_engine: bool,
+    /// The waits between a failed webhook delivery's attempts
+    /// (`WEBHOOK_RETRY_SCHEDULE`, seconds, comma-separated).
+    pub webhook_retries: Schedule,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -218,9 +222,14 @@ impl Config {
             Some("off") => false,
             Some(_) => return Err("LOGS must be json or off".to_owned()),
         };
+        let webhook_retries = match var("WEBHOOK_RETRY_SCHEDULE") {
+            None => Schedule::default(),
+            Some(text) => Schedule::parse(&text)?,
+        };
         Ok(Config {
             request_logs,
             analytics_engine: false,
+            webhook_retries,
             clock_offset_ms,
             lease_ttl_ms,
             origin_timeout_ms,
@@ -307,6 +316,11 @@ mod tests {
         assert_eq!(c.requirement("DELETE", "/anything"), Ok(Requirement::OPEN));
         assert!(c.request_logs, "request lines are on by default");
         assert!(!config(&[("LOGS", "off")]).unwrap().request_logs);
+        let retries = config(&[("WEBHOOK_RETRY_SCHEDULE", "1,2")])
+            .unwrap()
+            .webhook_retries;
+        assert_eq!(retries.span_secs(), 3);
+        assert!(config(&[("WEBHOOK_RETRY_SCHEDULE", "soon")]).is_err());
     }
 
     #[test]

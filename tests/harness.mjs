@@ -69,6 +69,10 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false, a
     assets: ASSETS,
     // `analytics`: an Analytics Engine dataset bound as USAGE (see the README).
     ...(analytics ? { analyticsEngineDatasets: { USAGE: { dataset: "keygate_usage" } } } : {}),
+    // The webhook queue as wrangler.toml declares it (produced and consumed
+    // by this Worker); batches go out at once.
+    queueProducers: { WEBHOOKS: { queueName: "keygate-webhooks" } },
+    queueConsumers: { "keygate-webhooks": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 25 } },
     durableObjects: {
       KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
       REGISTRY: { className: "RegistryObject", useSQLite: true },
@@ -92,7 +96,9 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false, a
   // The address Miniflare serves on, for raw HTTP that fetch() cannot send.
   const url = await mf.ready;
   const fetch = (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), init);
-  return { mf, url, fetch, logs: printed, dispose: () => mf.dispose() };
+  // Runs the Cron Trigger's handler now, as the runtime would on schedule.
+  const scheduled = async () => (await mf.getWorker()).scheduled({ cron: "*/15 * * * *" });
+  return { mf, url, fetch, scheduled, logs: printed, dispose: () => mf.dispose() };
 }
 
 /** The structured log lines (see src/log.rs) a worker printed so far, parsed. */

@@ -25,7 +25,7 @@ use crate::keystate::{Access, Command, KeyAction, Reply};
 use crate::lifecycle::leak;
 use crate::lifecycle::list::{query_pairs, ListQuery, MAX_PER_PAGE};
 use crate::lifecycle::record::{KeyView, KvEntry, Secret};
-use crate::lifecycle::registry::{RegistryCommand, RegistryReply};
+use crate::lifecycle::registry::{Change, RegistryCommand, RegistryReply};
 use crate::lifecycle::request::{
     idempotency_key, CreditsRequest, IssueContext, NewKey, RotateRequest,
 };
@@ -130,7 +130,7 @@ async fn dispatch(
                 AdminRoute::Usage => {
                     let command = RegistryCommand::Usage {
                         query: usage_query(&req)?,
-                        permit: actor.overall_permit()?,
+                        permit: actor.deployment_permit()?,
                     };
                     match store::registry(env, &command).await? {
                         RegistryReply::Usage { usage } => {
@@ -142,6 +142,9 @@ async fn dispatch(
                 AdminRoute::Verify => verify(&req, edge, &actor).await?,
                 AdminRoute::Owner { owner_id, method } => {
                     owner(&req, env, config, owner_id, method, &actor).await?
+                }
+                AdminRoute::Webhooks(route) => {
+                    super::webhooks::handle(route, &req, env, &actor).await?
                 }
                 AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
             }
@@ -317,7 +320,7 @@ async fn owner_usage(
     Ok(http::json(200, &json!({ "data": usage })))
 }
 
-async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
+pub(super) async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
     let declared = req
         .headers()
         .get("Content-Length")
@@ -431,7 +434,7 @@ async fn edit(
         tiers: Tiers::default(),
     };
     let key = act(env, config, id, actor, action).await?;
-    recorded(env, key, "edit", actor, None).await
+    recorded(env, key, Change::Edit, actor, None).await
 }
 
 /// Records a change to `key` in the registry (its listing view and the
@@ -439,14 +442,14 @@ async fn edit(
 async fn recorded(
     env: &Env,
     key: KeyView,
-    action: &str,
+    action: Change,
     actor: &Actor,
     detail: Option<String>,
 ) -> Handled {
     let update = RegistryCommand::Update {
         key: key.clone(),
         hashes: vec![],
-        action: action.into(),
+        action,
         actor: actor.label(),
         detail,
     };
@@ -477,7 +480,7 @@ async fn credits(
         reply => {
             let key = expect_key(reply)?;
             let detail = format!("{:?} {}", request.op, request.amount).to_ascii_lowercase();
-            recorded(env, key, "credits", actor, Some(detail)).await
+            recorded(env, key, Change::Credits, actor, Some(detail)).await
         }
     }
 }
@@ -555,7 +558,7 @@ async fn rotate(
     let update = RegistryCommand::Update {
         key: view.clone(),
         hashes: vec![hash],
-        action: "rotate".into(),
+        action: Change::Rotate,
         actor: actor.label(),
         detail: Some(format!("previous secret expires in {grace_secs}s")),
     };
@@ -587,14 +590,14 @@ async fn revoke_key(
         }
     }
     let action = if leaked_at.is_some() {
-        "revoke_leaked"
+        Change::RevokeLeaked
     } else {
-        "revoke"
+        Change::Revoke
     };
     let update = RegistryCommand::Update {
         key: key.clone(),
         hashes: vec![],
-        action: action.into(),
+        action,
         actor: actor.label(),
         detail: leaked_at,
     };

@@ -44,7 +44,11 @@ pub fn count(env: &Env, ctx: &Context, outcome: Outcome, key: Option<&KeyId>) {
                 http::log(&line);
             }
         }
-        let report = RegistryCommand::Report { touch: None, usage };
+        let report = RegistryCommand::Report {
+            touch: None,
+            usage,
+            alerts: Vec::new(),
+        };
         // Lost, the batch's counts are missing from the overall usage; no
         // key's limits or own usage depend on them.
         if let Err(e) = store::registry(&env, &report).await {

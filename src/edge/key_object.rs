@@ -121,6 +121,7 @@ impl KeyObject {
             *self.cached.borrow_mut() = None;
             return Err(e);
         }
+        let raised = state.take_raised();
         let Some(record) = &state.record else {
             return Ok(answer);
         };
@@ -129,8 +130,16 @@ impl KeyObject {
             _ => None,
         };
         let usage = UsageReport::of_key(&record.id, closed);
-        if touch.is_some() || !usage.is_empty() {
-            self.report(RegistryCommand::Report { touch, usage });
+        let alerts: Vec<_> = raised
+            .into_iter()
+            .map(|alert| (record.id.clone(), alert))
+            .collect();
+        if touch.is_some() || !usage.is_empty() || !alerts.is_empty() {
+            self.report(RegistryCommand::Report {
+                touch,
+                usage,
+                alerts,
+            });
         }
         Ok(answer)
     }

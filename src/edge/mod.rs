@@ -14,6 +14,9 @@
 //! - `gateway`: the API path: key → KV → Durable Object → proxy.
 //! - `proxy` (with `forward.js`): forwarding to the origin.
 //! - `record`: a request's log line, and its Analytics Engine data point.
+//! - `webhooks` (with `deliver.js`): the webhook admin routes, the queue
+//!   consumer that delivers, and the scheduled sweep.
+//! - `webhook_tables`: the registry's webhook endpoints, deliveries and notices.
 
 mod admin;
 mod batch;
@@ -28,6 +31,8 @@ mod registry_object;
 mod rows;
 mod store;
 mod usage_tables;
+mod webhook_tables;
+mod webhooks;
 
 use std::cell::OnceCell;
 use std::future::Future;

@@ -4,24 +4,33 @@
 
 use std::cell::Cell;
 
+use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
-    State,
+    durable_object, BatchMessageBuilder, DurableObject, Env, QueueContentType, RawMessageBuilder,
+    Request, Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
 use super::rows::rows;
-use super::{http, usage_tables};
+use super::{http, usage_tables, webhook_tables};
 use crate::analytics::overall::{overall_series, TopKey, TOP_KEYS};
 use crate::analytics::{Granularity, UsageQuery};
+use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::lifecycle::list::SqlArg;
 use crate::lifecycle::record::KeyView;
+use crate::lifecycle::registry::Change;
 use crate::lifecycle::registry::{
-    AuditEntry, PageMeta, RegistryCommand, RegistryReply, AUDIT_RETENTION_MS,
+    AuditEntry, PageMeta, RegistryCommand, RegistryReply, WebhookAction, AUDIT_RETENTION_MS,
 };
 use crate::policy::actor::Actor;
 use crate::time::Timestamp;
+use crate::webhook::{Event, EventType};
+
+/// The queue webhook deliveries go through (wrangler.toml).
+pub const WEBHOOK_QUEUE: &str = "WEBHOOKS";
+/// How soon a failed hand-over to the queue is tried again.
+const OUTBOX_RETRY_MS: i64 = 60_000;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS keys (
@@ -41,8 +50,28 @@ const SCHEMA: &[&str] = &[
 #[durable_object]
 pub struct RegistryObject {
     state: State,
+    env: Env,
     /// Whether this instance has created its tables.
     ready: Cell<bool>,
+    /// Whether deliveries may be waiting to go on the queue (true at
+    /// start: a previous instance may have left some).
+    outbox: Cell<bool>,
+}
+
+/// An event about the key `id` as the registry has it, if it is there.
+fn key_event(
+    sql: &SqlStorage,
+    id: &str,
+    make: impl FnOnce(&KeyView) -> std::result::Result<Event, getrandom::Error>,
+) -> Result<Option<Event>> {
+    let found = rows(sql.exec("SELECT view FROM keys WHERE id = ?", vec![text(id)])?)?;
+    let Some(row) = found.first() else {
+        return Ok(None);
+    };
+    let view: KeyView = serde_json::from_str(&row.text(0)?)?;
+    make(&view)
+        .map(Some)
+        .map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 fn arg(a: SqlArg) -> SqlStorageValue {
@@ -123,12 +152,21 @@ fn top_keys(sql: &SqlStorage, query: &UsageQuery, column: &str) -> Result<Vec<To
 impl RegistryObject {
     fn run(&self, sql: &SqlStorage, command: RegistryCommand) -> Result<RegistryReply> {
         if !self.ready.get() {
-            for statement in SCHEMA {
+            for statement in SCHEMA.iter().chain(webhook_tables::SCHEMA) {
                 sql.exec(statement, None)?;
             }
             self.ready.set(true);
         }
         let now = http::now();
+        // Events are made only when an endpoint would receive them.
+        let emit = |events: Vec<Option<Event>>| -> Result<()> {
+            let events: Vec<Event> = events.into_iter().flatten().collect();
+            if webhook_tables::emit(sql, &events, None, now)?.is_some() {
+                self.outbox.set(true);
+            }
+            Ok(())
+        };
+        let hooked = || webhook_tables::any(sql);
         let audit = |actor: &str, action: &str, id: &str, detail: Option<String>| -> Result<()> {
             sql.exec(
                 "INSERT INTO audit (at, actor, action, key_id, detail) VALUES (?, ?, ?, ?, ?)",
@@ -167,6 +205,11 @@ impl RegistryObject {
                     "UPDATE keys SET state = 'live' WHERE id = ?",
                     vec![text(id.as_str())],
                 )?;
+                if hooked()? {
+                    emit(vec![key_event(sql, id.as_str(), |view| {
+                        Event::about_key(EventType::KeyCreated, view, serde_json::json!({}), now)
+                    })?])?;
+                }
                 Ok(RegistryReply::Done)
             }
             RegistryCommand::Update {
@@ -184,10 +227,35 @@ impl RegistryObject {
                     values,
                 )?;
                 add_secrets(sql, &key.id, &hashes)?;
-                audit(&actor, &action, key.id.as_str(), detail)?;
+                if hooked()? {
+                    let fields = match (action, &detail) {
+                        (Change::RevokeLeaked, Some(found)) => {
+                            serde_json::json!({ "where": found })
+                        }
+                        (Change::Revoke, _) => serde_json::json!({ "reason": key.revoked_reason }),
+                        (change, _) => serde_json::json!({ "change": change.as_str() }),
+                    };
+                    let event = Event::about_key(action.event(), &key, fields, now)
+                        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                    emit(vec![Some(event)])?;
+                }
+                audit(&actor, action.as_str(), key.id.as_str(), detail)?;
                 Ok(RegistryReply::Done)
             }
-            RegistryCommand::Report { touch, usage } => {
+            RegistryCommand::Report {
+                touch,
+                usage,
+                alerts,
+            } => {
+                if !alerts.is_empty() && hooked()? {
+                    let events = alerts
+                        .iter()
+                        .map(|(id, alert)| {
+                            key_event(sql, id.as_str(), |view| Event::alert(alert, view, now))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    emit(events)?;
+                }
                 if let Some((id, last_used)) = touch {
                     sql.exec(
                         "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
@@ -198,6 +266,31 @@ impl RegistryObject {
                     usage_tables::write_overall(sql, &usage, now)?;
                 }
                 Ok(RegistryReply::Done)
+            }
+            RegistryCommand::Webhooks { action, permit: _ } => self.webhooks(sql, action, now),
+            RegistryCommand::Claim { delivery } => Ok(RegistryReply::Claimed {
+                outgoing: webhook_tables::claim(sql, delivery)?,
+            }),
+            RegistryCommand::Attempted {
+                delivery,
+                attempt,
+                next,
+            } => {
+                webhook_tables::attempted(sql, delivery, &attempt, next, now)?;
+                Ok(RegistryReply::Done)
+            }
+            RegistryCommand::Sweep => {
+                let requeued = webhook_tables::requeue_overdue(sql, now)?;
+                let mut notices = 0;
+                if hooked()? {
+                    let events = webhook_tables::expiry_events(sql, now)?;
+                    notices = events.len() as u64;
+                    emit(events.into_iter().map(Some).collect())?;
+                }
+                if requeued > 0 {
+                    self.outbox.set(true);
+                }
+                Ok(RegistryReply::Swept { notices, requeued })
             }
             RegistryCommand::Usage { query, permit: _ } => {
                 let stored = usage_tables::read(sql, &query)?;
@@ -300,17 +393,121 @@ impl RegistryObject {
     }
 }
 
+impl RegistryObject {
+    /// The webhook endpoints' admin commands.
+    fn webhooks(
+        &self,
+        sql: &SqlStorage,
+        action: WebhookAction,
+        now: Timestamp,
+    ) -> Result<RegistryReply> {
+        let missing = || RegistryReply::Refused {
+            error: Error::NotFound,
+        };
+        Ok(match action {
+            WebhookAction::Create { webhook, secret } => {
+                match webhook_tables::create(sql, &webhook, &secret)? {
+                    Some(error) => RegistryReply::Refused { error },
+                    None => RegistryReply::Webhook { webhook },
+                }
+            }
+            WebhookAction::List => RegistryReply::Webhooks {
+                data: webhook_tables::list(sql)?,
+            },
+            WebhookAction::Get { id } => match webhook_tables::get(sql, &id)? {
+                Some(webhook) => RegistryReply::Webhook { webhook },
+                None => missing(),
+            },
+            WebhookAction::Delete { id } => match webhook_tables::delete(sql, &id)? {
+                true => RegistryReply::Done,
+                false => missing(),
+            },
+            WebhookAction::Test { id } => {
+                if webhook_tables::get(sql, &id)?.is_none() {
+                    return Ok(missing());
+                }
+                let event = Event::test(id.as_str(), now)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                let event_id = event.id.clone();
+                let delivery = webhook_tables::emit(sql, &[event], Some(&id), now)?
+                    .ok_or_else(|| worker::Error::RustError("no delivery written".into()))?;
+                self.outbox.set(true);
+                RegistryReply::Queued { event_id, delivery }
+            }
+            WebhookAction::Deliveries { id } => match webhook_tables::get(sql, &id)? {
+                Some(_) => RegistryReply::Deliveries {
+                    data: webhook_tables::deliveries(sql, &id)?,
+                },
+                None => missing(),
+            },
+        })
+    }
+
+    /// Puts waiting deliveries on the queue (see [`crate::webhook`]). A
+    /// failed hand-over leaves them in the outbox and sets an alarm to try
+    /// again; the request that made them is answered either way.
+    async fn flush(&self) {
+        while self.outbox.get() {
+            let sql = self.state.storage().sql();
+            let unsent = match webhook_tables::unsent(&sql, http::now()) {
+                Ok(unsent) => unsent,
+                Err(e) => {
+                    worker::console_error!("webhook outbox unreadable: {e}");
+                    return;
+                }
+            };
+            if unsent.len() < webhook_tables::QUEUE_BATCH {
+                self.outbox.set(false);
+            }
+            if unsent.is_empty() {
+                return;
+            }
+            let messages = unsent.iter().map(|(id, wait)| {
+                RawMessageBuilder::new(JsValue::from_f64(*id as f64))
+                    .delay_seconds(*wait)
+                    .build_with_content_type(QueueContentType::Json)
+            });
+            let batch = BatchMessageBuilder::new().messages(messages).build();
+            let sent = match self.env.queue(WEBHOOK_QUEUE) {
+                Ok(queue) => queue.send_raw_batch(batch).await,
+                Err(e) => Err(e),
+            };
+            let ids: Vec<u64> = unsent.iter().map(|(id, _)| *id).collect();
+            let marked = sent.and_then(|()| webhook_tables::mark_queued(&sql, &ids));
+            if let Err(e) = marked {
+                worker::console_error!("webhook deliveries not queued, retrying in a minute: {e}");
+                self.outbox.set(false);
+                if let Err(e) = self.state.storage().set_alarm(OUTBOX_RETRY_MS).await {
+                    worker::console_error!("webhook outbox alarm not set: {e}");
+                }
+                return;
+            }
+        }
+    }
+}
+
 impl DurableObject for RegistryObject {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         RegistryObject {
             state,
+            env,
             ready: Cell::new(false),
+            outbox: Cell::new(true),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: RegistryCommand = serde_json::from_str(&req.text().await?)?;
         let reply = self.run(&self.state.storage().sql(), command)?;
+        self.flush().await;
         http::json(200, &reply)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // Tables first: a fresh instance may not have created them yet.
+        self.run(&self.state.storage().sql(), RegistryCommand::Sweep)?;
+        self.outbox.set(true);
+        self.flush().await;
+        Response::empty()
     }
 }

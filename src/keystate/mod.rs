@@ -30,6 +30,8 @@ use crate::policy::cors::WebOrigin;
 use crate::policy::ip;
 use crate::policy::permission::Permission;
 use crate::time::Timestamp;
+use crate::webhook::alert::Alerts;
+use crate::webhook::KeyAlert;
 
 /// What an admin action changed, besides its reply.
 struct Ran {
@@ -155,6 +157,9 @@ pub struct Activity {
     /// The minute of usage analytics being counted (see [`crate::analytics`]).
     #[serde(default)]
     pub traffic: Open,
+    /// The usage alerts sent in the current windows (see [`crate::webhook::alert`]).
+    #[serde(default)]
+    pub alerts: Alerts,
 }
 
 /// Recent credit changes made under an `Idempotency-Key`: stored apart
@@ -284,6 +289,9 @@ pub struct KeyState {
     /// Usage minutes closed since the object last wrote them (never
     /// stored here: the object moves them into its usage tables).
     pub closed: Closed,
+    /// Usage alerts raised since the object last reported (never stored:
+    /// the object sends them to the registry with its usage report).
+    pub raised: Vec<KeyAlert>,
 }
 
 /// A request refused once the key is identified: the error, and the key's

@@ -85,13 +85,49 @@ fn authorize_counts_and_records_last_use() {
     ));
     let mut unchanged = state.clone();
     unchanged.activity.traffic = before.activity.traffic.clone();
+    unchanged.activity.alerts = before.activity.alerts.clone();
+    unchanged.raised = before.raised.clone();
     assert_eq!(
         unchanged, before,
-        "a refusal changes nothing but its usage count"
+        "a refusal changes nothing but its usage count and alerts"
     );
     let counted = &state.activity.traffic.counts;
     assert_eq!(counted[&crate::analytics::Outcome::RateLimited].count, 1);
     assert_eq!(counted[&crate::analytics::Outcome::Valid].count, 2);
+}
+
+#[test]
+fn decisions_raise_usage_alerts_once_per_window() {
+    let (mut state, hash) =
+        issued(r#"{"name":"a","environment":"live","rate_limits":{"per_minute":100,"per_day":5}}"#);
+    let alerts = |state: &mut KeyState| -> Vec<String> {
+        state
+            .take_raised()
+            .iter()
+            .map(|a| serde_json::to_value(a).unwrap().to_string())
+            .collect()
+    };
+    for _ in 0..3 {
+        authorize(&mut state, &hash, NOW).unwrap();
+    }
+    assert!(alerts(&mut state).is_empty());
+    authorize(&mut state, &hash, NOW).unwrap();
+    assert_eq!(
+        alerts(&mut state),
+        [r#"{"alert":"usage_threshold","limit":"day","of":5,"percent":80,"used":4}"#]
+    );
+    authorize(&mut state, &hash, NOW).unwrap();
+    assert_eq!(alerts(&mut state).len(), 1, "100% of the day");
+    for _ in 0..3 {
+        assert!(authorize(&mut state, &hash, NOW).is_err());
+    }
+    let refused = alerts(&mut state);
+    assert_eq!(refused.len(), 1, "the first refusal only: {refused:?}");
+    assert!(refused[0].contains(r#""alert":"rate_limited","limit":"day""#));
+    // Stored with the activity: a reloaded object does not alert again.
+    let stored: Activity =
+        serde_json::from_str(&serde_json::to_string(&state.activity).unwrap()).unwrap();
+    assert_eq!(stored.alerts, state.activity.alerts);
 }
 
 #[test]

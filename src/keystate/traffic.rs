@@ -1,12 +1,14 @@
 //! Counting the key's decisions into the open minute of its usage (see
 //! [`crate::analytics`]): those this object makes, and those an isolate
-//! made under a lease, reported when the lease goes back.
+//! made under a lease, reported when the lease goes back; and the usage
+//! alerts the object's own decisions raise (see [`crate::webhook::alert`]).
 
 use super::{Access, KeyState, Reply, Writes};
 use crate::admission::lease::LeaseReturn;
 use crate::analytics::{Closed, Decision, Outcome, Tally};
 use crate::error::Error;
 use crate::time::Timestamp;
+use crate::webhook::KeyAlert;
 
 impl Closed {
     /// Adds `other`'s rows and countries.
@@ -52,6 +54,20 @@ impl KeyState {
             return false;
         };
         self.record(&decision, now);
+        let alerts = &mut self.activity.alerts;
+        match (answer, refused) {
+            (
+                Ok(Reply::Granted {
+                    quotas, credits, ..
+                }),
+                _,
+            ) => {
+                self.raised
+                    .extend(alerts.admitted(quotas, credits.as_ref()));
+            }
+            (_, Some(error)) => self.raised.extend(alerts.refused(error, now)),
+            _ => {}
+        }
         true
     }
 
@@ -105,5 +121,10 @@ impl KeyState {
     /// The usage minutes closed since the last call, for the object to write.
     pub fn take_closed(&mut self) -> Closed {
         std::mem::take(&mut self.closed)
+    }
+
+    /// The usage alerts raised since the last call, for the object to report.
+    pub fn take_raised(&mut self) -> Vec<KeyAlert> {
+        std::mem::take(&mut self.raised)
     }
 }

@@ -19,12 +19,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::overall::UsageReport;
 use crate::analytics::UsageQuery;
+use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::lifecycle::list::ListQuery;
 use crate::lifecycle::record::KeyView;
-use crate::policy::actor::{Actor, OverallPermit};
+use crate::policy::actor::{Actor, DeploymentPermit};
 use crate::time::Timestamp;
+use crate::webhook::delivery::{Attempt, DeliveryView, Next, Outgoing};
+use crate::webhook::{EventType, KeyAlert, Webhook, WebhookId};
 
 /// How long audit entries are kept.
 pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
@@ -53,8 +56,8 @@ pub enum RegistryCommand {
         key: KeyView,
         /// Hashes to add (a rotation's new secret).
         hashes: Vec<KeyHash>,
-        /// What happened, for the audit trail.
-        action: String,
+        /// What happened, for the audit trail and the webhooks.
+        action: Change,
         /// Who did it.
         actor: String,
         /// Extra audit detail (e.g. where a key leaked).
@@ -68,14 +71,41 @@ pub enum RegistryCommand {
         touch: Option<(KeyId, Timestamp)>,
         /// Counts to add to the overall usage.
         usage: UsageReport,
+        /// Usage alerts keys raised, for the webhooks.
+        #[serde(default)]
+        alerts: Vec<(KeyId, KeyAlert)>,
     },
     /// The usage series across every key (`GET /v1/usage`).
     Usage {
         /// Granularity and range.
         query: UsageQuery,
         /// Only the admin token reads it.
-        permit: OverallPermit,
+        permit: DeploymentPermit,
     },
+    /// Manage the webhook endpoints (`/v1/webhooks`).
+    Webhooks {
+        /// What to do.
+        action: WebhookAction,
+        /// Only the admin token manages them: events concern every key.
+        permit: DeploymentPermit,
+    },
+    /// The queue's consumer takes a queued delivery to attempt it.
+    Claim {
+        /// The delivery.
+        delivery: u64,
+    },
+    /// The consumer's attempt at a delivery, and what follows it.
+    Attempted {
+        /// The delivery.
+        delivery: u64,
+        /// What the endpoint answered.
+        attempt: Attempt,
+        /// Delivered, retried, or a dead letter.
+        next: Next,
+    },
+    /// The scheduled sweep: expiry notices due, and deliveries the queue
+    /// lost queued again.
+    Sweep,
     /// One page of keys, newest first: of those `actor` may see.
     List {
         /// Filters and page.
@@ -92,6 +122,80 @@ pub enum RegistryCommand {
     Audit {
         /// The key.
         id: KeyId,
+    },
+}
+
+/// An admin change to a key, as the audit trail and the webhooks name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// `PATCH /v1/keys/{id}`.
+    Edit,
+    /// `POST /v1/keys/{id}/credits`.
+    Credits,
+    /// `POST /v1/keys/{id}/rotate`.
+    Rotate,
+    /// `DELETE /v1/keys/{id}`.
+    Revoke,
+    /// `POST /v1/keys/revoke-leaked`.
+    RevokeLeaked,
+}
+
+impl Change {
+    /// How the audit trail records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Edit => "edit",
+            Change::Credits => "credits",
+            Change::Rotate => "rotate",
+            Change::Revoke => "revoke",
+            Change::RevokeLeaked => "revoke_leaked",
+        }
+    }
+
+    /// The event it sends.
+    pub fn event(self) -> EventType {
+        match self {
+            Change::Edit | Change::Credits => EventType::KeyUpdated,
+            Change::Rotate => EventType::KeyRotated,
+            Change::Revoke => EventType::KeyRevoked,
+            Change::RevokeLeaked => EventType::KeyLeaked,
+        }
+    }
+}
+
+/// What an admin does with the webhook endpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookAction {
+    /// Add an endpoint, with its signing secret (stored form).
+    Create {
+        /// The endpoint.
+        webhook: Webhook,
+        /// Its secret, hex.
+        secret: String,
+    },
+    /// Every endpoint.
+    List,
+    /// One endpoint.
+    Get {
+        /// Which.
+        id: WebhookId,
+    },
+    /// Remove an endpoint and its deliveries.
+    Delete {
+        /// Which.
+        id: WebhookId,
+    },
+    /// Send the endpoint a `webhook.test` event.
+    Test {
+        /// Which.
+        id: WebhookId,
+    },
+    /// The endpoint's latest deliveries.
+    Deliveries {
+        /// Which.
+        id: WebhookId,
     },
 }
 
@@ -146,5 +250,45 @@ pub enum RegistryReply {
     Usage {
         /// As the API shows it.
         usage: serde_json::Value,
+    },
+    /// The command was refused (e.g. no such webhook).
+    Refused {
+        /// Why.
+        error: Error,
+    },
+    /// One endpoint.
+    Webhook {
+        /// It.
+        webhook: Webhook,
+    },
+    /// Every endpoint.
+    Webhooks {
+        /// Them, oldest first.
+        data: Vec<Webhook>,
+    },
+    /// An event was queued for an endpoint.
+    Queued {
+        /// Its `webhook-id`.
+        event_id: String,
+        /// Its delivery.
+        delivery: u64,
+    },
+    /// An endpoint's latest deliveries.
+    Deliveries {
+        /// Newest first.
+        data: Vec<DeliveryView>,
+    },
+    /// A claimed delivery; `None` when it is no longer due (delivered, or
+    /// its endpoint deleted).
+    Claimed {
+        /// What to send.
+        outgoing: Option<Outgoing>,
+    },
+    /// What a sweep did.
+    Swept {
+        /// Expiry events it raised.
+        notices: u64,
+        /// Deliveries it queued again.
+        requeued: u64,
     },
 }

@@ -124,11 +124,12 @@ pub enum Actor {
     },
 }
 
-/// Proof that the actor may read usage across every key: only the admin
-/// token can make one ([`Actor::overall_permit`]). An admin key reaches some
-/// keys; totals and top lists would tell it about the rest.
+/// Proof that the actor may act on the whole deployment — read usage
+/// across every key, manage webhooks: only the admin token can make one
+/// ([`Actor::deployment_permit`]). An admin key reaches some keys; totals,
+/// top lists and events would tell it about the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OverallPermit(());
+pub struct DeploymentPermit(());
 
 /// Why a key is outside a key actor's reach. The first failed condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,14 +425,14 @@ impl Actor {
         Ok(OwnerPermit { owner })
     }
 
-    /// **The overall rule.** Lets the admin token read usage across every
-    /// key; refuses an admin key with 403.
-    pub fn overall_permit(&self) -> Result<OverallPermit, Error> {
+    /// **The deployment rule.** Lets the admin token read usage across
+    /// every key and manage webhooks; refuses an admin key with 403.
+    pub fn deployment_permit(&self) -> Result<DeploymentPermit, Error> {
         match self {
-            Actor::AdminToken => Ok(OverallPermit(())),
+            Actor::AdminToken => Ok(DeploymentPermit(())),
             Actor::Key { .. } => Err(Error::InsufficientPermissions {
                 required: None,
-                message: "Only the admin token can read usage across every key.".to_owned(),
+                message: "Only the admin token can do this: it concerns every key.".to_owned(),
             }),
         }
     }
@@ -535,11 +536,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_admin_token_reads_usage_across_every_key() {
-        assert!(Actor::AdminToken.overall_permit().is_ok());
+    fn only_the_admin_token_acts_on_the_whole_deployment() {
+        assert!(Actor::AdminToken.deployment_permit().is_ok());
         // Even an unbounded admin key: its reach is some keys, not all.
         let strongest = actor(r#"{"grants":{"scopes":["admin","*"]}}"#);
-        let refused = strongest.overall_permit().unwrap_err();
+        let refused = strongest.deployment_permit().unwrap_err();
         assert_eq!(refused.status(), 403);
     }
 
