@@ -240,12 +240,40 @@ test("revoke-leaked reads keys from stdin and owners set/get/delete", async () =
   assert.match(gone.stderr, /not_found/);
 });
 
+test("webhooks: create prints the secret once; list, test, deliveries and delete", async () => {
+  const created = jsonMatching(
+    await ok(["webhooks", "create", `${origin.url}/hooks`, "--event", "key.revoked", "--description", "cli", "--json"]),
+    dataOf("/v1/webhooks", "post", 201),
+  );
+  assert.match(created.secret, /^whsec_/);
+  const listed = jsonMatching(await ok(["webhooks", "list", "--json"]), dataOf("/v1/webhooks", "get"));
+  assert.ok(listed.some((w) => w.id === created.id));
+  const table = await ok(["webhooks", "list"]);
+  assert.match(table, /ID\s+URL\s+EVENTS/);
+  assert.ok(!table.includes(created.secret.slice(6)), "the secret is shown once");
+  assert.match(await ok(["webhooks", "get", created.id]), /key\.revoked/);
+  const queued = (await ok(["webhooks", "test", created.id, "--quiet"])).trim();
+  assert.match(queued, /^msg_/);
+  const deliveries = jsonMatching(await ok(["webhooks", "deliveries", created.id, "--json"]), dataOf("/v1/webhooks/{id}/deliveries", "get"));
+  assert.equal(deliveries[0].event_id, queued);
+  assert.match(await ok(["webhooks", "deliveries", created.id]), /EVENT_TYPE\s+STATE/);
+  const bad = await cli(["webhooks", "create", "http://hooks.example.com/x"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /invalid_request/);
+  assert.match(bad.stderr, /url/);
+  await ok(["webhooks", "delete", created.id, "--yes"]);
+  const gone = await cli(["webhooks", "get", created.id]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /not_found/);
+});
+
 test("completions and help: a script per shell, an example per command", async () => {
   for (const shell of ["bash", "zsh", "fish"]) assert.match(await ok(["completions", shell], { token: false }), /keygate/);
   const commands = [
     ["login"], ["logout"], ["verify"], ["whoami"], ["usage"], ["completions"],
     ...["create", "list", "get", "update", "rotate", "revoke", "audit", "usage", "revoke-leaked", "credits"].map((c) => ["keys", c]),
     ...["get", "set", "usage", "delete"].map((c) => ["owners", c]),
+    ...["create", "list", "get", "delete", "test", "deliveries"].map((c) => ["webhooks", c]),
   ];
   for (const c of commands) assert.match(await ok([...c, "--help"], { token: false }), /Example:\n  keygate /, `keygate ${c.join(" ")} --help`);
 });

@@ -106,6 +106,9 @@ pub enum Command {
         after_help = "Example:\n  keygate usage --granularity day --from 2026-11-01T00:00:00Z"
     )]
     Usage(UsageArgs),
+    /// Webhook endpoints: where keygate POSTs signed events (admin token only).
+    #[command(subcommand)]
+    Webhooks(crate::webhooks::WebhooksCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  keygate completions bash > ~/.local/share/bash-completion/completions/keygate"

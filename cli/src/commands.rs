@@ -50,6 +50,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let client = Client::admin(&Settings::resolve(&cli.conn)?)?;
             usage(&client, "/v1/usage", &range, mode)
         }
+        Command::Webhooks(command) => {
+            let client = Client::admin(&Settings::resolve(&cli.conn)?)?;
+            crate::webhooks::run(command, &client, mode, confirm)
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //!   Worker's own types so a typo fails here, not after a round trip.
 //! - `render`: tables, `--json` (exactly the API's `data`) and `--quiet`.
 //! - `commands`: one function per command, gluing the rest together.
+//! - `webhooks`: the `webhooks` commands, with their arguments.
 //!
 //! Exit codes: 0 success, 1 the API refused (its code and message on
 //! stderr), 2 usage error, 3 could not connect.
@@ -20,6 +21,7 @@ mod client;
 mod commands;
 mod render;
 mod settings;
+mod webhooks;
 
 use std::process::ExitCode;
 
