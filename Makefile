@@ -69,7 +69,7 @@ dev: install
 	@echo "issue a key:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/_keygate/v1/keys -H 'Authorization: Bearer $$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)' -H 'Content-Type: application/json' -d '{\"name\":\"my first key\",\"environment\":\"live\"}'"
 	@if [ "$(origin ORIGIN_LIVE)" = file ] || [ "$(origin ORIGIN_TEST)" = file ]; then node dev/echo-origin.mjs 8788 & fi; \
-	$(NPM_BIN)/wrangler dev --local --ip 127.0.0.1 --port $(PORT) --persist-to $(STATE_DIR) \
+	$(NPM_BIN)/wrangler dev --local --test-scheduled --ip 127.0.0.1 --port $(PORT) --persist-to $(STATE_DIR) \
 		--var ORIGIN_LIVE:$(ORIGIN_LIVE) --var ORIGIN_TEST:$(ORIGIN_TEST)
 
 ## Debian's Chromium for the browser test (playwright-core drives it; no
