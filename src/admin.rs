@@ -583,6 +583,7 @@ mod tests {
             .expect("openapi.json at the crate root");
         let id = KeyId::generate().unwrap();
         let owner = || "cus_1".to_owned();
+        let hook = WebhookId::generate().unwrap();
         let routes = [
             AdminRoute::OpenApi,
             AdminRoute::CreateKey,
@@ -611,6 +612,12 @@ mod tests {
                 owner_id: owner(),
                 method: OwnerMethod::Delete,
             },
+            AdminRoute::Webhooks(WebhookRoute::Create),
+            AdminRoute::Webhooks(WebhookRoute::List),
+            AdminRoute::Webhooks(WebhookRoute::Get(hook.clone())),
+            AdminRoute::Webhooks(WebhookRoute::Delete(hook.clone())),
+            AdminRoute::Webhooks(WebhookRoute::Test(hook.clone())),
+            AdminRoute::Webhooks(WebhookRoute::Deliveries(hook)),
         ];
         let documented = doc.matches("\"operationId\"").count();
         assert_eq!(

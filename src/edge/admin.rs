@@ -320,7 +320,7 @@ async fn owner_usage(
     Ok(http::json(200, &json!({ "data": usage })))
 }
 
-pub(super) async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
+async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> {
     let declared = req
         .headers()
         .get("Content-Length")
@@ -486,7 +486,7 @@ async fn credits(
 }
 
 /// The body as text, for an object to decode where it applies it.
-async fn read_text(req: &web_sys::Request) -> Result<String, Error> {
+pub(super) async fn read_text(req: &web_sys::Request) -> Result<String, Error> {
     String::from_utf8(read_body(req).await?).map_err(|_| Error::InvalidJson {
         message: "the body is not UTF-8".to_owned(),
     })

@@ -55,6 +55,13 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     Ok(Response::from_json(body)?.with_status(status))
 }
 
+/// A response with `body`, JSON text already.
+pub fn json_text(status: u16, body: String) -> Result<Response> {
+    let resp = Response::ok(body)?.with_status(status);
+    resp.headers().set("Content-Type", "application/json")?;
+    Ok(resp)
+}
+
 /// Response headers a browser script may read.
 const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, RateLimit, RateLimit-Policy, Retry-After, X-Keygate-Key-Expires";
 

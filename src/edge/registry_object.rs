@@ -12,6 +12,7 @@ use worker::{
 
 use super::rows::rows;
 use super::{http, usage_tables, webhook_tables};
+use crate::admin::parse_body;
 use crate::analytics::overall::{overall_series, TopKey, TOP_KEYS};
 use crate::analytics::{Granularity, UsageQuery};
 use crate::error::Error;
@@ -25,7 +26,8 @@ use crate::lifecycle::registry::{
 };
 use crate::policy::actor::Actor;
 use crate::time::Timestamp;
-use crate::webhook::{Event, EventType};
+use crate::webhook::sign::WebhookSecret;
+use crate::webhook::{Event, EventType, NewWebhook, WebhookId};
 
 /// The queue webhook deliveries go through (wrangler.toml).
 pub const WEBHOOK_QUEUE: &str = "WEBHOOKS";
@@ -394,53 +396,74 @@ impl RegistryObject {
 }
 
 impl RegistryObject {
-    /// The webhook endpoints' admin commands.
+    /// The webhook endpoints' admin commands, answered whole.
     fn webhooks(
         &self,
         sql: &SqlStorage,
         action: WebhookAction,
         now: Timestamp,
     ) -> Result<RegistryReply> {
-        let missing = || RegistryReply::Refused {
-            error: Error::NotFound,
+        let answer = |status: u16, data: serde_json::Value| -> Result<RegistryReply> {
+            Ok(RegistryReply::Answer {
+                status,
+                body: serde_json::json!({ "data": data }).to_string(),
+            })
         };
-        Ok(match action {
-            WebhookAction::Create { webhook, secret } => {
-                match webhook_tables::create(sql, &webhook, &secret)? {
-                    Some(error) => RegistryReply::Refused { error },
-                    None => RegistryReply::Webhook { webhook },
+        let refused = |error: Error| Ok(RegistryReply::Refused { error });
+        let found =
+            |id: &WebhookId| -> Result<bool> { Ok(webhook_tables::get(sql, id)?.is_some()) };
+        let drawn = |e: getrandom::Error| worker::Error::RustError(e.to_string());
+        match action {
+            WebhookAction::Create { body } => {
+                let new: NewWebhook = match parse_body(body.as_bytes()) {
+                    Ok(new) => new,
+                    Err(error) => return refused(error),
+                };
+                let webhook = match new.into_webhook(WebhookId::generate().map_err(drawn)?, now) {
+                    Ok(webhook) => webhook,
+                    Err(error) => return refused(error),
+                };
+                let secret = WebhookSecret::generate().map_err(drawn)?;
+                if let Some(error) = webhook_tables::create(sql, &webhook, &secret.to_hex())? {
+                    return refused(error);
                 }
+                let mut data = serde_json::to_value(&webhook)?;
+                // The one answer that shows the secret.
+                data["secret"] = secret.to_text().into();
+                answer(201, data)
             }
-            WebhookAction::List => RegistryReply::Webhooks {
-                data: webhook_tables::list(sql)?,
-            },
+            WebhookAction::List => answer(200, serde_json::to_value(webhook_tables::list(sql)?)?),
             WebhookAction::Get { id } => match webhook_tables::get(sql, &id)? {
-                Some(webhook) => RegistryReply::Webhook { webhook },
-                None => missing(),
+                Some(webhook) => answer(200, serde_json::to_value(webhook)?),
+                None => refused(Error::NotFound),
             },
             WebhookAction::Delete { id } => match webhook_tables::delete(sql, &id)? {
-                true => RegistryReply::Done,
-                false => missing(),
+                true => answer(200, serde_json::json!({ "id": id, "deleted": true })),
+                false => refused(Error::NotFound),
             },
             WebhookAction::Test { id } => {
-                if webhook_tables::get(sql, &id)?.is_none() {
-                    return Ok(missing());
+                if !found(&id)? {
+                    return refused(Error::NotFound);
                 }
-                let event = Event::test(id.as_str(), now)
-                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                let event = Event::test(id.as_str(), now).map_err(drawn)?;
                 let event_id = event.id.clone();
-                let delivery = webhook_tables::emit(sql, &[event], Some(&id), now)?
-                    .ok_or_else(|| worker::Error::RustError("no delivery written".into()))?;
+                let delivery = webhook_tables::emit(sql, &[event], Some(&id), now)?;
                 self.outbox.set(true);
-                RegistryReply::Queued { event_id, delivery }
+                answer(
+                    202,
+                    serde_json::json!({ "event_id": event_id, "delivery_id": delivery }),
+                )
             }
-            WebhookAction::Deliveries { id } => match webhook_tables::get(sql, &id)? {
-                Some(_) => RegistryReply::Deliveries {
-                    data: webhook_tables::deliveries(sql, &id)?,
-                },
-                None => missing(),
-            },
-        })
+            WebhookAction::Deliveries { id } => {
+                if !found(&id)? {
+                    return refused(Error::NotFound);
+                }
+                answer(
+                    200,
+                    serde_json::to_value(webhook_tables::deliveries(sql, &id)?)?,
+                )
+            }
+        }
     }
 
     /// Puts waiting deliveries on the queue (see [`crate::webhook`]). A

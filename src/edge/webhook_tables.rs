@@ -1,6 +1,8 @@
 //! The registry's webhook tables (see [`crate::webhook`]): the endpoints,
 //! their deliveries — also the outbox the queue is fed from (`queued = 0`:
-//! not on the queue yet) — and the expiry notices already sent.
+//! not on the queue yet) — with their latest attempts, and the expiry
+//! notices already sent. Plain columns, not JSON: nothing here is decoded
+//! with serde, which keeps those decoders out of the wasm.
 
 use worker::{Result, SqlStorage, SqlStorageValue};
 
@@ -19,13 +21,16 @@ use crate::webhook::{Event, Webhook, WebhookId};
 /// The tables, created with the registry's own.
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS webhooks (
-        id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, secret TEXT NOT NULL, view TEXT NOT NULL)",
+        id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, secret TEXT NOT NULL, url TEXT NOT NULL,
+        events TEXT NOT NULL, description TEXT)",
     "CREATE TABLE IF NOT EXISTS deliveries (
         id INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, event_id TEXT NOT NULL,
         event_type TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL,
-        state TEXT NOT NULL, due_at INTEGER, queued INTEGER NOT NULL, tries INTEGER NOT NULL,
-        attempts TEXT NOT NULL)",
+        state TEXT NOT NULL, due_at INTEGER, queued INTEGER NOT NULL, tries INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS deliveries_by_webhook ON deliveries (webhook_id, id)",
+    "CREATE TABLE IF NOT EXISTS attempts (
+        delivery_id INTEGER NOT NULL, try INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER,
+        error TEXT, duration_ms INTEGER NOT NULL, PRIMARY KEY (delivery_id, try))",
     "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (queued, state)",
     "CREATE TABLE IF NOT EXISTS notices (
         key_id TEXT NOT NULL, expires_at INTEGER NOT NULL, stage TEXT NOT NULL,
@@ -43,10 +48,6 @@ fn ms(t: Timestamp) -> SqlStorageValue {
     (t.as_millis() as i64).into()
 }
 
-fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| worker::Error::RustError(e.to_string()))
-}
-
 /// Adds `webhook` with its `secret` (hex); refused past [`MAX_WEBHOOKS`].
 pub fn create(sql: &SqlStorage, webhook: &Webhook, secret: &str) -> Result<Option<Error>> {
     let count = rows(sql.exec("SELECT count(*) FROM webhooks", None)?)?;
@@ -59,42 +60,65 @@ pub fn create(sql: &SqlStorage, webhook: &Webhook, secret: &str) -> Result<Optio
         )));
     }
     sql.exec(
-        "INSERT INTO webhooks (id, created_at, secret, view) VALUES (?, ?, ?, ?)",
+        "INSERT INTO webhooks (id, created_at, secret, url, events, description) VALUES (?, ?, ?, ?, ?, ?)",
         vec![
             text(webhook.id.as_str()),
             ms(webhook.created_at),
             text(secret),
-            text(serde_json::to_string(webhook)?),
+            text(webhook.url.as_str()),
+            text(webhook.events_text()),
+            webhook
+                .description
+                .clone()
+                .map_or(SqlStorageValue::Null, text),
         ],
     )?;
     Ok(None)
 }
 
+/// The endpoints matching `filter` (an SQL condition on `webhooks`, with
+/// `args`), oldest first.
+fn select(sql: &SqlStorage, filter: &str, args: Vec<SqlStorageValue>) -> Result<Vec<Webhook>> {
+    rows(sql.exec(
+        &format!(
+            "SELECT id, url, events, description, created_at FROM webhooks WHERE {filter}
+             ORDER BY created_at, id"
+        ),
+        args,
+    )?)?
+    .into_iter()
+    .map(|row| {
+        Ok(Webhook {
+            id: row.text(0)?.parse().map_err(worker::Error::RustError)?,
+            url: row.text(1)?,
+            events: Webhook::events_from(&row.text(2)?),
+            description: row.opt_text(3)?,
+            created_at: Timestamp::from_millis(row.int(4)? as u64),
+        })
+    })
+    .collect()
+}
+
 /// Every endpoint, oldest first.
 pub fn list(sql: &SqlStorage) -> Result<Vec<Webhook>> {
-    rows(sql.exec("SELECT view FROM webhooks ORDER BY created_at, id", None)?)?
-        .into_iter()
-        .map(|row| decode(&row.text(0)?))
-        .collect()
+    select(sql, "1", vec![])
 }
 
 /// One endpoint.
 pub fn get(sql: &SqlStorage, id: &WebhookId) -> Result<Option<Webhook>> {
-    let found = rows(sql.exec(
-        "SELECT view FROM webhooks WHERE id = ?",
-        vec![text(id.as_str())],
-    )?)?;
-    found.first().map(|row| decode(&row.text(0)?)).transpose()
+    Ok(select(sql, "id = ?", vec![text(id.as_str())])?.pop())
 }
 
-/// Removes an endpoint and its deliveries; whether it existed.
+/// Removes an endpoint, its deliveries and their attempts; whether it existed.
 pub fn delete(sql: &SqlStorage, id: &WebhookId) -> Result<bool> {
     let existed = get(sql, id)?.is_some();
-    sql.exec("DELETE FROM webhooks WHERE id = ?", vec![text(id.as_str())])?;
+    let id = || vec![text(id.as_str())];
+    sql.exec("DELETE FROM webhooks WHERE id = ?", id())?;
     sql.exec(
-        "DELETE FROM deliveries WHERE webhook_id = ?",
-        vec![text(id.as_str())],
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?)",
+        id(),
     )?;
+    sql.exec("DELETE FROM deliveries WHERE webhook_id = ?", id())?;
     Ok(existed)
 }
 
@@ -122,8 +146,8 @@ pub fn emit(
         {
             sql.exec(
                 "INSERT INTO deliveries (webhook_id, event_id, event_type, payload, created_at,
-                    state, due_at, queued, tries, attempts)
-                 VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, 0, '[]')",
+                    state, due_at, queued, tries)
+                 VALUES (?, ?, ?, ?, ?, 'queued', ?, 0, 0)",
                 vec![
                     text(webhook.id.as_str()),
                     text(event.id.as_str()),
@@ -137,9 +161,17 @@ pub fn emit(
             last = id.first().map(|r| r.int(0)).transpose()?.map(|i| i as u64);
         }
     }
+    let cutoff = || vec![(now.as_millis().saturating_sub(DELIVERY_RETENTION_MS) as i64).into()];
+    sql.exec(
+        &format!(
+            "DELETE FROM attempts WHERE delivery_id IN
+             (SELECT id FROM deliveries WHERE created_at < ? AND NOT {PENDING})"
+        ),
+        cutoff(),
+    )?;
     sql.exec(
         &format!("DELETE FROM deliveries WHERE created_at < ? AND NOT {PENDING}"),
-        vec![(now.as_millis().saturating_sub(DELIVERY_RETENTION_MS) as i64).into()],
+        cutoff(),
     )?;
     Ok(last)
 }
@@ -153,7 +185,7 @@ pub fn any(sql: &SqlStorage) -> Result<bool> {
 pub fn claim(sql: &SqlStorage, delivery: u64) -> Result<Option<Outgoing>> {
     let found = rows(sql.exec(
         &format!(
-            "SELECT w.view, w.secret, d.event_id, d.payload, d.tries
+            "SELECT w.url, w.secret, d.event_id, d.payload, d.tries
              FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
              WHERE d.id = ? AND d.{PENDING}"
         ),
@@ -162,9 +194,8 @@ pub fn claim(sql: &SqlStorage, delivery: u64) -> Result<Option<Outgoing>> {
     let Some(row) = found.first() else {
         return Ok(None);
     };
-    let webhook: Webhook = decode(&row.text(0)?)?;
     Ok(Some(Outgoing {
-        url: webhook.url,
+        url: row.text(0)?,
         secret: row.text(1)?,
         event_id: row.text(2)?,
         payload: row.text(3)?,
@@ -181,52 +212,78 @@ pub fn attempted(
     now: Timestamp,
 ) -> Result<()> {
     let found = rows(sql.exec(
-        "SELECT attempts FROM deliveries WHERE id = ?",
+        "SELECT tries FROM deliveries WHERE id = ?",
         vec![(delivery as i64).into()],
     )?)?;
     let Some(row) = found.first() else {
         return Ok(());
     };
-    let mut attempts: Vec<Attempt> = decode(&row.text(0)?)?;
-    attempts.push(attempt.clone());
-    let excess = attempts.len().saturating_sub(KEPT_ATTEMPTS);
-    attempts.drain(..excess);
+    let tries = row.int(0)? + 1;
+    let id = || -> SqlStorageValue { (delivery as i64).into() };
+    sql.exec(
+        "INSERT OR REPLACE INTO attempts (delivery_id, try, at, status, error, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        vec![
+            id(),
+            tries.into(),
+            ms(attempt.at),
+            attempt
+                .status
+                .map_or(SqlStorageValue::Null, |s| i64::from(s).into()),
+            attempt.error.clone().map_or(SqlStorageValue::Null, text),
+            (attempt.duration_ms as i64).into(),
+        ],
+    )?;
+    sql.exec(
+        "DELETE FROM attempts WHERE delivery_id = ? AND try <= ?",
+        vec![id(), (tries - KEPT_ATTEMPTS as i64).into()],
+    )?;
     let due_at = match next {
         Next::RetryIn(secs) => ms(now.plus_millis(u64::from(secs) * 1000)),
         Next::Delivered | Next::DeadLetter => SqlStorageValue::Null,
     };
     sql.exec(
-        "UPDATE deliveries SET state = ?, due_at = ?, tries = tries + 1, attempts = ? WHERE id = ?",
-        vec![
-            text(next.state()),
-            due_at,
-            text(serde_json::to_string(&attempts)?),
-            (delivery as i64).into(),
-        ],
+        "UPDATE deliveries SET state = ?, due_at = ?, tries = ? WHERE id = ?",
+        vec![text(next.state()), due_at, tries.into(), id()],
     )?;
     Ok(())
 }
 
 /// An endpoint's latest deliveries, newest first.
 pub fn deliveries(sql: &SqlStorage, id: &WebhookId) -> Result<Vec<DeliveryView>> {
+    let at = |ms: i64| Timestamp::from_millis(ms as u64);
     rows(sql.exec(
         &format!(
-            "SELECT id, event_id, event_type, state, created_at, due_at, attempts FROM deliveries
+            "SELECT id, event_id, event_type, state, created_at, due_at FROM deliveries
              WHERE webhook_id = ? ORDER BY id DESC LIMIT {SHOWN_DELIVERIES}"
         ),
         vec![text(id.as_str())],
     )?)?
     .into_iter()
     .map(|row| {
-        let at = |ms: i64| Timestamp::from_millis(ms as u64);
+        let id = row.int(0)?;
+        let attempts = rows(sql.exec(
+            "SELECT at, status, error, duration_ms FROM attempts WHERE delivery_id = ? ORDER BY try",
+            vec![id.into()],
+        )?)?
+        .into_iter()
+        .map(|a| {
+            Ok(Attempt {
+                at: at(a.int(0)?),
+                status: a.opt_int(1)?.map(|s| s as u16),
+                error: a.opt_text(2)?,
+                duration_ms: a.int(3)?.max(0) as u64,
+            })
+        })
+        .collect::<Result<_>>()?;
         Ok(DeliveryView {
-            id: row.int(0)? as u64,
+            id: id as u64,
             event_id: row.text(1)?,
             event_type: row.text(2)?,
             state: row.text(3)?,
             created_at: at(row.int(4)?),
             next_attempt_at: row.opt_int(5)?.map(at),
-            attempts: decode(&row.text(6)?)?,
+            attempts,
         })
     })
     .collect()
@@ -310,7 +367,7 @@ pub fn expiry_events(sql: &SqlStorage, now: Timestamp) -> Result<Vec<Event>> {
         let Some(stage) = expiry::due(expires, now, &sent) else {
             continue;
         };
-        let view: KeyView = decode(&key.text(1)?)?;
+        let view: KeyView = serde_json::from_str(&key.text(1)?)?;
         let (kind, fields) = stage.event(expires);
         events.push(
             Event::about_key(kind, &view, fields, now)

@@ -2,7 +2,6 @@
 //! queue consumer that makes each delivery attempt, and the Cron Trigger
 //! that sweeps for expiry notices and lost deliveries.
 
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -13,13 +12,12 @@ use worker::{
 
 use super::registry_object::WEBHOOK_QUEUE;
 use super::{http, store};
-use crate::admin::{parse_body, WebhookRoute};
+use crate::admin::WebhookRoute;
 use crate::error::Error;
 use crate::lifecycle::registry::{RegistryCommand, RegistryReply, WebhookAction};
 use crate::policy::actor::Actor;
 use crate::webhook::delivery::{Attempt, Next, TIMEOUT_MS};
 use crate::webhook::sign::WebhookSecret;
-use crate::webhook::{NewWebhook, WebhookId};
 
 #[wasm_bindgen(module = "/src/edge/deliver.js")]
 extern "C" {
@@ -36,7 +34,8 @@ extern "C" {
 }
 
 /// Runs a webhook route for `actor` (the admin token only: the registry
-/// command cannot be made without the deployment permit).
+/// command cannot be made without the deployment permit). The registry
+/// checks, stores and answers; the answer is passed on as it is.
 pub async fn handle(
     route: WebhookRoute,
     req: &web_sys::Request,
@@ -44,24 +43,16 @@ pub async fn handle(
     actor: &Actor,
 ) -> Result<worker::Result<Response>, Error> {
     let permit = actor.deployment_permit()?;
-    let mut secret = None;
     let action = match route {
         WebhookRoute::Create => {
-            let new: NewWebhook = parse_body(&super::admin::read_body(req).await?)?;
-            let id = WebhookId::generate().map_err(|_| Error::Internal)?;
-            let webhook = new.into_webhook(id, http::now())?;
             if env.queue(WEBHOOK_QUEUE).is_err() {
                 worker::console_error!(
                     "webhooks need the {WEBHOOK_QUEUE} queue bound (wrangler.toml)"
                 );
                 return Err(Error::Misconfigured);
             }
-            let drawn = WebhookSecret::generate().map_err(|_| Error::Internal)?;
-            let stored = drawn.to_hex();
-            secret = Some(drawn);
             WebhookAction::Create {
-                webhook,
-                secret: stored,
+                body: super::admin::read_text(req).await?,
             }
         }
         WebhookRoute::List => WebhookAction::List,
@@ -70,34 +61,11 @@ pub async fn handle(
         WebhookRoute::Test(id) => WebhookAction::Test { id },
         WebhookRoute::Deliveries(id) => WebhookAction::Deliveries { id },
     };
-    let deleted = match &action {
-        WebhookAction::Delete { id } => Some(id.clone()),
-        _ => None,
-    };
-    let reply = store::registry(env, &RegistryCommand::Webhooks { action, permit }).await?;
-    Ok(match reply {
-        RegistryReply::Refused { error } => return Err(error),
-        RegistryReply::Webhook { webhook } => match secret {
-            // The one response that shows the secret.
-            Some(secret) => {
-                let mut data = serde_json::to_value(&webhook).map_err(|_| Error::Internal)?;
-                data["secret"] = Value::String(secret.to_text());
-                http::json(201, &json!({ "data": data }))
-            }
-            None => http::json(200, &json!({ "data": webhook })),
-        },
-        RegistryReply::Webhooks { data } => http::json(200, &json!({ "data": data })),
-        RegistryReply::Deliveries { data } => http::json(200, &json!({ "data": data })),
-        RegistryReply::Queued { event_id, delivery } => http::json(
-            202,
-            &json!({ "data": { "event_id": event_id, "delivery_id": delivery } }),
-        ),
-        RegistryReply::Done => match deleted {
-            Some(id) => http::json(200, &json!({ "data": { "id": id, "deleted": true } })),
-            None => return Err(Error::Internal),
-        },
-        _ => return Err(Error::Internal),
-    })
+    match store::registry(env, &RegistryCommand::Webhooks { action, permit }).await? {
+        RegistryReply::Answer { status, body } => Ok(http::json_text(status, body)),
+        RegistryReply::Refused { error } => Err(error),
+        _ => Err(Error::Internal),
+    }
 }
 
 /// The `WEBHOOKS` queue's consumer: each message is a delivery's id. An

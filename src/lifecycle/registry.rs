@@ -26,8 +26,8 @@ use crate::lifecycle::list::ListQuery;
 use crate::lifecycle::record::KeyView;
 use crate::policy::actor::{Actor, DeploymentPermit};
 use crate::time::Timestamp;
-use crate::webhook::delivery::{Attempt, DeliveryView, Next, Outgoing};
-use crate::webhook::{EventType, KeyAlert, Webhook, WebhookId};
+use crate::webhook::delivery::{Attempt, Next, Outgoing};
+use crate::webhook::{EventType, KeyAlert, WebhookId};
 
 /// How long audit entries are kept.
 pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
@@ -168,12 +168,11 @@ impl Change {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookAction {
-    /// Add an endpoint, with its signing secret (stored form).
+    /// Add an endpoint: the registry checks the body, draws the id and
+    /// the secret, and answers with the secret (the one time it is shown).
     Create {
-        /// The endpoint.
-        webhook: Webhook,
-        /// Its secret, hex.
-        secret: String,
+        /// The request body (a [`crate::webhook::NewWebhook`]).
+        body: String,
     },
     /// Every endpoint.
     List,
@@ -256,27 +255,13 @@ pub enum RegistryReply {
         /// Why.
         error: Error,
     },
-    /// One endpoint.
-    Webhook {
-        /// It.
-        webhook: Webhook,
-    },
-    /// Every endpoint.
-    Webhooks {
-        /// Them, oldest first.
-        data: Vec<Webhook>,
-    },
-    /// An event was queued for an endpoint.
-    Queued {
-        /// Its `webhook-id`.
-        event_id: String,
-        /// Its delivery.
-        delivery: u64,
-    },
-    /// An endpoint's latest deliveries.
-    Deliveries {
-        /// Newest first.
-        data: Vec<DeliveryView>,
+    /// An admin API answer made whole by the registry (the webhook
+    /// routes): the Worker passes it on as it is, decoding nothing.
+    Answer {
+        /// The HTTP status.
+        status: u16,
+        /// The JSON body.
+        body: String,
     },
     /// A claimed delivery; `None` when it is no longer due (delivered, or
     /// its endpoint deleted).

@@ -156,7 +156,7 @@ pub struct Outgoing {
 }
 
 /// A delivery as `GET /v1/webhooks/{id}/deliveries` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeliveryView {
     /// The delivery.
     pub id: u64,

@@ -72,8 +72,9 @@ pub struct NewWebhook {
 }
 
 /// A stored endpoint, as the API shows it (its secret is kept apart and
-/// shown once, at creation).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// shown once, at creation). Only ever written: the registry stores its
+/// fields as columns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Webhook {
     /// Its id.
     pub id: WebhookId,
@@ -138,6 +139,22 @@ impl Webhook {
     /// Whether it receives events of `kind`.
     pub fn wants(&self, kind: EventType) -> bool {
         self.events.is_empty() || self.events.contains(&kind)
+    }
+
+    /// Its event types as stored: names, comma-separated.
+    pub fn events_text(&self) -> String {
+        self.events
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Event types from their stored text (unknown names are skipped).
+    pub fn events_from(text: &str) -> Vec<EventType> {
+        text.split(',')
+            .filter_map(EventType::subscribable)
+            .collect()
     }
 }
 
@@ -283,6 +300,8 @@ mod tests {
             .into_webhook(id.clone(), now)
             .unwrap();
         assert!(EventType::SUBSCRIBABLE.iter().all(|t| all.wants(*t)));
+        assert_eq!(Webhook::events_from(&hook.events_text()), hook.events);
+        assert!(Webhook::events_from(&all.events_text()).is_empty());
         for (json, field) in [
             (
                 r#"{"url":"https://a.example","events":["key.created","key.exploded"]}"#,

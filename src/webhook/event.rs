@@ -8,7 +8,7 @@ use crate::lifecycle::record::KeyView;
 use crate::time::Timestamp;
 
 /// An event type, as endpoints subscribe to it and payloads name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum EventType {
     /// A key was issued.
     #[serde(rename = "key.created")]
