@@ -114,7 +114,7 @@ fn decisions_raise_usage_alerts_once_per_window() {
     authorize(&mut state, &hash, NOW).unwrap();
     assert_eq!(
         alerts(&mut state),
-        [r#"{"alert":"usage_threshold","limit":"day","of":5,"percent":80,"used":4}"#]
+        [r#"{"usage_threshold":{"limit":"day","of":5,"percent":80,"used":4}}"#]
     );
     authorize(&mut state, &hash, NOW).unwrap();
     assert_eq!(alerts(&mut state).len(), 1, "100% of the day");
@@ -123,7 +123,7 @@ fn decisions_raise_usage_alerts_once_per_window() {
     }
     let refused = alerts(&mut state);
     assert_eq!(refused.len(), 1, "the first refusal only: {refused:?}");
-    assert!(refused[0].contains(r#""alert":"rate_limited","limit":"day""#));
+    assert!(refused[0].contains(r#"{"rate_limited":{"limit":"day""#));
     // Stored with the activity: a reloaded object does not alert again.
     let stored: Activity =
         serde_json::from_str(&serde_json::to_string(&state.activity).unwrap()).unwrap();

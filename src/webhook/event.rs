@@ -82,8 +82,10 @@ impl EventType {
 }
 
 /// A usage alert a key's object raised (see [`crate::webhook::alert`]).
+/// Externally tagged on the wire (an internal tag would buffer every
+/// value, which costs the wasm several KiB of decoder).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "alert")]
+#[serde(rename_all = "snake_case")]
 pub enum KeyAlert {
     /// The first refusal by a rate limit in its window.
     RateLimited {
