@@ -2,7 +2,8 @@
 // isolate's time goes (self and inclusive, by function), for finding what
 // to make faster. Not part of `make bench`.
 //
-//   node bench/profile.mjs [leased|exact|bare|rust]   (default: leased; rust: bench/wasm-floor, built by make bench)
+//   node bench/profile.mjs [leased|exact|malformed|bare|rust]   (default: leased; malformed: a garbage key, refused 401;
+//   rust: bench/wasm-floor, built by make bench)
 //   PROFILE_OUT=file.cpuprofile also saves the raw profile (Chrome DevTools opens it).
 //
 // wasm functions show by name only in a build that keeps its name section:
@@ -38,6 +39,7 @@ if (mode !== "bare" && mode !== "rust") {
     body: JSON.stringify({ name: "profile", environment: "live", rate_limits: { per_minute: 10_000_000, per_day: 10_000_000 } }),
   });
   headers = { authorization: `Bearer ${(await res.json()).data.key}` };
+  if (mode === "malformed") headers = { authorization: "Bearer sk_live_garbage" };
 }
 
 // The user Worker's isolate.

@@ -179,21 +179,24 @@ impl Api {
 /// I/O first (KV, the key's object) or a streamed body's count becomes one.
 pub fn enter(
     req: web_sys::Request,
-    target: Target,
+    mut target: Target,
     env: Env,
     runtime_ctx: JsValue,
     config: Rc<Config>,
 ) -> Result<Entered, Error> {
     let ctx = Context::new(runtime_ctx.clone().unchecked_into());
-    let presented = &target.presented;
-    if let Some(resp) = preflight(presented, &target.method)? {
+    if let Some(resp) = preflight(&target.presented, &target.method)? {
         return Ok(Entered::now(resp.into()));
     }
     // The runtime may drop a GET's body; its framing headers still tell.
     let has_body =
         req.body().is_some() || target.chunked || target.content_length.is_some_and(|n| n > 0);
     method::check_forwardable(&target.method, has_body)?;
-    let (key, source) = credential(presented)?;
+    let (key, source) = credential(&target.presented)?;
+    let country = super::cf_country(&req);
+    target.presented.country.clone_from(&country);
+    target.arrival.country = country;
+    let presented = &target.presented;
     let origin = config.origin_for(&key)?.to_owned();
     let requirement = config.requirement(&target.method, &target.path);
     let draws = requirement.as_ref().ok().and_then(|r| r.draws.clone());

@@ -215,11 +215,15 @@ pub(crate) struct Presented {
     pub preflight_method: Option<String>,
     /// `Access-Control-Request-Headers` (a CORS preflight).
     pub preflight_headers: Option<String>,
-    /// `request.cf.country`: not a header, but read with them.
+    /// `request.cf.country`: read once the request presents a well-formed
+    /// key (see [`cf_country`]).
     pub country: Option<String>,
 }
 
 /// The runtime's two-letter country of the client (`request.cf.country`).
+/// The runtime builds `cf` anew on each read — a seventh of a refused
+/// request's time — so only requests that present a well-formed key pay
+/// for it: a flood of garbage keys does not.
 fn cf_country(req: &web_sys::Request) -> Option<String> {
     let cf = js_sys::Reflect::get(req, &JsValue::from_str("cf")).ok()?;
     js_sys::Reflect::get(&cf, &JsValue::from_str("country"))
@@ -242,10 +246,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
     let mut content_length = None;
     let mut chunked = false;
     let mut spoofed = Vec::new();
-    let mut presented = Presented {
-        country: cf_country(&req),
-        ..Presented::default()
-    };
+    let mut presented = Presented::default();
     for (name, value) in headers.entries() {
         header_bytes += name.len() + value.len();
         if name.starts_with(OWN_HEADER_PREFIX) || METHOD_OVERRIDES.contains(&name.as_str()) {
@@ -282,7 +283,6 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
     // cannot pass as something other than `PATCH`.
     let method = req.method().to_ascii_uppercase();
     seen.arrival.method.clone_from(&method);
-    seen.arrival.country.clone_from(&presented.country);
     // Judged and forwarded in this one form, so the origin serves exactly
     // the path keygate authorized (a path that has none is logged as sent).
     let path =
