@@ -246,7 +246,7 @@ async function main() {
     const t0 = performance.now();
     const kg = await keygate({ bindings: { ADMISSION: "exact" } });
     started.push(kg);
-    await fetch(kg.url + "/_keygate/openapi.json").then((r) => r.arrayBuffer());
+    await fetch(kg.url + "/_keygate/v1/whoami").then((r) => r.arrayBuffer());
     const cold = performance.now() - t0;
     const valid = await issue(kg.url);
     const limited = await issue(kg.url, { rate_limits: { per_minute: 1, per_day: 1 } });
