@@ -86,6 +86,8 @@ test("every event type arrives once, signed, and a test event on demand", async 
     const leaked = (await rotated.json()).data.key;
     const revoked = await issue(worker, { name: "to revoke" });
     assert.equal((await api(`/keys/${revoked.id}`, { method: "DELETE" })).status, 200);
+    // Revoking again changes nothing, and tells nothing.
+    assert.equal((await api(`/keys/${revoked.id}`, { method: "DELETE" })).status, 200);
     const leak = await api("/keys/revoke-leaked", { method: "POST", body: JSON.stringify({ key: leaked, source: "https://paste.example/1" }) });
     assert.equal((await leak.json()).data.revoked.length, 1);
     // Expiry: one key expiring in 6 days, one that just expired.

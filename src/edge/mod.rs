@@ -81,6 +81,8 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
             ..Arrival::default()
         },
         admin: false,
+        // The handle, not `Request.clone()` (which would tee the body).
+        request: Clone::clone(&req),
     };
     match enter(req, env.clone(), ctx.clone(), &mut seen) {
         Ok(Entered::Now(answer)) => answer,
@@ -103,6 +105,8 @@ struct Seen {
     arrival: Arrival,
     /// Whether it is an admin API call (those log their own line).
     admin: bool,
+    /// The request (a handle), for its country when a line is written.
+    request: web_sys::Request,
 }
 
 impl Seen {
@@ -117,12 +121,17 @@ impl Seen {
             return;
         }
         batch::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
-        let line = || RequestLine::refused(&self.arrival, None, error, false, http::now());
+        let line = || RequestLine {
+            country: cf_country(&self.request),
+            ..RequestLine::refused(&self.arrival, None, error, false, http::now())
+        };
         match config(env) {
             // Refused before any key: logged in counts with the batch (a
             // flood must not make a line per request); still a data point.
             Ok(config) if Outcome::at_edge(error).is_some() => {
-                record::data_point(env, &config, &line());
+                if config.analytics_engine {
+                    record::data_point(env, &config, &line());
+                }
             }
             Ok(config) => record::refusal(env, &config, &line()),
             // Unconfigured, the line is still logged: there is nothing else to go by.

@@ -221,6 +221,15 @@ impl RegistryObject {
                 actor,
                 detail,
             } => {
+                // Revoking is idempotent: a repeat changes nothing to tell.
+                let revoked_before = rows(sql.exec(
+                    "SELECT 1 FROM keys WHERE id = ? AND revoked = 1",
+                    vec![text(key.id.as_str())],
+                )?)?
+                .first()
+                .is_some();
+                let repeated =
+                    revoked_before && matches!(action, Change::Revoke | Change::RevokeLeaked);
                 let mut values = columns(&key)?;
                 values.push(text(key.id.as_str()));
                 sql.exec(
@@ -229,7 +238,7 @@ impl RegistryObject {
                     values,
                 )?;
                 add_secrets(sql, &key.id, &hashes)?;
-                if hooked()? {
+                if !repeated && hooked()? {
                     let fields = match (action, &detail) {
                         (Change::RevokeLeaked, Some(found)) => {
                             serde_json::json!({ "where": found })
@@ -271,16 +280,21 @@ impl RegistryObject {
             }
             RegistryCommand::Webhooks { action, permit: _ } => self.webhooks(sql, action, now),
             RegistryCommand::Claim { delivery } => Ok(RegistryReply::Claimed {
-                outgoing: webhook_tables::claim(sql, delivery)?,
+                outgoing: webhook_tables::claim(sql, delivery, now)?,
             }),
             RegistryCommand::Attempted {
                 delivery,
+                number,
                 attempt,
                 next,
-            } => {
-                webhook_tables::attempted(sql, delivery, &attempt, next, now)?;
-                Ok(RegistryReply::Done)
-            }
+            } => Ok(
+                match webhook_tables::attempted(sql, delivery, number, &attempt, next, now)? {
+                    true => RegistryReply::Done,
+                    false => RegistryReply::Refused {
+                        error: Error::NotFound,
+                    },
+                },
+            ),
             RegistryCommand::Sweep => {
                 let requeued = webhook_tables::requeue_overdue(sql, now)?;
                 let mut notices = 0;
@@ -289,9 +303,8 @@ impl RegistryObject {
                     notices = events.len() as u64;
                     emit(events.into_iter().map(Some).collect())?;
                 }
-                if requeued > 0 {
-                    self.outbox.set(true);
-                }
+                // Rows a failed hand-over left unsent are sent now too.
+                self.outbox.set(true);
                 Ok(RegistryReply::Swept { notices, requeued })
             }
             RegistryCommand::Usage { query, permit: _ } => {
@@ -491,13 +504,20 @@ impl RegistryObject {
                     .build_with_content_type(QueueContentType::Json)
             });
             let batch = BatchMessageBuilder::new().messages(messages).build();
-            let sent = match self.env.queue(WEBHOOK_QUEUE) {
-                Ok(queue) => queue.send_raw_batch(batch).await,
+            // Marked before the send: a command that runs while it is on
+            // its way must not send the same rows again.
+            let ids: Vec<u64> = unsent.iter().map(|(id, _)| *id).collect();
+            let sent = match webhook_tables::mark_queued(&sql, &ids, true) {
+                Ok(()) => match self.env.queue(WEBHOOK_QUEUE) {
+                    Ok(queue) => queue.send_raw_batch(batch).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
-            let ids: Vec<u64> = unsent.iter().map(|(id, _)| *id).collect();
-            let marked = sent.and_then(|()| webhook_tables::mark_queued(&sql, &ids));
-            if let Err(e) = marked {
+            if let Err(e) = sent {
+                if let Err(e) = webhook_tables::mark_queued(&sql, &ids, false) {
+                    worker::console_error!("webhook outbox not restored: {e}");
+                }
                 worker::console_error!("webhook deliveries not queued, retrying in a minute: {e}");
                 self.outbox.set(false);
                 if let Err(e) = self.state.storage().set_alarm(OUTBOX_RETRY_MS).await {

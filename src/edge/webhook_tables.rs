@@ -181,15 +181,18 @@ pub fn any(sql: &SqlStorage) -> Result<bool> {
     Ok(!rows(sql.exec("SELECT 1 FROM webhooks LIMIT 1", None)?)?.is_empty())
 }
 
-/// What the consumer needs to attempt `delivery`, while it is pending.
-pub fn claim(sql: &SqlStorage, delivery: u64) -> Result<Option<Outgoing>> {
+/// What the consumer needs to attempt `delivery`, while it is pending and
+/// due (a second copy of a queue message may come early: it is dropped,
+/// the copy sent with the delay comes on time, and the sweep re-queues a
+/// delivery that goes overdue).
+pub fn claim(sql: &SqlStorage, delivery: u64, now: Timestamp) -> Result<Option<Outgoing>> {
     let found = rows(sql.exec(
         &format!(
             "SELECT w.url, w.secret, d.event_id, d.payload, d.tries
              FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-             WHERE d.id = ? AND d.{PENDING}"
+             WHERE d.id = ? AND d.{PENDING} AND coalesce(d.due_at, 0) <= ?"
         ),
-        vec![(delivery as i64).into()],
+        vec![(delivery as i64).into(), ms(now.plus_millis(1_000))],
     )?)?;
     let Some(row) = found.first() else {
         return Ok(None);
@@ -203,22 +206,24 @@ pub fn claim(sql: &SqlStorage, delivery: u64) -> Result<Option<Outgoing>> {
     }))
 }
 
-/// Records an attempt at `delivery` and what follows it.
+/// Records attempt `number` at `delivery` and what follows it; `false`
+/// (nothing written) unless the delivery is pending at that attempt.
 pub fn attempted(
     sql: &SqlStorage,
     delivery: u64,
+    number: u32,
     attempt: &Attempt,
     next: Next,
     now: Timestamp,
-) -> Result<()> {
-    let found = rows(sql.exec(
-        "SELECT tries FROM deliveries WHERE id = ?",
-        vec![(delivery as i64).into()],
+) -> Result<bool> {
+    let tries = i64::from(number);
+    let current = rows(sql.exec(
+        &format!("SELECT 1 FROM deliveries WHERE id = ? AND tries = ? AND {PENDING}"),
+        vec![(delivery as i64).into(), (tries - 1).into()],
     )?)?;
-    let Some(row) = found.first() else {
-        return Ok(());
-    };
-    let tries = row.int(0)? + 1;
+    if current.is_empty() {
+        return Ok(false);
+    }
     let id = || -> SqlStorageValue { (delivery as i64).into() };
     sql.exec(
         "INSERT OR REPLACE INTO attempts (delivery_id, try, at, status, error, duration_ms)
@@ -246,7 +251,7 @@ pub fn attempted(
         "UPDATE deliveries SET state = ?, due_at = ?, tries = ? WHERE id = ?",
         vec![text(next.state()), due_at, tries.into(), id()],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 /// An endpoint's latest deliveries, newest first.
@@ -310,12 +315,12 @@ pub fn unsent(sql: &SqlStorage, now: Timestamp) -> Result<Vec<(u64, u32)>> {
     .collect()
 }
 
-/// Marks `ids` as on the queue.
-pub fn mark_queued(sql: &SqlStorage, ids: &[u64]) -> Result<()> {
+/// Marks `ids` as on the queue (`queued`) or back in the outbox.
+pub fn mark_queued(sql: &SqlStorage, ids: &[u64], queued: bool) -> Result<()> {
     for id in ids {
         sql.exec(
-            "UPDATE deliveries SET queued = 1 WHERE id = ?",
-            vec![(*id as i64).into()],
+            "UPDATE deliveries SET queued = ? WHERE id = ?",
+            vec![i64::from(queued).into(), (*id as i64).into()],
         )?;
     }
     Ok(())

@@ -146,11 +146,15 @@ async fn attempt(
     let next = retries.next(out.attempt, attempt.succeeded());
     let report = RegistryCommand::Attempted {
         delivery,
+        number: out.attempt,
         attempt,
         next,
     };
     match store::registry(env, &report).await? {
         RegistryReply::Done => Ok(next),
+        // Another copy of this message made this attempt first: its chain
+        // goes on, this one ends.
+        RegistryReply::Refused { .. } => Ok(Next::Delivered),
         _ => Err(Error::Internal),
     }
 }

@@ -94,10 +94,14 @@ pub enum RegistryCommand {
         /// The delivery.
         delivery: u64,
     },
-    /// The consumer's attempt at a delivery, and what follows it.
+    /// The consumer's attempt at a delivery, and what follows it. Recorded
+    /// only if it is the attempt the delivery is at (a duplicate queue
+    /// message's report is refused with `not_found`, and dropped).
     Attempted {
         /// The delivery.
         delivery: u64,
+        /// Which attempt this was (`Outgoing::attempt`).
+        number: u32,
         /// What the endpoint answered.
         attempt: Attempt,
         /// Delivered, retried, or a dead letter.

@@ -140,8 +140,9 @@ impl Attempt {
 }
 
 /// What the queue's consumer needs to make an attempt: the registry hands
-/// it over when the consumer claims a queued delivery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// it over when the consumer claims a queued delivery. Its `Debug` leaves
+/// the secret out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outgoing {
     /// The endpoint's URL.
     pub url: String,
@@ -153,6 +154,16 @@ pub struct Outgoing {
     pub payload: String,
     /// This attempt's number (1 for the first).
     pub attempt: u32,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("url", &self.url)
+            .field("event_id", &self.event_id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A delivery as `GET /v1/webhooks/{id}/deliveries` shows it.

@@ -25,7 +25,10 @@
 //! on the `WEBHOOKS` queue. The queue's consumer (this same Worker) claims
 //! the row, signs and sends it, and reports the attempt; the registry
 //! decides from [`delivery::Schedule`] whether to retry, and when. Nothing
-//! of this is on a request's path.
+//! of this is on an API request's path (an admin change waits for its
+//! events to be in the outbox and handed to the queue). A key object's
+//! alerts ride its usage report, sent off the path: a lost report loses
+//! them.
 
 pub mod alert;
 pub mod delivery;
