@@ -71,6 +71,8 @@ pub struct Config {
     /// The waits between a failed webhook delivery's attempts
     /// (`WEBHOOK_RETRY_SCHEDULE`, seconds, comma-separated).
     pub webhook_retries: Schedule,
+    /// How long a dashboard session lasts (`SESSION_TTL_SECONDS`, default 12 h).
+    pub session_ttl_seconds: u64,
 }
 
 /// A failure point that the `FAULTS` var switches on, so tests can prove
@@ -226,7 +228,9 @@ impl Config {
             None => Schedule::default(),
             Some(text) => Schedule::parse(&text)?,
         };
+        let session_ttl_seconds = crate::admin::session::ttl_seconds(var("SESSION_TTL_SECONDS").as_deref())?;
         Ok(Config {
+            session_ttl_seconds,
             request_logs,
             analytics_engine: false,
             webhook_retries,

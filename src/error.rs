@@ -70,6 +70,12 @@ pub enum Error {
     /// Admin route without a valid admin token.
     #[error("unauthorized")]
     Unauthorized,
+    /// A genuine dashboard session past its time: sign in again.
+    #[error("session expired")]
+    SessionExpired,
+    /// A write carried the dashboard's session cookie from another origin.
+    #[error("cross-site request")]
+    CrossSiteRequest,
     /// Admin routes are off because no `ADMIN_TOKEN` is configured.
     #[error("admin disabled")]
     AdminDisabled,
@@ -179,8 +185,10 @@ impl Error {
             | Error::InvalidApiKey { .. }
             | Error::KeyExpired
             | Error::KeyRevoked
-            | Error::Unauthorized => 401,
+            | Error::Unauthorized
+            | Error::SessionExpired => 401,
             Error::RouteNotAllowed
+            | Error::CrossSiteRequest
             | Error::InsufficientPermissions { .. }
             | Error::IpNotAllowed => 403,
             Error::NotFound => 404,
@@ -213,6 +221,8 @@ impl Error {
             Error::InsufficientPermissions { .. } => "insufficient_permissions",
             Error::IpNotAllowed => "ip_not_allowed",
             Error::Unauthorized => "unauthorized",
+            Error::SessionExpired => "session_expired",
+            Error::CrossSiteRequest => "cross_site_request",
             Error::AdminDisabled => "admin_disabled",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
@@ -262,6 +272,11 @@ impl Error {
                 "Requests with this API key are not allowed from this IP address.".into()
             }
             Error::Unauthorized => "A valid admin token is required.".into(),
+            Error::SessionExpired => "The session has expired: sign in again.".into(),
+            Error::CrossSiteRequest => {
+                "A request carrying the dashboard's session must come from the dashboard's own origin."
+                    .into()
+            }
             Error::AdminDisabled => {
                 "Admin routes are disabled: no ADMIN_TOKEN of at least 24 characters is configured."
                     .into()
@@ -426,6 +441,8 @@ impl TryFrom<Wire> for Error {
             },
             "ip_not_allowed" => Error::IpNotAllowed,
             "unauthorized" => Error::Unauthorized,
+            "session_expired" => Error::SessionExpired,
+            "cross_site_request" => Error::CrossSiteRequest,
             "admin_disabled" => Error::AdminDisabled,
             "not_found" => Error::NotFound,
             "method_not_allowed" => Error::MethodNotAllowed { allow: text() },
@@ -470,6 +487,8 @@ mod tests {
             (Error::KeyExpired, 401, "key_expired"),
             (Error::KeyRevoked, 401, "key_revoked"),
             (Error::Unauthorized, 401, "unauthorized"),
+            (Error::SessionExpired, 401, "session_expired"),
+            (Error::CrossSiteRequest, 403, "cross_site_request"),
             (
                 Error::InvalidJson {
                     message: "x".into(),

@@ -244,7 +244,7 @@ impl Leases {
         if let (Some(held), Some(snapshot)) = (&mut entry.held, &entry.snapshot) {
             let record = &snapshot.record;
             // A key with credits is never leased: its snapshot has none.
-            let judged = screen(record, None, hash, access, verifier, now);
+            let judged = screen(record, None, Some(hash), access, verifier, now);
             held.tally(access, judged.as_ref().err().map(|r| &r.error));
             let judged = judged.map(|()| {
                 if access.consume {

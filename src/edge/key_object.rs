@@ -251,6 +251,9 @@ impl DurableObject for KeyObject {
         let mut owner = None;
         let mut give_back = None;
         match (&mut command, &config) {
+            (Command::Resume { access }, _) => {
+                owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
+            }
             (Command::Authorize { lease, access, .. }, config) => {
                 owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
                 // This deployment's own settings bound what any isolate asks

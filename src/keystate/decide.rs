@@ -11,11 +11,12 @@ use crate::policy::actor::Actor;
 use crate::time::Timestamp;
 
 impl KeyState {
-    /// The answer to a request presenting `hash` (for `verifier`, when the
+    /// The answer to a request presenting `hash` (`None`: a session of this
+    /// key, see [`super::Command::Resume`]) (for `verifier`, when the
     /// admin API's verify asks), counted if admitted and `access` consumes.
     pub(super) fn authorize(
         &mut self,
-        hash: &KeyHash,
+        hash: Option<&KeyHash>,
         access: &Access,
         verifier: Option<Actor>,
         known: Option<u64>,

@@ -351,7 +351,12 @@ impl KeyState {
                 lease,
             } => {
                 let (answer, mut writes) =
-                    self.authorize(&hash, &access, verifier, known, lease, now);
+                    self.authorize(Some(&hash), &access, verifier, known, lease, now);
+                writes.activity |= self.count(&access, &answer, now);
+                (answer, writes)
+            }
+            Command::Resume { access } => {
+                let (answer, mut writes) = self.authorize(None, &access, None, None, None, now);
                 writes.activity |= self.count(&access, &answer, now);
                 (answer, writes)
             }
@@ -487,7 +492,8 @@ fn leasable(record: &KeyRecord) -> bool {
 }
 
 /// Every check that can refuse a request presenting `hash` before the
-/// limiter, in order: the secret opens this key; the verifier reaches it;
+/// limiter, in order: the secret opens this key (`None`: a signed session
+/// identified it, see [`Command::Resume`]); the verifier reaches it;
 /// it is not revoked or expired; the client IP is allowed; the route allows
 /// the request; a publishable key only reads; the key covers the
 /// permission; the cost fits the limits. The key's object and an isolate
@@ -495,12 +501,12 @@ fn leasable(record: &KeyRecord) -> bool {
 pub fn screen(
     record: &KeyRecord,
     credits: Option<Credits>,
-    hash: &KeyHash,
+    hash: Option<&KeyHash>,
     access: &Access,
     verifier: Option<&Actor>,
     now: Timestamp,
 ) -> Result<(), Refusal> {
-    if !record.opens_with(hash, now) {
+    if hash.is_some_and(|hash| !record.opens_with(hash, now)) {
         // Not identified: nothing about the key may show.
         return Err(Refusal {
             error: Error::invalid_api_key(),

@@ -82,6 +82,15 @@ pub enum Command {
         /// The Worker would take a lease (see [`crate::admission`]).
         lease: Option<LeaseAsk>,
     },
+    /// Decide on an admin request of this key's dashboard session, as
+    /// [`Command::Authorize`] would for its secret: the Worker identified
+    /// the key by the session's signature (see
+    /// [`crate::admin::session`]), so no secret is presented; everything
+    /// else is judged — revoked, expired, IP, `admin` — and counted.
+    Resume {
+        /// The request's facts.
+        access: Access,
+    },
     /// Something became of a request after it was admitted (the origin
     /// failed it): counted in the key's usage.
     Report {

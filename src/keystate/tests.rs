@@ -746,3 +746,41 @@ fn the_binding_limit_is_one_the_route_draws_on() {
     };
     assert_eq!(grant.quota_for(&drawing).policy.as_str(), "search");
 }
+
+#[test]
+fn a_session_is_judged_like_its_key_without_a_secret() {
+    let (mut state, _) = issued(
+        r#"{"name":"ops","environment":"live","scopes":["admin"],"rate_limits":{"per_minute":2}}"#,
+    );
+    let needs_admin = Access {
+        requirement: Ok(Requirement {
+            permission: Some(crate::policy::permission::Permission::admin()),
+            ..Requirement::OPEN
+        }),
+        ..open(true)
+    };
+    // The refusal, however it travels (with a browser key's origins or not).
+    let resume = |state: &mut KeyState, access: &Access| {
+        match state.apply(Command::Resume { access: access.clone() }, NOW).0 {
+            Ok(Reply::Refused { error, .. }) | Err(error) => Err(error),
+            Ok(reply) => Ok(reply),
+        }
+    };
+    // Counted against the key's own limits, like its secret's calls.
+    assert!(matches!(resume(&mut state, &needs_admin), Ok(Reply::Granted { .. })));
+    assert!(matches!(resume(&mut state, &needs_admin), Ok(Reply::Granted { .. })));
+    assert!(matches!(
+        resume(&mut state, &needs_admin),
+        Err(Error::RateLimited { .. })
+    ));
+    // Revoked, the session ends with the key.
+    let (mut state, _) = issued(r#"{"name":"ops","environment":"live","scopes":["admin"]}"#);
+    state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW).0.unwrap();
+    assert_eq!(resume(&mut state, &needs_admin), Err(Error::KeyRevoked));
+    // A key that no longer holds `admin` may not act through its session.
+    let (mut state, _) = issued(r#"{"name":"plain","environment":"live"}"#);
+    assert!(matches!(
+        resume(&mut state, &needs_admin),
+        Err(Error::InsufficientPermissions { .. })
+    ));
+}
