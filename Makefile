@@ -58,6 +58,7 @@ build: install
 	$(WASM_OPT_BIN) $(WASM_FEATURES) --low-memory-unused -Oz --converge --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
 	@mkdir -p build/assets
 	node -e 'const fs = require("fs"); fs.writeFileSync("build/assets/openapi.json", JSON.stringify(JSON.parse(fs.readFileSync("openapi.json", "utf8"))))'
+	node dashboard/build.mjs
 
 
 ## Serve locally on workerd with KV and Durable Objects persisted on disk.

@@ -9,10 +9,10 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{js_sys, web_sys, Env, Response};
 
-use super::{gateway, http, store, Edge, Presented};
+use super::{dashboard, gateway, http, store, Edge, Presented};
 use crate::admin::{
-    check_admin_token, configured_token, parse_body, AdminRoute, OwnerMethod, MAX_BODY_BYTES,
-    MIN_ADMIN_TOKEN_CHARS,
+    check_admin_token, configured_token, parse_body, AdminRoute, OwnerMethod, SessionMethod,
+    MAX_BODY_BYTES, MIN_ADMIN_TOKEN_CHARS,
 };
 use crate::analytics::{Stored, UsageQuery};
 use crate::cache::TtlCache;
@@ -91,10 +91,29 @@ async fn dispatch(
     let resp = match route {
         AdminRoute::OpenApi => Ok(Response::from(store::asset(env, OPENAPI_ASSET).await?)),
         AdminRoute::Whoami => whoami(presented, method, edge).await?,
+        AdminRoute::Dashboard(page) => dashboard::page(env, &config.admin_prefix, &page).await?,
+        AdminRoute::Session(SessionMethod::SignOut) => dashboard::sign_out(&config.admin_prefix),
         route => {
-            let actor = authenticate(presented, method, edge).await?;
+            let token = admin_token(env, config)?;
+            let url = req.url();
+            // A sign-in presents its credential in the body, and is then
+            // checked (and its failures counted) as a bearer token is.
+            let signing_in;
+            let presented = if route == AdminRoute::Session(SessionMethod::SignIn) {
+                signing_in = dashboard::sign_in_credential(&url, presented, &read_body(&req).await?)?;
+                &signing_in
+            } else {
+                presented
+            };
+            let actor = authenticate(&url, presented, method, edge, token.as_deref()).await?;
             *acting = Some(actor.label());
             match route {
+                AdminRoute::Session(SessionMethod::SignIn) => {
+                    dashboard::start(edge, token.as_deref(), &actor)?
+                }
+                AdminRoute::Session(SessionMethod::Get) => {
+                    dashboard::current(env, presented, token.as_deref())?
+                }
                 AdminRoute::CreateKey => create(&req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,
                 AdminRoute::GetKey(id) => {
@@ -146,7 +165,10 @@ async fn dispatch(
                 AdminRoute::Webhooks(route) => {
                     super::webhooks::handle(route, &req, env, &actor).await?
                 }
-                AdminRoute::OpenApi | AdminRoute::Whoami => return Err(Error::Internal),
+                AdminRoute::OpenApi
+                | AdminRoute::Whoami
+                | AdminRoute::Dashboard(_)
+                | AdminRoute::Session(SessionMethod::SignOut) => return Err(Error::Internal),
             }
         }
     };
@@ -162,12 +184,9 @@ thread_local! {
     static THROTTLED: RefCell<TtlCache<String, Error>> = RefCell::new(TtlCache::new(60_000, 1_000));
 }
 
-/// Authenticates an admin request behind the guessing guard (see
-/// [`crate::guard`]). A right credential always passes, at no I/O beyond
-/// its own check; a failure is counted by the client's guard object, and
-/// past the limit answered 429 until the minute ends.
-async fn authenticate(presented: &Presented, method: &str, edge: Edge<'_>) -> Result<Actor, Error> {
-    let (env, config) = (edge.env, edge.config);
+/// The admin token, if one is configured; [`Error::AdminDisabled`] when
+/// neither it nor admin keys without it may act.
+fn admin_token(env: &Env, config: &Config) -> Result<Option<String>, Error> {
     let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
     let token = configured_token(secret.clone());
     if token.is_none() && secret.is_some_and(|s| !s.is_empty()) {
@@ -176,7 +195,23 @@ async fn authenticate(presented: &Presented, method: &str, edge: Edge<'_>) -> Re
     if token.is_none() && !config.admin_keys_without_token {
         return Err(Error::AdminDisabled);
     }
-    let outcome = credential_actor(presented, method, edge, token.as_deref()).await;
+    Ok(token)
+}
+
+/// Authenticates an admin request behind the guessing guard (see
+/// [`crate::guard`]). A right credential always passes, at no I/O beyond
+/// its own check; a failure is counted by the client's guard object, and
+/// past the limit answered 429 until the minute ends. `url` is the
+/// request's (a session's writes must come from its origin).
+async fn authenticate(
+    url: &str,
+    presented: &Presented,
+    method: &str,
+    edge: Edge<'_>,
+    token: Option<&str>,
+) -> Result<Actor, Error> {
+    let env = edge.env;
+    let outcome = credential_actor(url, presented, method, edge, token).await;
     let failed = matches!(
         outcome,
         Err(Error::Unauthorized
@@ -204,23 +239,29 @@ async fn authenticate(presented: &Presented, method: &str, edge: Edge<'_>) -> Re
 }
 
 /// The admin token, or an API key that holds `admin` (which then bounds
-/// every key the request may touch, see [`crate::policy::actor`]).
+/// every key the request may touch, see [`crate::policy::actor`]), as the
+/// `Authorization` header presents it — or, without that header, as the
+/// dashboard's session cookie does.
 async fn credential_actor(
+    url: &str,
     presented: &Presented,
     method: &str,
     edge: Edge<'_>,
     token: Option<&str>,
 ) -> Result<Actor, Error> {
+    let needs_admin = Ok(Requirement {
+        permission: Some(Permission::admin()),
+        ..Requirement::OPEN
+    });
+    // Admin calls count against the acting key's own limits.
+    let access = gateway::access(presented, method, needs_admin, true);
     let authorization = presented.authorization.as_deref();
     if let Ok((key, _)) = presented_key(authorization, None) {
-        let needs_admin = Ok(Requirement {
-            permission: Some(Permission::admin()),
-            ..Requirement::OPEN
-        });
-        // Admin calls count against the acting key's own limits.
-        let access = gateway::access(presented, method, needs_admin, true);
         let grant = gateway::admit(edge, &key, access, None).await?;
         return Ok(Actor::key(&grant));
+    }
+    if let (None, Some(cookie)) = (authorization, dashboard::cookie(presented)) {
+        return dashboard::actor(url, presented, cookie, access, method, edge, token).await;
     }
     check_admin_token(token, authorization)?;
     Ok(Actor::AdminToken)

@@ -10,6 +10,7 @@
 //! - `owner_object`: the per-owner Durable Object (limits an owner's keys share).
 //! - `registry_object`: the key registry Durable Object.
 //! - `admin`: admin route handlers.
+//! - `dashboard`: the dashboard's pages and its sign-in session.
 //! - `guard_object`: one small Durable Object per client counting failed admin logins.
 //! - `gateway`: the API path: key → KV → Durable Object → proxy.
 //! - `proxy` (with `forward.js`): forwarding to the origin.
@@ -20,6 +21,7 @@
 
 mod admin;
 mod batch;
+mod dashboard;
 mod gateway;
 mod guard_object;
 mod http;
@@ -210,7 +212,7 @@ pub(crate) struct Edge<'a> {
 /// The request headers keygate judges by, found in the one pass over the
 /// headers the entry point makes anyway (one crossing into JavaScript per
 /// header, none per lookup). A repeated header reads as the runtime joins it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Presented {
     /// `Authorization`.
     pub authorization: Option<String>,
@@ -224,6 +226,10 @@ pub(crate) struct Presented {
     pub preflight_method: Option<String>,
     /// `Access-Control-Request-Headers` (a CORS preflight).
     pub preflight_headers: Option<String>,
+    /// `Cookie` (the dashboard's session).
+    pub cookie: Option<String>,
+    /// `Sec-Fetch-Site` (which site a browser's request comes from).
+    pub fetch_site: Option<String>,
     /// `request.cf.country`: read once the request presents a well-formed
     /// key (see [`cf_country`]).
     pub country: Option<String>,
@@ -276,6 +282,8 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
             "origin" => &mut presented.origin,
             "access-control-request-method" => &mut presented.preflight_method,
             "access-control-request-headers" => &mut presented.preflight_headers,
+            "cookie" => &mut presented.cookie,
+            "sec-fetch-site" => &mut presented.fetch_site,
             "cf-ray" => &mut seen.arrival.request_id,
             _ => continue,
         };

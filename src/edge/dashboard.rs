@@ -1,0 +1,188 @@
+//! The dashboard's edge: its page and files (from the static assets, with
+//! the security headers every page gets), and its session — sign-in,
+//! sign-out, and the actor a session cookie stands for. The rules are in
+//! [`crate::admin::session`]; this file reads headers and env for them.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{web_sys, Env, Response};
+
+use super::{http, store, Edge, Presented};
+use crate::admin::session::{
+    check_same_origin, clear_cookie, cookie_value, Provenance, Session, SessionKey, Subject,
+};
+use crate::admin::{parse_body, Page, MIN_ADMIN_TOKEN_CHARS};
+use crate::error::Error;
+use crate::keystate::{Access, Command, Grant, Reply};
+use crate::policy::actor::Actor;
+
+/// Headers on every dashboard page and file: no script but the
+/// dashboard's own files, no framing, no referrer, no sniffing.
+const PAGE_HEADERS: [(&str, &str); 5] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+];
+
+/// Serves a dashboard `page` under `prefix`.
+pub async fn page(env: &Env, prefix: &str, page: &Page) -> Result<worker::Result<Response>, Error> {
+    let Some(asset) = page.asset() else {
+        let resp = Response::empty().map(|r| r.with_status(308));
+        return Ok(resp.and_then(|r| {
+            r.headers().set("Location", &format!("{prefix}/"))?;
+            Ok(r)
+        }));
+    };
+    let found = store::asset(env, &format!("https://assets.invalid/{asset}")).await?;
+    if found.status() != 200 {
+        return Err(Error::NotFound);
+    }
+    // The asset's own headers are immutable: copy them into a new response.
+    let headers = web_sys::Headers::new_with_headers(&found.headers()).map_err(|_| Error::Internal)?;
+    for (name, value) in PAGE_HEADERS {
+        headers.set(name, value).map_err(|_| Error::Internal)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    let resp = web_sys::Response::new_with_opt_readable_stream_and_init(found.body().as_ref(), &init)
+        .map_err(|_| Error::Internal)?;
+    Ok(Ok(Response::from(resp)))
+}
+
+/// The key sessions are signed with: from `SESSION_SECRET` when it is long
+/// enough, else from the admin token (changing either ends every session).
+fn signing_key(env: &Env, token: Option<&str>) -> Result<SessionKey, Error> {
+    let secret = env
+        .secret("SESSION_SECRET")
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| s.chars().count() >= MIN_ADMIN_TOKEN_CHARS);
+    secret
+        .as_deref()
+        .or(token)
+        .map(SessionKey::derive)
+        .ok_or(Error::AdminDisabled)
+}
+
+/// The session cookie a request carries, if any.
+pub fn cookie(presented: &Presented) -> Option<&str> {
+    cookie_value(presented.cookie.as_deref())
+}
+
+/// Refuses a write that carries a session from anywhere but this origin
+/// (`url` is the request's).
+fn same_origin(url: &str, presented: &Presented, method: &str) -> Result<(), Error> {
+    check_same_origin(Provenance {
+        method,
+        url,
+        origin: presented.origin.as_deref(),
+        fetch_site: presented.fetch_site.as_deref(),
+    })
+}
+
+/// The actor a session `cookie` stands for. The admin token's session is
+/// the admin token; a key's is judged again by the key's object, as its
+/// secret would be (revoked, expired, IP, `admin`, limits).
+pub async fn actor(
+    url: &str,
+    presented: &Presented,
+    cookie: &str,
+    access: Access,
+    method: &str,
+    edge: Edge<'_>,
+    token: Option<&str>,
+) -> Result<Actor, Error> {
+    let key = signing_key(edge.env, token)?;
+    let session = Session::open(cookie, &key, http::now())?;
+    same_origin(url, presented, method)?;
+    match session.subject {
+        Subject::AdminToken if token.is_some() => Ok(Actor::AdminToken),
+        // Signed with SESSION_SECRET while the token was set, and the token
+        // has since been removed: the token's sessions end with it.
+        Subject::AdminToken => Err(Error::Unauthorized),
+        Subject::Key(id) => {
+            let command = Command::Resume { access };
+            match store::key_object(edge.env, edge.config, &id, &command).await? {
+                Reply::Granted {
+                    record: Some(record),
+                    quotas,
+                    credits,
+                    ..
+                } => Ok(Actor::key(&Grant::new(&record, quotas, credits))),
+                Reply::Refused { error, .. } => Err(error),
+                _ => Err(Error::Internal),
+            }
+        }
+    }
+}
+
+/// `POST {prefix}/session`'s body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    /// The admin token, or an API key holding `admin`.
+    token: String,
+}
+
+/// The credential a sign-in body presents, as an `Authorization` header
+/// would present it (so it is checked, and its failures counted, exactly
+/// as a bearer token's are). Only from this origin: a sign-in from another
+/// site would sign the browser into someone else's session.
+pub fn sign_in_credential(url: &str, presented: &Presented, body: &[u8]) -> Result<Presented, Error> {
+    same_origin(url, presented, "POST")?;
+    let SignIn { token } = parse_body(body)?;
+    Ok(Presented {
+        authorization: Some(format!("Bearer {token}")),
+        api_key: None,
+        cookie: None,
+        ..presented.clone()
+    })
+}
+
+/// Starts a session for `actor`: the answer and its cookie.
+pub fn start(edge: Edge<'_>, token: Option<&str>, actor: &Actor) -> Result<worker::Result<Response>, Error> {
+    let subject = match actor {
+        Actor::AdminToken => Subject::AdminToken,
+        Actor::Key { id, .. } => Subject::Key(id.clone()),
+    };
+    let now = http::now();
+    let session = Session::start(subject, now, edge.config.session_ttl_seconds);
+    let sealed = session.seal(&signing_key(edge.env, token)?);
+    let set = session.set_cookie(&sealed, &edge.config.admin_prefix, now);
+    Ok(described(&session).and_then(|r| {
+        r.headers().set("Set-Cookie", &set)?;
+        Ok(r)
+    }))
+}
+
+/// `GET {prefix}/session`: who the cookie's session acts as, until when
+/// (once [`actor`] has judged it).
+pub fn current(env: &Env, presented: &Presented, token: Option<&str>) -> Result<worker::Result<Response>, Error> {
+    let cookie = cookie(presented).ok_or(Error::Unauthorized)?;
+    let session = Session::open(cookie, &signing_key(env, token)?, http::now())?;
+    Ok(described(&session))
+}
+
+fn described(session: &Session) -> worker::Result<Response> {
+    let resp = http::json(
+        200,
+        &json!({ "data": { "actor": session.subject.as_str(), "expires_at": session.expires_at } }),
+    )?;
+    resp.headers().set("Cache-Control", "no-store")?;
+    Ok(resp)
+}
+
+/// `DELETE {prefix}/session`: the cookie cleared.
+pub fn sign_out(prefix: &str) -> worker::Result<Response> {
+    let resp = Response::empty()?.with_status(204);
+    resp.headers().set("Set-Cookie", &clear_cookie(prefix))?;
+    Ok(resp)
+}
