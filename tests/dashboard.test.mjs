@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { ADMIN_TOKEN, admin, issue, startOrigin, startWorker } from "./harness.mjs";
+import { ADMIN_TOKEN, admin, errorOf, issue, startOrigin, startWorker } from "./harness.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const AXE = readFileSync("node_modules/axe-core/axe.min.js", "utf8");
@@ -279,10 +279,17 @@ test("a key's whole life in the dashboard: create, use, search, edit, rotate, re
     const actions = await audit.locator("tbody tr td:nth-child(2)").allInnerTexts();
     assert.deepEqual(actions, ["revoke", "rotate", "edit", "create"]);
 
-    // Sign out: the cookie is gone and the pages refuse.
+    // Sign out: the cookie is gone and the pages refuse; a copy of the
+    // cookie taken before is refused too (the session itself has ended).
+    const [copied] = (await context.cookies()).filter((c) => c.name === "keygate_session");
+    const withCopy = { headers: { cookie: `keygate_session=${copied.value}` } };
+    assert.equal((await worker.fetch("/_keygate/v1/keys", withCopy)).status, 200);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel(tokenLabel).waitFor();
     assert.deepEqual((await context.cookies()).filter((c) => c.name === "keygate_session"), []);
+    const afterSignOut = await worker.fetch("/_keygate/v1/keys", withCopy);
+    assert.equal(afterSignOut.status, 401);
+    assert.equal((await errorOf(afterSignOut)).code, "unauthorized");
     await page.goto(`${site.page}#/keys`);
     await page.getByLabel(tokenLabel).waitFor();
     assert.equal(await page.locator("table").count(), 0);
@@ -392,7 +399,7 @@ test("every page passes axe-core (no serious or critical issue), fits 390 px, an
     for (let i = 0; i < 3; i++) await issue(worker, { name: `listed key ${i}`, owner_id: "cus_a11y" });
     await go(page, "#/keys", "Keys");
     await page.locator("table.keys tbody tr").nth(3).waitFor();
-    assert.equal(await page.locator("table.keys tbody tr td.num").first().innerText(), "—", "requests_today, if absent");
+    assert.equal(await page.locator("table.keys tbody tr td.num").first().innerText(), "0", "requests today, for a new key");
     await axe(page, "keys");
 
     // A phone: nothing wider than the screen.

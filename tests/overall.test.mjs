@@ -97,6 +97,10 @@ test("every key's decisions reach the overall usage when their minute closes, wi
       }
     };
     await check("after the minute closed");
+    // The key list shows each key's requests today, from the same reports.
+    const listed = await (await worker.fetch("/_keygate/v1/keys", { headers: admin() })).json();
+    const today = Object.fromEntries(listed.data.map((k) => [k.name, k.requests_today]));
+    assert.deepEqual(today, { busy: 6, limited: 5, gone: 3 });
     await worker.dispose();
     worker = await startWorker({ vars, persist });
     await check("after a restart");

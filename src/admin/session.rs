@@ -2,9 +2,11 @@
 //! `POST {prefix}/session`, is exchanged for a short-lived signed cookie,
 //! so the browser never keeps the token where JavaScript can read it.
 //!
-//! The cookie is stateless: `v1.<subject>.<expires ms>.<hex HMAC-SHA256>`,
+//! The cookie is `v1.<id>.<subject>.<expires ms>.<hex HMAC-SHA256>`,
 //! signed with a key derived from `SESSION_SECRET` (or, without one, the
-//! admin token — so changing the token ends every session). It is
+//! admin token — so changing the token ends every session). It needs no
+//! storage to check; signing out records its random `id` as ended (in KV,
+//! until the session would have expired), so a copied cookie dies with it. It is
 //! `HttpOnly; Secure; SameSite=Strict` and scoped to the admin prefix.
 //! A request that carries it and writes must also come from the Worker's
 //! own origin ([`check_same_origin`]): SameSite keeps other sites' requests
@@ -82,6 +84,8 @@ impl SessionKey {
 /// A signed-in session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
+    /// Random, hex: how sign-out names the session it ends.
+    pub id: String,
     /// Who acts.
     pub subject: Subject,
     /// When it stops working.
@@ -89,12 +93,15 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for `subject` from `now`, lasting `ttl_seconds`.
-    pub fn start(subject: Subject, now: Timestamp, ttl_seconds: u64) -> Session {
-        Session {
+    /// A new session for `subject` from `now`, lasting `ttl_seconds`.
+    pub fn start(subject: Subject, now: Timestamp, ttl_seconds: u64) -> Result<Session, getrandom::Error> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id)?;
+        Ok(Session {
+            id: hex::encode(id),
             subject,
             expires_at: Timestamp::from_millis(now.as_millis() + ttl_seconds * 1000),
-        }
+        })
     }
 
     /// The cookie value: the session and its signature.
@@ -106,7 +113,8 @@ impl Session {
 
     fn signed_part(&self) -> String {
         format!(
-            "{VERSION}.{}.{}",
+            "{VERSION}.{}.{}.{}",
+            self.id,
             self.subject.as_str(),
             self.expires_at.as_millis()
         )
@@ -123,12 +131,16 @@ impl Session {
             .verify_slice(&tag)
             .map_err(|_| Error::Unauthorized)?;
         let mut parts = signed.split('.');
-        let (Some(VERSION), Some(subject), Some(expires), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(VERSION), Some(id), Some(subject), Some(expires), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(Error::Unauthorized);
         };
+        if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Unauthorized);
+        }
         let session = Session {
+            id: id.to_owned(),
             subject: Subject::parse(subject).ok_or(Error::Unauthorized)?,
             expires_at: Timestamp::from_millis(expires.parse().map_err(|_| Error::Unauthorized)?),
         };
@@ -234,9 +246,12 @@ mod tests {
 
     #[test]
     fn a_sealed_session_opens_with_its_key_until_it_expires() {
-        let session = Session::start(Subject::AdminToken, NOW, 60);
+        let session = Session::start(Subject::AdminToken, NOW, 60).unwrap();
         let sealed = session.seal(&key());
-        assert!(sealed.starts_with("v1.admin_token.1800000060000."));
+        assert!(sealed.starts_with(&format!("v1.{}.admin_token.1800000060000.", session.id)));
+        assert_eq!(session.id.len(), 32);
+        let again = Session::start(Subject::AdminToken, NOW, 60).unwrap();
+        assert_ne!(again.id, session.id, "each sign-in is its own session");
         assert_eq!(Session::open(&sealed, &key(), NOW), Ok(session.clone()));
         let later = Timestamp::from_millis(NOW.as_millis() + 60_000);
         assert_eq!(
@@ -244,7 +259,7 @@ mod tests {
             Err(Error::SessionExpired)
         );
         let id: KeyId = "key_0123456789abcdef".parse().unwrap();
-        let keyed = Session::start(Subject::Key(id.clone()), NOW, 60);
+        let keyed = Session::start(Subject::Key(id.clone()), NOW, 60).unwrap();
         assert_eq!(
             Session::open(&keyed.seal(&key()), &key(), NOW).map(|s| s.subject),
             Ok(Subject::Key(id))
@@ -253,7 +268,7 @@ mod tests {
 
     #[test]
     fn forged_altered_and_malformed_cookies_are_refused() {
-        let sealed = Session::start(Subject::AdminToken, NOW, 60).seal(&key());
+        let sealed = Session::start(Subject::AdminToken, NOW, 60).unwrap().seal(&key());
         let other = SessionKey::derive("another-deployment-secret-entirely");
         assert_eq!(
             Session::open(&sealed, &other, NOW),
@@ -273,7 +288,7 @@ mod tests {
             "",
             "v1",
             "v1.admin_token.1.zz",
-            "v1.admin_token.1800000060000.",
+            "v1.00112233445566778899aabbccddeeff.admin_token.1800000060000.",
         ] {
             assert_eq!(Session::open(bad, &key(), NOW), Err(Error::Unauthorized), "{bad}");
         }
@@ -282,10 +297,14 @@ mod tests {
             let tag = hex::encode(key().mac(signed).finalize().into_bytes());
             Session::open(&format!("{signed}.{tag}"), &key(), NOW)
         };
-        assert_eq!(odd("v2.admin_token.1900000000000"), Err(Error::Unauthorized));
-        assert_eq!(odd("v1.someone.1900000000000"), Err(Error::Unauthorized));
-        assert_eq!(odd("v1.admin_token.soon"), Err(Error::Unauthorized));
-        assert_eq!(odd("v1.admin_token.1900000000000"), Ok(Session {
+        const ID: &str = "00112233445566778899aabbccddeeff";
+        assert_eq!(odd(&format!("v2.{ID}.admin_token.1900000000000")), Err(Error::Unauthorized));
+        assert_eq!(odd(&format!("v1.{ID}.someone.1900000000000")), Err(Error::Unauthorized));
+        assert_eq!(odd(&format!("v1.{ID}.admin_token.soon")), Err(Error::Unauthorized));
+        assert_eq!(odd("v1.short.admin_token.1900000000000"), Err(Error::Unauthorized));
+        assert_eq!(odd("v1.admin_token.1900000000000"), Err(Error::Unauthorized));
+        assert_eq!(odd(&format!("v1.{ID}.admin_token.1900000000000")), Ok(Session {
+            id: ID.to_owned(),
             subject: Subject::AdminToken,
             expires_at: Timestamp::from_millis(1_900_000_000_000),
         }));
@@ -293,7 +312,7 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_secure_strict_and_scoped() {
-        let session = Session::start(Subject::AdminToken, NOW, DEFAULT_TTL_SECONDS);
+        let session = Session::start(Subject::AdminToken, NOW, DEFAULT_TTL_SECONDS).unwrap();
         assert_eq!(
             session.set_cookie("v", "/_keygate", NOW),
             "keygate_session=v; Path=/_keygate; Max-Age=43200; HttpOnly; Secure; SameSite=Strict"

@@ -92,7 +92,9 @@ async fn dispatch(
         AdminRoute::OpenApi => Ok(Response::from(store::asset(env, OPENAPI_ASSET).await?)),
         AdminRoute::Whoami => whoami(presented, method, edge).await?,
         AdminRoute::Dashboard(page) => dashboard::page(env, &config.admin_prefix, &page).await?,
-        AdminRoute::Session(SessionMethod::SignOut) => dashboard::sign_out(&config.admin_prefix),
+        AdminRoute::Session(SessionMethod::SignOut) => {
+            dashboard::sign_out(env, &config.admin_prefix, presented).await?
+        }
         route => {
             let token = admin_token(env, config)?;
             let url = req.url();
@@ -112,7 +114,7 @@ async fn dispatch(
                     dashboard::start(edge, token.as_deref(), &actor)?
                 }
                 AdminRoute::Session(SessionMethod::Get) => {
-                    dashboard::current(env, presented, token.as_deref())?
+                    dashboard::current(env, presented, token.as_deref()).await?
                 }
                 AdminRoute::CreateKey => create(&req, env, config, &actor).await?,
                 AdminRoute::ListKeys => list(&req, env, actor).await?,

@@ -11,7 +11,7 @@ use super::{http, store, Edge, Presented};
 use crate::admin::session::{
     check_same_origin, clear_cookie, cookie_value, Provenance, Session, SessionKey, Subject,
 };
-use crate::admin::{parse_body, Page, MIN_ADMIN_TOKEN_CHARS};
+use crate::admin::{configured_token, parse_body, Page, MIN_ADMIN_TOKEN_CHARS};
 use crate::error::Error;
 use crate::keystate::{Access, Command, Grant, Reply};
 use crate::policy::actor::Actor;
@@ -100,8 +100,7 @@ pub async fn actor(
     edge: Edge<'_>,
     token: Option<&str>,
 ) -> Result<Actor, Error> {
-    let key = signing_key(edge.env, token)?;
-    let session = Session::open(cookie, &key, http::now())?;
+    let session = opened(edge.env, cookie, token).await?;
     same_origin(url, presented, method)?;
     match session.subject {
         Subject::AdminToken if token.is_some() => Ok(Actor::AdminToken),
@@ -154,7 +153,10 @@ pub fn start(edge: Edge<'_>, token: Option<&str>, actor: &Actor) -> Result<worke
         Actor::Key { id, .. } => Subject::Key(id.clone()),
     };
     let now = http::now();
-    let session = Session::start(subject, now, edge.config.session_ttl_seconds);
+    let session = Session::start(subject, now, edge.config.session_ttl_seconds).map_err(|e| {
+        worker::console_error!("no randomness for a session id: {e}");
+        Error::Internal
+    })?;
     let sealed = session.seal(&signing_key(edge.env, token)?);
     let set = session.set_cookie(&sealed, &edge.config.admin_prefix, now);
     Ok(described(&session).and_then(|r| {
@@ -165,10 +167,18 @@ pub fn start(edge: Edge<'_>, token: Option<&str>, actor: &Actor) -> Result<worke
 
 /// `GET {prefix}/session`: who the cookie's session acts as, until when
 /// (once [`actor`] has judged it).
-pub fn current(env: &Env, presented: &Presented, token: Option<&str>) -> Result<worker::Result<Response>, Error> {
+pub async fn current(env: &Env, presented: &Presented, token: Option<&str>) -> Result<worker::Result<Response>, Error> {
     let cookie = cookie(presented).ok_or(Error::Unauthorized)?;
+    Ok(described(&opened(env, cookie, token).await?))
+}
+
+/// The session `cookie` holds, if it is genuine, unexpired and not signed out.
+async fn opened(env: &Env, cookie: &str, token: Option<&str>) -> Result<Session, Error> {
     let session = Session::open(cookie, &signing_key(env, token)?, http::now())?;
-    Ok(described(&session))
+    if store::session_ended(env, &session.id).await? {
+        return Err(Error::Unauthorized);
+    }
+    Ok(session)
 }
 
 fn described(session: &Session) -> worker::Result<Response> {
@@ -180,9 +190,21 @@ fn described(session: &Session) -> worker::Result<Response> {
     Ok(resp)
 }
 
-/// `DELETE {prefix}/session`: the cookie cleared.
-pub fn sign_out(prefix: &str) -> worker::Result<Response> {
-    let resp = Response::empty()?.with_status(204);
-    resp.headers().set("Set-Cookie", &clear_cookie(prefix))?;
-    Ok(resp)
+/// `DELETE {prefix}/session`: the session ended (its cookie no longer
+/// works anywhere, even copied) and the browser's cookie cleared. Needs no
+/// credential but the cookie itself: without a genuine one there is
+/// nothing to end, and the answer only clears the browser's copy.
+pub async fn sign_out(env: &Env, prefix: &str, presented: &Presented) -> Result<worker::Result<Response>, Error> {
+    let now = http::now();
+    let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
+    let key = signing_key(env, configured_token(token).as_deref());
+    if let (Some(cookie), Ok(key)) = (cookie(presented), key) {
+        if let Ok(session) = Session::open(cookie, &key, now) {
+            store::end_session(env, &session.id, session.expires_at, now).await?;
+        }
+    }
+    Ok(Response::empty().map(|r| r.with_status(204)).and_then(|r| {
+        r.headers().set("Set-Cookie", &clear_cookie(prefix))?;
+        Ok(r)
+    }))
 }

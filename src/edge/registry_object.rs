@@ -322,14 +322,22 @@ impl RegistryObject {
                 }
                 let (filter, args) = query.filter(now);
                 let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
-                let select = |limit: &str, mut args: Vec<SqlStorageValue>, extra: Vec<i64>| {
-                    args.extend(extra.into_iter().map(SqlStorageValue::from));
+                usage_tables::create(sql)?;
+                let today = Granularity::Day.floor(now).as_millis() as i64;
+                let select = |limit: &str, args: Vec<SqlStorageValue>, extra: Vec<i64>| {
+                    // Today's requests as the key objects have reported them
+                    // (each reports a minute's counts once the minute ends).
+                    let mut bound = vec![SqlStorageValue::from(today)];
+                    bound.extend(args);
+                    bound.extend(extra.into_iter().map(SqlStorageValue::from));
                     let found = rows(sql.exec(
                         &format!(
-                            "SELECT view, last_used FROM keys WHERE {filter}
+                            "SELECT view, last_used, (SELECT requests FROM usage_keys u
+                                 WHERE u.key_id = keys.id AND u.day = ?)
+                             FROM keys WHERE {filter}
                              ORDER BY created_at DESC, rowid DESC {limit}"
                         ),
-                        args,
+                        bound,
                     )?)?;
                     found
                         .into_iter()
@@ -339,6 +347,7 @@ impl RegistryObject {
                                 row.opt_int(1)?.map(|ms| Timestamp::from_millis(ms as u64)),
                                 now,
                             );
+                            view.requests_today = Some(row.opt_int(2)?.unwrap_or(0) as u64);
                             Ok(view)
                         })
                         .collect::<Result<Vec<KeyView>>>()

@@ -50,13 +50,44 @@ thread_local! {
 }
 
 /// Calls the KV namespace's `method` (`get` or `put`) with `args`.
-async fn kv(env: &Env, method: &str, args: &[&str]) -> Result<JsValue, String> {
+async fn kv(env: &Env, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
     call_binding(env, KV_BINDING, method, args).await
+}
+
+/// Where KV records a dashboard session as signed out (never a key hash:
+/// those are bare hex).
+fn ended_session(id: &str) -> JsValue {
+    JsValue::from_str(&format!("session-ended:{id}"))
+}
+
+/// Records dashboard session `id` as signed out, until `expires_at` (when
+/// its cookie stops working anyway; KV keeps an entry at least a minute).
+pub async fn end_session(env: &Env, id: &str, expires_at: Timestamp, now: Timestamp) -> Result<(), Error> {
+    let until = (expires_at.as_millis() / 1000).max(now.as_millis() / 1000 + 60);
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"expiration".into(), &JsValue::from_f64(until as f64))
+        .map_err(|_| Error::Internal)?;
+    kv(env, "put", &[ended_session(id), JsValue::from_str("1"), options.into()])
+        .await
+        .map(drop)
+        .map_err(|e| {
+            worker::console_error!("KV write of a sign-out failed: {e}");
+            Error::Unavailable
+        })
+}
+
+/// Whether dashboard session `id` was signed out.
+pub async fn session_ended(env: &Env, id: &str) -> Result<bool, Error> {
+    let found = kv(env, "get", &[ended_session(id)]).await.map_err(|e| {
+        worker::console_error!("KV read of a session failed: {e}");
+        Error::Unavailable
+    })?;
+    Ok(!found.is_null() && !found.is_undefined())
 }
 
 /// The static asset at `url` (see wrangler.toml's `[assets]`).
 pub async fn asset(env: &Env, url: &str) -> Result<web_sys::Response, Error> {
-    let answer = call_binding(env, "ASSETS", "fetch", &[url]).await;
+    let answer = call_binding(env, "ASSETS", "fetch", &[JsValue::from_str(url)]).await;
     answer
         .and_then(|resp| resp.dyn_into().map_err(|_| "not a Response".to_owned()))
         .map_err(|e| {
@@ -74,7 +105,7 @@ async fn call_binding(
     env: &Env,
     name: &str,
     method: &str,
-    args: &[&str],
+    args: &[JsValue],
 ) -> Result<JsValue, String> {
     let namespace = js_sys::Reflect::get(env, &name.into())
         .ok()
@@ -84,7 +115,7 @@ async fn call_binding(
         .ok()
         .and_then(|f| f.dyn_into().ok())
         .ok_or_else(|| format!("binding {name} has no {method}"))?;
-    let args: js_sys::Array = args.iter().map(|a| JsValue::from_str(a)).collect();
+    let args: js_sys::Array = args.iter().collect();
     let described = |e: JsValue| {
         e.dyn_ref::<js_sys::Error>()
             .map_or_else(|| "not an Error".to_owned(), |e| String::from(e.message()))
@@ -108,7 +139,7 @@ pub async fn lookup(
     config.fail_at(Fault::KvRead)?;
     // As text, decoded by serde_json: the runtime's JSON would need a
     // second decoder for JS values in the bundle.
-    let text = kv(env, "get", &[hash.as_str()]).await.map_err(|e| {
+    let text = kv(env, "get", &[JsValue::from_str(hash.as_str())]).await.map_err(|e| {
         worker::console_error!("KV read failed: {e}");
         Error::Unavailable
     })?;
@@ -127,7 +158,7 @@ pub async fn lookup(
 pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(), Error> {
     LOOKUPS.with(|c| c.borrow_mut().remove(hash));
     let value = serde_json::to_string(entry).map_err(|_| Error::Internal)?;
-    kv(env, "put", &[hash.as_str(), &value])
+    kv(env, "put", &[JsValue::from_str(hash.as_str()), JsValue::from_str(&value)])
         .await
         .map(drop)
         .map_err(|e| {

@@ -29,7 +29,9 @@ fn int(n: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(n.min(i64::MAX as u64) as i64)
 }
 
-fn create(sql: &SqlStorage) -> Result<()> {
+/// Creates the tables if they are missing (they appear with the first
+/// write; a reader before it finds them empty).
+pub fn create(sql: &SqlStorage) -> Result<()> {
     for statement in SCHEMA {
         sql.exec(statement, None)?;
     }

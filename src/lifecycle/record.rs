@@ -250,6 +250,7 @@ impl KeyRecord {
             revoked_at: self.revoked_at,
             revoked_reason: self.revoked_reason.clone(),
             admission: self.admission,
+            requests_today: None,
             usage: None,
         }
     }
@@ -315,6 +316,10 @@ pub struct KeyView {
     /// `leased` (hot keys may be admitted at the edge) or `exact`.
     #[serde(default)]
     pub admission: Admission,
+    /// Requests today (UTC), as of the key's last minute reported
+    /// (listings only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_today: Option<u64>,
     /// Every limit's state now (`GET /v1/keys/{id}` only; listings are
     /// views stored at the last change, and leave it out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
