@@ -133,12 +133,30 @@ test("every documented operation answers as documented", async () => {
   await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 200 });
   await run("deleteOwner", { path: "/v1/owners/cus_doc", method: "DELETE", expect: 404 });
 
+  // The dashboard's session and pages.
+  const own = { origin: "http://keygate.test", "content-type": "application/json" };
+  await run("signIn", { path: "/session", method: "POST", body: { token: "wrong-token-of-some-length-000" }, headers: own, expect: 401 });
+  await run("signIn", { path: "/session", method: "POST", body: { token: ADMIN_TOKEN }, headers: { ...own, origin: "http://evil.example" }, expect: 403 });
+  await run("signIn", { path: "/session", method: "POST", body: {}, headers: own, expect: 422 });
+  await run("signIn", { path: "/session", method: "POST", body: "{", headers: own, expect: 400 });
+  const signIn = await worker.fetch("/_keygate/session", { method: "POST", headers: own, body: JSON.stringify({ token: ADMIN_TOKEN }) });
+  await signIn.arrayBuffer();
+  const session = { cookie: signIn.headers.get("set-cookie").split(";")[0] };
+  await run("signIn", { path: "/session", method: "POST", body: { token: ADMIN_TOKEN }, headers: own, expect: 200 });
+  await run("getSession", { path: "/session", method: "GET", headers: session, expect: 200 });
+  await run("listKeys", { path: "/v1/keys", method: "GET", headers: session, expect: 200 });
+  await run("signOut", { path: "/session", method: "DELETE", headers: session, expect: 204 });
+  await run("getSession", { path: "/session", method: "GET", headers: session, expect: 401 });
+  await run("dashboard", { path: "/", method: "GET", headers: {}, expect: 200 });
+  await run("dashboardFile", { path: "/ui/app.js", method: "GET", headers: {}, expect: 200 });
+  await run("dashboardFile", { path: "/ui/nothing-here.js", method: "GET", headers: {}, expect: 404 });
+
   const documented = Object.values(doc.paths).flatMap((item) => Object.entries(item).filter(([m]) => m !== "parameters").map(([, o]) => o.operationId));
   assert.deepEqual([...exercised].sort(), [...documented].sort(), "some documented operation was not exercised");
 });
 
 test("routes outside the document do not exist", async () => {
-  for (const [method, path] of [["PUT", "/v1/keys"], ["GET", "/v1/verify"], ["POST", "/v1/whoami"], ["GET", "/v2/keys"]]) {
+  for (const [method, path] of [["PUT", "/v1/keys"], ["GET", "/v1/verify"], ["POST", "/v1/whoami"], ["GET", "/v2/keys"], ["PUT", "/session"], ["POST", "/"], ["DELETE", "/ui/app.js"]]) {
     const res = await worker.fetch(`/_keygate${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.ok([404, 405].includes(res.status), `${method} ${path} answered ${res.status}`);
     await res.arrayBuffer();

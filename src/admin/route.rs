@@ -185,6 +185,7 @@ impl AdminRoute {
                 SessionMethod::Get => "getSession",
                 SessionMethod::SignOut => "signOut",
             },
+            AdminRoute::Dashboard(Page::File(_)) => "dashboardFile",
             AdminRoute::Dashboard(_) => "dashboard",
         }
     }
@@ -493,6 +494,11 @@ mod tests {
             AdminRoute::Webhooks(WebhookRoute::Delete(hook.clone())),
             AdminRoute::Webhooks(WebhookRoute::Test(hook.clone())),
             AdminRoute::Webhooks(WebhookRoute::Deliveries(hook)),
+            AdminRoute::Session(SessionMethod::SignIn),
+            AdminRoute::Session(SessionMethod::Get),
+            AdminRoute::Session(SessionMethod::SignOut),
+            AdminRoute::Dashboard(Page::Index),
+            AdminRoute::Dashboard(Page::File("app.js".into())),
         ];
         let documented = doc.matches("\"operationId\"").count();
         assert_eq!(
