@@ -67,6 +67,7 @@ build: install
 dev: install
 	@test -f .dev.vars || { cp .dev.vars.example .dev.vars && echo "created .dev.vars (dev admin token)"; }
 	@echo "keygate on http://127.0.0.1:$(PORT)  (origins: live=$(ORIGIN_LIVE) test=$(ORIGIN_TEST))"
+	@echo "dashboard: http://localhost:$(PORT)/_keygate/  (sign in with ADMIN_TOKEN from .dev.vars)"
 	@echo "issue a key:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/_keygate/v1/keys -H 'Authorization: Bearer $$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)' -H 'Content-Type: application/json' -d '{\"name\":\"my first key\",\"environment\":\"live\"}'"
 	@if [ "$(origin ORIGIN_LIVE)" = file ] || [ "$(origin ORIGIN_TEST)" = file ]; then node dev/echo-origin.mjs 8788 & fi; \
