@@ -26,6 +26,39 @@ impl KeyHash {
     }
 }
 
+/// A short one-way name of a key's secret (a digest of its hash), which a
+/// dashboard session carries so that it stays tied to the secret it was
+/// opened with: rotate that secret away and the session ends. It opens
+/// nothing and finds no record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretFingerprint(String);
+
+impl SecretFingerprint {
+    /// Hex characters in a fingerprint (64 bits: it tells a key's few
+    /// live secrets apart, nothing more).
+    const LEN: usize = 16;
+
+    /// A fingerprint as the session cookie writes it.
+    pub fn parse(s: &str) -> Option<SecretFingerprint> {
+        (s.len() == Self::LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| SecretFingerprint(s.to_owned()))
+    }
+
+    /// The hex text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl KeyHash {
+    /// This secret's fingerprint.
+    pub fn fingerprint(&self) -> SecretFingerprint {
+        let digest = Sha256::digest(format!("keygate session\n{}", self.0).as_bytes());
+        SecretFingerprint(hex::encode(digest)[..SecretFingerprint::LEN].to_owned())
+    }
+}
+
 // Hashes are not secrets, but they let anyone with KV access find a record,
 // so they stay out of logs too.
 impl fmt::Debug for KeyHash {

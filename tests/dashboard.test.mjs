@@ -318,8 +318,22 @@ test("an admin key signs in, manages its keys, and is told the overview needs th
     assert.match(await alert.innerText(), /The overview needs the admin token/);
     assert.match(await alert.innerText(), /insufficient_permissions|forbidden/);
     await axe(page, "overview refused to an admin key");
+
+    // Rotating the key away ends the sessions its old secret opened: the
+    // page goes back to sign-in at its next call.
+    const rotated = await site.worker.fetch(`/_keygate/v1/keys/${bot.id}/rotate`, {
+      method: "POST",
+      headers: admin(),
+      body: JSON.stringify({ expire_previous_in_seconds: 0 }),
+    });
+    assert.equal(rotated.status, 200, await rotated.clone().text());
+    const { data: fresh } = await rotated.json();
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Keys" }).click();
+    await page.getByLabel(tokenLabel).waitFor();
+    await signIn(page, site, fresh.key);
+    assert.match(await page.locator("header").innerText(), new RegExp(`Signed in as\\s+${bot.id}`));
     clean(seen);
-    noSecretsInUrls(bot.key);
+    noSecretsInUrls(bot.key, fresh.key);
   } finally {
     await context.close();
   }
@@ -529,6 +543,21 @@ test("security: page headers, no inline script, the session cookie, cross-site w
   const list = await fetch(`${own}/_keygate/v1/keys`, { headers: { cookie: `keygate_session=${value}` } });
   assert.equal(list.status, 401);
   assert.equal((await list.json()).error.code, "session_expired");
+
+  // Failed sign-ins count toward the admin guard, as wrong bearer tokens
+  // do: past 20 in a minute a client is throttled, and the right token
+  // from the same client still signs in.
+  const guarded = (token) =>
+    fetch(`${own}/_keygate/session`, {
+      method: "POST",
+      headers: { origin: own, "content-type": "application/json", "cf-connecting-ip": "203.0.113.9" },
+      body: JSON.stringify({ token }),
+    }).then(async (r) => [r.status, (await r.json()).error?.code]);
+  const guesses = [];
+  for (let i = 0; i < 22; i++) guesses.push(await guarded(`a-wrong-guess-of-some-length-${i}`));
+  assert.deepEqual(guesses.slice(0, 20).map(([status]) => status), Array(20).fill(401));
+  assert.deepEqual(guesses.slice(20), [[429, "rate_limited"], [429, "rate_limited"]]);
+  assert.equal((await guarded(ADMIN_TOKEN))[0], 200);
 });
 
 test("screenshots for the README (with SCREENSHOTS=<dir>)", { skip: !process.env.SCREENSHOTS }, async () => {

@@ -56,8 +56,13 @@ export async function call(path, { method = "GET", body, session = false } = {})
   const error = new ApiError(res.status, json?.error ?? {});
   // A 401 on a call about one key (e.g. editing a revoked key) is about
   // that key; anywhere else, or with a session code, the session is over.
+  // The key may be the signed-in admin key itself: then the session has
+  // ended with it, which the session route tells.
   const aboutOneKey = /^\/v1\/keys\/key_/.test(path);
-  if (!session && res.status === 401 && (SESSION_GONE.has(error.code) || !aboutOneKey)) signedOut(error);
+  if (!session && res.status === 401) {
+    if (SESSION_GONE.has(error.code) || !aboutOneKey) signedOut(error);
+    else getSession().catch((gone) => gone.status === 401 && signedOut(gone));
+  }
   throw error;
 }
 

@@ -28,8 +28,7 @@ function App() {
 
   // End the session in the page when it ends at the Worker.
   useEffect(() => {
-    // The contract says milliseconds; an RFC 3339 string is read too.
-    const at = typeof session?.expires_at === "number" ? session.expires_at : Date.parse(session?.expires_at ?? "");
+    const at = Date.parse(session?.expires_at ?? "");
     if (!Number.isFinite(at)) return undefined;
     const left = at - Date.now();
     const timer = setTimeout(() => {
@@ -51,6 +50,7 @@ function Shell({ session, onSignOut }) {
   const main = useRef(null);
   const first = useRef(true);
   const [busy, setBusy] = useState(false);
+  const [failed, setFailed] = useState("");
 
   // A new page: its title, and focus at its start (not on the first render).
   useEffect(() => {
@@ -61,10 +61,17 @@ function Shell({ session, onSignOut }) {
 
   async function out() {
     setBusy(true);
+    setFailed("");
     try {
       await signOut();
-    } catch {
-      // The cookie may already be gone; the page signs out either way.
+    } catch (error) {
+      // Without a session (401) there is nothing left to end; any other
+      // failure left the session standing, and the page must not pretend.
+      if (error.status !== 401) {
+        setFailed(`Sign-out failed: ${error.message} Try again.`);
+        setBusy(false);
+        return;
+      }
     }
     onSignOut();
   }
@@ -89,6 +96,7 @@ function Shell({ session, onSignOut }) {
       <div class="who">
         <span>Signed in as <strong>${session.actor === "admin_token" ? "admin token" : session.actor}</strong></span>
         <button type="button" onClick=${out} disabled=${busy}>Sign out</button>
+        ${failed && html`<p role="alert" class="note error">${failed}</p>`}
       </div>
     </header>
     <main id="main" ref=${main} tabindex="-1">${page}</main>`;

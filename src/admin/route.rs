@@ -23,8 +23,13 @@
 //! | `GET`, `DELETE` | `/v1/webhooks/{id}` | `ADMIN_TOKEN` only |
 //! | `POST` | `/v1/webhooks/{id}/test` | `ADMIN_TOKEN` only |
 //! | `GET` | `/v1/webhooks/{id}/deliveries` | `ADMIN_TOKEN` only |
+//! | `POST` | `/session` | admin token, in the body (sign-in) |
+//! | `GET` | `/session` | the session cookie |
+//! | `DELETE` | `/session` | none (ends the cookie's session) |
+//! | `GET` | ``, `/`, `/ui/{file}` | none (the dashboard's page and files) |
 //!
-//! "admin token" means `ADMIN_TOKEN`, or an API key that holds `admin`.
+//! "admin token" means `ADMIN_TOKEN`, or an API key that holds `admin`;
+//! every route that takes it also takes the dashboard's session cookie.
 
 use crate::error::Error;
 use crate::key::KeyId;

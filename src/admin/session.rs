@@ -16,6 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::Error;
+use crate::hash::SecretFingerprint;
 use crate::key::KeyId;
 use crate::time::Timestamp;
 
@@ -37,24 +38,42 @@ pub enum Subject {
     /// Signed in with the admin token.
     AdminToken,
     /// Signed in with an API key holding `admin`: each request is judged
-    /// again by the key's object (revoked or expired, the session ends).
-    Key(KeyId),
+    /// again by the key's object (revoked, expired, or the secret signed in
+    /// with rotated away: the session ends).
+    Key {
+        /// The key.
+        id: KeyId,
+        /// The secret it was signed in with.
+        secret: SecretFingerprint,
+    },
 }
 
 impl Subject {
-    /// How the cookie and the session answer name the subject.
-    pub fn as_str(&self) -> &str {
+    /// How the session answer names who acts: `admin_token` or the key id.
+    pub fn actor(&self) -> &str {
         match self {
             Subject::AdminToken => "admin_token",
-            Subject::Key(id) => id.as_str(),
+            Subject::Key { id, .. } => id.as_str(),
+        }
+    }
+
+    /// How the cookie names the subject.
+    fn sealed(&self) -> String {
+        match self {
+            Subject::AdminToken => "admin_token".to_owned(),
+            Subject::Key { id, secret } => format!("{id}:{}", secret.as_str()),
         }
     }
 
     fn parse(s: &str) -> Option<Subject> {
-        match s {
-            "admin_token" => Some(Subject::AdminToken),
-            id => id.parse().ok().map(Subject::Key),
+        if s == "admin_token" {
+            return Some(Subject::AdminToken);
         }
+        let (id, secret) = s.split_once(':')?;
+        Some(Subject::Key {
+            id: id.parse().ok()?,
+            secret: SecretFingerprint::parse(secret)?,
+        })
     }
 }
 
@@ -115,7 +134,7 @@ impl Session {
         format!(
             "{VERSION}.{}.{}.{}",
             self.id,
-            self.subject.as_str(),
+            self.subject.sealed(),
             self.expires_at.as_millis()
         )
     }
@@ -164,18 +183,22 @@ pub fn clear_cookie(path: &str) -> String {
 }
 
 fn cookie(value: &str, path: &str, max_age: u64) -> String {
-    let path = if path.is_empty() { "/" } else { path };
     format!("{COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
 }
 
-/// The session cookie's value in a `Cookie` request header, if present.
+/// The session cookie's value in a `Cookie` request header, if it holds
+/// exactly one. Two mean another site on a sibling domain planted one
+/// (which a browser sends first when its path is longer): neither counts.
 pub fn cookie_value(header: Option<&str>) -> Option<&str> {
-    header?
+    let mut found = header?
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
+        .filter(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim());
+    match (found.next(), found.next()) {
+        (Some(value), None) if !value.is_empty() => Some(value),
+        _ => None,
+    }
 }
 
 /// The `SESSION_TTL_SECONDS` setting: 1 s to a day.
@@ -193,7 +216,7 @@ pub fn ttl_seconds(var: Option<&str>) -> Result<u64, String> {
 
 /// The facts a cookie-carrying request is judged by: what a browser sends
 /// about where a request comes from.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Provenance<'a> {
     /// The request's method.
     pub method: &'a str,
@@ -259,10 +282,14 @@ mod tests {
             Err(Error::SessionExpired)
         );
         let id: KeyId = "key_0123456789abcdef".parse().unwrap();
-        let keyed = Session::start(Subject::Key(id.clone()), NOW, 60).unwrap();
+        let secret = SecretFingerprint::parse("0123456789abcdef").unwrap();
+        let subject = Subject::Key { id: id.clone(), secret };
+        let keyed = Session::start(subject.clone(), NOW, 60).unwrap();
+        assert!(keyed.seal(&key()).contains(&format!(".{id}:0123456789abcdef.")));
+        assert_eq!(subject.actor(), id.as_str());
         assert_eq!(
             Session::open(&keyed.seal(&key()), &key(), NOW).map(|s| s.subject),
-            Ok(Subject::Key(id))
+            Ok(subject)
         );
     }
 
@@ -318,11 +345,12 @@ mod tests {
             "keygate_session=v; Path=/_keygate; Max-Age=43200; HttpOnly; Secure; SameSite=Strict"
         );
         assert_eq!(
-            clear_cookie(""),
-            "keygate_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+            clear_cookie("/_keygate"),
+            "keygate_session=; Path=/_keygate; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         );
         assert_eq!(cookie_value(Some("a=1; keygate_session=v1.x.2.ab ;b=2")), Some("v1.x.2.ab"));
         assert_eq!(cookie_value(Some("keygate_session=")), None);
+        assert_eq!(cookie_value(Some("keygate_session=a; keygate_session=b")), None, "a planted second one");
         assert_eq!(cookie_value(Some("other_keygate_session=x")), None);
         assert_eq!(cookie_value(None), None);
     }

@@ -16,7 +16,7 @@ use crate::analytics::{tally_into, Countries, Counts};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
-use crate::keystate::{decision, screen, Access, Grant, Refusal, Reply};
+use crate::keystate::{decision, screen, Access, Grant, Opener, Refusal, Reply};
 use crate::lifecycle::record::KeyRecord;
 use crate::limits::Quota;
 use crate::policy::actor::Actor;
@@ -244,7 +244,7 @@ impl Leases {
         if let (Some(held), Some(snapshot)) = (&mut entry.held, &entry.snapshot) {
             let record = &snapshot.record;
             // A key with credits is never leased: its snapshot has none.
-            let judged = screen(record, None, Some(hash), access, verifier, now);
+            let judged = screen(record, None, Opener::Secret(hash), access, verifier, now);
             held.tally(access, judged.as_ref().err().map(|r| &r.error));
             let judged = judged.map(|()| {
                 if access.consume {

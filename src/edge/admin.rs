@@ -93,7 +93,10 @@ async fn dispatch(
         AdminRoute::Whoami => whoami(presented, method, edge).await?,
         AdminRoute::Dashboard(page) => dashboard::page(env, &config.admin_prefix, &page).await?,
         AdminRoute::Session(SessionMethod::SignOut) => {
-            dashboard::sign_out(env, &config.admin_prefix, presented).await?
+            // Without an admin token there may still be sessions to end.
+            let token = admin_token(env, config).ok().flatten();
+            let url = req.url();
+            dashboard::sign_out(env, &url, &config.admin_prefix, presented, token.as_deref()).await?
         }
         route => {
             let token = admin_token(env, config)?;
@@ -111,7 +114,7 @@ async fn dispatch(
             *acting = Some(actor.label());
             match route {
                 AdminRoute::Session(SessionMethod::SignIn) => {
-                    dashboard::start(edge, token.as_deref(), &actor)?
+                    dashboard::start(edge, token.as_deref(), &actor, presented)?
                 }
                 AdminRoute::Session(SessionMethod::Get) => {
                     dashboard::current(env, presented, token.as_deref()).await?

@@ -11,7 +11,9 @@ use super::{http, store, Edge, Presented};
 use crate::admin::session::{
     check_same_origin, clear_cookie, cookie_value, Provenance, Session, SessionKey, Subject,
 };
-use crate::admin::{configured_token, parse_body, Page, MIN_ADMIN_TOKEN_CHARS};
+use crate::admin::{parse_body, Page, MIN_ADMIN_TOKEN_CHARS};
+use crate::credential::presented_key;
+use crate::hash::KeyHash;
 use crate::error::Error;
 use crate::keystate::{Access, Command, Grant, Reply};
 use crate::policy::actor::Actor;
@@ -57,19 +59,24 @@ pub async fn page(env: &Env, prefix: &str, page: &Page) -> Result<worker::Result
     Ok(Ok(Response::from(resp)))
 }
 
-/// The key sessions are signed with: from `SESSION_SECRET` when it is long
-/// enough, else from the admin token (changing either ends every session).
+/// The key sessions are signed with, derived from `SESSION_SECRET` (when
+/// it is long enough) and the admin token, whichever are set: changing
+/// either ends every session, so a leaked token's sessions end when it is
+/// replaced.
 fn signing_key(env: &Env, token: Option<&str>) -> Result<SessionKey, Error> {
-    let secret = env
-        .secret("SESSION_SECRET")
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|s| s.chars().count() >= MIN_ADMIN_TOKEN_CHARS);
-    secret
-        .as_deref()
-        .or(token)
-        .map(SessionKey::derive)
-        .ok_or(Error::AdminDisabled)
+    let secret = env.secret("SESSION_SECRET").ok().map(|s| s.to_string());
+    let secret = secret.filter(|s| {
+        let long = s.chars().count() >= MIN_ADMIN_TOKEN_CHARS;
+        if !long {
+            worker::console_error!("SESSION_SECRET is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: ignored");
+        }
+        long
+    });
+    if secret.is_none() && token.is_none() {
+        return Err(Error::AdminDisabled);
+    }
+    let material = format!("{}\n{}", secret.unwrap_or_default(), token.unwrap_or_default());
+    Ok(SessionKey::derive(&material))
 }
 
 /// The session cookie a request carries, if any.
@@ -103,12 +110,12 @@ pub async fn actor(
     let session = opened(edge.env, cookie, token).await?;
     same_origin(url, presented, method)?;
     match session.subject {
-        Subject::AdminToken if token.is_some() => Ok(Actor::AdminToken),
-        // Signed with SESSION_SECRET while the token was set, and the token
-        // has since been removed: the token's sessions end with it.
-        Subject::AdminToken => Err(Error::Unauthorized),
-        Subject::Key(id) => {
-            let command = Command::Resume { access };
+        // Signed while the token was set, and it has since been removed
+        // (the signing key is then SESSION_SECRET's alone).
+        Subject::AdminToken if token.is_none() => Err(Error::Unauthorized),
+        Subject::AdminToken => Ok(Actor::AdminToken),
+        Subject::Key { id, secret } => {
+            let command = Command::Resume { access, secret };
             match store::key_object(edge.env, edge.config, &id, &command).await? {
                 Reply::Granted {
                     record: Some(record),
@@ -146,11 +153,23 @@ pub fn sign_in_credential(url: &str, presented: &Presented, body: &[u8]) -> Resu
     })
 }
 
-/// Starts a session for `actor`: the answer and its cookie.
-pub fn start(edge: Edge<'_>, token: Option<&str>, actor: &Actor) -> Result<worker::Result<Response>, Error> {
+/// Starts a session for `actor`, who signed in with `credential` (see
+/// [`sign_in_credential`]): the answer and its cookie.
+pub fn start(
+    edge: Edge<'_>,
+    token: Option<&str>,
+    actor: &Actor,
+    credential: &Presented,
+) -> Result<worker::Result<Response>, Error> {
     let subject = match actor {
         Actor::AdminToken => Subject::AdminToken,
-        Actor::Key { id, .. } => Subject::Key(id.clone()),
+        Actor::Key { id, .. } => {
+            let (key, _) = presented_key(credential.authorization.as_deref(), None)?;
+            Subject::Key {
+                id: id.clone(),
+                secret: KeyHash::of(&key).fingerprint(),
+            }
+        }
     };
     let now = http::now();
     let session = Session::start(subject, now, edge.config.session_ttl_seconds).map_err(|e| {
@@ -184,7 +203,7 @@ async fn opened(env: &Env, cookie: &str, token: Option<&str>) -> Result<Session,
 fn described(session: &Session) -> worker::Result<Response> {
     let resp = http::json(
         200,
-        &json!({ "data": { "actor": session.subject.as_str(), "expires_at": session.expires_at } }),
+        &json!({ "data": { "actor": session.subject.actor(), "expires_at": session.expires_at } }),
     )?;
     resp.headers().set("Cache-Control", "no-store")?;
     Ok(resp)
@@ -193,12 +212,18 @@ fn described(session: &Session) -> worker::Result<Response> {
 /// `DELETE {prefix}/session`: the session ended (its cookie no longer
 /// works anywhere, even copied) and the browser's cookie cleared. Needs no
 /// credential but the cookie itself: without a genuine one there is
-/// nothing to end, and the answer only clears the browser's copy.
-pub async fn sign_out(env: &Env, prefix: &str, presented: &Presented) -> Result<worker::Result<Response>, Error> {
+/// nothing to end, and the answer only clears the browser's copy. From
+/// this origin only, like every write a cookie carries.
+pub async fn sign_out(
+    env: &Env,
+    url: &str,
+    prefix: &str,
+    presented: &Presented,
+    token: Option<&str>,
+) -> Result<worker::Result<Response>, Error> {
+    same_origin(url, presented, "DELETE")?;
     let now = http::now();
-    let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
-    let key = signing_key(env, configured_token(token).as_deref());
-    if let (Some(cookie), Ok(key)) = (cookie(presented), key) {
+    if let (Some(cookie), Ok(key)) = (cookie(presented), signing_key(env, token)) {
         if let Ok(session) = Session::open(cookie, &key, now) {
             store::end_session(env, &session.id, session.expires_at, now).await?;
         }

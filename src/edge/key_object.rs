@@ -251,7 +251,7 @@ impl DurableObject for KeyObject {
         let mut owner = None;
         let mut give_back = None;
         match (&mut command, &config) {
-            (Command::Resume { access }, _) => {
+            (Command::Resume { access, .. }, _) => {
                 owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
             }
             (Command::Authorize { lease, access, .. }, config) => {

@@ -61,11 +61,12 @@ fn ended_session(id: &str) -> JsValue {
 }
 
 /// Records dashboard session `id` as signed out, until `expires_at` (when
-/// its cookie stops working anyway; KV keeps an entry at least a minute).
+/// its cookie stops working anyway; KV refuses an entry that would live
+/// less than a minute, so one that short lives a little longer).
 pub async fn end_session(env: &Env, id: &str, expires_at: Timestamp, now: Timestamp) -> Result<(), Error> {
-    let until = (expires_at.as_millis() / 1000).max(now.as_millis() / 1000 + 60);
+    let left = expires_at.as_millis().saturating_sub(now.as_millis()).div_ceil(1000);
     let options = js_sys::Object::new();
-    js_sys::Reflect::set(&options, &"expiration".into(), &JsValue::from_f64(until as f64))
+    js_sys::Reflect::set(&options, &"expirationTtl".into(), &JsValue::from_f64(left.max(61) as f64))
         .map_err(|_| Error::Internal)?;
     kv(env, "put", &[ended_session(id), JsValue::from_str("1"), options.into()])
         .await

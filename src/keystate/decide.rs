@@ -2,21 +2,19 @@
 //! then counting it against every limit and the credits, and lending a
 //! lease when one is earned.
 
-use super::{leasable, Access, KeyState, Refusal, Reply, Writes};
+use super::{leasable, Access, KeyState, Opener, Refusal, Reply, Writes};
 use crate::admission::lease::{self, LeaseAsk};
 use crate::error::Error;
-use crate::hash::KeyHash;
 use crate::limits::{self, Outcome};
 use crate::policy::actor::Actor;
 use crate::time::Timestamp;
 
 impl KeyState {
-    /// The answer to a request presenting `hash` (`None`: a session of this
-    /// key, see [`super::Command::Resume`]) (for `verifier`, when the
+    /// The answer to a request that `opener` identifies (for `verifier`, when the
     /// admin API's verify asks), counted if admitted and `access` consumes.
     pub(super) fn authorize(
         &mut self,
-        hash: Option<&KeyHash>,
+        opener: Opener<'_>,
         access: &Access,
         verifier: Option<Actor>,
         known: Option<u64>,
@@ -28,7 +26,7 @@ impl KeyState {
             return (Err(Error::invalid_api_key()), none);
         };
         let credits = self.activity.credits.map(|b| b.at(now).credits);
-        let checked = super::screen(record, credits, hash, access, verifier.as_ref(), now);
+        let checked = super::screen(record, credits, opener, access, verifier.as_ref(), now);
         let refusal = match checked {
             Err(refusal) => refusal,
             Ok(()) => match self.admit(access, known, lease, now) {

@@ -19,7 +19,7 @@ pub use traffic::decision;
 use crate::admission::Admission;
 use crate::analytics::{Closed, Open};
 use crate::error::Error;
-use crate::hash::KeyHash;
+use crate::hash::{KeyHash, SecretFingerprint};
 use crate::key::KeyType;
 use crate::lifecycle::record::{KeyRecord, KeyView, Status};
 use crate::lifecycle::request::KeyPatch;
@@ -351,12 +351,13 @@ impl KeyState {
                 lease,
             } => {
                 let (answer, mut writes) =
-                    self.authorize(Some(&hash), &access, verifier, known, lease, now);
+                    self.authorize(Opener::Secret(&hash), &access, verifier, known, lease, now);
                 writes.activity |= self.count(&access, &answer, now);
                 (answer, writes)
             }
-            Command::Resume { access } => {
-                let (answer, mut writes) = self.authorize(None, &access, None, None, None, now);
+            Command::Resume { access, secret } => {
+                let opener = Opener::Session(&secret);
+                let (answer, mut writes) = self.authorize(opener, &access, None, None, None, now);
                 writes.activity |= self.count(&access, &answer, now);
                 (answer, writes)
             }
@@ -491,9 +492,19 @@ fn leasable(record: &KeyRecord) -> bool {
             .covers(&Permission::admin())
 }
 
+/// What shows which key a decision is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Opener<'a> {
+    /// A presented secret, by its hash.
+    Secret(&'a KeyHash),
+    /// A dashboard session of the key (see [`Command::Resume`]), by the
+    /// fingerprint of the secret it was opened with: it works while that
+    /// secret does.
+    Session(&'a SecretFingerprint),
+}
+
 /// Every check that can refuse a request presenting `hash` before the
-/// limiter, in order: the secret opens this key (`None`: a signed session
-/// identified it, see [`Command::Resume`]); the verifier reaches it;
+/// limiter, in order: the `opener` opens this key; the verifier reaches it;
 /// it is not revoked or expired; the client IP is allowed; the route allows
 /// the request; a publishable key only reads; the key covers the
 /// permission; the cost fits the limits. The key's object and an isolate
@@ -501,12 +512,16 @@ fn leasable(record: &KeyRecord) -> bool {
 pub fn screen(
     record: &KeyRecord,
     credits: Option<Credits>,
-    hash: Option<&KeyHash>,
+    opener: Opener<'_>,
     access: &Access,
     verifier: Option<&Actor>,
     now: Timestamp,
 ) -> Result<(), Refusal> {
-    if hash.is_some_and(|hash| !record.opens_with(hash, now)) {
+    let opens = match opener {
+        Opener::Secret(hash) => record.opens_with(hash, now),
+        Opener::Session(secret) => record.resumes(secret, now),
+    };
+    if !opens {
         // Not identified: nothing about the key may show.
         return Err(Refusal {
             error: Error::invalid_api_key(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::admission::lease::{Lease, LeaseAsk, LeaseReturn};
 use crate::analytics::{Outcome, Stored, UsageQuery};
 use crate::error::Error;
-use crate::hash::KeyHash;
+use crate::hash::{KeyHash, SecretFingerprint};
 use crate::key::{Environment, KeyId, KeyType};
 use crate::lifecycle::record::{KeyRecord, KeyView, Metadata, Secret};
 use crate::limits::credits::{CreditOp, Credits};
@@ -86,10 +86,13 @@ pub enum Command {
     /// [`Command::Authorize`] would for its secret: the Worker identified
     /// the key by the session's signature (see
     /// [`crate::admin::session`]), so no secret is presented; everything
-    /// else is judged — revoked, expired, IP, `admin` — and counted.
+    /// else is judged — the secret it was opened with still live, revoked,
+    /// expired, IP, `admin` — and counted.
     Resume {
         /// The request's facts.
         access: Access,
+        /// The fingerprint of the secret the session was opened with.
+        secret: SecretFingerprint,
     },
     /// Something became of a request after it was admitted (the origin
     /// failed it): counted in the key's usage.

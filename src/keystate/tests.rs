@@ -748,8 +748,8 @@ fn the_binding_limit_is_one_the_route_draws_on() {
 }
 
 #[test]
-fn a_session_is_judged_like_its_key_without_a_secret() {
-    let (mut state, _) = issued(
+fn a_session_is_judged_like_the_secret_it_was_opened_with() {
+    let (mut state, hash) = issued(
         r#"{"name":"ops","environment":"live","scopes":["admin"],"rate_limits":{"per_minute":2}}"#,
     );
     let needs_admin = Access {
@@ -760,27 +760,48 @@ fn a_session_is_judged_like_its_key_without_a_secret() {
         ..open(true)
     };
     // The refusal, however it travels (with a browser key's origins or not).
-    let resume = |state: &mut KeyState, access: &Access| {
-        match state.apply(Command::Resume { access: access.clone() }, NOW).0 {
+    let resume = |state: &mut KeyState, secret: &KeyHash, at: Timestamp| {
+        let command = Command::Resume {
+            access: needs_admin.clone(),
+            secret: secret.fingerprint(),
+        };
+        match state.apply(command, at).0 {
             Ok(Reply::Refused { error, .. }) | Err(error) => Err(error),
             Ok(reply) => Ok(reply),
         }
     };
     // Counted against the key's own limits, like its secret's calls.
-    assert!(matches!(resume(&mut state, &needs_admin), Ok(Reply::Granted { .. })));
-    assert!(matches!(resume(&mut state, &needs_admin), Ok(Reply::Granted { .. })));
+    assert!(matches!(resume(&mut state, &hash, NOW), Ok(Reply::Granted { .. })));
+    assert!(matches!(resume(&mut state, &hash, NOW), Ok(Reply::Granted { .. })));
     assert!(matches!(
-        resume(&mut state, &needs_admin),
+        resume(&mut state, &hash, NOW),
         Err(Error::RateLimited { .. })
     ));
+    // Rotated: the old secret's session lasts as long as its grace, and
+    // not a moment longer; a session of the new secret goes on.
+    let (mut state, old) = issued(r#"{"name":"ops","environment":"live","scopes":["admin"]}"#);
+    let new_key = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
+    let rotate = KeyAction::Rotate {
+        secret: Secret::of(&new_key),
+        grace_secs: 30,
+    };
+    state.apply(as_admin(rotate), NOW).0.unwrap();
+    let (during, after) = (NOW.plus_millis(29_000), NOW.plus_millis(30_000));
+    assert!(matches!(resume(&mut state, &old, during), Ok(Reply::Granted { .. })));
+    assert_eq!(resume(&mut state, &old, after), Err(Error::invalid_api_key()));
+    let new = KeyHash::of(&new_key);
+    assert!(matches!(resume(&mut state, &new, after), Ok(Reply::Granted { .. })));
+    // Another key's secret opens no session of this one.
+    let (_, stranger) = issued(r#"{"name":"x","environment":"live"}"#);
+    assert_eq!(resume(&mut state, &stranger, NOW), Err(Error::invalid_api_key()));
     // Revoked, the session ends with the key.
-    let (mut state, _) = issued(r#"{"name":"ops","environment":"live","scopes":["admin"]}"#);
+    let (mut state, hash) = issued(r#"{"name":"ops","environment":"live","scopes":["admin"]}"#);
     state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW).0.unwrap();
-    assert_eq!(resume(&mut state, &needs_admin), Err(Error::KeyRevoked));
+    assert_eq!(resume(&mut state, &hash, NOW), Err(Error::KeyRevoked));
     // A key that no longer holds `admin` may not act through its session.
-    let (mut state, _) = issued(r#"{"name":"plain","environment":"live"}"#);
+    let (mut state, hash) = issued(r#"{"name":"plain","environment":"live"}"#);
     assert!(matches!(
-        resume(&mut state, &needs_admin),
+        resume(&mut state, &hash, NOW),
         Err(Error::InsufficientPermissions { .. })
     ));
 }

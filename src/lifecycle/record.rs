@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admission::Admission;
 use crate::error::Error;
-use crate::hash::KeyHash;
+use crate::hash::{KeyHash, SecretFingerprint};
 use crate::key::{ApiKey, Environment, KeyId, KeyType};
 use crate::limits::credits::Credits;
 use crate::limits::{self, LimitSet, NamedLimit, RateLimits, WindowKind};
@@ -184,9 +184,19 @@ impl KeyRecord {
     /// Whether `hash` is one of this key's secrets and, if it was rotated
     /// out, still inside its overlap window at `now`.
     pub fn opens_with(&self, hash: &KeyHash, now: Timestamp) -> bool {
+        self.live_secrets(now).any(|s| &s.hash == hash)
+    }
+
+    /// Whether a dashboard session opened with the secret `fingerprint`
+    /// names may still act: that secret is still live at `now`.
+    pub fn resumes(&self, fingerprint: &SecretFingerprint, now: Timestamp) -> bool {
+        self.live_secrets(now).any(|s| &s.hash.fingerprint() == fingerprint)
+    }
+
+    fn live_secrets(&self, now: Timestamp) -> impl Iterator<Item = &Secret> {
         self.secrets
             .iter()
-            .any(|s| &s.hash == hash && s.expires_at.is_none_or(|t| now < t))
+            .filter(move |s| s.expires_at.is_none_or(|t| now < t))
     }
 
     /// Starts a rotation: `new` becomes the current secret; every older one
