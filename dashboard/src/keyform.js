@@ -174,6 +174,28 @@ export function placeError(error, names) {
   return { fields: {}, general: error };
 }
 
+/**
+ * Sends a key form with `send` (a promise of the API's answer) and hands
+ * the answer's data to `done`; a refusal goes next to the field it names
+ * (or above the form), and focus moves to it. `form` holds the form's
+ * state setters: setBusy, setErrors, setGeneral, setFocus.
+ */
+export async function submitKeyForm(send, done, form) {
+  form.setBusy(true);
+  try {
+    const res = await send();
+    form.setErrors({});
+    done(res.data);
+  } catch (err) {
+    const placed = placeError(err, FIELD_NAMES);
+    form.setErrors(placed.fields);
+    form.setGeneral(placed.general ?? { ...err, message: `Fix the field marked below: ${err.message}` });
+    form.setFocus((n) => n + 1);
+  } finally {
+    form.setBusy(false);
+  }
+}
+
 /** The control id for field `name` in form `form`. */
 export const controlId = (form, name) => `${form}-${name.replace(/[^a-z0-9]+/gi, "-")}`;
 

@@ -5,7 +5,7 @@ import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { call } from "../api.js";
 import { SecretDialog } from "../dialog.js";
-import { bodyOf, controlId, EnvironmentList, FIELD_NAMES, KeyFields, placeError } from "../keyform.js";
+import { bodyOf, controlId, EnvironmentList, FIELD_NAMES, KeyFields, submitKeyForm } from "../keyform.js";
 import { href, navigate } from "../router.js";
 import { ErrorNote } from "../ui.js";
 
@@ -38,19 +38,7 @@ export function CreatePage() {
       setFocus((n) => n + 1);
       return;
     }
-    setBusy(true);
-    try {
-      const res = await call("/v1/keys", { method: "POST", body });
-      setErrors({});
-      setCreated(res.data);
-    } catch (err) {
-      const placed = placeError(err, FIELD_NAMES);
-      setErrors(placed.fields);
-      setGeneral(placed.general ?? { ...err, message: `Fix the field marked below: ${err.message}` });
-      setFocus((n) => n + 1);
-    } finally {
-      setBusy(false);
-    }
+    await submitKeyForm(() => call("/v1/keys", { method: "POST", body }), setCreated, { setBusy, setErrors, setGeneral, setFocus });
   }
 
   function done() {

@@ -7,7 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call, keyPath, query } from "../api.js";
 import { UsageChart } from "../chart.js";
 import { ConfirmDialog, SecretDialog } from "../dialog.js";
-import { bodyOf, controlId, FIELD_NAMES, KeyFields, placeError, valuesOf } from "../keyform.js";
+import { bodyOf, controlId, FIELD_NAMES, KeyFields, submitKeyForm, valuesOf } from "../keyform.js";
 import { outcome, present } from "../outcomes.js";
 import { Time } from "../time.js";
 import { Countries, ErrorNote, fmt, Loading, orDash, StatusBadge, useLoad } from "../ui.js";
@@ -185,19 +185,7 @@ function EditForm({ k, onSaved }) {
       setGeneral({ message: "Nothing to save: no field was changed." });
       return;
     }
-    setBusy(true);
-    try {
-      const res = await call(keyPath(k.id), { method: "PATCH", body });
-      setErrors({});
-      onSaved(res.data);
-    } catch (err) {
-      const placed = placeError(err, FIELD_NAMES);
-      setErrors(placed.fields);
-      setGeneral(placed.general ?? { ...err, message: `Fix the field marked below: ${err.message}` });
-      setFocus((n) => n + 1);
-    } finally {
-      setBusy(false);
-    }
+    await submitKeyForm(() => call(keyPath(k.id), { method: "PATCH", body }), onSaved, { setBusy, setErrors, setGeneral, setFocus });
   }
 
   return html`<section aria-labelledby="edit-title">
