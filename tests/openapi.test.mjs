@@ -145,7 +145,9 @@ test("every documented operation answers as documented", async () => {
   await run("signIn", { path: "/session", method: "POST", body: { token: ADMIN_TOKEN }, headers: own, expect: 200 });
   await run("getSession", { path: "/session", method: "GET", headers: session, expect: 200 });
   await run("listKeys", { path: "/v1/keys", method: "GET", headers: session, expect: 200 });
-  await run("signOut", { path: "/session", method: "DELETE", headers: session, expect: 204 });
+  await run("signOut", { path: "/session", method: "DELETE", headers: { ...session, origin: "http://evil.example" }, expect: 403 });
+  await run("getSession", { path: "/session", method: "GET", headers: session, expect: 200 });
+  await run("signOut", { path: "/session", method: "DELETE", headers: { ...session, origin: own.origin }, expect: 204 });
   await run("getSession", { path: "/session", method: "GET", headers: session, expect: 401 });
   await run("dashboard", { path: "/", method: "GET", headers: {}, expect: 200 });
   await run("dashboardFile", { path: "/ui/app.js", method: "GET", headers: {}, expect: 200 });
