@@ -37,10 +37,7 @@ const PAGE_HEADERS: [(&str, &str); 5] = [
 pub async fn page(env: &Env, prefix: &str, page: &Page) -> Result<worker::Result<Response>, Error> {
     let Some(asset) = page.asset() else {
         let resp = Response::empty().map(|r| r.with_status(308));
-        return Ok(resp.and_then(|r| {
-            r.headers().set("Location", &format!("{prefix}/"))?;
-            Ok(r)
-        }));
+        return Ok(with_header(resp, "Location", &format!("{prefix}/")));
     };
     let found = store::asset(env, &format!("https://assets.invalid/{asset}")).await?;
     if found.status() != 200 {
@@ -178,10 +175,7 @@ pub fn start(
     })?;
     let sealed = session.seal(&signing_key(edge.env, token)?);
     let set = session.set_cookie(&sealed, &edge.config.admin_prefix, now);
-    Ok(described(&session).and_then(|r| {
-        r.headers().set("Set-Cookie", &set)?;
-        Ok(r)
-    }))
+    Ok(with_header(described(&session), "Set-Cookie", &set))
 }
 
 /// `GET {prefix}/session`: who the cookie's session acts as, until when
@@ -204,8 +198,14 @@ fn described(session: &Session) -> worker::Result<Response> {
     let resp = http::json(
         200,
         &json!({ "data": { "actor": session.subject.actor(), "expires_at": session.expires_at } }),
-    )?;
-    resp.headers().set("Cache-Control", "no-store")?;
+    );
+    with_header(resp, "Cache-Control", "no-store")
+}
+
+/// `resp` with header `name` set to `value`.
+fn with_header(resp: worker::Result<Response>, name: &str, value: &str) -> worker::Result<Response> {
+    let resp = resp?;
+    resp.headers().set(name, value)?;
     Ok(resp)
 }
 
@@ -228,8 +228,6 @@ pub async fn sign_out(
             store::end_session(env, &session.id, session.expires_at, now).await?;
         }
     }
-    Ok(Response::empty().map(|r| r.with_status(204)).and_then(|r| {
-        r.headers().set("Set-Cookie", &clear_cookie(prefix))?;
-        Ok(r)
-    }))
+    let resp = Response::empty().map(|r| r.with_status(204));
+    Ok(with_header(resp, "Set-Cookie", &clear_cookie(prefix)))
 }

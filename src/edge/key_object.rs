@@ -248,14 +248,17 @@ impl DurableObject for KeyObject {
         let mut command: Command = serde_json::from_str(&req.text().await?)?;
         let config = super::config(&self.env).ok();
         let now = http::now();
-        let mut owner = None;
+        // A request this object admits (by its secret or by a session) is
+        // charged to the key's owner too.
+        let owner = match &command {
+            Command::Authorize { access, .. } | Command::Resume { access, .. } => {
+                self.owner_to_charge(now)?.map(|o| (o, access.clone()))
+            }
+            _ => None,
+        };
         let mut give_back = None;
         match (&mut command, &config) {
-            (Command::Resume { access, .. }, _) => {
-                owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
-            }
-            (Command::Authorize { lease, access, .. }, config) => {
-                owner = self.owner_to_charge(now)?.map(|o| (o, access.clone()));
+            (Command::Authorize { lease, .. }, config) => {
                 // This deployment's own settings bound what any isolate asks
                 // for (one that still runs an older configuration included);
                 // without readable settings, nothing is lent.

@@ -154,7 +154,8 @@ fn top_keys(sql: &SqlStorage, query: &UsageQuery, column: &str) -> Result<Vec<To
 impl RegistryObject {
     fn run(&self, sql: &SqlStorage, command: RegistryCommand) -> Result<RegistryReply> {
         if !self.ready.get() {
-            for statement in SCHEMA.iter().chain(webhook_tables::SCHEMA) {
+            let tables = [SCHEMA, webhook_tables::SCHEMA, usage_tables::SCHEMA];
+            for statement in tables.concat() {
                 sql.exec(statement, None)?;
             }
             self.ready.set(true);
@@ -322,7 +323,6 @@ impl RegistryObject {
                 }
                 let (filter, args) = query.filter(now);
                 let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
-                usage_tables::create(sql)?;
                 let today = Granularity::Day.floor(now).as_millis() as i64;
                 let select = |limit: &str, args: Vec<SqlStorageValue>, extra: Vec<i64>| {
                     // Today's requests as the key objects have reported them

@@ -11,7 +11,9 @@ use crate::analytics::overall::{KeyDay, UsageReport};
 use crate::analytics::{Closed, Granularity, Outcome, Row, Stored, Tally, UsageQuery};
 use crate::time::Timestamp;
 
-const SCHEMA: [&str; 3] = [
+/// The tables, created if missing (a key object's on its first write or
+/// read; the registry's with the rest of its schema).
+pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS usage (granularity TEXT NOT NULL, start INTEGER NOT NULL, \
      outcome TEXT NOT NULL, count INTEGER NOT NULL, cost INTEGER NOT NULL, \
      PRIMARY KEY (granularity, start, outcome))",
@@ -29,9 +31,7 @@ fn int(n: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(n.min(i64::MAX as u64) as i64)
 }
 
-/// Creates the tables if they are missing (they appear with the first
-/// write; a reader before it finds them empty).
-pub fn create(sql: &SqlStorage) -> Result<()> {
+fn create(sql: &SqlStorage) -> Result<()> {
     for statement in SCHEMA {
         sql.exec(statement, None)?;
     }
