@@ -228,7 +228,8 @@ impl Config {
             None => Schedule::default(),
             Some(text) => Schedule::parse(&text)?,
         };
-        let session_ttl_seconds = crate::admin::session::ttl_seconds(var("SESSION_TTL_SECONDS").as_deref())?;
+        let session_ttl_seconds =
+            crate::admin::session::ttl_seconds(var("SESSION_TTL_SECONDS").as_deref())?;
         Ok(Config {
             session_ttl_seconds,
             request_logs,

@@ -187,7 +187,6 @@ fn json_error(e: serde_json::Error, path: String) -> Error {
 /// How serde begins the message for a missing field (then its name and a backtick).
 const MISSING: &str = "missing field `";
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

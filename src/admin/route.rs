@@ -321,15 +321,29 @@ mod tests {
     #[test]
     fn dashboard_and_session_routes() {
         let page = |path| match_route(P, "GET", path);
-        assert_eq!(page("/_keygate"), Some(Ok(AdminRoute::Dashboard(Page::Redirect))));
-        assert_eq!(page("/_keygate/"), Some(Ok(AdminRoute::Dashboard(Page::Index))));
+        assert_eq!(
+            page("/_keygate"),
+            Some(Ok(AdminRoute::Dashboard(Page::Redirect)))
+        );
+        assert_eq!(
+            page("/_keygate/"),
+            Some(Ok(AdminRoute::Dashboard(Page::Index)))
+        );
         assert_eq!(
             page("/_keygate/ui/app.js"),
             Some(Ok(AdminRoute::Dashboard(Page::File("app.js".into()))))
         );
         assert_eq!(Page::Index.asset().as_deref(), Some("ui/"));
-        assert_eq!(Page::File("app.css".into()).asset().as_deref(), Some("ui/app.css"));
-        for hidden in ["/_keygate/ui/.env", "/_keygate/ui/a%2Fb", "/_keygate/ui/a:b", "/_keygate/ui/a/b"] {
+        assert_eq!(
+            Page::File("app.css".into()).asset().as_deref(),
+            Some("ui/app.css")
+        );
+        for hidden in [
+            "/_keygate/ui/.env",
+            "/_keygate/ui/a%2Fb",
+            "/_keygate/ui/a:b",
+            "/_keygate/ui/a/b",
+        ] {
             assert_eq!(page(hidden), Some(Err(Error::NotFound)), "{hidden}");
         }
         assert!(matches!(

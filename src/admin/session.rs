@@ -113,7 +113,11 @@ pub struct Session {
 
 impl Session {
     /// A new session for `subject` from `now`, lasting `ttl_seconds`.
-    pub fn start(subject: Subject, now: Timestamp, ttl_seconds: u64) -> Result<Session, getrandom::Error> {
+    pub fn start(
+        subject: Subject,
+        now: Timestamp,
+        ttl_seconds: u64,
+    ) -> Result<Session, getrandom::Error> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id)?;
         Ok(Session {
@@ -150,9 +154,13 @@ impl Session {
             .verify_slice(&tag)
             .map_err(|_| Error::Unauthorized)?;
         let mut parts = signed.split('.');
-        let (Some(VERSION), Some(id), Some(subject), Some(expires), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(VERSION), Some(id), Some(subject), Some(expires), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(Error::Unauthorized);
         };
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -210,7 +218,9 @@ pub fn ttl_seconds(var: Option<&str>) -> Result<u64, String> {
             .parse::<u64>()
             .ok()
             .filter(|n| (1..=MAX_TTL_SECONDS).contains(n))
-            .ok_or_else(|| format!("SESSION_TTL_SECONDS must be 1 to {MAX_TTL_SECONDS}, not {v:?}")),
+            .ok_or_else(|| {
+                format!("SESSION_TTL_SECONDS must be 1 to {MAX_TTL_SECONDS}, not {v:?}")
+            }),
     }
 }
 
@@ -283,9 +293,14 @@ mod tests {
         );
         let id: KeyId = "key_0123456789abcdef".parse().unwrap();
         let secret = SecretFingerprint::parse("0123456789abcdef").unwrap();
-        let subject = Subject::Key { id: id.clone(), secret };
+        let subject = Subject::Key {
+            id: id.clone(),
+            secret,
+        };
         let keyed = Session::start(subject.clone(), NOW, 60).unwrap();
-        assert!(keyed.seal(&key()).contains(&format!(".{id}:0123456789abcdef.")));
+        assert!(keyed
+            .seal(&key())
+            .contains(&format!(".{id}:0123456789abcdef.")));
         assert_eq!(subject.actor(), id.as_str());
         assert_eq!(
             Session::open(&keyed.seal(&key()), &key(), NOW).map(|s| s.subject),
@@ -295,7 +310,9 @@ mod tests {
 
     #[test]
     fn forged_altered_and_malformed_cookies_are_refused() {
-        let sealed = Session::start(Subject::AdminToken, NOW, 60).unwrap().seal(&key());
+        let sealed = Session::start(Subject::AdminToken, NOW, 60)
+            .unwrap()
+            .seal(&key());
         let other = SessionKey::derive("another-deployment-secret-entirely");
         assert_eq!(
             Session::open(&sealed, &other, NOW),
@@ -317,7 +334,11 @@ mod tests {
             "v1.admin_token.1.zz",
             "v1.00112233445566778899aabbccddeeff.admin_token.1800000060000.",
         ] {
-            assert_eq!(Session::open(bad, &key(), NOW), Err(Error::Unauthorized), "{bad}");
+            assert_eq!(
+                Session::open(bad, &key(), NOW),
+                Err(Error::Unauthorized),
+                "{bad}"
+            );
         }
         // Signed, but not a shape this version writes.
         let odd = |signed: &str| {
@@ -325,16 +346,34 @@ mod tests {
             Session::open(&format!("{signed}.{tag}"), &key(), NOW)
         };
         const ID: &str = "00112233445566778899aabbccddeeff";
-        assert_eq!(odd(&format!("v2.{ID}.admin_token.1900000000000")), Err(Error::Unauthorized));
-        assert_eq!(odd(&format!("v1.{ID}.someone.1900000000000")), Err(Error::Unauthorized));
-        assert_eq!(odd(&format!("v1.{ID}.admin_token.soon")), Err(Error::Unauthorized));
-        assert_eq!(odd("v1.short.admin_token.1900000000000"), Err(Error::Unauthorized));
-        assert_eq!(odd("v1.admin_token.1900000000000"), Err(Error::Unauthorized));
-        assert_eq!(odd(&format!("v1.{ID}.admin_token.1900000000000")), Ok(Session {
-            id: ID.to_owned(),
-            subject: Subject::AdminToken,
-            expires_at: Timestamp::from_millis(1_900_000_000_000),
-        }));
+        assert_eq!(
+            odd(&format!("v2.{ID}.admin_token.1900000000000")),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            odd(&format!("v1.{ID}.someone.1900000000000")),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            odd(&format!("v1.{ID}.admin_token.soon")),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            odd("v1.short.admin_token.1900000000000"),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            odd("v1.admin_token.1900000000000"),
+            Err(Error::Unauthorized)
+        );
+        assert_eq!(
+            odd(&format!("v1.{ID}.admin_token.1900000000000")),
+            Ok(Session {
+                id: ID.to_owned(),
+                subject: Subject::AdminToken,
+                expires_at: Timestamp::from_millis(1_900_000_000_000),
+            })
+        );
     }
 
     #[test]
@@ -348,9 +387,16 @@ mod tests {
             clear_cookie("/_keygate"),
             "keygate_session=; Path=/_keygate; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         );
-        assert_eq!(cookie_value(Some("a=1; keygate_session=v1.x.2.ab ;b=2")), Some("v1.x.2.ab"));
+        assert_eq!(
+            cookie_value(Some("a=1; keygate_session=v1.x.2.ab ;b=2")),
+            Some("v1.x.2.ab")
+        );
         assert_eq!(cookie_value(Some("keygate_session=")), None);
-        assert_eq!(cookie_value(Some("keygate_session=a; keygate_session=b")), None, "a planted second one");
+        assert_eq!(
+            cookie_value(Some("keygate_session=a; keygate_session=b")),
+            None,
+            "a planted second one"
+        );
         assert_eq!(cookie_value(Some("other_keygate_session=x")), None);
         assert_eq!(cookie_value(None), None);
     }
@@ -386,9 +432,19 @@ mod tests {
             (None, Some("cross-site")),
             (None, None),
         ] {
-            assert_eq!(at("PATCH", origin, site), Err(Error::CrossSiteRequest), "{origin:?} {site:?}");
+            assert_eq!(
+                at("PATCH", origin, site),
+                Err(Error::CrossSiteRequest),
+                "{origin:?} {site:?}"
+            );
         }
-        assert_eq!(own_origin("http://127.0.0.1:8787/_keygate/"), Some("http://127.0.0.1:8787"));
-        assert_eq!(own_origin("http://127.0.0.1:8787"), Some("http://127.0.0.1:8787"));
+        assert_eq!(
+            own_origin("http://127.0.0.1:8787/_keygate/"),
+            Some("http://127.0.0.1:8787")
+        );
+        assert_eq!(
+            own_origin("http://127.0.0.1:8787"),
+            Some("http://127.0.0.1:8787")
+        );
     }
 }

@@ -44,7 +44,6 @@ pub fn check_admin_token(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +82,4 @@ mod tests {
             Err(Error::Unauthorized)
         );
     }
-
 }

@@ -96,7 +96,8 @@ async fn dispatch(
             // Without an admin token there may still be sessions to end.
             let token = admin_token(env, config).ok().flatten();
             let url = req.url();
-            dashboard::sign_out(env, &url, &config.admin_prefix, presented, token.as_deref()).await?
+            dashboard::sign_out(env, &url, &config.admin_prefix, presented, token.as_deref())
+                .await?
         }
         route => {
             let token = admin_token(env, config)?;
@@ -105,7 +106,8 @@ async fn dispatch(
             // checked (and its failures counted) as a bearer token is.
             let signing_in;
             let presented = if route == AdminRoute::Session(SessionMethod::SignIn) {
-                signing_in = dashboard::sign_in_credential(&url, presented, &read_body(&req).await?)?;
+                signing_in =
+                    dashboard::sign_in_credential(&url, presented, &read_body(&req).await?)?;
                 &signing_in
             } else {
                 presented

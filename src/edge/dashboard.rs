@@ -13,8 +13,8 @@ use crate::admin::session::{
 };
 use crate::admin::{parse_body, Page, MIN_ADMIN_TOKEN_CHARS};
 use crate::credential::presented_key;
-use crate::hash::KeyHash;
 use crate::error::Error;
+use crate::hash::KeyHash;
 use crate::keystate::{Access, Command, Grant, Reply};
 use crate::policy::actor::Actor;
 
@@ -44,15 +44,17 @@ pub async fn page(env: &Env, prefix: &str, page: &Page) -> Result<worker::Result
         return Err(Error::NotFound);
     }
     // The asset's own headers are immutable: copy them into a new response.
-    let headers = web_sys::Headers::new_with_headers(&found.headers()).map_err(|_| Error::Internal)?;
+    let headers =
+        web_sys::Headers::new_with_headers(&found.headers()).map_err(|_| Error::Internal)?;
     for (name, value) in PAGE_HEADERS {
         headers.set(name, value).map_err(|_| Error::Internal)?;
     }
     let init = web_sys::ResponseInit::new();
     init.set_status(200);
     init.set_headers(&headers);
-    let resp = web_sys::Response::new_with_opt_readable_stream_and_init(found.body().as_ref(), &init)
-        .map_err(|_| Error::Internal)?;
+    let resp =
+        web_sys::Response::new_with_opt_readable_stream_and_init(found.body().as_ref(), &init)
+            .map_err(|_| Error::Internal)?;
     Ok(Ok(Response::from(resp)))
 }
 
@@ -65,14 +67,20 @@ fn signing_key(env: &Env, token: Option<&str>) -> Result<SessionKey, Error> {
     let secret = secret.filter(|s| {
         let long = s.chars().count() >= MIN_ADMIN_TOKEN_CHARS;
         if !long {
-            worker::console_error!("SESSION_SECRET is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: ignored");
+            worker::console_error!(
+                "SESSION_SECRET is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: ignored"
+            );
         }
         long
     });
     if secret.is_none() && token.is_none() {
         return Err(Error::AdminDisabled);
     }
-    let material = format!("{}\n{}", secret.unwrap_or_default(), token.unwrap_or_default());
+    let material = format!(
+        "{}\n{}",
+        secret.unwrap_or_default(),
+        token.unwrap_or_default()
+    );
     Ok(SessionKey::derive(&material))
 }
 
@@ -139,7 +147,11 @@ struct SignIn {
 /// would present it (so it is checked, and its failures counted, exactly
 /// as a bearer token's are). Only from this origin: a sign-in from another
 /// site would sign the browser into someone else's session.
-pub fn sign_in_credential(url: &str, presented: &Presented, body: &[u8]) -> Result<Presented, Error> {
+pub fn sign_in_credential(
+    url: &str,
+    presented: &Presented,
+    body: &[u8],
+) -> Result<Presented, Error> {
     same_origin(url, presented, "POST")?;
     let SignIn { token } = parse_body(body)?;
     Ok(Presented {
@@ -180,7 +192,11 @@ pub fn start(
 
 /// `GET {prefix}/session`: who the cookie's session acts as, until when
 /// (once [`actor`] has judged it).
-pub async fn current(env: &Env, presented: &Presented, token: Option<&str>) -> Result<worker::Result<Response>, Error> {
+pub async fn current(
+    env: &Env,
+    presented: &Presented,
+    token: Option<&str>,
+) -> Result<worker::Result<Response>, Error> {
     let cookie = cookie(presented).ok_or(Error::Unauthorized)?;
     Ok(described(&opened(env, cookie, token).await?))
 }
@@ -203,7 +219,11 @@ fn described(session: &Session) -> worker::Result<Response> {
 }
 
 /// `resp` with header `name` set to `value`.
-fn with_header(resp: worker::Result<Response>, name: &str, value: &str) -> worker::Result<Response> {
+fn with_header(
+    resp: worker::Result<Response>,
+    name: &str,
+    value: &str,
+) -> worker::Result<Response> {
     let resp = resp?;
     resp.headers().set(name, value)?;
     Ok(resp)

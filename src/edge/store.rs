@@ -63,18 +63,34 @@ fn ended_session(id: &str) -> JsValue {
 /// Records dashboard session `id` as signed out, until `expires_at` (when
 /// its cookie stops working anyway; KV refuses an entry that would live
 /// less than a minute, so one that short lives a little longer).
-pub async fn end_session(env: &Env, id: &str, expires_at: Timestamp, now: Timestamp) -> Result<(), Error> {
-    let left = expires_at.as_millis().saturating_sub(now.as_millis()).div_ceil(1000);
+pub async fn end_session(
+    env: &Env,
+    id: &str,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let left = expires_at
+        .as_millis()
+        .saturating_sub(now.as_millis())
+        .div_ceil(1000);
     let options = js_sys::Object::new();
-    js_sys::Reflect::set(&options, &"expirationTtl".into(), &JsValue::from_f64(left.max(61) as f64))
-        .map_err(|_| Error::Internal)?;
-    kv(env, "put", &[ended_session(id), JsValue::from_str("1"), options.into()])
-        .await
-        .map(drop)
-        .map_err(|e| {
-            worker::console_error!("KV write of a sign-out failed: {e}");
-            Error::Unavailable
-        })
+    js_sys::Reflect::set(
+        &options,
+        &"expirationTtl".into(),
+        &JsValue::from_f64(left.max(61) as f64),
+    )
+    .map_err(|_| Error::Internal)?;
+    kv(
+        env,
+        "put",
+        &[ended_session(id), JsValue::from_str("1"), options.into()],
+    )
+    .await
+    .map(drop)
+    .map_err(|e| {
+        worker::console_error!("KV write of a sign-out failed: {e}");
+        Error::Unavailable
+    })
 }
 
 /// Whether dashboard session `id` was signed out.
@@ -140,10 +156,12 @@ pub async fn lookup(
     config.fail_at(Fault::KvRead)?;
     // As text, decoded by serde_json: the runtime's JSON would need a
     // second decoder for JS values in the bundle.
-    let text = kv(env, "get", &[JsValue::from_str(hash.as_str())]).await.map_err(|e| {
-        worker::console_error!("KV read failed: {e}");
-        Error::Unavailable
-    })?;
+    let text = kv(env, "get", &[JsValue::from_str(hash.as_str())])
+        .await
+        .map_err(|e| {
+            worker::console_error!("KV read failed: {e}");
+            Error::Unavailable
+        })?;
     let entry: Option<KvEntry> = match text.as_string() {
         None => None,
         Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
@@ -159,13 +177,17 @@ pub async fn lookup(
 pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(), Error> {
     LOOKUPS.with(|c| c.borrow_mut().remove(hash));
     let value = serde_json::to_string(entry).map_err(|_| Error::Internal)?;
-    kv(env, "put", &[JsValue::from_str(hash.as_str()), JsValue::from_str(&value)])
-        .await
-        .map(drop)
-        .map_err(|e| {
-            worker::console_error!("KV write for {} failed: {e}", entry.id);
-            Error::Unavailable
-        })
+    kv(
+        env,
+        "put",
+        &[JsValue::from_str(hash.as_str()), JsValue::from_str(&value)],
+    )
+    .await
+    .map(drop)
+    .map_err(|e| {
+        worker::console_error!("KV write for {} failed: {e}", entry.id);
+        Error::Unavailable
+    })
 }
 
 /// Sends `command` to the Durable Object of key `id`. One call, no retry:

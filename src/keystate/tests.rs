@@ -771,8 +771,14 @@ fn a_session_is_judged_like_the_secret_it_was_opened_with() {
         }
     };
     // Counted against the key's own limits, like its secret's calls.
-    assert!(matches!(resume(&mut state, &hash, NOW), Ok(Reply::Granted { .. })));
-    assert!(matches!(resume(&mut state, &hash, NOW), Ok(Reply::Granted { .. })));
+    assert!(matches!(
+        resume(&mut state, &hash, NOW),
+        Ok(Reply::Granted { .. })
+    ));
+    assert!(matches!(
+        resume(&mut state, &hash, NOW),
+        Ok(Reply::Granted { .. })
+    ));
     assert!(matches!(
         resume(&mut state, &hash, NOW),
         Err(Error::RateLimited { .. })
@@ -787,16 +793,31 @@ fn a_session_is_judged_like_the_secret_it_was_opened_with() {
     };
     state.apply(as_admin(rotate), NOW).0.unwrap();
     let (during, after) = (NOW.plus_millis(29_000), NOW.plus_millis(30_000));
-    assert!(matches!(resume(&mut state, &old, during), Ok(Reply::Granted { .. })));
-    assert_eq!(resume(&mut state, &old, after), Err(Error::invalid_api_key()));
+    assert!(matches!(
+        resume(&mut state, &old, during),
+        Ok(Reply::Granted { .. })
+    ));
+    assert_eq!(
+        resume(&mut state, &old, after),
+        Err(Error::invalid_api_key())
+    );
     let new = KeyHash::of(&new_key);
-    assert!(matches!(resume(&mut state, &new, after), Ok(Reply::Granted { .. })));
+    assert!(matches!(
+        resume(&mut state, &new, after),
+        Ok(Reply::Granted { .. })
+    ));
     // Another key's secret opens no session of this one.
     let (_, stranger) = issued(r#"{"name":"x","environment":"live"}"#);
-    assert_eq!(resume(&mut state, &stranger, NOW), Err(Error::invalid_api_key()));
+    assert_eq!(
+        resume(&mut state, &stranger, NOW),
+        Err(Error::invalid_api_key())
+    );
     // Revoked, the session ends with the key.
     let (mut state, hash) = issued(r#"{"name":"ops","environment":"live","scopes":["admin"]}"#);
-    state.apply(as_admin(KeyAction::Revoke { reason: None }), NOW).0.unwrap();
+    state
+        .apply(as_admin(KeyAction::Revoke { reason: None }), NOW)
+        .0
+        .unwrap();
     assert_eq!(resume(&mut state, &hash, NOW), Err(Error::KeyRevoked));
     // A key that no longer holds `admin` may not act through its session.
     let (mut state, hash) = issued(r#"{"name":"plain","environment":"live"}"#);

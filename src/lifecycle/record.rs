@@ -190,7 +190,8 @@ impl KeyRecord {
     /// Whether a dashboard session opened with the secret `fingerprint`
     /// names may still act: that secret is still live at `now`.
     pub fn resumes(&self, fingerprint: &SecretFingerprint, now: Timestamp) -> bool {
-        self.live_secrets(now).any(|s| &s.hash.fingerprint() == fingerprint)
+        self.live_secrets(now)
+            .any(|s| &s.hash.fingerprint() == fingerprint)
     }
 
     fn live_secrets(&self, now: Timestamp) -> impl Iterator<Item = &Secret> {
