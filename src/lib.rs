@@ -1,71 +1,51 @@
-//! keygate: an API-key authorizer that runs as a Cloudflare Worker in front
-//! of an API. It checks each request's key (stored only as a SHA-256 hash in
-//! Workers KV), its status and rate limits (one Durable Object per key), and
-//! forwards admitted requests to the origin of the key's environment.
+//! keygate's Worker: an API-key authorizer in front of an API. This crate
+//! adapts HTTP, KV, Durable Objects, Queues and Cron Triggers to the pure
+//! core (`keygate_core`, in `core/`), which decides everything; nothing
+//! here is a rule.
 //!
 //! # Layout
 //!
-//! The pure core has no Workers types and is tested natively with
-//! `cargo test`. A request flows: header → [`credential`] → [`key::ApiKey`]
-//! (checksum-verified) → [`hash::KeyHash`] → KV → the key's Durable Object,
-//! which runs [`keystate::KeyState::apply`] → grant or [`error::Error`].
+//! - this file: the Worker's three exports — `fetch`, `queue`, `scheduled`
+//!   (the Durable Object classes are exported from `objects`).
+//! - `api`: the API path — entry, gateway, proxy, telemetry.
+//! - `admin`: the admin HTTP layer — dispatch, auth, keys, usage, owners,
+//!   verify, webhooks, dashboard.
+//! - `objects`: the Durable Objects (key, owner, guard, registry) and the
+//!   typed client calls to them.
+//! - `jobs`: the webhook queue consumer and the cron sweep.
+//! - `runtime`: http helpers, KV and asset bindings, per-isolate state.
 //!
-//! - [`key`]: key format, generation, parsing and checksum; `KeyId`, types, environments.
-//! - [`hash`]: `KeyHash`, the only stored form of a key.
-//! - [`credential`]: which header holds the key.
-//! - [`lifecycle`]: what is stored about a key (`KeyRecord`, `KeyView`), the
-//!   create and edit requests, the registry, listing and leak reports.
-//! - [`limits`]: minute/day, named and rolling limits, and the one all-or-nothing `consume`.
-//! - [`keystate`]: the per-key state machine the Durable Object runs.
-//! - [`owner`]: limits and credits shared by an owner's keys, and the
-//!   state machine of each owner's Durable Object.
-//! - [`analytics`]: usage by outcome in minute, hour and day buckets, and by country.
-//! - [`admission`]: leases: how an isolate admits a hot key's requests
-//!   with no I/O and still never over-admits.
-//! - [`policy`]: access rules: permissions, the route table, canonical
-//!   paths, IP allowlists, CORS, and the admin-actor rule.
-//! - [`signature`]: the HMAC identity header origins can verify (`ORIGIN_SECRET`).
-//! - [`size`]: URL, header and body caps, checked before anything else.
-//! - [`admin`]: admin route table, body decoding, constant-time token check.
-//! - [`json_text`]: finding a field in JSON text (names what a body gets wrong).
-//! - [`guard`]: the admin guessing guard: per-client failure counts and lock-out policy.
-//! - [`verify`]: the `POST /v1/verify` request and answer.
-//! - [`log`]: the structured log lines (one per request, one per admin action).
-//! - [`config`]: deployment vars, validated.
-//! - [`cache`]: per-isolate TTL cache for KV lookups.
-//! - [`time`]: `Timestamp`, RFC 3339, the `Clock` trait.
-//! - [`error`]: every failure and its one mapping to status, code and JSON.
-//! - `edge` (wasm32 only): the Worker entry point, admin handlers, KV access,
-//!   the per-key Durable Object and the proxy. It adapts, it does not decide.
-//!
-//! The edge uses no router crate: the admin API has a handful of routes,
-//! matched in [`admin::match_route`], and everything else is proxied. That
-//! keeps the wasm bundle small and the routing testable natively.
+//! The Worker uses no router crate: the admin API's routes are matched in
+//! `keygate_core::admin::match_route` (tested natively), and everything
+//! else is proxied. That keeps the wasm bundle small.
 
 #![deny(missing_docs)]
 
-pub mod admin;
-pub mod admission;
-pub mod analytics;
-pub mod cache;
-pub mod config;
-pub mod credential;
-pub mod error;
-pub mod guard;
-pub mod hash;
-pub mod json_text;
-pub mod key;
-pub mod keystate;
-pub mod lifecycle;
-pub mod limits;
-pub mod log;
-pub mod owner;
-pub mod policy;
-pub mod signature;
-pub mod size;
-pub mod time;
-pub mod verify;
-pub mod webhook;
+mod admin;
+mod api;
+mod jobs;
+mod objects;
+mod runtime;
 
-#[cfg(target_arch = "wasm32")]
-mod edge;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{event, js_sys, web_sys, Context, Env, MessageBatch, ScheduleContext, ScheduledEvent};
+
+/// The fetch export (the one `worker-build`'s shim calls): the runtime's
+/// own request in, the runtime's promise of a response out (see
+/// `api::entry`).
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
+    api::entry::fetch(req, env, ctx.into())
+}
+
+/// The `WEBHOOKS` queue's consumer (see `jobs::deliver`).
+#[event(queue)]
+pub async fn queue(batch: MessageBatch<f64>, env: Env, _ctx: Context) -> worker::Result<()> {
+    jobs::deliver::consume(batch, env).await
+}
+
+/// The Cron Trigger (see `jobs::sweep`).
+#[event(scheduled)]
+pub async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    jobs::sweep::sweep(env).await;
+}

@@ -4,15 +4,15 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use keygate::admission::Admission;
-use keygate::analytics::Granularity;
-use keygate::key::{Environment, KeyType};
-use keygate::lifecycle::record::Status;
-use keygate::limits::named::WindowKind;
-use keygate::policy::cors::WebOrigin;
-use keygate::policy::ip::IpRule;
-use keygate::policy::permission::Scope;
-use keygate::time::Timestamp;
+use keygate_core::admission::Admission;
+use keygate_core::analytics::Granularity;
+use keygate_core::key::{Environment, KeyType};
+use keygate_core::lifecycle::record::Status;
+use keygate_core::limits::named::WindowKind;
+use keygate_core::policy::cors::WebOrigin;
+use keygate_core::policy::ip::IpRule;
+use keygate_core::policy::permission::Scope;
+use keygate_core::time::Timestamp;
 
 use crate::body::typed;
 

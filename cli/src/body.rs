@@ -149,10 +149,10 @@ mod tests {
 
     #[test]
     fn values_are_checked_by_the_workers_types() {
-        assert!(typed::<keygate::key::KeyType>("restricted").is_ok());
-        assert!(typed::<keygate::key::KeyType>("restrcted").is_err());
-        assert!(typed::<keygate::policy::ip::IpRule>("10.0.0.0/33").is_err());
-        assert!(typed::<keygate::time::Timestamp>("tomorrow").is_err());
+        assert!(typed::<keygate_core::key::KeyType>("restricted").is_ok());
+        assert!(typed::<keygate_core::key::KeyType>("restrcted").is_err());
+        assert!(typed::<keygate_core::policy::ip::IpRule>("10.0.0.0/33").is_err());
+        assert!(typed::<keygate_core::time::Timestamp>("tomorrow").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::CommandFactory;
-use keygate::lifecycle::record::KeyView;
+use keygate_core::lifecycle::record::KeyView;
 use serde_json::{json, Map, Value};
 use ureq::http::Method;
 

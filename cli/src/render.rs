@@ -5,7 +5,7 @@
 use std::fmt;
 
 use comfy_table::{presets, Table};
-use keygate::lifecycle::record::KeyView;
+use keygate_core::lifecycle::record::KeyView;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 

@@ -1,0 +1,168 @@
+// The forwarding step of src/api/proxy.rs, in one call: copying and
+// editing headers, the origin fetch with its timeout, and the answer's
+// headers, each done header by header from wasm, crossed into JavaScript
+// some twenty times per request. Nothing is decided here: what to change
+// comes from Rust as JSON (`HeaderEdits` in http.rs, applied in the same
+// order as its `apply`). An admitted request's log line (`plan.log`,
+// built in Rust, see src/log.rs) is finished here with the status the
+// client gets and the latency, and written once.
+
+/** What a failure is handed to the failure handler as when the origin does not answer in time. */
+const TIMEOUT = "origin timeout";
+
+/**
+ * Rust's answer to an origin failure (`(error, keyId, timeoutMs) =>
+ * Response`, see `proxy.rs`), registered once per isolate: a failed fetch
+ * still resolves, with keygate's JSON error, so the promise can go back to
+ * the runtime as it is.
+ */
+let failure = null;
+
+/**
+ * Rust's report of an origin failure to the key's object (`(keyId, env) =>
+ * Promise`, see `proxy.rs`), for its usage counts; kept alive with
+ * `ctx.waitUntil`, off the response's path.
+ */
+let report = null;
+
+/** Registers the failure handler and the failure reporter. */
+export function setFailure(handler, reporter) {
+  failure = handler;
+  report = reporter;
+}
+
+function apply(headers, edits) {
+  for (const name of edits.delete) headers.delete(name);
+  if (edits.strip_prefix !== null) {
+    for (const name of [...headers.keys()]) {
+      if (name.startsWith(edits.strip_prefix)) headers.delete(name);
+    }
+  }
+  for (const [name, value] of edits.append) headers.append(name, value);
+  for (const [name, value] of edits.set) headers.set(name, value);
+}
+
+/** Reports an origin failure for `keyId`'s usage, off the response's path. */
+function originFailed(keyId, env, ctx) {
+  try {
+    ctx.waitUntil(report(keyId, env));
+  } catch {
+    // A lost report loses one count, never the answer.
+  }
+}
+
+/**
+ * Records a request's `line` (see src/log.rs): to the log when `logged`,
+ * and as one data point of the Analytics Engine dataset bound as `USAGE`,
+ * when there is one (the layout the README documents for SQL queries).
+ */
+export function record(line, env, logged) {
+  if (logged) console.log(JSON.stringify(line));
+  const usage = env?.USAGE;
+  if (usage === undefined) return;
+  try {
+    usage.writeDataPoint({
+      indexes: [line.key_id ?? ""],
+      blobs: [line.key_id ?? "", line.owner_id ?? "", line.outcome, `${line.method} ${line.path}`, line.country ?? ""],
+      doubles: [line.cost, line.latency_ms ?? 0, line.status ?? 0, line.object_called ? 1 : 0],
+    });
+  } catch {
+    // A lost data point loses one count, never the answer.
+  }
+}
+
+/** {@link record}, for a line written whole by Rust as JSON `text`. */
+export function recordText(text, env, logged) {
+  record(JSON.parse(text), env, logged);
+}
+
+/**
+ * Finishes an admitted request's `log` (its line as JSON text, without
+ * `status` and `latency_ms`) with them, and records it: spliced as text, so
+ * the hot path parses nothing unless Analytics Engine is bound.
+ */
+function written(log, status, env) {
+  if (log === null) return;
+  const line = `${log.line.slice(0, -1)},"status":${status},"latency_ms":${Date.now() - log.started}}`;
+  if (log.logged) console.log(line);
+  if (env?.USAGE !== undefined) record(JSON.parse(line), env, false);
+}
+
+/**
+ * Fetches `url` with `method`, the client's `headers` edited by
+ * `plan.request` and `body` (a stream or null), aborted by `signal` (or
+ * null); resolves with the origin's answer, its headers edited by
+ * `plan.response`, or with the failure handler's answer when the origin
+ * fails or gives none in `timeoutMs` (TIMEOUT); writes `plan.log`.
+ */
+export function forward(url, method, headers, body, signal, timeoutMs, planJson, keyId, env, ctx) {
+  // Every failure, thrown here or later, settles the promise: none may leave
+  // it unsettled (the client would hang) or throw across into wasm.
+  return new Promise((resolve, fail) => {
+    let plan;
+    // Written once: an origin that answers after the timeout is not logged again.
+    let done = false;
+    const finish = (status) => {
+      if (done) return;
+      done = true;
+      written(plan?.log ?? null, status, env);
+    };
+    const reject = (error) => {
+      try {
+        const answer = failure(error, keyId, timeoutMs);
+        // A body cut at the cap (keygate aborted the upload) is answered 413 by Rust.
+        finish(signal?.aborted ? 413 : answer.status);
+        resolve(answer);
+      } catch (thrown) {
+        fail(thrown);
+      }
+    };
+    const init = { method, redirect: "manual" };
+    try {
+      plan = JSON.parse(planJson);
+      init.headers = new Headers(headers);
+      apply(init.headers, plan.request);
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    if (body !== null) init.body = body;
+    if (signal !== null) init.signal = signal;
+    // Counted once: a fetch that answers after the timeout is not counted again.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      originFailed(keyId, env, ctx);
+      reject(TIMEOUT);
+    }, timeoutMs);
+    fetch(url, init).then(
+      (resp) => {
+        clearTimeout(timer);
+        if (resp.status >= 500 && !timedOut) originFailed(keyId, env, ctx);
+        try {
+          // A Response as the init copies status and headers (mutable now)
+          // in one step, with no Headers object built separately.
+          const out = new Response(resp.body, resp);
+          apply(out.headers, plan.response);
+          finish(out.status);
+          resolve(out);
+        } catch (error) {
+          reject(error);
+        }
+      },
+      (error) => {
+        clearTimeout(timer);
+        // Not an origin failure when the client's body went over the cap
+        // (keygate aborted the upload: 413).
+        // (`signal` is undefined, not null, when wasm passes none.)
+        if (!timedOut && !signal?.aborted) originFailed(keyId, env, ctx);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Whether `error` is forward's timeout. */
+export function isTimeout(error) {
+  return error === TIMEOUT;
+}

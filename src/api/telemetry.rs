@@ -1,0 +1,94 @@
+//! A request's telemetry: its line (see [`keygate_core::log`]), written
+//! to the log unless `LOGS=off` and as one data point of the Analytics
+//! Engine dataset bound as `USAGE`, if any — both by `forward.js`'s
+//! `record`, which also finishes admitted requests' lines, so the two stay
+//! one format; and this isolate's batch of overall-usage counts (see
+//! [`keygate_core::analytics::overall`]) for refusals decided before any
+//! key's object was asked, sent to the registry at most once every
+//! [`FLUSH_MS`] after the response, however many there were, and logged
+//! then as one [`RefusedLine`] of counts.
+
+use std::time::Duration;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{Context, Env};
+
+use crate::objects::client;
+use crate::runtime::http;
+use crate::runtime::isolate::{self, BATCH};
+use keygate_core::analytics::overall::FLUSH_MS;
+use keygate_core::analytics::Outcome;
+use keygate_core::config::Config;
+use keygate_core::error::Error;
+use keygate_core::key::KeyId;
+use keygate_core::lifecycle::registry::RegistryCommand;
+use keygate_core::log::{RefusedLine, RequestLine};
+
+#[wasm_bindgen(module = "/src/api/forward.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = recordText)]
+    fn record_text(line: &str, env: &JsValue, logged: bool);
+}
+
+/// Whether request lines are wanted at all: logged, or counted in
+/// Analytics Engine.
+pub fn wanted(config: &Config) -> bool {
+    config.request_logs || config.analytics_engine
+}
+
+/// Records `line`, a request answered without the origin.
+pub fn refusal(env: &Env, config: &Config, line: &RequestLine) {
+    record(env, config.request_logs, config.analytics_engine, line);
+}
+
+/// Writes `line` to Analytics Engine only (its log line comes in counts,
+/// with the isolate's batch: see [`keygate_core::log::RefusedLine`]).
+pub fn data_point(env: &Env, config: &Config, line: &RequestLine) {
+    record(env, false, config.analytics_engine, line);
+}
+
+fn record(env: &Env, logged: bool, counted: bool, line: &RequestLine) {
+    if !(logged || counted) {
+        return;
+    }
+    if let Ok(text) = serde_json::to_string(line) {
+        record_text(&text, &env.clone().into(), logged);
+    }
+}
+
+/// Counts `error`, if it is a refusal the overall usage shows (no key, an
+/// invalid one, an oversize request).
+pub fn count_error(env: &Env, ctx: &Context, error: &Error) {
+    if let Some(outcome) = Outcome::at_edge(error) {
+        count(env, ctx, outcome, None);
+    }
+}
+
+/// Counts one `outcome` (about `key`, if known); the first count since the
+/// last flush schedules the next, [`FLUSH_MS`] later, off the response's path.
+pub fn count(env: &Env, ctx: &Context, outcome: Outcome, key: Option<&KeyId>) {
+    if !BATCH.with(|b| b.borrow_mut().count(outcome, key, http::now())) {
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        worker::Delay::from(Duration::from_millis(FLUSH_MS)).await;
+        let usage = BATCH.with(|b| b.borrow_mut().take());
+        if isolate::config(&env).is_ok_and(|c| c.request_logs) {
+            if let Some(line) = RefusedLine::of(&usage, http::now()) {
+                http::log(&line);
+            }
+        }
+        let report = RegistryCommand::Report {
+            touch: None,
+            usage,
+            alerts: Vec::new(),
+        };
+        // Lost, the batch's counts are missing from the overall usage; no
+        // key's limits or own usage depend on them.
+        if let Err(e) = client::registry_write(&env, &report).await {
+            worker::console_error!("usage batch failed: {e:?}");
+        }
+    });
+}

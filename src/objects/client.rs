@@ -1,0 +1,332 @@
+//! Calls to the Durable Objects: one function per object class, one
+//! request per call, no retry. Every failure becomes `Error::Unavailable`
+//! (fail closed); a reply that does not decode is never logged (it may
+//! carry hashes).
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{web_sys, Env};
+
+use keygate_core::analytics::UsageQuery;
+use keygate_core::config::{Config, Fault};
+use keygate_core::error::Error;
+use keygate_core::guard;
+use keygate_core::hash::KeyHash;
+use keygate_core::key::KeyId;
+use keygate_core::keystate::{Command, Grant, Reply};
+use keygate_core::lifecycle::list::ListQuery;
+use keygate_core::lifecycle::record::KeyView;
+use keygate_core::lifecycle::registry::{
+    AuditEntry, PageMeta, RegistryCommand, RegistryReply, WebhookAction,
+};
+use keygate_core::owner::{OwnerCommand, OwnerReply};
+use keygate_core::policy::actor::{Actor, DeploymentPermit};
+use keygate_core::webhook::delivery::Outgoing;
+
+/// Durable Object namespace binding: one `KeyObject` per key id.
+const KEY_OBJECTS: &str = "KEY_OBJECTS";
+/// Durable Object namespace binding: one `OwnerObject` per owner id.
+const OWNER_OBJECTS: &str = "OWNER_OBJECTS";
+/// Durable Object namespace binding of the registry, and its one instance.
+const REGISTRY: (&str, &str) = ("REGISTRY", "registry");
+/// Durable Object namespace binding: one `GuardObject` per admin client.
+const ADMIN_GUARD: &str = "ADMIN_GUARD";
+/// How long the Worker waits for a Durable Object before failing closed.
+/// Calls take milliseconds; this only bounds a stuck one.
+pub const OBJECT_TIMEOUT_MS: u64 = 5_000;
+
+/// Sends `command` to the Durable Object of key `id`. One call, no retry:
+/// an authorize is not idempotent, so a failed one is reported (503)
+/// rather than repeated.
+pub async fn key_object(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<Reply, Error> {
+    config.fail_at(Fault::KeyObject)?;
+    call_object::<_, Result<Reply, Error>>(env, KEY_OBJECTS, id.as_str(), command).await?
+}
+
+/// The key as key `id`'s object shows it after `command` (`Create`, or an
+/// admin action that answers with the key).
+pub async fn key_view(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<KeyView, Error> {
+    match key_object(env, config, id, command).await? {
+        Reply::Key { key } => Ok(key),
+        other => Err(unexpected("key object", other.kind())),
+    }
+}
+
+/// Key `id`'s usage series, as its object answers `command` (`Usage`).
+pub async fn key_usage(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<serde_json::Value, Error> {
+    match key_object(env, config, id, command).await? {
+        Reply::Usage { usage } => Ok(usage),
+        other => Err(unexpected("key object", other.kind())),
+    }
+}
+
+/// The grant of a dashboard session's key, judged again by its object
+/// (`command` is `Resume`): refused as the key's secret would be.
+pub async fn resume(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<Grant, Error> {
+    match key_object(env, config, id, command).await? {
+        Reply::Granted {
+            record: Some(record),
+            quotas,
+            credits,
+            ..
+        } => Ok(Grant::new(&record, quotas, credits)),
+        Reply::Refused { error, .. } => Err(error),
+        other => Err(unexpected("key object", other.kind())),
+    }
+}
+
+/// What a credits change came to.
+pub enum Credited {
+    /// Changed now: the key after it.
+    Changed(KeyView),
+    /// A retry of a change already made (same `Idempotency-Key`): the key
+    /// as that change left it.
+    Replayed(KeyView),
+}
+
+/// Changes key `id`'s credits (`command` is the `Credits` action).
+pub async fn credits(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<Credited, Error> {
+    match key_object(env, config, id, command).await? {
+        Reply::Key { key } => Ok(Credited::Changed(key)),
+        Reply::Replayed { key } => Ok(Credited::Replayed(key)),
+        other => Err(unexpected("key object", other.kind())),
+    }
+}
+
+/// Revokes key `id` (`command` is the `Revoke` action): the key, and every
+/// secret hash to mark revoked in KV.
+pub async fn revoke(
+    env: &Env,
+    config: &Config,
+    id: &KeyId,
+    command: &Command,
+) -> Result<(KeyView, Vec<KeyHash>), Error> {
+    match key_object(env, config, id, command).await? {
+        Reply::Revoked { key, hashes } => Ok((key, hashes)),
+        other => Err(unexpected("key object", other.kind())),
+    }
+}
+
+/// Sends `command` to the Durable Object of owner `owner_id`. One call,
+/// no retry (a charge is not idempotent).
+pub async fn owner_object(
+    env: &Env,
+    config: &Config,
+    owner_id: &str,
+    command: &OwnerCommand,
+) -> Result<OwnerReply, Error> {
+    config.fail_at(Fault::OwnerObject)?;
+    call_object::<_, Result<OwnerReply, Error>>(env, OWNER_OBJECTS, owner_id, command).await?
+}
+
+/// Sends `command` to the registry: its raw reply (the typed functions
+/// below are what the rest of the Worker calls).
+async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryReply, Error> {
+    call_object(env, REGISTRY.0, REGISTRY.1, command).await
+}
+
+/// The error for an object's reply of the wrong kind: a bug (or a
+/// half-deployed release), logged by kind only — replies can carry hashes.
+fn unexpected(object: &str, kind: &str) -> Error {
+    worker::console_error!("unexpected {object} reply: {kind}");
+    Error::Internal
+}
+
+/// A registry write (`Insert`, `Confirm`, `Update`, `Report`) done.
+pub async fn registry_write(env: &Env, command: &RegistryCommand) -> Result<(), Error> {
+    match registry(env, command).await? {
+        RegistryReply::Done => Ok(()),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// A page of the keys `actor` may see, as `query` asks.
+pub async fn list_keys(
+    env: &Env,
+    query: ListQuery,
+    actor: Actor,
+) -> Result<(Vec<KeyView>, PageMeta), Error> {
+    match registry(env, &RegistryCommand::List { query, actor }).await? {
+        RegistryReply::Page { data, meta } => Ok((data, meta)),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// The key a secret's `hash` belongs to, if any.
+pub async fn find_by_hash(env: &Env, hash: KeyHash) -> Result<Option<KeyId>, Error> {
+    match registry(env, &RegistryCommand::FindByHash { hash }).await? {
+        RegistryReply::Found { id } => Ok(id),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// Key `id`'s audit trail, newest first.
+pub async fn audit(env: &Env, id: KeyId) -> Result<Vec<AuditEntry>, Error> {
+    match registry(env, &RegistryCommand::Audit { id }).await? {
+        RegistryReply::Trail { entries } => Ok(entries),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// The overall usage series `query` asks for.
+pub async fn overall_usage(
+    env: &Env,
+    query: UsageQuery,
+    permit: DeploymentPermit,
+) -> Result<serde_json::Value, Error> {
+    match registry(env, &RegistryCommand::Usage { query, permit }).await? {
+        RegistryReply::Usage { usage } => Ok(usage),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// A webhook route's answer, made whole by the registry: status and JSON body.
+pub async fn webhooks(
+    env: &Env,
+    action: WebhookAction,
+    permit: DeploymentPermit,
+) -> Result<(u16, String), Error> {
+    match registry(env, &RegistryCommand::Webhooks { action, permit }).await? {
+        RegistryReply::Answer { status, body } => Ok((status, body)),
+        RegistryReply::Refused { error } => Err(error),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// Claims `delivery`'s next attempt; `None` when it is no longer due.
+pub async fn claim(env: &Env, delivery: u64) -> Result<Option<Outgoing>, Error> {
+    match registry(env, &RegistryCommand::Claim { delivery }).await? {
+        RegistryReply::Claimed { outgoing } => Ok(outgoing),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// Records an attempt (`RegistryCommand::Attempted`): `false` when another
+/// copy of the message made this attempt first.
+pub async fn attempted(env: &Env, report: &RegistryCommand) -> Result<bool, Error> {
+    match registry(env, report).await? {
+        RegistryReply::Done => Ok(true),
+        RegistryReply::Refused { .. } => Ok(false),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// Runs the registry's sweep: expiry events raised, deliveries queued again.
+pub async fn sweep(env: &Env) -> Result<(u64, u64), Error> {
+    match registry(env, &RegistryCommand::Sweep).await? {
+        RegistryReply::Swept { notices, requeued } => Ok((notices, requeued)),
+        other => Err(unexpected("registry", other.kind())),
+    }
+}
+
+/// Reports a failed admin authentication from `client` to its guard
+/// object and returns the guard's verdict (see [`keygate_core::guard`] for the
+/// plain-text answer, which keeps JSON code for this exchange out of the bundle).
+pub async fn guard(env: &Env, client: &str) -> Result<Result<(), Error>, Error> {
+    let text = call(env, ADMIN_GUARD, client, String::new()).await?;
+    guard::verdict(&text).ok_or_else(|| {
+        worker::console_error!("{ADMIN_GUARD} object {client}: unreadable verdict");
+        Error::Unavailable
+    })
+}
+
+/// POSTs `command` as JSON to the object `name` of `binding` and decodes
+/// its JSON answer.
+pub async fn call_object<C: Serialize, R: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    command: &C,
+) -> Result<R, Error> {
+    let body = serde_json::to_string(command).map_err(|_| Error::Internal)?;
+    let text = call(env, binding, name, body).await?;
+    // The error is not logged: serde's message can quote the reply, and
+    // replies may carry secret hashes.
+    serde_json::from_str(&text).map_err(|_| {
+        worker::console_error!("{binding} object {name}: its answer did not decode");
+        Error::Unavailable
+    })
+}
+
+/// POSTs `body` to the object `name` of `binding` and reads its answer;
+/// anything but a 200 in time is `Unavailable`.
+async fn call(env: &Env, binding: &str, name: &str, body: String) -> Result<String, Error> {
+    let unavailable = |what: &str, e: worker::Error| {
+        worker::console_error!("{binding} object {name}: {what} failed: {e}");
+        Error::Unavailable
+    };
+    let namespace = env.durable_object(binding).map_err(|e| {
+        worker::console_error!("Durable Object binding {binding} missing: {e}");
+        Error::Misconfigured
+    })?;
+    // The runtime's own types throughout: worker's `Request` and
+    // `Response` wrappers read each one's `cf` object and parse its URL,
+    // which costs more than the call's own work.
+    let stub: worker::worker_sys::DurableObject = namespace
+        .get_by_name(name)
+        .map_err(|e| unavailable("stub", e))?
+        .into_rpc();
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&body.into());
+    let req = web_sys::Request::new_with_str_and_init("https://object/", &init)
+        .map_err(|e| unavailable("request", e.into()))?;
+    let sent = stub
+        .fetch_with_request(&req)
+        .map_err(|e| unavailable("fetch", e.into()))?;
+    // Not retried on timeout: an authorize may have counted already, and
+    // counting twice is worse than one 503.
+    let call = std::pin::pin!(JsFuture::from(sent));
+    let timeout = std::pin::pin!(worker::Delay::from(Duration::from_millis(
+        OBJECT_TIMEOUT_MS
+    )));
+    let resp: web_sys::Response = match select(call, timeout).await {
+        Either::Left((result, _)) => result
+            .map_err(|e| unavailable("fetch", e.into()))?
+            .unchecked_into(),
+        Either::Right(_) => {
+            worker::console_error!("{binding} object {name}: no answer in {OBJECT_TIMEOUT_MS} ms");
+            return Err(Error::Unavailable);
+        }
+    };
+    if resp.status() != 200 {
+        worker::console_error!("{binding} object {name} answered {}", resp.status());
+        return Err(Error::Unavailable);
+    }
+    let text = resp.text().map_err(|e| unavailable("read", e.into()))?;
+    let text = JsFuture::from(text)
+        .await
+        .map_err(|e| unavailable("read", e.into()))?;
+    text.as_string()
+        .ok_or_else(|| unavailable("read", worker::Error::RustError("not text".into())))
+}
