@@ -26,7 +26,7 @@ ORIGIN_LIVE ?= http://127.0.0.1:8788
 ORIGIN_TEST ?= http://127.0.0.1:8788
 STATE_DIR ?= .wrangler/state
 
-.PHONY: dev test build install test-native test-integration deploy-check deploy clean fuzz bench cli
+.PHONY: dev test build install lint test-native test-integration deploy-check deploy clean fuzz bench cli
 
 ## Install everything missing: wasm target, pinned cargo tools, npm packages.
 install: $(BIN)/worker-build-$(WORKER_BUILD_VERSION) $(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.installed
@@ -45,26 +45,29 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-## Build the Worker (build/index.js + wasm) with the pinned tools, then drop
-## the wasm name section that worker-build keeps (~220 KiB raw): keygate maps
-## every error itself, so symbol names would only cost cold-start time. The
-## same pass re-optimizes for size until nothing changes (--converge), under
-## --low-memory-unused: Rust lays the 1 MiB stack out first and data above
-## it, so the lowest 1 KiB is only ever reached by a stack overflow (~5 KiB
-## gzip less; see README, Performance).
+## Build the Worker (build/index.js + wasm) with the pinned tools. The
+## wasm is optimized once, here, not by worker-build (--no-opt): the pass
+## re-optimizes for size until nothing changes (--converge), drops the
+## name section (keygate maps every error itself, so symbol names would
+## only cost cold-start time), and runs under --low-memory-unused: Rust
+## lays the 1 MiB stack out first and data above it, so the lowest 1 KiB
+## is only ever reached by a stack overflow (~5 KiB gzip less; see
+## bench/README.md). Then the static assets: the minified OpenAPI document
+## and the dashboard.
 WASM_FEATURES := $(addprefix --enable-,mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
 build: install
-	$(BIN)/worker-build --release
+	$(BIN)/worker-build --release --no-opt
 	$(WASM_OPT_BIN) $(WASM_FEATURES) --low-memory-unused -Oz --converge --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm
 	@mkdir -p build/assets
 	node -e 'const fs = require("fs"); fs.writeFileSync("build/assets/openapi.json", JSON.stringify(JSON.parse(fs.readFileSync("openapi.json", "utf8"))))'
 	node dashboard/build.mjs
 
-
-## Serve locally on workerd with KV and Durable Objects persisted on disk.
+## Serve locally on workerd with KV and Durable Objects persisted on disk,
+## from the one build above (wrangler.toml has no [build] step, so wrangler
+## neither rebuilds nor restarts: after changing code, run `make dev` again).
 ## An environment whose ORIGIN_* you do not give is served by a local echo
 ## origin standing in for your API (so a test key never hits a dead port).
-dev: install
+dev: build
 	@test -f .dev.vars || { cp .dev.vars.example .dev.vars && echo "created .dev.vars (dev admin token)"; }
 	@echo "keygate on http://127.0.0.1:$(PORT)  (origins: live=$(ORIGIN_LIVE) test=$(ORIGIN_TEST))"
 	@echo "dashboard: http://localhost:$(PORT)/_keygate/  (sign in with ADMIN_TOKEN from .dev.vars)"
@@ -84,17 +87,28 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
-## Every test: native core, integration on workerd (and in Chromium), deploy bundle check.
-test: install $(CHROMIUM) test-native build cli test-integration deploy-check
+## Every test: lint, native core and CLI, integration on workerd (and in
+## Chromium), deploy bundle check. One build serves all of them.
+test: lint test-native test-integration deploy-check
 
+## fmt and clippy, warnings as errors: natively for the core and the CLI
+## (with their tests), for wasm32 for the Worker.
+lint: install
+	cargo fmt --all --check
+	cargo clippy --locked -p keygate-core -p keygate-cli --all-targets -- -D warnings
+	cargo clippy --locked -p keygate --target wasm32-unknown-unknown -- -D warnings
+
+## The pure core and the CLI, natively.
 test-native:
-	cargo test --locked --workspace
+	cargo test --locked -p keygate-core -p keygate-cli
 
 ## The command-line tool (cli/), as the integration tests run it.
 cli:
 	cargo build --locked -p keygate-cli
 
-test-integration:
+## The built Worker on workerd (Miniflare), the CLI against it, the
+## dashboard in Debian's Chromium.
+test-integration: build cli $(CHROMIUM)
 	node --test --test-concurrency=1 --test-timeout=600000 tests/
 
 ## Property-based fuzzing of the parsers, matchers and limiter: a million
@@ -102,7 +116,7 @@ test-integration:
 ## the lease simulation for a million steps (`make test`: 400,000).
 FUZZ_CASES ?= 1000000
 fuzz:
-	PROPTEST_CASES=$(FUZZ_CASES) LEASE_SIM_STEPS=$(FUZZ_CASES) cargo test --locked --release --lib fuzz_ -- --nocapture
+	PROPTEST_CASES=$(FUZZ_CASES) LEASE_SIM_STEPS=$(FUZZ_CASES) cargo test --locked --release -p keygate-core --lib fuzz_ -- --nocapture
 
 ## Benchmarks against a hand-written JS Worker; writes bench/RESULTS.md.
 bench: install build bench/wasm-floor/build/index.js
@@ -113,10 +127,11 @@ bench/wasm-floor/build/index.js: bench/wasm-floor/src/lib.rs bench/wasm-floor/Ca
 	cd bench/wasm-floor && $(BIN)/worker-build --release
 
 ## What `wrangler deploy` would upload, built and validated offline.
-deploy-check:
+deploy-check: build
 	$(NPM_BIN)/wrangler deploy --dry-run --outdir dist
 
 ## Deploy for real (needs `wrangler login` and the KV id in wrangler.toml).
+## Always through make: `wrangler deploy` alone uploads build/ as last built.
 deploy: build
 	$(NPM_BIN)/wrangler deploy
 

@@ -1,7 +1,9 @@
 // Miniflare options for the Workers the benchmarks run: keygate (as built,
 // or through the test-only wrapper that counts key-object calls), the
 // hand-written JS floor and the bare proxy.
-export const COMPAT = "2026-04-26";
+import { WRANGLER } from "../tests/bindings.mjs";
+
+export const COMPAT = WRANGLER.compatibilityDate;
 
 const modulesRules = [
   { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
@@ -21,7 +23,7 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false }
     compatibilityDate: COMPAT,
     // BENCH_LOGS=off: measure without request log lines (LOGS=off).
     bindings: { ADMIN_TOKEN: token, ORIGIN_LIVE: origin, ...(process.env.BENCH_LOGS ? { LOGS: process.env.BENCH_LOGS } : {}), ...bindings },
-    kvNamespaces: ["KEYS"],
+    kvNamespaces: WRANGLER.kvNamespaces,
     // No static assets unless BENCH_ASSETS=on: Miniflare serves them through
     // a router Worker that every request then crosses first — a JavaScript
     // hop that measured 45% of keygate's throughput on a refused request
@@ -30,14 +32,9 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false }
     // measures keygate, not Miniflare's router; only the OpenAPI document
     // is an asset, and no scenario asks for it.
     ...(process.env.BENCH_ASSETS === "on"
-      ? { assets: { directory: "build/assets", binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } } }
+      ? { assets: WRANGLER.assets }
       : {}),
-    durableObjects: {
-      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-      REGISTRY: { className: "RegistryObject", useSQLite: true },
-      ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
-      OWNER_OBJECTS: { className: "OwnerObject", useSQLite: true },
-    },
+    durableObjects: WRANGLER.durableObjects,
     // keygate logs a JSON line per request (LOGS=json, the default): measured
     // as written to the runtime's stdout, which is drained here, not shown.
     handleRuntimeStdio(stdout, stderr) {

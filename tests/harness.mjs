@@ -2,6 +2,7 @@
 // (build/index.js + wasm) on workerd through Miniflare, with real KV and
 // SQLite-backed Durable Objects, and a stub origin on 127.0.0.1.
 import { Miniflare } from "miniflare";
+import { WRANGLER } from "./bindings.mjs";
 import http from "node:http";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +11,7 @@ import path from "node:path";
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
 /** The Worker's static assets as wrangler.toml declares them (the Worker runs first). */
-export const ASSETS = { directory: "build/assets", binding: "ASSETS", routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } };
+export const ASSETS = WRANGLER.assets;
 export const BASE = "http://keygate.test";
 
 /** A stub origin that records every request and answers 200 with JSON (after `delayMs`, with `headers`). */
@@ -63,22 +64,17 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false, a
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
-    compatibilityDate: "2026-04-26",
+    compatibilityDate: WRANGLER.compatibilityDate,
     bindings,
-    kvNamespaces: ["KEYS"],
+    kvNamespaces: WRANGLER.kvNamespaces,
     assets: ASSETS,
     // `analytics`: an Analytics Engine dataset bound as USAGE (see the README).
     ...(analytics ? { analyticsEngineDatasets: { USAGE: { dataset: "keygate_usage" } } } : {}),
-    // The webhook queue as wrangler.toml declares it (produced and consumed
-    // by this Worker); batches go out at once.
-    queueProducers: { WEBHOOKS: { queueName: "keygate-webhooks" } },
-    queueConsumers: { "keygate-webhooks": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 25 } },
-    durableObjects: {
-      KEY_OBJECTS: { className: "KeyObject", useSQLite: true },
-      REGISTRY: { className: "RegistryObject", useSQLite: true },
-      ADMIN_GUARD: { className: "GuardObject", useSQLite: true },
-      OWNER_OBJECTS: { className: "OwnerObject", useSQLite: true },
-    },
+    // The webhook queue (produced and consumed by this Worker) and the
+    // Durable Objects, as wrangler.toml declares them.
+    queueProducers: WRANGLER.queueProducers,
+    queueConsumers: WRANGLER.queueConsumers,
+    durableObjects: WRANGLER.durableObjects,
     ...(persist
       ? { kvPersist: path.join(persist, "kv"), durableObjectsPersist: path.join(persist, "do") }
       : {}),
@@ -97,7 +93,7 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false, a
   const url = await mf.ready;
   const fetch = (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), init);
   // Runs the Cron Trigger's handler now, as the runtime would on schedule.
-  const scheduled = async () => (await mf.getWorker()).scheduled({ cron: "*/15 * * * *" });
+  const scheduled = async () => (await mf.getWorker()).scheduled({ cron: WRANGLER.crons[0] });
   return { mf, url, fetch, scheduled, logs: printed, dispose: () => mf.dispose() };
 }
 

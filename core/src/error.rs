@@ -161,6 +161,130 @@ pub enum Error {
     Internal,
 }
 
+/// The kind of an [`Error`], without the details it carries: the one
+/// table from a failure to its HTTP status and stable `code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // each kind is documented on its `Error` variant
+pub enum ErrorKind {
+    MissingApiKey,
+    InvalidApiKey,
+    KeyExpired,
+    KeyRevoked,
+    RateLimited,
+    CreditsExhausted,
+    RouteNotAllowed,
+    InsufficientPermissions,
+    IpNotAllowed,
+    Unauthorized,
+    SessionExpired,
+    CrossSiteRequest,
+    AdminDisabled,
+    NotFound,
+    MethodNotAllowed,
+    MethodNotSupported,
+    BodyNotAllowed,
+    CostExceedsLimit,
+    GatewayTimeout,
+    InvalidJson,
+    Invalid,
+    InvalidPath,
+    PayloadTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
+    Unavailable,
+    BadGateway,
+    Misconfigured,
+    RecordUnreadable,
+    Internal,
+}
+
+/// What a kind of error is answered with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The HTTP status.
+    pub status: u16,
+    /// The stable `code` of the JSON body (and of the log line).
+    pub code: &'static str,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of the table.
+    pub const ALL: [ErrorKind; 30] = [
+        ErrorKind::MissingApiKey,
+        ErrorKind::InvalidApiKey,
+        ErrorKind::KeyExpired,
+        ErrorKind::KeyRevoked,
+        ErrorKind::RateLimited,
+        ErrorKind::CreditsExhausted,
+        ErrorKind::RouteNotAllowed,
+        ErrorKind::InsufficientPermissions,
+        ErrorKind::IpNotAllowed,
+        ErrorKind::Unauthorized,
+        ErrorKind::SessionExpired,
+        ErrorKind::CrossSiteRequest,
+        ErrorKind::AdminDisabled,
+        ErrorKind::NotFound,
+        ErrorKind::MethodNotAllowed,
+        ErrorKind::MethodNotSupported,
+        ErrorKind::BodyNotAllowed,
+        ErrorKind::CostExceedsLimit,
+        ErrorKind::GatewayTimeout,
+        ErrorKind::InvalidJson,
+        ErrorKind::Invalid,
+        ErrorKind::InvalidPath,
+        ErrorKind::PayloadTooLarge,
+        ErrorKind::UriTooLong,
+        ErrorKind::HeadersTooLarge,
+        ErrorKind::Unavailable,
+        ErrorKind::BadGateway,
+        ErrorKind::Misconfigured,
+        ErrorKind::RecordUnreadable,
+        ErrorKind::Internal,
+    ];
+
+    /// The table: each kind's status and code, spelled once.
+    pub const fn spec(self) -> Spec {
+        let (status, code) = match self {
+            ErrorKind::MissingApiKey => (401, "missing_api_key"),
+            ErrorKind::InvalidApiKey => (401, "invalid_api_key"),
+            ErrorKind::KeyExpired => (401, "key_expired"),
+            ErrorKind::KeyRevoked => (401, "key_revoked"),
+            ErrorKind::RateLimited => (429, "rate_limited"),
+            ErrorKind::CreditsExhausted => (429, "credits_exhausted"),
+            ErrorKind::RouteNotAllowed => (403, "route_not_allowed"),
+            ErrorKind::InsufficientPermissions => (403, "insufficient_permissions"),
+            ErrorKind::IpNotAllowed => (403, "ip_not_allowed"),
+            ErrorKind::Unauthorized => (401, "unauthorized"),
+            ErrorKind::SessionExpired => (401, "session_expired"),
+            ErrorKind::CrossSiteRequest => (403, "cross_site_request"),
+            ErrorKind::AdminDisabled => (503, "admin_disabled"),
+            ErrorKind::NotFound => (404, "not_found"),
+            ErrorKind::MethodNotAllowed => (405, "method_not_allowed"),
+            ErrorKind::MethodNotSupported => (501, "method_not_supported"),
+            ErrorKind::BodyNotAllowed => (400, "body_not_allowed"),
+            ErrorKind::CostExceedsLimit => (403, "cost_exceeds_limit"),
+            ErrorKind::GatewayTimeout => (504, "gateway_timeout"),
+            ErrorKind::InvalidJson => (400, "invalid_json"),
+            ErrorKind::Invalid => (422, "invalid_request"),
+            ErrorKind::InvalidPath => (400, "invalid_path"),
+            ErrorKind::PayloadTooLarge => (413, "payload_too_large"),
+            ErrorKind::UriTooLong => (414, "uri_too_long"),
+            ErrorKind::HeadersTooLarge => (431, "headers_too_large"),
+            ErrorKind::Unavailable => (503, "unavailable"),
+            ErrorKind::BadGateway => (502, "bad_gateway"),
+            ErrorKind::Misconfigured => (500, "misconfigured"),
+            ErrorKind::RecordUnreadable => (500, "record_unreadable"),
+            ErrorKind::Internal => (500, "internal_error"),
+        };
+        Spec { status, code }
+    }
+
+    /// The kind whose code is `code`.
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.spec().code == code)
+    }
+}
+
 impl Error {
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -178,70 +302,50 @@ impl Error {
         }
     }
 
-    /// HTTP status.
-    pub fn status(&self) -> u16 {
+    /// What kind of failure this is: the key into [`ErrorKind::spec`].
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::MissingApiKey
-            | Error::InvalidApiKey { .. }
-            | Error::KeyExpired
-            | Error::KeyRevoked
-            | Error::Unauthorized
-            | Error::SessionExpired => 401,
-            Error::RouteNotAllowed
-            | Error::CrossSiteRequest
-            | Error::InsufficientPermissions { .. }
-            | Error::IpNotAllowed => 403,
-            Error::NotFound => 404,
-            Error::MethodNotAllowed { .. } => 405,
-            Error::MethodNotSupported => 501,
-            Error::CostExceedsLimit { .. } => 403,
-            Error::GatewayTimeout => 504,
-            Error::InvalidJson { .. } | Error::InvalidPath { .. } | Error::BodyNotAllowed => 400,
-            Error::Invalid { .. } => 422,
-            Error::PayloadTooLarge { .. } => 413,
-            Error::UriTooLong { .. } => 414,
-            Error::HeadersTooLarge { .. } => 431,
-            Error::RateLimited { .. } | Error::CreditsExhausted { .. } => 429,
-            Error::Internal | Error::Misconfigured | Error::RecordUnreadable => 500,
-            Error::BadGateway => 502,
-            Error::AdminDisabled | Error::Unavailable => 503,
+            Error::MissingApiKey => ErrorKind::MissingApiKey,
+            Error::InvalidApiKey { .. } => ErrorKind::InvalidApiKey,
+            Error::KeyExpired => ErrorKind::KeyExpired,
+            Error::KeyRevoked => ErrorKind::KeyRevoked,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::CreditsExhausted { .. } => ErrorKind::CreditsExhausted,
+            Error::RouteNotAllowed => ErrorKind::RouteNotAllowed,
+            Error::InsufficientPermissions { .. } => ErrorKind::InsufficientPermissions,
+            Error::IpNotAllowed => ErrorKind::IpNotAllowed,
+            Error::Unauthorized => ErrorKind::Unauthorized,
+            Error::SessionExpired => ErrorKind::SessionExpired,
+            Error::CrossSiteRequest => ErrorKind::CrossSiteRequest,
+            Error::AdminDisabled => ErrorKind::AdminDisabled,
+            Error::NotFound => ErrorKind::NotFound,
+            Error::MethodNotAllowed { .. } => ErrorKind::MethodNotAllowed,
+            Error::MethodNotSupported => ErrorKind::MethodNotSupported,
+            Error::BodyNotAllowed => ErrorKind::BodyNotAllowed,
+            Error::CostExceedsLimit { .. } => ErrorKind::CostExceedsLimit,
+            Error::GatewayTimeout => ErrorKind::GatewayTimeout,
+            Error::InvalidJson { .. } => ErrorKind::InvalidJson,
+            Error::Invalid { .. } => ErrorKind::Invalid,
+            Error::InvalidPath { .. } => ErrorKind::InvalidPath,
+            Error::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Error::UriTooLong { .. } => ErrorKind::UriTooLong,
+            Error::HeadersTooLarge { .. } => ErrorKind::HeadersTooLarge,
+            Error::Unavailable => ErrorKind::Unavailable,
+            Error::BadGateway => ErrorKind::BadGateway,
+            Error::Misconfigured => ErrorKind::Misconfigured,
+            Error::RecordUnreadable => ErrorKind::RecordUnreadable,
+            Error::Internal => ErrorKind::Internal,
         }
     }
 
-    /// Stable machine-readable code.
+    /// HTTP status (see [`ErrorKind::spec`]).
+    pub fn status(&self) -> u16 {
+        self.kind().spec().status
+    }
+
+    /// Stable machine-readable code (see [`ErrorKind::spec`]).
     pub fn code(&self) -> &'static str {
-        match self {
-            Error::MissingApiKey => "missing_api_key",
-            Error::InvalidApiKey { .. } => "invalid_api_key",
-            Error::KeyExpired => "key_expired",
-            Error::KeyRevoked => "key_revoked",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::CreditsExhausted { .. } => "credits_exhausted",
-            Error::RouteNotAllowed => "route_not_allowed",
-            Error::InsufficientPermissions { .. } => "insufficient_permissions",
-            Error::IpNotAllowed => "ip_not_allowed",
-            Error::Unauthorized => "unauthorized",
-            Error::SessionExpired => "session_expired",
-            Error::CrossSiteRequest => "cross_site_request",
-            Error::AdminDisabled => "admin_disabled",
-            Error::NotFound => "not_found",
-            Error::MethodNotAllowed { .. } => "method_not_allowed",
-            Error::MethodNotSupported => "method_not_supported",
-            Error::BodyNotAllowed => "body_not_allowed",
-            Error::CostExceedsLimit { .. } => "cost_exceeds_limit",
-            Error::GatewayTimeout => "gateway_timeout",
-            Error::InvalidJson { .. } => "invalid_json",
-            Error::Invalid { .. } => "invalid_request",
-            Error::InvalidPath { .. } => "invalid_path",
-            Error::PayloadTooLarge { .. } => "payload_too_large",
-            Error::UriTooLong { .. } => "uri_too_long",
-            Error::HeadersTooLarge { .. } => "headers_too_large",
-            Error::Unavailable => "unavailable",
-            Error::BadGateway => "bad_gateway",
-            Error::Misconfigured => "misconfigured",
-            Error::Internal => "internal_error",
-            Error::RecordUnreadable => "record_unreadable",
-        }
+        self.kind().spec().code
     }
 
     /// Human-readable message.
@@ -417,60 +521,61 @@ impl TryFrom<Wire> for Error {
         let limit = || {
             w.n.map_or(0, |(n, _)| usize::try_from(n).unwrap_or(usize::MAX))
         };
-        Ok(match w.code.as_str() {
-            "missing_api_key" => Error::MissingApiKey,
-            "invalid_api_key" => Error::InvalidApiKey { message: text() },
-            "key_expired" => Error::KeyExpired,
-            "key_revoked" => Error::KeyRevoked,
-            "credits_exhausted" => Error::CreditsExhausted {
+        let kind = ErrorKind::from_code(&w.code)
+            .ok_or_else(|| format!("unknown error code {:?}", w.code))?;
+        Ok(match kind {
+            ErrorKind::MissingApiKey => Error::MissingApiKey,
+            ErrorKind::InvalidApiKey => Error::InvalidApiKey { message: text() },
+            ErrorKind::KeyExpired => Error::KeyExpired,
+            ErrorKind::KeyRevoked => Error::KeyRevoked,
+            ErrorKind::CreditsExhausted => Error::CreditsExhausted {
                 retry_at: w.at,
                 holder: match w.name.as_deref() {
                     Some("owner") => Holder::Owner,
                     _ => Holder::Key,
                 },
             },
-            "rate_limited" => Error::RateLimited {
+            ErrorKind::RateLimited => Error::RateLimited {
                 quota: w.quota.ok_or("rate_limited without quota")?,
                 quotas: w.quotas,
                 retry_at: w.at.ok_or("rate_limited without retry_at")?,
             },
-            "route_not_allowed" => Error::RouteNotAllowed,
-            "insufficient_permissions" => Error::InsufficientPermissions {
+            ErrorKind::RouteNotAllowed => Error::RouteNotAllowed,
+            ErrorKind::InsufficientPermissions => Error::InsufficientPermissions {
                 required: w.name.clone(),
                 message: text(),
             },
-            "ip_not_allowed" => Error::IpNotAllowed,
-            "unauthorized" => Error::Unauthorized,
-            "session_expired" => Error::SessionExpired,
-            "cross_site_request" => Error::CrossSiteRequest,
-            "admin_disabled" => Error::AdminDisabled,
-            "not_found" => Error::NotFound,
-            "method_not_allowed" => Error::MethodNotAllowed { allow: text() },
-            "method_not_supported" => Error::MethodNotSupported,
-            "body_not_allowed" => Error::BodyNotAllowed,
-            "cost_exceeds_limit" => {
+            ErrorKind::IpNotAllowed => Error::IpNotAllowed,
+            ErrorKind::Unauthorized => Error::Unauthorized,
+            ErrorKind::SessionExpired => Error::SessionExpired,
+            ErrorKind::CrossSiteRequest => Error::CrossSiteRequest,
+            ErrorKind::AdminDisabled => Error::AdminDisabled,
+            ErrorKind::NotFound => Error::NotFound,
+            ErrorKind::MethodNotAllowed => Error::MethodNotAllowed { allow: text() },
+            ErrorKind::MethodNotSupported => Error::MethodNotSupported,
+            ErrorKind::BodyNotAllowed => Error::BodyNotAllowed,
+            ErrorKind::CostExceedsLimit => {
                 let (cost, limit) = w.n.unwrap_or_default();
                 Error::CostExceedsLimit {
                     cost: u32::try_from(cost).unwrap_or(u32::MAX),
                     limit: u32::try_from(limit).unwrap_or(u32::MAX),
                 }
             }
-            "gateway_timeout" => Error::GatewayTimeout,
-            "invalid_json" => Error::InvalidJson { message: text() },
-            "invalid_request" => Error::Invalid {
+            ErrorKind::GatewayTimeout => Error::GatewayTimeout,
+            ErrorKind::InvalidJson => Error::InvalidJson { message: text() },
+            ErrorKind::Invalid => Error::Invalid {
                 field: w.name.clone().unwrap_or_default(),
                 message: text(),
             },
-            "invalid_path" => Error::InvalidPath { message: text() },
-            "uri_too_long" => Error::UriTooLong { limit: limit() },
-            "headers_too_large" => Error::HeadersTooLarge { limit: limit() },
-            "payload_too_large" => Error::PayloadTooLarge { limit: limit() },
-            "unavailable" => Error::Unavailable,
-            "bad_gateway" => Error::BadGateway,
-            "misconfigured" => Error::Misconfigured,
-            "record_unreadable" => Error::RecordUnreadable,
-            "internal_error" => Error::Internal,
-            other => return Err(format!("unknown error code {other:?}")),
+            ErrorKind::InvalidPath => Error::InvalidPath { message: text() },
+            ErrorKind::UriTooLong => Error::UriTooLong { limit: limit() },
+            ErrorKind::HeadersTooLarge => Error::HeadersTooLarge { limit: limit() },
+            ErrorKind::PayloadTooLarge => Error::PayloadTooLarge { limit: limit() },
+            ErrorKind::Unavailable => Error::Unavailable,
+            ErrorKind::BadGateway => Error::BadGateway,
+            ErrorKind::Misconfigured => Error::Misconfigured,
+            ErrorKind::RecordUnreadable => Error::RecordUnreadable,
+            ErrorKind::Internal => Error::Internal,
         })
     }
 }
@@ -560,6 +665,13 @@ mod tests {
             assert!(body["error"]["message"]
                 .as_str()
                 .is_some_and(|m| !m.is_empty()));
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_own_code() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(kind.spec().code), Some(kind));
         }
     }
 
