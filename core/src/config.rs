@@ -2,23 +2,9 @@
 //! `[vars]`, `.dev.vars`, or `--var`) through a lookup function so that it
 //! parses and validates natively.
 //!
-//! | var | default | meaning |
-//! |---|---|---|
-//! | `ADMIN_PREFIX` | `/_keygate` | path prefix of the admin API |
-//! | `ENVIRONMENTS` | `live,test` | environments keys may be issued for |
-//! | `ORIGIN_<ENV>` | unset | origin of each environment, e.g. `ORIGIN_LIVE` |
-//! | `DEFAULT_PER_MINUTE` | `60` | per-minute limit of keys that set none |
-//! | `DEFAULT_PER_DAY` | `10000` | per-day limit of keys that set none |
-//! | `ROUTES` | unset | route table JSON (see [`crate::policy::route`]); unset: every path open to any valid key |
-//! | `TIERS` | standard/premium/enterprise | JSON `{"name": {"per_minute", "per_day", "window"?, "limits"?}}` |
-//! | `MAX_BODY_BYTES` | 10485760 | largest declared body forwarded to the origin |
-//! | `ADMIN_KEYS_WITHOUT_TOKEN` | `false` | `true`: with no `ADMIN_TOKEN`, API keys holding `admin` may still use the admin API |
-//! | `ORIGIN_TIMEOUT_MS` | `30000` | how long the origin may take to answer before 504 |
-//! | `FAULTS` | unset | test-only failure points, see [`Fault`] |
-//! | `CLOCK_OFFSET_MS` | 0 | test-only: shifts the Worker's clock (to reach a refill boundary) |
-//! | `ORIGIN_SECRET` (secret) | unset | signs `X-Keygate-Signature` for the origin |
-//!
-//! `ADMIN_TOKEN` is a secret, read separately by the edge.
+//! Every variable is documented in one place, `docs/reference/configuration.md`;
+//! a test here fails when a variable [`Config::from_vars`] reads is missing
+//! from that table, or the table names one nothing reads.
 
 use std::num::NonZeroU32;
 
@@ -429,5 +415,45 @@ mod tests {
         assert_eq!(c.default_limits.per_minute.get(), 5);
         let dev = ApiKey::generate(KeyType::Secret, "dev".parse().unwrap()).unwrap();
         assert_eq!(c.origin_for(&dev), Ok("http://127.0.0.1:9000"));
+    }
+
+    #[test]
+    fn the_configuration_reference_names_exactly_the_vars_read() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_vars(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .unwrap();
+        let read = asked.into_inner();
+        let doc = include_str!("../../docs/reference/configuration.md");
+        let documented: std::collections::BTreeSet<String> = doc
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(str::to_owned)
+            .collect();
+        // Read by the Worker itself (as secrets), not through `from_vars`.
+        let worker_secrets = ["ADMIN_TOKEN", "SESSION_SECRET"];
+        for name in &read {
+            let generic = name
+                .strip_prefix("ORIGIN_")
+                .is_some_and(|env| env != "SECRET" && env != "TIMEOUT_MS");
+            let as_documented = if generic {
+                "ORIGIN_<ENV>"
+            } else {
+                name.as_str()
+            };
+            assert!(
+                documented.contains(as_documented),
+                "{name} is read but not in docs/reference/configuration.md"
+            );
+        }
+        for name in &documented {
+            let known = read.contains(name)
+                || worker_secrets.contains(&name.as_str())
+                || (name == "ORIGIN_<ENV>" && read.iter().any(|r| r.starts_with("ORIGIN_LIVE")));
+            assert!(known, "{name} is documented but nothing reads it");
+        }
     }
 }
