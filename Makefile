@@ -26,7 +26,7 @@ ORIGIN_LIVE ?= http://127.0.0.1:8788
 ORIGIN_TEST ?= http://127.0.0.1:8788
 STATE_DIR ?= .wrangler/state
 
-.PHONY: dev test build install lint test-native test-integration deploy-check deploy clean fuzz bench cli
+.PHONY: dev dev-check test build install lint test-native test-integration deploy-check deploy clean fuzz bench cli
 
 ## Install everything missing: wasm target, pinned cargo tools, npm packages.
 install: $(BIN)/worker-build-$(WORKER_BUILD_VERSION) $(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.installed
@@ -76,6 +76,11 @@ dev: build
 	@if [ "$(origin ORIGIN_LIVE)" = file ] || [ "$(origin ORIGIN_TEST)" = file ]; then node dev/echo-origin.mjs 8788 & fi; \
 	$(NPM_BIN)/wrangler dev --local --test-scheduled --ip 127.0.0.1 --port $(PORT) --persist-to $(STATE_DIR) \
 		--var ORIGIN_LIVE:$(ORIGIN_LIVE) --var ORIGIN_TEST:$(ORIGIN_TEST)
+
+## `make dev` as a user starts it: built once, then 90 s of requests with
+## no 503 and no restart (see dev/first-minutes.mjs).
+dev-check: install
+	node dev/first-minutes.mjs
 
 ## Debian's Chromium for the browser test (playwright-core drives it; no
 ## browser is downloaded from anywhere but Debian's package registry).
