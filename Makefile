@@ -102,6 +102,7 @@ lint: install
 	cargo fmt --all --check
 	cargo clippy --locked -p keygate-core -p keygate-cli --all-targets -- -D warnings
 	cargo clippy --locked -p keygate --target wasm32-unknown-unknown -- -D warnings
+	@! cargo tree --locked -p keygate-core --target all -e normal | grep -E ' (worker|web-sys|js-sys|wasm-bindgen) v' || { echo "the core must not depend on Workers crates"; exit 1; }
 
 ## The pure core and the CLI, natively.
 test-native:
