@@ -1,4 +1,4 @@
-// Issue 10's findings replayed on the real built Worker: values that could
+// Bad input on the real built Worker (issue 10's findings): values that could
 // brick a key, methods the runtime does not know, GET with a body, browser
 // pages reading refusals, 405 with Allow, strict nulls, impossible costs,
 // a slow origin.

@@ -1,4 +1,4 @@
-// The foundation end to end on the real built Worker: issue → proxy →
+// Keys end to end on the real built Worker: issue → proxy →
 // headers count down → 429 → revoke → 401, bad keys, concurrency, restart.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
-// Issue 9's findings replayed as attacks on the real built Worker: a weak
-// admin key trying to take over, read, cut down or cross into keys outside
+// An admin key's reach, attacked on the real built Worker (issue 9's findings):
+// a weak admin key trying to take over, read, cut down or cross into keys outside
 // its reach; the admin API without a token; ambiguous paths; spoofed
 // identity headers; verify's method and environment.
 import { test, before, after } from "node:test";
