@@ -9,8 +9,7 @@ use crate::objects::client;
 use crate::runtime::http;
 use keygate_core::admin::OwnerMethod;
 use keygate_core::config::Config;
-use keygate_core::error::Error;
-use keygate_core::owner::{OwnerAction, OwnerCommand, OwnerReply};
+use keygate_core::owner::{OwnerAction, OwnerCommand};
 use keygate_core::policy::actor::Actor;
 
 /// `GET`, `PUT` or `DELETE /v1/owners/{owner_id}`: the owner's object
@@ -35,15 +34,9 @@ pub(super) async fn owner(
         owner_id: owner_id.clone(),
         action,
     };
-    match client::owner_object(env, config, &owner_id, &command).await? {
-        OwnerReply::Owner { owner } => http::reply(200, &json!({ "data": owner })),
-        OwnerReply::Deleted => http::reply(
-            200,
-            &json!({ "data": { "owner_id": owner_id, "deleted": true } }),
-        ),
-        other => {
-            worker::console_error!("unexpected owner object reply: {other:?}");
-            Err(Error::Internal)
-        }
-    }
+    let data = match client::owner_admin(env, config, &owner_id, &command).await? {
+        Some(owner) => owner,
+        None => json!({ "owner_id": owner_id, "deleted": true }),
+    };
+    http::reply(200, &json!({ "data": data }))
 }

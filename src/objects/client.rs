@@ -149,6 +149,21 @@ pub async fn owner_object(
     call_object::<_, Result<OwnerReply, Error>>(env, OWNER_OBJECTS, owner_id, command).await?
 }
 
+/// An admin's command on owner `owner_id` (`command` is `Admin`): the
+/// owner's view after a read or a write, `None` once its limits are deleted.
+pub async fn owner_admin(
+    env: &Env,
+    config: &Config,
+    owner_id: &str,
+    command: &OwnerCommand,
+) -> Result<Option<serde_json::Value>, Error> {
+    match owner_object(env, config, owner_id, command).await? {
+        OwnerReply::Owner { owner } => Ok(Some(owner)),
+        OwnerReply::Deleted => Ok(None),
+        other => Err(unexpected("owner object", other.kind())),
+    }
+}
+
 /// Sends `command` to the registry: its raw reply (the typed functions
 /// below are what the rest of the Worker calls).
 async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryReply, Error> {

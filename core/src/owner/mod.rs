@@ -156,6 +156,19 @@ pub enum OwnerReply {
     Returned,
 }
 
+impl OwnerReply {
+    /// The reply's name, for logs (which never get its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OwnerReply::Owner { .. } => "owner",
+            OwnerReply::Deleted => "deleted",
+            OwnerReply::Charged { .. } => "charged",
+            OwnerReply::Unbound => "unbound",
+            OwnerReply::Returned => "returned",
+        }
+    }
+}
+
 /// The owner's limits as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
