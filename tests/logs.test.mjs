@@ -6,7 +6,8 @@
 // not admin ones.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ADMIN_TOKEN, admin, bearer, issue, logLines, startOrigin, startWorker } from "./harness.mjs";
+import http from "node:http";
+import { ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, issue, logLines, startOrigin, startWorker } from "./harness.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const FLUSH_MS = 5_000;
@@ -105,6 +106,103 @@ test("an origin that answers after the timeout is logged once, with the 504 the 
     const lines = logLines(worker).filter((l) => l.request_id === "ray-slow");
     assert.equal(lines.length, 1, JSON.stringify(lines));
     assert.deepEqual([lines[0].outcome, lines[0].status], ["valid", 504]);
+  } finally {
+    await worker.dispose();
+    await origin.close();
+  }
+});
+
+/** A POST of `bytes` with a chunked body, through node's client (fetch would buffer it). */
+function chunkedUpload(worker, headers, bytes) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL("/upload", worker.url), { method: "POST", headers: { ...headers, "transfer-encoding": "chunked" } }, (r) => {
+      r.resume();
+      r.on("end", () => resolve(r.statusCode));
+    });
+    // keygate may answer and close while we are still sending.
+    req.on("error", () => {});
+    setTimeout(() => reject(new Error("no answer")), 30_000).unref();
+    const chunk = Buffer.alloc(16 * 1024, 97);
+    let sent = 0;
+    const pump = () => {
+      while (sent * chunk.length < bytes) {
+        sent++;
+        if (!req.write(chunk)) return req.once("drain", pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+test("whatever answers a request, it is finished once: one line, counted in one place", async () => {
+  const origin = await startOrigin();
+  // Nothing listens on port 9: the test environment's origin fails (502).
+  const vars = { ORIGIN_LIVE: origin.url, ORIGIN_TEST: "http://127.0.0.1:9", MAX_BODY_BYTES: "65536" };
+  const worker = await startWorker({ vars });
+  try {
+    const send = (ray, headers = {}, init = {}) =>
+      worker.fetch("/v1/orders", { ...init, headers: { ...headers, "cf-ray": ray } }).then((r) => r.status);
+    const leased = await issue(worker, { rate_limits: { per_minute: 2 } });
+    const gone = await issue(worker);
+    assert.equal((await worker.fetch(`/_keygate/v1/keys/${gone.id}`, { method: "DELETE", headers: admin() })).status, 200);
+    const failing = await issue(worker, { environment: "test" });
+    await awayFromMinuteEdge();
+    const statuses = {
+      "ray-l1": await send("ray-l1", bearer(leased.key)),
+      "ray-l2": await send("ray-l2", bearer(leased.key)),
+      "ray-l3": await send("ray-l3", bearer(leased.key)),
+      "ray-revoked": await send("ray-revoked", bearer(gone.key)),
+      "ray-502": await send("ray-502", bearer(failing.key)),
+      "ray-preflight": await send("ray-preflight", { origin: "https://app.example.com", "access-control-request-method": "GET" }, { method: "OPTIONS" }),
+      "ray-garbage": await send("ray-garbage", bearer("sk_live_garbage")),
+    };
+    assert.deepEqual(statuses, {
+      "ray-l1": 200,
+      "ray-l2": 200,
+      "ray-l3": 429,
+      "ray-revoked": 401,
+      "ray-502": 502,
+      "ray-preflight": 204,
+      "ray-garbage": 401,
+    });
+    await sleep(FLUSH_MS + 1_000);
+    const lines = logLines(worker).filter((l) => l.log === "request");
+    const byRay = {};
+    for (const line of lines) (byRay[line.request_id] ??= []).push(line);
+    for (const ray of ["ray-l1", "ray-l2", "ray-l3", "ray-revoked", "ray-502"]) {
+      assert.equal(byRay[ray]?.length, 1, `${ray}: ${JSON.stringify(byRay[ray])}`);
+      assert.equal(byRay[ray][0].status, statuses[ray], ray);
+    }
+    assert.deepEqual([byRay["ray-l3"][0].outcome, byRay["ray-l3"][0].key_id], ["rate_limited", leased.id]);
+    const revoked = byRay["ray-revoked"][0];
+    assert.deepEqual([revoked.outcome, revoked.key_id, revoked.object_called], ["key_revoked", gone.id, false], "KV's entry refused it");
+    assert.deepEqual([byRay["ray-502"][0].outcome, byRay["ray-502"][0].key_id], ["valid", failing.id]);
+    assert.equal(byRay["ray-preflight"], undefined, "a preflight grants nothing and is not logged");
+    assert.equal(byRay["ray-garbage"], undefined, "counted with the batch, not a line");
+    const usage = await (await worker.fetch("/_keygate/v1/usage?granularity=minute", { headers: admin() })).json();
+    const totals = Object.fromEntries(Object.entries(usage.data.totals).map(([o, t]) => [o, t.count]));
+    assert.equal(totals.key_revoked, 1, JSON.stringify(totals));
+    assert.equal(totals.invalid_api_key, 1, JSON.stringify(totals));
+  } finally {
+    await worker.dispose();
+    await origin.close();
+  }
+});
+
+test("a streamed body cut at MAX_BODY_BYTES is the key's one line (413), not also a refusal before any key", async () => {
+  const origin = await startOrigin();
+  const worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url, MAX_BODY_BYTES: "65536" } });
+  try {
+    const key = await issue(worker);
+    assert.equal(await chunkedUpload(worker, { ...bearer(key.key), "cf-ray": "ray-cut" }, 512 * 1024), 413);
+    await sleep(FLUSH_MS + 1_000);
+    const lines = logLines(worker).filter((l) => l.request_id === "ray-cut");
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.deepEqual([lines[0].key_id, lines[0].status], [key.id, 413]);
+    assert.ok(!logLines(worker).some((l) => l.log === "refused_before_key"), "not counted again before any key");
+    const usage = await (await worker.fetch("/_keygate/v1/usage?granularity=minute", { headers: admin() })).json();
+    assert.equal(usage.data.totals.request_too_large, undefined, JSON.stringify(usage.data.totals));
   } finally {
     await worker.dispose();
     await origin.close();

@@ -239,7 +239,7 @@ impl Config {
     /// `Err(Unavailable)` if `fault` is switched on: the failure it stands for.
     pub fn fail_at(&self, fault: Fault) -> Result<(), Error> {
         if self.faults.contains(&fault) {
-            Err(Error::Unavailable)
+            Err(Error::UNAVAILABLE)
         } else {
             Ok(())
         }
@@ -278,15 +278,16 @@ impl Config {
         } else {
             format!("this API serves {} keys only", served.join(", "))
         };
-        Err(Error::InvalidApiKey {
-            message: format!("A {env} key cannot be used here: {served}."),
-        })
+        Err(Error::invalid_api_key_because(format!(
+            "A {env} key cannot be used here: {served}."
+        )))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Detail;
     use crate::key::KeyType;
     use std::collections::HashMap;
 
@@ -331,7 +332,7 @@ mod tests {
         assert_eq!(gold.window, crate::limits::WindowKind::Rolling);
         assert_eq!(gold.limits[0].name.as_str(), "burst");
         assert!(c.tiers.get("standard").is_err());
-        assert_eq!(c.fail_at(Fault::KvRead), Err(Error::Unavailable));
+        assert_eq!(c.fail_at(Fault::KvRead), Err(Error::UNAVAILABLE));
         assert_eq!(c.fail_at(Fault::CrashAfterRegistry), Ok(()));
         assert_eq!(
             config(&[])
@@ -348,7 +349,7 @@ mod tests {
     #[test]
     fn routes_var_loads_a_table() {
         let c = config(&[("ROUTES", include_str!("../../examples/routes-rest.json"))]).unwrap();
-        assert_eq!(c.requirement("GET", "/nope"), Err(Error::RouteNotAllowed));
+        assert_eq!(c.requirement("GET", "/nope"), Err(Error::ROUTE_NOT_ALLOWED));
         assert!(c
             .requirement("GET", "/v1/orders")
             .unwrap()
@@ -362,8 +363,8 @@ mod tests {
         let live = ApiKey::generate(KeyType::Secret, "live".parse().unwrap()).unwrap();
         let test = ApiKey::generate(KeyType::Secret, "test".parse().unwrap()).unwrap();
         assert_eq!(c.origin_for(&live), Ok("https://api.example.com"));
-        match c.origin_for(&test) {
-            Err(Error::InvalidApiKey { message }) => {
+        match c.origin_for(&test).map_err(Error::into_detail) {
+            Err(Detail::Text(message)) => {
                 assert!(message.contains("test key"), "{message}");
                 assert!(message.contains("live"), "{message}");
             }

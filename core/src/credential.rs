@@ -28,7 +28,7 @@ pub fn presented_key(
     let (text, source) = match (bearer, x_api_key.map(str::trim)) {
         (Some(t), _) if !t.is_empty() => (t, KeySource::Authorization),
         (_, Some(t)) if !t.is_empty() => (t, KeySource::XApiKey),
-        _ => return Err(Error::MissingApiKey),
+        _ => return Err(Error::MISSING_API_KEY),
     };
     ApiKey::parse(text)
         .map(|key| (key, source))
@@ -65,14 +65,14 @@ mod tests {
 
     #[test]
     fn missing_and_malformed() {
-        assert_eq!(presented_key(None, None), Err(Error::MissingApiKey));
+        assert_eq!(presented_key(None, None), Err(Error::MISSING_API_KEY));
         assert_eq!(
             presented_key(Some("Bearer "), Some("  ")),
-            Err(Error::MissingApiKey)
+            Err(Error::MISSING_API_KEY)
         );
         assert_eq!(
             presented_key(Some("Basic abc"), None),
-            Err(Error::MissingApiKey)
+            Err(Error::MISSING_API_KEY)
         );
         assert_eq!(
             presented_key(Some("Bearer sk_live_nope"), None),

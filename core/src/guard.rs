@@ -20,7 +20,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::limits::{self, Charge, LimitSet, RateLimits, Usage};
 use crate::time::Timestamp;
 
@@ -53,11 +53,7 @@ pub fn judge(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
     match limits::consume(&LimitSet::fixed(GUARD), usage, &Charge::flat(1), now) {
         (limits::Outcome::Admitted(_), next) => (Ok(()), next),
         (limits::Outcome::Limited { quota, retry_at }, _) => {
-            let limited = Error::RateLimited {
-                quota,
-                retry_at,
-                quotas: Vec::new(),
-            };
+            let limited = Error::rate_limited(quota, retry_at, Vec::new());
             (Err(limited), usage.clone())
         }
     }
@@ -66,8 +62,8 @@ pub fn judge(usage: &Usage, now: Timestamp) -> (Result<(), Error>, Usage) {
 /// A guard object's answer: empty for "go on", or the Unix millisecond at
 /// which a throttled client may try again.
 pub fn answer(verdict: &Result<(), Error>) -> String {
-    match verdict {
-        Err(Error::RateLimited { retry_at, .. }) => retry_at.as_millis().to_string(),
+    match verdict.as_ref().map_err(Error::detail) {
+        Err(Detail::RateLimit { retry_at, .. }) => retry_at.as_millis().to_string(),
         _ => String::new(),
     }
 }
@@ -86,11 +82,7 @@ pub fn verdict(text: &str) -> Option<Result<(), Error>> {
         window_seconds: 60,
         holder: limits::Holder::Key,
     };
-    Some(Err(Error::RateLimited {
-        quota,
-        retry_at,
-        quotas: Vec::new(),
-    }))
+    Some(Err(Error::rate_limited(quota, retry_at, Vec::new())))
 }
 
 #[cfg(test)]
@@ -108,9 +100,9 @@ mod tests {
             usage = next;
         }
         let (verdict, after) = judge(&usage, T0.plus_millis(100));
-        match verdict {
+        match verdict.map_err(Error::into_detail) {
             // 1_800_000_000 is a whole minute: the window ends 60 s later.
-            Err(Error::RateLimited { retry_at, .. }) => {
+            Err(Detail::RateLimit { retry_at, .. }) => {
                 assert_eq!(retry_at, Timestamp::from_secs(1_800_000_060))
             }
             other => panic!("{other:?}"),

@@ -207,7 +207,7 @@ mod tests {
         let line = RequestLine::refused(
             &arrival(),
             Some((&id, Some("cus_1"))),
-            &Error::IpNotAllowed,
+            &Error::IP_NOT_ALLOWED,
             true,
             now,
         );

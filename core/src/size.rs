@@ -24,19 +24,13 @@ pub struct RequestSize {
 /// `max_body`.
 pub fn check(size: &RequestSize, max_body: u64) -> Result<(), Error> {
     if size.url > MAX_URL_BYTES {
-        return Err(Error::UriTooLong {
-            limit: MAX_URL_BYTES,
-        });
+        return Err(Error::uri_too_long(MAX_URL_BYTES));
     }
     if size.headers > MAX_HEADER_BYTES {
-        return Err(Error::HeadersTooLarge {
-            limit: MAX_HEADER_BYTES,
-        });
+        return Err(Error::headers_too_large(MAX_HEADER_BYTES));
     }
     if size.content_length.is_some_and(|n| n > max_body) {
-        return Err(Error::PayloadTooLarge {
-            limit: max_body as usize,
-        });
+        return Err(Error::payload_too_large(max_body as usize));
     }
     Ok(())
 }

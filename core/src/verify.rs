@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::keystate::Grant;
 use crate::limits::quotas_json;
 use crate::policy::permission::Permission;
@@ -108,16 +108,16 @@ pub fn verdict(result: &Result<Grant, Error>, now: Timestamp) -> Value {
         }),
         Err(e) => {
             let mut v = json!({ "valid": false, "code": e.code(), "message": e.message() });
-            if let Error::RateLimited { quota, quotas, .. } = e {
+            if let Detail::RateLimit { quota, quotas, .. } = e.detail() {
                 v["ratelimit"] = quota.to_json();
                 v["limits"] = quotas_json(quotas);
             }
             if let Some(secs) = e.retry_after_secs(now) {
                 v["retry_after"] = json!(secs);
             }
-            if let Error::InsufficientPermissions {
+            if let Detail::Permission {
                 required: Some(r), ..
-            } = e
+            } = e.detail()
             {
                 v["required"] = json!(r);
             }
@@ -134,11 +134,11 @@ mod tests {
     #[test]
     fn refusals_carry_their_code() {
         let now = Timestamp::from_secs(100);
-        let v = verdict(&Err(Error::KeyRevoked), now);
+        let v = verdict(&Err(Error::KEY_REVOKED), now);
         assert_eq!(v["valid"], false);
         assert_eq!(v["code"], "key_revoked");
-        let limited = Error::RateLimited {
-            quota: Quota {
+        let limited = Error::rate_limited(
+            Quota {
                 limit: 5,
                 remaining: 0,
                 reset: Timestamp::from_secs(130),
@@ -146,9 +146,9 @@ mod tests {
                 window_seconds: 60,
                 holder: crate::limits::Holder::Key,
             },
-            quotas: Vec::new(),
-            retry_at: Timestamp::from_secs(130),
-        };
+            Timestamp::from_secs(130),
+            Vec::new(),
+        );
         let v = verdict(&Err(limited), now);
         assert_eq!(v["retry_after"], 30);
         assert_eq!(v["ratelimit"]["limit"], 5);

@@ -13,14 +13,14 @@ use crate::runtime::{http, Edge};
 use keygate_core::admin::{check_admin_token, configured_token, MIN_ADMIN_TOKEN_CHARS};
 use keygate_core::config::Config;
 use keygate_core::credential::presented_key;
-use keygate_core::error::Error;
+use keygate_core::error::{Detail, Error, ErrorKind};
 use keygate_core::guard::client_of;
 use keygate_core::policy::actor::Actor;
 use keygate_core::policy::ip::client_ip;
 use keygate_core::policy::permission::Permission;
 use keygate_core::policy::route::Requirement;
 
-/// The admin token, if one is configured; [`Error::AdminDisabled`] when
+/// The admin token, if one is configured; [`Error::ADMIN_DISABLED`] when
 /// neither it nor admin keys without it may act.
 pub(super) fn admin_token(env: &Env, config: &Config) -> Result<Option<String>, Error> {
     let secret = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
@@ -29,7 +29,7 @@ pub(super) fn admin_token(env: &Env, config: &Config) -> Result<Option<String>, 
         worker::console_error!("ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: the admin token is disabled");
     }
     if token.is_none() && !config.admin_keys_without_token {
-        return Err(Error::AdminDisabled);
+        return Err(Error::ADMIN_DISABLED);
     }
     Ok(token)
 }
@@ -48,22 +48,24 @@ pub(super) async fn authenticate(
 ) -> Result<Actor, Error> {
     let env = edge.env;
     let outcome = credential_actor(url, presented, method, edge, token).await;
-    let failed = matches!(
-        outcome,
-        Err(Error::Unauthorized
-            | Error::MissingApiKey
-            | Error::InvalidApiKey { .. }
-            | Error::KeyRevoked
-            | Error::KeyExpired)
-    );
+    let failed = outcome.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            ErrorKind::Unauthorized
+                | ErrorKind::MissingApiKey
+                | ErrorKind::InvalidApiKey
+                | ErrorKind::KeyRevoked
+                | ErrorKind::KeyExpired
+        )
+    });
     if !failed {
         return outcome;
     }
     let client = client_of(client_ip(presented.client_ip.as_deref()));
     let now = http::now();
     let throttled = THROTTLED.with(|t| t.borrow_mut().get(&client, now));
-    if let Some(error @ Error::RateLimited { retry_at, .. }) = throttled {
-        if now < retry_at {
+    if let Some(error) = throttled {
+        if matches!(error.detail(), Detail::RateLimit { retry_at, .. } if now < *retry_at) {
             return Err(error);
         }
     }

@@ -46,20 +46,20 @@ pub async fn page(env: &Env, prefix: &str, page: &Page) -> Handled {
     };
     let found = bindings::asset(env, &format!("https://assets.invalid/{asset}")).await?;
     if found.status() != 200 {
-        return Err(Error::NotFound);
+        return Err(Error::NOT_FOUND);
     }
     // The asset's own headers are immutable: copy them into a new response.
     let headers =
-        web_sys::Headers::new_with_headers(&found.headers()).map_err(|_| Error::Internal)?;
+        web_sys::Headers::new_with_headers(&found.headers()).map_err(|_| Error::INTERNAL)?;
     for (name, value) in PAGE_HEADERS {
-        headers.set(name, value).map_err(|_| Error::Internal)?;
+        headers.set(name, value).map_err(|_| Error::INTERNAL)?;
     }
     let init = web_sys::ResponseInit::new();
     init.set_status(200);
     init.set_headers(&headers);
     let resp =
         web_sys::Response::new_with_opt_readable_stream_and_init(found.body().as_ref(), &init)
-            .map_err(|_| Error::Internal)?;
+            .map_err(|_| Error::INTERNAL)?;
     Ok(Response::from(resp))
 }
 
@@ -79,7 +79,7 @@ fn signing_key(env: &Env, token: Option<&str>) -> Result<SessionKey, Error> {
         long
     });
     if secret.is_none() && token.is_none() {
-        return Err(Error::AdminDisabled);
+        return Err(Error::ADMIN_DISABLED);
     }
     let material = format!(
         "{}\n{}",
@@ -122,7 +122,7 @@ pub async fn actor(
     match session.subject {
         // Signed while the token was set, and it has since been removed
         // (the signing key is then SESSION_SECRET's alone).
-        Subject::AdminToken if token.is_none() => Err(Error::Unauthorized),
+        Subject::AdminToken if token.is_none() => Err(Error::UNAUTHORIZED),
         Subject::AdminToken => Ok(Actor::AdminToken),
         Subject::Key { id, secret } => {
             let command = Command::Resume { access, secret };
@@ -180,7 +180,7 @@ pub fn start(
     let now = http::now();
     let session = Session::start(subject, now, edge.config.session_ttl_seconds).map_err(|e| {
         worker::console_error!("no randomness for a session id: {e}");
-        Error::Internal
+        Error::INTERNAL
     })?;
     let sealed = session.seal(&signing_key(edge.env, token)?);
     let set = session.set_cookie(&sealed, &edge.config.admin_prefix, now);
@@ -190,7 +190,7 @@ pub fn start(
 /// `GET {prefix}/session`: who the cookie's session acts as, until when
 /// (once [`actor`] has judged it).
 pub async fn current(env: &Env, presented: &Presented, token: Option<&str>) -> Handled {
-    let cookie = cookie(presented).ok_or(Error::Unauthorized)?;
+    let cookie = cookie(presented).ok_or(Error::UNAUTHORIZED)?;
     described(&opened(env, cookie, token).await?)
 }
 
@@ -198,7 +198,7 @@ pub async fn current(env: &Env, presented: &Presented, token: Option<&str>) -> H
 async fn opened(env: &Env, cookie: &str, token: Option<&str>) -> Result<Session, Error> {
     let session = Session::open(cookie, &signing_key(env, token)?, http::now())?;
     if bindings::session_ended(env, &session.id).await? {
-        return Err(Error::Unauthorized);
+        return Err(Error::UNAUTHORIZED);
     }
     Ok(session)
 }

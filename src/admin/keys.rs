@@ -183,7 +183,7 @@ pub(super) async fn rotate(
     let grace_secs = request.grace_secs()?;
     let current = act(env, config, id, actor, KeyAction::Get).await?;
     let key = ApiKey::generate(current.key_type, current.environment.clone())
-        .map_err(|_| Error::Internal)?;
+        .map_err(|_| Error::INTERNAL)?;
     let secret = Secret::of(&key);
     let hash = secret.hash.clone();
     let view = act(

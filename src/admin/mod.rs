@@ -162,7 +162,7 @@ async fn dispatch(
                 AdminRoute::OpenApi
                 | AdminRoute::Whoami
                 | AdminRoute::Dashboard(_)
-                | AdminRoute::Session(SessionMethod::SignOut) => Err(Error::Internal),
+                | AdminRoute::Session(SessionMethod::SignOut) => Err(Error::INTERNAL),
             }
         }
     }
@@ -176,13 +176,9 @@ pub(super) async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> 
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+        return Err(Error::payload_too_large(MAX_BODY_BYTES));
     }
-    let unreadable = |_| Error::InvalidJson {
-        message: "the body could not be read".to_owned(),
-    };
+    let unreadable = |_| Error::invalid_json("the body could not be read".to_owned());
     let Some(raw) = req.body() else {
         return Ok(Vec::new());
     };
@@ -193,9 +189,7 @@ pub(super) async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> 
     while let Some(chunk) = chunks.next().await {
         let chunk = js_sys::Uint8Array::new(&chunk.map_err(unreadable)?);
         if body.len() + chunk.length() as usize > MAX_BODY_BYTES {
-            return Err(Error::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
+            return Err(Error::payload_too_large(MAX_BODY_BYTES));
         }
         body.extend(chunk.to_vec());
     }
@@ -204,7 +198,6 @@ pub(super) async fn read_body(req: &web_sys::Request) -> Result<Vec<u8>, Error> 
 
 /// The body as text, for an object to decode where it applies it.
 pub(super) async fn read_text(req: &web_sys::Request) -> Result<String, Error> {
-    String::from_utf8(read_body(req).await?).map_err(|_| Error::InvalidJson {
-        message: "the body is not UTF-8".to_owned(),
-    })
+    String::from_utf8(read_body(req).await?)
+        .map_err(|_| Error::invalid_json("the body is not UTF-8".to_owned()))
 }

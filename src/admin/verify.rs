@@ -37,7 +37,7 @@ pub(super) async fn verify(req: &web_sys::Request, edge: Edge<'_>, actor: &Actor
         }
     };
     // Storage failures are the verify call's own failure, not a verdict.
-    if let Err(e @ (Error::Unavailable | Error::Internal | Error::Misconfigured)) = result {
+    if let Err(e @ (Error::UNAVAILABLE | Error::INTERNAL | Error::MISCONFIGURED)) = result {
         return Err(e);
     }
     http::reply(200, &json!({ "data": verdict(&result, http::now()) }))

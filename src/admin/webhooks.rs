@@ -28,7 +28,7 @@ pub async fn handle(
                 worker::console_error!(
                     "webhooks need the {WEBHOOK_QUEUE} queue bound (wrangler.toml)"
                 );
-                return Err(Error::Misconfigured);
+                return Err(Error::MISCONFIGURED);
             }
             WebhookAction::Create {
                 body: super::read_text(req).await?,

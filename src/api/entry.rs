@@ -1,24 +1,24 @@
-//! The entry of every request: one pass over the headers (their size, the
-//! body's framing, the headers keygate judges by, any that claim to be
-//! keygate's own), the size caps and the canonical path; then the admin
-//! API or the API path. Whatever can be decided without I/O is decided
-//! synchronously (see [`Entered`]).
+//! The entry of every request: its record (see [`RequestRecord`]), one
+//! pass over the headers (their size, the body's framing, the headers
+//! keygate judges by, any that claim to be keygate's own), the size caps
+//! and the canonical path; then the admin API or the API path.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::rc::Rc;
 
 use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{js_sys, web_sys, Context, Env, Headers};
 
-use super::{gateway, telemetry};
+use super::gateway;
+use super::request_record::{Answer, RequestRecord};
 use crate::admin;
+use crate::runtime::http::{self, HeaderEdits};
 use crate::runtime::isolate::config;
-use crate::runtime::{http, Edge};
-use keygate_core::admin::match_route;
-use keygate_core::analytics::Outcome;
+use crate::runtime::Edge;
+use keygate_core::admin::{match_route, AdminRoute};
+use keygate_core::analytics::refusal::RefusedBy;
+use keygate_core::config::Config;
 use keygate_core::error::Error;
-use keygate_core::log::{Arrival, RequestLine};
+use keygate_core::log::Arrival;
 use keygate_core::policy::path::canonical;
 use keygate_core::policy::route::{path_of, query_of};
 use keygate_core::size::{self, RequestSize};
@@ -34,112 +34,64 @@ const METHOD_OVERRIDES: [&str; 3] = [
     "x-method-override",
 ];
 
-/// Answers a request (the crate's `fetch` export hands it here): every
-/// error becomes its JSON response here, once. Whatever can be decided
-/// without I/O is decided synchronously, so a request admitted from this
-/// isolate's lease goes back to the runtime as the origin fetch's own
-/// promise; only requests that wait on storage run as a Rust future.
-/// The request stays the runtime's own: worker's `Request` would read its
-/// `cf` object and parse its URL, which no handler needs.
+/// Answers a request (the crate's `fetch` export hands it here): its
+/// record is created here and finished, exactly once, by whichever path
+/// answers (see [`RequestRecord`]). The request stays the runtime's own:
+/// worker's `Request` would read its `cf` object and parse its URL, which
+/// no handler needs.
 pub fn fetch(req: web_sys::Request, env: Env, ctx: JsValue) -> js_sys::Promise {
-    let now = http::now();
-    let mut seen = Seen {
-        arrival: Arrival {
-            at: now,
-            ..Arrival::default()
-        },
-        admin: false,
-        // The handle, not `Request.clone()` (which would tee the body).
-        request: Clone::clone(&req),
-    };
-    match enter(req, env.clone(), ctx.clone(), &mut seen) {
-        Ok(Entered::Now(answer)) => answer,
-        Ok(Entered::Later(work)) => future_to_promise(async move {
-            let result = work.await;
-            seen.refused(&env, &ctx, &result);
-            Ok(respond(result, now))
-        }),
+    let record = RequestRecord::new(&req, http::now());
+    enter(req, env, ctx, record).into_promise()
+}
+
+/// What the checks every request gets found it to be.
+enum Read {
+    /// An admin API call.
+    Admin {
+        route: Result<AdminRoute, Error>,
+        presented: Presented,
+        method: String,
+        config: Rc<Config>,
+    },
+    /// An API request.
+    Api(gateway::Target, Rc<Config>),
+}
+
+/// The checks every request gets, then the admin API or the API path.
+/// `ctx` is the runtime's context object: the API path hands it to
+/// `forward.js` as it is.
+fn enter(req: web_sys::Request, env: Env, ctx: JsValue, mut record: RequestRecord) -> Answer {
+    match read(&req, &env, &mut record.arrival) {
         Err(error) => {
-            let result = Err(error);
-            seen.refused(&env, &ctx, &result);
-            js_sys::Promise::resolve(&respond(result, now))
+            let ctx = Context::new(ctx.unchecked_into());
+            let edits = HeaderEdits::default();
+            record
+                .refused(&env, &ctx, &error, &RefusedBy::Edge, edits)
+                .now()
         }
-    }
-}
-
-/// What the entry point learned of a request before it was decided.
-struct Seen {
-    /// Its log line's start.
-    arrival: Arrival,
-    /// Whether it is an admin API call (those log their own line).
-    admin: bool,
-    /// The request (a handle), for its country when a line is written.
-    request: web_sys::Request,
-}
-
-impl Seen {
-    /// Counts and logs an error answer no key's object gave (refusals it
-    /// gave are counted in it and logged by the gateway).
-    fn refused(&self, env: &Env, ctx: &JsValue, result: &Result<web_sys::Response, Error>) {
-        let Err(error) = result else {
-            return;
-        };
-        // Admin API failures are the admin line's (see `admin::handle`).
-        if self.admin {
-            return;
+        Ok(Read::Admin {
+            route,
+            presented,
+            method,
+            config,
+        }) => {
+            let (arrival, handed) = record.admin();
+            let route = match route {
+                Ok(route) => route,
+                Err(error) => return handed.answer(Err(error)).now(),
+            };
+            let ctx = Context::new(ctx.unchecked_into());
+            Answer::later(async move {
+                let edge = Edge {
+                    env: &env,
+                    ctx: &ctx,
+                    config: &config,
+                };
+                let result = admin::handle(route, req, &presented, &method, edge, &arrival).await;
+                handed.answer(result.map(Into::into))
+            })
         }
-        telemetry::count_error(env, &Context::new(ctx.clone().unchecked_into()), error);
-        let line = || RequestLine {
-            country: cf_country(&self.request),
-            ..RequestLine::refused(&self.arrival, None, error, false, http::now())
-        };
-        match config(env) {
-            // Refused before any key: logged in counts with the batch (a
-            // flood must not make a line per request); still a data point.
-            Ok(config) if Outcome::at_edge(error).is_some() => {
-                if config.analytics_engine {
-                    telemetry::data_point(env, &config, &line());
-                }
-            }
-            Ok(config) => telemetry::refusal(env, &config, &line()),
-            // Unconfigured, the line is still logged: there is nothing else to go by.
-            Err(_) => http::log(&line()),
-        }
-    }
-}
-
-/// The response for `result`: the answer, or the error's JSON.
-fn respond(
-    result: Result<web_sys::Response, Error>,
-    now: keygate_core::time::Timestamp,
-) -> JsValue {
-    match result {
-        Ok(resp) => resp.into(),
-        Err(error) => http::error_response(&error, now)
-            .map(web_sys::Response::from)
-            .map_or(JsValue::NULL, Into::into),
-    }
-}
-
-/// What the synchronous part of handling a request came to.
-pub(crate) enum Entered {
-    /// The answer, or the runtime's promise of it: no Rust future needed.
-    Now(js_sys::Promise),
-    /// The rest waits on I/O.
-    Later(Pin<Box<dyn Future<Output = Result<web_sys::Response, Error>>>>),
-}
-
-impl Entered {
-    /// A response ready now.
-    pub(crate) fn now(resp: web_sys::Response) -> Entered {
-        Entered::Now(js_sys::Promise::resolve(&JsValue::from(resp)))
-    }
-
-    /// The rest of the work, as a future.
-    pub(crate) fn later(
-        work: impl Future<Output = Result<web_sys::Response, Error>> + 'static,
-    ) -> Entered {
-        Entered::Later(Box::pin(work))
+        Ok(Read::Api(target, config)) => gateway::enter(req, target, env, ctx, config, record),
     }
 }
 
@@ -180,11 +132,11 @@ pub(crate) fn cf_country(req: &web_sys::Request) -> Option<String> {
         .as_string()
 }
 
-/// The checks every request gets, then the admin API or the API path.
-/// `ctx` is the runtime's context object: the API path hands it to
-/// `forward.js` as it is.
-fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Result<Entered, Error> {
-    let config = config(&env)?;
+/// The checks every request gets (what they read goes into `arrival`):
+/// the configuration, the header pass, the size caps, the canonical path;
+/// then which of the admin API or the API path it is for.
+fn read(req: &web_sys::Request, env: &Env, arrival: &mut Arrival) -> Result<Read, Error> {
+    let config = config(env)?;
     // Read once: every later step works on this copy.
     let url = req.url();
     let headers = Headers(req.headers());
@@ -218,7 +170,7 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
             "access-control-request-headers" => &mut presented.preflight_headers,
             "cookie" => &mut presented.cookie,
             "sec-fetch-site" => &mut presented.fetch_site,
-            "cf-ray" => &mut seen.arrival.request_id,
+            "cf-ray" => &mut arrival.request_id,
             _ => continue,
         };
         *slot = Some(value);
@@ -233,41 +185,27 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, seen: &mut Seen) -> Resu
     // upper-cased: it is judged and forwarded in this one form, so `patch`
     // cannot pass as something other than `PATCH`.
     let method = req.method().to_ascii_uppercase();
-    seen.arrival.method.clone_from(&method);
+    arrival.method.clone_from(&method);
     // Judged and forwarded in this one form, so the origin serves exactly
     // the path keygate authorized (a path that has none is logged as sent).
-    let path =
-        canonical(path_of(&url)).inspect_err(|_| seen.arrival.path = path_of(&url).to_owned())?;
-    seen.arrival.path.clone_from(&path);
-    match match_route(&config.admin_prefix, &method, &path) {
-        Some(route) => {
-            seen.admin = true;
-            let route = route?;
-            let arrival = seen.arrival.clone();
-            let ctx = Context::new(ctx.unchecked_into());
-            Ok(Entered::later(async move {
-                let edge = Edge {
-                    env: &env,
-                    ctx: &ctx,
-                    config: &config,
-                };
-                admin::handle(route, req, &presented, &method, edge, &arrival)
-                    .await
-                    .map(Into::into)
-            }))
-        }
-        None => {
-            let target = gateway::Target {
-                method,
-                path,
-                query: query_of(&url).to_owned(),
-                spoofed,
-                content_length,
-                chunked,
-                presented,
-                arrival: seen.arrival.clone(),
-            };
-            gateway::enter(req, target, env, ctx, config)
-        }
+    let path = canonical(path_of(&url)).inspect_err(|_| arrival.path = path_of(&url).to_owned())?;
+    arrival.path.clone_from(&path);
+    if let Some(route) = match_route(&config.admin_prefix, &method, &path) {
+        return Ok(Read::Admin {
+            route,
+            presented,
+            method,
+            config,
+        });
     }
+    let target = gateway::Target {
+        method,
+        path,
+        query: query_of(&url).to_owned(),
+        spoofed,
+        content_length,
+        chunked,
+        presented,
+    };
+    Ok(Read::Api(target, config))
 }

@@ -3,9 +3,10 @@
 // headers, each done header by header from wasm, crossed into JavaScript
 // some twenty times per request. Nothing is decided here: what to change
 // comes from Rust as JSON (`HeaderEdits` in http.rs, applied in the same
-// order as its `apply`). An admitted request's log line (`plan.log`,
-// built in Rust, see src/log.rs) is finished here with the status the
-// client gets and the latency, and written once.
+// order as its `apply`). An admitted request's log line (built in Rust
+// when its record was finished, see src/api/request_record.rs) is
+// finished here with the status the client gets and the latency, and
+// written once, whatever becomes of the fetch.
 
 /** What a failure is handed to the failure handler as when the origin does not answer in time. */
 const TIMEOUT = "origin timeout";
@@ -77,15 +78,16 @@ export function recordText(text, env, logged) {
 }
 
 /**
- * Finishes an admitted request's `log` (its line as JSON text, without
- * `status` and `latency_ms`) with them, and records it: spliced as text, so
- * the hot path parses nothing unless Analytics Engine is bound.
+ * Finishes an admitted request's `line` (JSON text, without `status` and
+ * `latency_ms`; arrived at `started`, `Date.now()` milliseconds) with them,
+ * and records it (to the log when `logged`): spliced as text, so the hot
+ * path parses nothing unless Analytics Engine is bound.
  */
-function written(log, status, env) {
-  if (log === null) return;
-  const line = `${log.line.slice(0, -1)},"status":${status},"latency_ms":${Date.now() - log.started}}`;
-  if (log.logged) console.log(line);
-  if (env?.USAGE !== undefined) record(JSON.parse(line), env, false);
+function written(line, logged, started, status, env) {
+  if (line === undefined || line === null) return;
+  const done = `${line.slice(0, -1)},"status":${status},"latency_ms":${Date.now() - started}}`;
+  if (logged) console.log(done);
+  if (env?.USAGE !== undefined) record(JSON.parse(done), env, false);
 }
 
 /**
@@ -93,9 +95,10 @@ function written(log, status, env) {
  * `plan.request` and `body` (a stream or null), aborted by `signal` (or
  * null); resolves with the origin's answer, its headers edited by
  * `plan.response`, or with the failure handler's answer when the origin
- * fails or gives none in `timeoutMs` (TIMEOUT); writes `plan.log`.
+ * fails or gives none in `timeoutMs` (TIMEOUT); writes the request's
+ * `line` (see {@link written}) once.
  */
-export function forward(url, method, headers, body, signal, timeoutMs, planJson, keyId, env, ctx) {
+export function forward(url, method, headers, body, signal, timeoutMs, planJson, line, logged, started, keyId, env, ctx) {
   // Every failure, thrown here or later, settles the promise: none may leave
   // it unsettled (the client would hang) or throw across into wasm.
   return new Promise((resolve, fail) => {
@@ -105,7 +108,7 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
     const finish = (status) => {
       if (done) return;
       done = true;
-      written(plan?.log ?? null, status, env);
+      written(line, logged, started, status, env);
     };
     const reject = (error) => {
       try {
@@ -114,6 +117,8 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
         finish(signal?.aborted ? 413 : answer.status);
         resolve(answer);
       } catch (thrown) {
+        // The runtime answers a rejected promise with its own 500.
+        finish(500);
         fail(thrown);
       }
     };

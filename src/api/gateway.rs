@@ -11,14 +11,15 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Context, Env, Response};
 
-use super::entry::{self, Entered, Presented};
-use super::{proxy, telemetry};
+use super::entry::{self, Presented};
+use super::proxy;
+use super::request_record::{Answer, Finished, Handed, RequestRecord};
 use crate::objects::client;
 use crate::runtime::http::{self, HeaderEdits};
 use crate::runtime::isolate::LEASES;
 use crate::runtime::{bindings, Edge};
 use keygate_core::admission::table::{Ask, Ended, Judged, Leases};
-use keygate_core::analytics::Outcome;
+use keygate_core::analytics::refusal::{Judge, RefusedBy};
 use keygate_core::config::Config;
 use keygate_core::credential::{presented_key, KeySource};
 use keygate_core::error::Error;
@@ -26,7 +27,6 @@ use keygate_core::hash::KeyHash;
 use keygate_core::key::{ApiKey, KeyId};
 use keygate_core::keystate::{Access, Command, Grant, Refusal, Reply};
 use keygate_core::limits::{Charge, Draw};
-use keygate_core::log::{Arrival, RequestLine};
 use keygate_core::policy::actor::Actor;
 use keygate_core::policy::cors;
 use keygate_core::policy::ip::client_ip;
@@ -50,8 +50,6 @@ pub struct Target {
     pub chunked: bool,
     /// The headers keygate judges by.
     pub presented: Presented,
-    /// The request's log line's start.
-    pub arrival: Arrival,
 }
 
 /// An API request once its key is read: where it goes if admitted.
@@ -75,27 +73,8 @@ impl Api {
         format!("{}{}{}", self.origin, self.target.path, self.target.query)
     }
 
-    /// How to forward to `url` what `grant` admitted (`object_called`:
-    /// whether the key's object decided, for the log line).
-    fn to<'a>(
-        &'a self,
-        url: &'a str,
-        grant: &Grant,
-        config: &'a Config,
-        object_called: bool,
-    ) -> proxy::Forward<'a> {
-        let arrival = &self.target.arrival;
-        let log = telemetry::wanted(config)
-            .then(|| {
-                let key = (&grant.key_id, grant.owner_id.as_deref());
-                RequestLine::admitted(arrival, key, self.cost, object_called)
-            })
-            .and_then(|line| serde_json::to_string(&line).ok())
-            .map(|line| proxy::Logged {
-                logged: config.request_logs,
-                line,
-                started: http::runtime_millis(arrival.at),
-            });
+    /// How to forward to `url` what `grant` admitted.
+    fn to<'a>(&'a self, url: &'a str, grant: &Grant, config: &'a Config) -> proxy::Forward<'a> {
         proxy::Forward {
             url,
             path_and_query: &url[self.origin.len()..],
@@ -112,97 +91,210 @@ impl Api {
             }),
             browser_origin: self.target.presented.origin.as_deref(),
             runtime: &self.runtime,
-            log,
         }
     }
 
-    /// A refusal, with the key's CORS headers so a listed page can read
-    /// why; logged with the key (and its owner, when this isolate holds
-    /// the key's record).
+    /// Finishes `record` with `refusal` (by `by`), with the key's CORS
+    /// headers so a listed page can read why.
     fn refused(
         &self,
+        record: RequestRecord,
         edge: Edge<'_>,
-        hash: &KeyHash,
-        refusal: Refusal,
-        trail: &Trail,
-    ) -> Result<web_sys::Response, Error> {
-        if telemetry::wanted(edge.config) {
-            let held = with_leases(edge.config, |l| l.holder(hash));
-            let found = trail.key.borrow();
-            let key = match (&held, found.as_ref()) {
-                (Some((id, owner)), _) => Some((id, owner.as_deref())),
-                (None, Some(id)) => Some((id, None)),
-                (None, None) => None,
-            };
-            let line = RequestLine::refused(
-                &self.target.arrival,
-                key,
-                &refusal.error,
-                trail.object_called.get(),
-                http::now(),
-            );
-            telemetry::refusal(edge.env, edge.config, &line);
-        }
+        refusal: &Refusal,
+        by: &RefusedBy,
+    ) -> Finished {
         let mut edits = HeaderEdits::default();
         edits.cors(
             &refusal.allowed_origins,
             self.target.presented.origin.as_deref(),
         );
-        http::error_response_with(&refusal.error, http::now(), edits)
-            .map(Into::into)
-            .map_err(|_| Error::Internal)
+        record.refused(edge.env, edge.ctx, &refusal.error, by, edits)
     }
 
-    /// Forwards `req`, which `grant` admitted, and waits for the answer.
-    async fn forward(
+    /// Hands `req`, which `grant` admitted (`object_called`: whether the
+    /// key's object decided), to `forward.js` with the record's line; the
+    /// answer is the runtime's promise, unless a streamed body must be
+    /// counted as it goes (see [`proxy::Sending::settled`]).
+    fn forward(
         self,
         req: web_sys::Request,
         grant: Grant,
-        config: Rc<Config>,
+        record: RequestRecord,
+        edge: Edge<'_>,
         object_called: bool,
-    ) -> Result<web_sys::Response, Error> {
+    ) -> Answer {
         let url = self.url();
-        let to = self.to(&url, &grant, &config, object_called);
-        match proxy::forward(&req, to, &grant).await {
-            // A streamed body cut at the cap after the key admitted it:
-            // answered here, so it is counted and logged once, as the key's
-            // (forward.js logged it with 413), not again as a refusal before
-            // any key.
-            Err(error @ Error::PayloadTooLarge { .. }) => http::error_response(&error, http::now())
-                .map(Into::into)
-                .map_err(|_| Error::Internal),
-            answer => answer,
+        let to = self.to(&url, &grant, edge.config);
+        if !proxy::needs_cap(&req, &to) {
+            return match self.send(&req, &to, &grant, record, edge, object_called) {
+                Ok((handed, sending)) => handed.promised(sending.promise),
+                Err(refused) => refused.now(),
+            };
         }
+        let (env, config) = (edge.env.clone(), Rc::clone(edge.config));
+        Answer::later(async move {
+            let edge = Edge {
+                env: &env,
+                ctx: &Context::new(self.runtime.ctx.clone().unchecked_into()),
+                config: &config,
+            };
+            self.forwarded(req, grant, record, edge, object_called)
+                .await
+        })
+    }
+
+    /// [`Api::forward`], waiting for the answer.
+    async fn forwarded(
+        self,
+        req: web_sys::Request,
+        grant: Grant,
+        record: RequestRecord,
+        edge: Edge<'_>,
+        object_called: bool,
+    ) -> Finished {
+        let url = self.url();
+        let to = self.to(&url, &grant, edge.config);
+        match self.send(&req, &to, &grant, record, edge, object_called) {
+            Ok((handed, sending)) => handed.answer(sending.settled().await),
+            Err(refused) => refused,
+        }
+    }
+
+    /// Starts the origin fetch, handing the record's line to `forward.js`;
+    /// if the fetch cannot be prepared, the record is finished as the
+    /// key's refusal.
+    fn send(
+        &self,
+        req: &web_sys::Request,
+        to: &proxy::Forward<'_>,
+        grant: &Grant,
+        record: RequestRecord,
+        edge: Edge<'_>,
+        object_called: bool,
+    ) -> Result<(Handed, proxy::Sending), Finished> {
+        let prepared = match proxy::prepare(req, to, grant) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let by = RefusedBy::Key {
+                    id: grant.key_id.clone(),
+                    owner: grant.owner_id.clone(),
+                    judge: if object_called {
+                        Judge::Object
+                    } else {
+                        Judge::Lease
+                    },
+                };
+                let edits = HeaderEdits::default();
+                return Err(record.refused(edge.env, edge.ctx, &error, &by, edits));
+            }
+        };
+        let key = (&grant.key_id, grant.owner_id.as_deref());
+        let (log, handed) = record.admitted(key, self.cost, object_called, edge.config);
+        Ok((handed, proxy::send(req, to, grant, prepared, log)))
     }
 }
 
-/// Handles an API request: authorize, count, forward. Everything up to
-/// the key's verdict runs here, synchronously; a key this isolate holds a
-/// lease for is admitted and forwarded with no Rust future at all (the
-/// answer is the runtime's own promise), and only a request that needs
-/// I/O first (KV, the key's object) or a streamed body's count becomes one.
+/// Handles an API request: authorize, count, forward, and finish its
+/// `record`. Everything up to the key's verdict runs here, synchronously;
+/// a key this isolate holds a lease for is admitted and forwarded with no
+/// Rust future at all (the answer is the runtime's own promise), and only
+/// a request that needs I/O first (KV, the key's object) or a streamed
+/// body's count becomes one.
 pub fn enter(
     req: web_sys::Request,
-    mut target: Target,
+    target: Target,
     env: Env,
     runtime_ctx: JsValue,
     config: Rc<Config>,
-) -> Result<Entered, Error> {
+    mut record: RequestRecord,
+) -> Answer {
     let ctx = Context::new(runtime_ctx.clone().unchecked_into());
-    if let Some(resp) = preflight(&target.presented, &target.method)? {
-        return Ok(Entered::now(resp.into()));
-    }
+    let edge = Edge {
+        env: &env,
+        ctx: &ctx,
+        config: &config,
+    };
+    let read = match preflight(&target.presented, &target.method) {
+        Ok(Some(resp)) => return record.preflight(resp.into()).now(),
+        Ok(None) => read(&req, target, &mut record, edge, runtime_ctx),
+        Err(error) => Err(error),
+    };
+    let (api, access, hash) = match read {
+        Ok(read) => read,
+        Err(error) => {
+            let by = RefusedBy::Edge;
+            return record
+                .refused(&env, &ctx, &error, &by, HeaderEdits::default())
+                .now();
+        }
+    };
+    let ask = match judge_here(edge, &hash, &access, None) {
+        Judged::Local(Ok(grant)) => return api.forward(req, grant, record, edge, false),
+        Judged::Local(Err(refusal)) => {
+            let by = match with_leases(&config, |l| l.holder(&hash)) {
+                Some((id, owner)) => RefusedBy::Key {
+                    id,
+                    owner,
+                    judge: Judge::Lease,
+                },
+                None => RefusedBy::Edge,
+            };
+            return api.refused(record, edge, &refusal, &by).now();
+        }
+        Judged::Remote(ask) => ask,
+    };
+    Answer::later(async move {
+        let edge = Edge {
+            env: &env,
+            ctx: &ctx,
+            config: &config,
+        };
+        let trail = Trail::default();
+        let verdict = judge_remote(edge, &hash, ask, access, None, &trail).await;
+        let held = with_leases(&config, |l| l.holder(&hash));
+        let (refusal, by) = match verdict {
+            Ok(Ok(grant)) => {
+                let called = trail.object_called.get();
+                return api.forwarded(req, grant, record, edge, called).await;
+            }
+            Ok(Err(refusal)) => {
+                let by = trail.refused_by(held, true);
+                (refusal, by)
+            }
+            Err(error) => {
+                let refusal = Refusal {
+                    error,
+                    allowed_origins: Vec::new(),
+                };
+                (refusal, trail.refused_by(held, false))
+            }
+        };
+        api.refused(record, edge, &refusal, &by)
+    })
+}
+
+/// The checks of an API request that need no I/O: the method, the key's
+/// form and environment, the route table. What they find of the client
+/// goes into `record`; a well-formed key for this environment comes back
+/// with where the request goes, what its rules judge, and its hash.
+fn read(
+    req: &web_sys::Request,
+    mut target: Target,
+    record: &mut RequestRecord,
+    edge: Edge<'_>,
+    runtime_ctx: JsValue,
+) -> Result<(Api, Access, KeyHash), Error> {
     // The runtime may drop a GET's body; its framing headers still tell.
     let has_body =
         req.body().is_some() || target.chunked || target.content_length.is_some_and(|n| n > 0);
     method::check_forwardable(&target.method, has_body)?;
     let (key, source) = credential(&target.presented)?;
-    let country = entry::cf_country(&req);
+    let country = entry::cf_country(req);
     target.presented.country.clone_from(&country);
-    target.arrival.country = country;
+    record.arrival.country = country;
     let presented = &target.presented;
-    let origin = config.origin_for(&key)?.to_owned();
-    let requirement = config.requirement(&target.method, &target.path);
+    let origin = edge.config.origin_for(&key)?.to_owned();
+    let requirement = edge.config.requirement(&target.method, &target.path);
     let draws = requirement.as_ref().ok().and_then(|r| r.draws.clone());
     let access = access(presented, &target.method, requirement, true);
     let api = Api {
@@ -212,59 +304,11 @@ pub fn enter(
         draws,
         cost: access.cost(),
         runtime: proxy::Runtime {
-            env: env.clone().into(),
+            env: edge.env.clone().into(),
             ctx: runtime_ctx,
         },
     };
-    let hash = KeyHash::of(&key);
-    let edge = Edge {
-        env: &env,
-        ctx: &ctx,
-        config: &config,
-    };
-    let ask = match judge_here(edge, &hash, &access, None) {
-        Judged::Local(Ok(grant)) => {
-            let url = api.url();
-            let to = api.to(&url, &grant, &config, false);
-            if let Some(sent) = proxy::forward_now(&req, &to, &grant)? {
-                return Ok(Entered::Now(sent));
-            }
-            return Ok(Entered::later(api.forward(req, grant, config, false)));
-        }
-        Judged::Local(Err(refusal)) => {
-            let trail = Trail::default();
-            return Ok(Entered::now(api.refused(edge, &hash, refusal, &trail)?));
-        }
-        Judged::Remote(ask) => ask,
-    };
-    Ok(Entered::later(async move {
-        let edge = Edge {
-            env: &env,
-            ctx: &ctx,
-            config: &config,
-        };
-        let trail = Trail {
-            api: true,
-            ..Trail::default()
-        };
-        match judge_remote(edge, &hash, ask, access, None, &trail).await {
-            Ok(Ok(grant)) => {
-                let called = trail.object_called.get();
-                api.forward(req, grant, config.clone(), called).await
-            }
-            Ok(Err(refusal)) => api.refused(edge, &hash, refusal, &trail),
-            // The key's object answered (a refusal of a key without browser
-            // origins, or a failure): answered and logged here, as the key's.
-            Err(error) if trail.object_called.get() => {
-                let refusal = Refusal {
-                    error,
-                    allowed_origins: Vec::new(),
-                };
-                api.refused(edge, &hash, refusal, &trail)
-            }
-            Err(error) => Err(error),
-        }
-    }))
+    Ok((api, access, KeyHash::of(&key)))
 }
 
 /// A browser's CORS preflight carries no key: answer it here (it grants
@@ -277,14 +321,14 @@ fn preflight(presented: &Presented, method: &str) -> Result<Option<Response>, Er
         return Ok(None);
     };
     let resp = Response::empty()
-        .map_err(|_| Error::Internal)?
+        .map_err(|_| Error::INTERNAL)?
         .with_status(204);
     for (name, value) in
         cors::preflight_headers(origin, Some(asked), presented.preflight_headers.as_deref())
     {
         resp.headers()
             .set(name, &value)
-            .map_err(|_| Error::Internal)?;
+            .map_err(|_| Error::INTERNAL)?;
     }
     Ok(Some(resp))
 }
@@ -373,9 +417,28 @@ struct Trail {
     key: RefCell<Option<KeyId>>,
     /// Whether its object was asked (KV may answer first).
     object_called: Cell<bool>,
-    /// An API request (counted in the overall usage); not an admin
-    /// credential being checked.
-    api: bool,
+}
+
+impl Trail {
+    /// Who refused the request, given the key this isolate holds the
+    /// record of (`held`, for its owner): the key's object if it was
+    /// asked; else KV, when it gave the `refusal` (only a revoked entry
+    /// stops a found key there); else nothing of the key decided (KV failed
+    /// or knew no such key).
+    fn refused_by(&self, held: Option<(KeyId, Option<String>)>, refusal: bool) -> RefusedBy {
+        let judge = match (self.object_called.get(), refusal) {
+            (true, _) => Judge::Object,
+            (false, true) => Judge::Directory,
+            (false, false) => return RefusedBy::Edge,
+        };
+        let Some(id) = self.key.take() else {
+            return RefusedBy::Edge;
+        };
+        let owner = held
+            .filter(|(held, _)| *held == id)
+            .and_then(|(_, owner)| owner);
+        RefusedBy::Key { id, owner, judge }
+    }
 }
 
 /// The key's object's verdict on `ask` (and the lease it may lend).
@@ -420,11 +483,8 @@ async fn ask_object(
         .ok_or_else(Error::invalid_api_key)?;
     *trail.key.borrow_mut() = Some(entry.id.clone());
     if entry.revoked {
-        if trail.api {
-            telemetry::count(edge.env, edge.ctx, Outcome::KeyRevoked, Some(&entry.id));
-        }
         return Ok(Reply::Refused {
-            error: Error::KeyRevoked,
+            error: Error::KEY_REVOKED,
             allowed_origins: entry.allowed_origins,
         });
     }

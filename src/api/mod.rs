@@ -4,6 +4,9 @@
 //! # Layout
 //!
 //! - `entry`: the header pass, size caps, canonical path; admin API or API path.
+//! - `request_record`: a request's record, finished exactly once by the
+//!   path that answers it (line, count, data point), and the [`request_record::Answer`]
+//!   only finishing makes.
 //! - `gateway`: key → this isolate's lease, or KV → the key's object → a verdict.
 //! - `proxy` (with `forward.js`): forwarding an admitted request to its origin.
 //! - `telemetry`: a request's line and data point, and the isolate's batch
@@ -12,4 +15,5 @@
 pub mod entry;
 pub mod gateway;
 pub mod proxy;
+pub mod request_record;
 pub mod telemetry;

@@ -63,14 +63,11 @@ pub struct Forward<'a> {
     /// gave them: an origin failure is reported to the key's object from
     /// `forward.js`, kept alive by the context (see [`origin_failed`]).
     pub runtime: &'a Runtime,
-    /// The request's line, for `forward.js` to finish and record when the
-    /// origin answers (see `record`); `None` when nothing records it.
-    pub log: Option<Logged>,
 }
 
 /// An admitted request's log line, and when the request arrived (the
-/// runtime's clock, milliseconds), for its latency.
-#[derive(Serialize)]
+/// runtime's clock, milliseconds), for its latency: `forward.js` finishes
+/// and records it once, when the origin answers (see `record`).
 pub struct Logged {
     /// Whether the line is logged (else only counted in Analytics Engine).
     pub logged: bool,
@@ -91,10 +88,9 @@ pub struct Runtime {
 /// What `forward.js` changes: the client's headers on the way in, the
 /// origin's on the way out.
 #[derive(Serialize)]
-struct Plan<'a> {
+struct Plan {
     request: HeaderEdits,
     response: HeaderEdits,
-    log: Option<&'a Logged>,
 }
 
 #[wasm_bindgen(module = "/src/api/forward.js")]
@@ -110,6 +106,9 @@ extern "C" {
         signal: Option<web_sys::AbortSignal>,
         timeout_ms: f64,
         plan: &str,
+        log: Option<String>,
+        logged: bool,
+        started: f64,
         key_id: &str,
         env: &JsValue,
         ctx: &JsValue,
@@ -131,11 +130,11 @@ extern "C" {
 fn failed(error: JsValue, key_id: String, timeout_ms: f64) -> JsValue {
     let error = if is_timeout(&error) {
         worker::console_error!("origin gave key {key_id} no answer in {timeout_ms} ms");
-        Error::GatewayTimeout
+        Error::GATEWAY_TIMEOUT
     } else {
         let e = worker::Error::from(error);
         worker::console_error!("origin unreachable for key {key_id}: {e}");
-        Error::BadGateway
+        Error::BAD_GATEWAY
     };
     http::error_response(&error, http::now())
         .map_or(JsValue::NULL, |r| web_sys::Response::from(r).into())
@@ -156,7 +155,7 @@ fn origin_failed(key_id: String, env: JsValue) -> js_sys::Promise {
                     .await
                     .map(drop)
             }
-            _ => Err(Error::Internal),
+            _ => Err(Error::INTERNAL),
         };
         if let Err(e) = reported {
             worker::console_error!("origin error report for {key_id} failed: {e:?}");
@@ -165,63 +164,51 @@ fn origin_failed(key_id: String, env: JsValue) -> js_sys::Promise {
     })
 }
 
-/// Forwards `req` with the key header and any spoofed `X-Keygate-*`
-/// header removed and the key's identity added (signed, when configured),
-/// and answers with the origin's response and the key's headers (or
-/// keygate's 502/504 when the origin fails).
-pub async fn forward(
-    req: &web_sys::Request,
-    to: Forward<'_>,
-    grant: &Grant,
-) -> Result<web_sys::Response, Error> {
-    let (sent, over_cap) = send(req, &to, grant)?;
-    let resp = JsFuture::from(sent).await;
-    if over_cap.get() {
-        return Err(Error::PayloadTooLarge {
-            limit: usize::try_from(to.max_body_bytes).unwrap_or(usize::MAX),
-        });
-    }
-    resp.map(JsCast::unchecked_into)
-        .map_err(|_| Error::BadGateway)
+/// What [`prepare`] made ready: nothing left to do that can fail.
+pub struct Prepared {
+    plan: String,
+    body: Option<web_sys::ReadableStream>,
+    signal: Option<web_sys::AbortSignal>,
+    over_cap: Rc<Cell<bool>>,
+    cap: u64,
 }
 
-/// [`forward`] without waiting: the runtime's promise of the answer, which
-/// always resolves to a response. `None` when the body must be counted as
-/// it streams (a chunked body, cut at `MAX_BODY_BYTES`): that needs
-/// [`forward`], which turns a cut body into 413.
-pub fn forward_now(
-    req: &web_sys::Request,
-    to: &Forward<'_>,
-    grant: &Grant,
-) -> Result<Option<js_sys::Promise>, Error> {
-    if needs_cap(req, to) {
-        return Ok(None);
-    }
-    send(req, to, grant).map(|(sent, _)| Some(sent))
+/// An origin fetch under way.
+pub struct Sending {
+    /// The runtime's promise of the answer: it always resolves to a
+    /// response (the origin's, or keygate's 502/504).
+    pub promise: js_sys::Promise,
+    over_cap: Rc<Cell<bool>>,
+    cap: u64,
 }
 
-fn needs_cap(req: &web_sys::Request, to: &Forward<'_>) -> bool {
+impl Sending {
+    /// The answer, or 413 when a streamed body crossed `MAX_BODY_BYTES`
+    /// (see [`needs_cap`]).
+    pub async fn settled(self) -> Result<web_sys::Response, Error> {
+        let resp = JsFuture::from(self.promise).await;
+        if self.over_cap.get() {
+            return Err(Error::payload_too_large(
+                usize::try_from(self.cap).unwrap_or(usize::MAX),
+            ));
+        }
+        resp.map(JsCast::unchecked_into)
+            .map_err(|_| Error::BAD_GATEWAY)
+    }
+}
+
+/// Whether the body must be counted as it streams (a chunked body, cut
+/// at `MAX_BODY_BYTES`): then the answer waits on
+/// [`Sending::settled`], which turns a cut body into 413.
+pub fn needs_cap(req: &web_sys::Request, to: &Forward<'_>) -> bool {
     req.body().is_some() && !to.declared_length
 }
 
-/// Starts the origin fetch; the flag is set if a streamed body crosses the
-/// cap.
-fn send(
-    req: &web_sys::Request,
-    to: &Forward<'_>,
-    grant: &Grant,
-) -> Result<(js_sys::Promise, Rc<Cell<bool>>), Error> {
-    if !FAILURE_SET.get() {
-        let handler: Closure<dyn Fn(JsValue, String, f64) -> JsValue> = Closure::new(failed);
-        let reporter: Closure<dyn Fn(String, JsValue) -> js_sys::Promise> =
-            Closure::new(origin_failed);
-        set_failure(&handler, &reporter);
-        // Both live as long as the isolate: forward.js keeps calling them.
-        handler.forget();
-        reporter.forget();
-        FAILURE_SET.set(true);
-    }
-    let incoming = req.headers();
+/// Everything that can fail before the origin fetch: the header edits
+/// with the key header and any spoofed `X-Keygate-*` header removed and
+/// the key's identity added (signed, when configured), the answer's
+/// rate-limit and CORS headers, and a streamed body's cap.
+pub fn prepare(req: &web_sys::Request, to: &Forward<'_>, grant: &Grant) -> Result<Prepared, Error> {
     let mut request = HeaderEdits::default();
     request
         .delete
@@ -258,12 +245,7 @@ fn send(
         }
     }
     response.cors(&grant.allowed_origins, to.browser_origin);
-    let plan = Plan {
-        request,
-        response,
-        log: to.log.as_ref(),
-    };
-    let plan = serde_json::to_string(&plan).map_err(|_| Error::Internal)?;
+    let plan = serde_json::to_string(&Plan { request, response }).map_err(|_| Error::INTERNAL)?;
 
     // A declared length was checked up front (413 above the cap); a
     // chunked body is counted as it streams and cut at the cap.
@@ -272,7 +254,7 @@ fn send(
         Some(body) if needs_cap(req, to) => {
             // Aborts the upstream request when the body crosses the cap, so
             // the origin sees a broken request, not a short complete one.
-            let abort = web_sys::AbortController::new().map_err(|_| Error::Internal)?;
+            let abort = web_sys::AbortController::new().map_err(|_| Error::INTERNAL)?;
             let signal = abort.signal();
             let cap = Cap {
                 bytes: to.max_body_bytes,
@@ -283,21 +265,60 @@ fn send(
         }
         body => (body, None),
     };
-    // The method token is forwarded as the client sent it (worker's
-    // `Method` would turn `MOVE` into `GET`).
-    let sent = forward_js(
-        to.url,
-        to.method,
-        &incoming,
+    Ok(Prepared {
+        plan,
         body,
         signal,
+        over_cap,
+        cap: to.max_body_bytes,
+    })
+}
+
+/// Starts the origin fetch `prepared` for `req`; `forward.js` finishes and
+/// records `log` when the origin answers.
+pub fn send(
+    req: &web_sys::Request,
+    to: &Forward<'_>,
+    grant: &Grant,
+    prepared: Prepared,
+    log: Option<Logged>,
+) -> Sending {
+    if !FAILURE_SET.get() {
+        let handler: Closure<dyn Fn(JsValue, String, f64) -> JsValue> = Closure::new(failed);
+        let reporter: Closure<dyn Fn(String, JsValue) -> js_sys::Promise> =
+            Closure::new(origin_failed);
+        set_failure(&handler, &reporter);
+        // Both live as long as the isolate: forward.js keeps calling them.
+        handler.forget();
+        reporter.forget();
+        FAILURE_SET.set(true);
+    }
+    let (line, logged, started) = match log {
+        Some(log) => (Some(log.line), log.logged, log.started),
+        None => (None, false, 0.0),
+    };
+    // The method token is forwarded as the client sent it (worker's
+    // `Method` would turn `MOVE` into `GET`).
+    let promise = forward_js(
+        to.url,
+        to.method,
+        &req.headers(),
+        prepared.body,
+        prepared.signal,
         to.timeout_ms as f64,
-        &plan,
+        &prepared.plan,
+        line,
+        logged,
+        started,
         grant.key_id.as_str(),
         &to.runtime.env,
         &to.runtime.ctx,
     );
-    Ok((sent, over_cap))
+    Sending {
+        promise,
+        over_cap: prepared.over_cap,
+        cap: prepared.cap,
+    }
 }
 
 /// The most a streamed body may carry, and what to do past it.

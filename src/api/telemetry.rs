@@ -1,8 +1,9 @@
-//! A request's telemetry: its line (see [`keygate_core::log`]), written
-//! to the log unless `LOGS=off` and as one data point of the Analytics
-//! Engine dataset bound as `USAGE`, if any — both by `forward.js`'s
-//! `record`, which also finishes admitted requests' lines, so the two stay
-//! one format; and this isolate's batch of overall-usage counts (see
+//! A request's telemetry, as its record (see [`super::request_record`])
+//! writes it: its line (see [`keygate_core::log`]), to the log unless
+//! `LOGS=off` and as one data point of the Analytics Engine dataset bound
+//! as `USAGE`, if any — both by `forward.js`'s `record`, which also
+//! finishes admitted requests' lines, so the two stay one format; and this
+//! isolate's batch of overall-usage counts (see
 //! [`keygate_core::analytics::overall`]) for refusals decided before any
 //! key's object was asked, sent to the registry at most once every
 //! [`FLUSH_MS`] after the response, however many there were, and logged
@@ -20,7 +21,6 @@ use crate::runtime::isolate::{self, BATCH};
 use keygate_core::analytics::overall::FLUSH_MS;
 use keygate_core::analytics::Outcome;
 use keygate_core::config::Config;
-use keygate_core::error::Error;
 use keygate_core::key::KeyId;
 use keygate_core::lifecycle::registry::RegistryCommand;
 use keygate_core::log::{RefusedLine, RequestLine};
@@ -37,31 +37,14 @@ pub fn wanted(config: &Config) -> bool {
     config.request_logs || config.analytics_engine
 }
 
-/// Records `line`, a request answered without the origin.
-pub fn refusal(env: &Env, config: &Config, line: &RequestLine) {
-    record(env, config.request_logs, config.analytics_engine, line);
-}
-
-/// Writes `line` to Analytics Engine only (its log line comes in counts,
-/// with the isolate's batch: see [`keygate_core::log::RefusedLine`]).
-pub fn data_point(env: &Env, config: &Config, line: &RequestLine) {
-    record(env, false, config.analytics_engine, line);
-}
-
-fn record(env: &Env, logged: bool, counted: bool, line: &RequestLine) {
+/// Records `line`, a request answered without the origin: to the log
+/// when `logged`, as a data point when `counted`.
+pub fn record(env: &Env, logged: bool, counted: bool, line: &RequestLine) {
     if !(logged || counted) {
         return;
     }
     if let Ok(text) = serde_json::to_string(line) {
         record_text(&text, &env.clone().into(), logged);
-    }
-}
-
-/// Counts `error`, if it is a refusal the overall usage shows (no key, an
-/// invalid one, an oversize request).
-pub fn count_error(env: &Env, ctx: &Context, error: &Error) {
-    if let Some(outcome) = Outcome::at_edge(error) {
-        count(env, ctx, outcome, None);
     }
 }
 

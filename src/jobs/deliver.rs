@@ -75,7 +75,7 @@ async fn attempt(
     let Some(out) = client::claim(env, delivery).await? else {
         return Ok(Next::Delivered);
     };
-    let secret = WebhookSecret::from_hex(&out.secret).ok_or(Error::Internal)?;
+    let secret = WebhookSecret::from_hex(&out.secret).ok_or(Error::INTERNAL)?;
     let at = http::now();
     let timestamp = at.as_secs();
     let signature = secret.sign(&out.event_id, timestamp, &out.payload);

@@ -1,5 +1,5 @@
 //! Calls to the Durable Objects: one function per object class, one
-//! request per call, no retry. Every failure becomes `Error::Unavailable`
+//! request per call, no retry. Every failure becomes `Error::UNAVAILABLE`
 //! (fail closed); a reply that does not decode is never logged (it may
 //! carry hashes).
 
@@ -174,7 +174,7 @@ async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryReply,
 /// half-deployed release), logged by kind only — replies can carry hashes.
 fn unexpected(object: &str, kind: &str) -> Error {
     worker::console_error!("unexpected {object} reply: {kind}");
-    Error::Internal
+    Error::INTERNAL
 }
 
 /// A registry write (`Insert`, `Confirm`, `Update`, `Report`) done.
@@ -271,7 +271,7 @@ pub async fn guard(env: &Env, client: &str) -> Result<Result<(), Error>, Error> 
     let text = call(env, ADMIN_GUARD, client, String::new()).await?;
     guard::verdict(&text).ok_or_else(|| {
         worker::console_error!("{ADMIN_GUARD} object {client}: unreadable verdict");
-        Error::Unavailable
+        Error::UNAVAILABLE
     })
 }
 
@@ -283,13 +283,13 @@ pub async fn call_object<C: Serialize, R: DeserializeOwned>(
     name: &str,
     command: &C,
 ) -> Result<R, Error> {
-    let body = serde_json::to_string(command).map_err(|_| Error::Internal)?;
+    let body = serde_json::to_string(command).map_err(|_| Error::INTERNAL)?;
     let text = call(env, binding, name, body).await?;
     // The error is not logged: serde's message can quote the reply, and
     // replies may carry secret hashes.
     serde_json::from_str(&text).map_err(|_| {
         worker::console_error!("{binding} object {name}: its answer did not decode");
-        Error::Unavailable
+        Error::UNAVAILABLE
     })
 }
 
@@ -298,11 +298,11 @@ pub async fn call_object<C: Serialize, R: DeserializeOwned>(
 async fn call(env: &Env, binding: &str, name: &str, body: String) -> Result<String, Error> {
     let unavailable = |what: &str, e: worker::Error| {
         worker::console_error!("{binding} object {name}: {what} failed: {e}");
-        Error::Unavailable
+        Error::UNAVAILABLE
     };
     let namespace = env.durable_object(binding).map_err(|e| {
         worker::console_error!("Durable Object binding {binding} missing: {e}");
-        Error::Misconfigured
+        Error::MISCONFIGURED
     })?;
     // The runtime's own types throughout: worker's `Request` and
     // `Response` wrappers read each one's `cf` object and parse its URL,
@@ -331,12 +331,12 @@ async fn call(env: &Env, binding: &str, name: &str, body: String) -> Result<Stri
             .unchecked_into(),
         Either::Right(_) => {
             worker::console_error!("{binding} object {name}: no answer in {OBJECT_TIMEOUT_MS} ms");
-            return Err(Error::Unavailable);
+            return Err(Error::UNAVAILABLE);
         }
     };
     if resp.status() != 200 {
         worker::console_error!("{binding} object {name} answered {}", resp.status());
-        return Err(Error::Unavailable);
+        return Err(Error::UNAVAILABLE);
     }
     let text = resp.text().map_err(|e| unavailable("read", e.into()))?;
     let text = JsFuture::from(text)

@@ -218,7 +218,7 @@ impl KeyObject {
         };
         let answer = match isolate::config(&self.env) {
             Ok(config) => client::owner_object(&self.env, &config, &owner_id, &charge).await,
-            Err(_) => Err(keygate_core::error::Error::Misconfigured),
+            Err(_) => Err(keygate_core::error::Error::MISCONFIGURED),
         };
         if answer == Ok(OwnerReply::Unbound) {
             let until = http::now().plus_millis(UNBOUND_RECHECK_MS);
@@ -304,7 +304,7 @@ impl DurableObject for KeyObject {
                 },
                 None,
             ) => {
-                let refused: Answer = Err(keygate_core::error::Error::Misconfigured);
+                let refused: Answer = Err(keygate_core::error::Error::MISCONFIGURED);
                 return http::json(200, &refused);
             }
             _ => {}

@@ -292,7 +292,7 @@ impl RegistryObject {
                 match webhook_tables::attempted(sql, delivery, number, &attempt, next, now)? {
                     true => RegistryReply::Done,
                     false => RegistryReply::Refused {
-                        error: Error::NotFound,
+                        error: Error::NOT_FOUND,
                     },
                 },
             ),
@@ -457,15 +457,15 @@ impl RegistryObject {
             WebhookAction::List => answer(200, serde_json::to_value(webhook_tables::list(sql)?)?),
             WebhookAction::Get { id } => match webhook_tables::get(sql, &id)? {
                 Some(webhook) => answer(200, serde_json::to_value(webhook)?),
-                None => refused(Error::NotFound),
+                None => refused(Error::NOT_FOUND),
             },
             WebhookAction::Delete { id } => match webhook_tables::delete(sql, &id)? {
                 true => answer(200, serde_json::json!({ "id": id, "deleted": true })),
-                false => refused(Error::NotFound),
+                false => refused(Error::NOT_FOUND),
             },
             WebhookAction::Test { id } => {
                 if !found(&id)? {
-                    return refused(Error::NotFound);
+                    return refused(Error::NOT_FOUND);
                 }
                 let event = Event::test(id.as_str(), now).map_err(drawn)?;
                 let event_id = event.id.clone();
@@ -478,7 +478,7 @@ impl RegistryObject {
             }
             WebhookAction::Deliveries { id } => {
                 if !found(&id)? {
-                    return refused(Error::NotFound);
+                    return refused(Error::NOT_FOUND);
                 }
                 answer(
                     200,

@@ -1,7 +1,7 @@
 //! The runtime's bindings other than Durable Objects: the KV namespace
 //! (hash → key entry, cached per isolate in [`super::isolate`]; dashboard
 //! sign-outs) and the static assets. Every storage failure becomes
-//! `Error::Unavailable`: keygate fails closed.
+//! `Error::UNAVAILABLE`: keygate fails closed.
 
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -47,7 +47,7 @@ pub async fn end_session(
         &"expirationTtl".into(),
         &JsValue::from_f64(left.max(61) as f64),
     )
-    .map_err(|_| Error::Internal)?;
+    .map_err(|_| Error::INTERNAL)?;
     kv(
         env,
         "put",
@@ -57,7 +57,7 @@ pub async fn end_session(
     .map(drop)
     .map_err(|e| {
         worker::console_error!("KV write of a sign-out failed: {e}");
-        Error::Unavailable
+        Error::UNAVAILABLE
     })
 }
 
@@ -65,7 +65,7 @@ pub async fn end_session(
 pub async fn session_ended(env: &Env, id: &str) -> Result<bool, Error> {
     let found = kv(env, "get", &[ended_session(id)]).await.map_err(|e| {
         worker::console_error!("KV read of a session failed: {e}");
-        Error::Unavailable
+        Error::UNAVAILABLE
     })?;
     Ok(!found.is_null() && !found.is_undefined())
 }
@@ -77,7 +77,7 @@ pub async fn asset(env: &Env, url: &str) -> Result<web_sys::Response, Error> {
         .and_then(|resp| resp.dyn_into().map_err(|_| "not a Response".to_owned()))
         .map_err(|e| {
             worker::console_error!("static asset {url}: {e} (is [assets] in wrangler.toml?)");
-            Error::Misconfigured
+            Error::MISCONFIGURED
         })
 }
 
@@ -128,13 +128,13 @@ pub async fn lookup(
         .await
         .map_err(|e| {
             worker::console_error!("KV read failed: {e}");
-            Error::Unavailable
+            Error::UNAVAILABLE
         })?;
     let entry: Option<KvEntry> = match text.as_string() {
         None => None,
         Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
             worker::console_error!("KV entry unreadable: {e}");
-            Error::Unavailable
+            Error::UNAVAILABLE
         })?),
     };
     LOOKUPS.with(|c| c.borrow_mut().insert(hash.clone(), entry.clone(), now));
@@ -144,7 +144,7 @@ pub async fn lookup(
 /// Writes (or overwrites) the KV entry for `hash`.
 pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(), Error> {
     LOOKUPS.with(|c| c.borrow_mut().remove(hash));
-    let value = serde_json::to_string(entry).map_err(|_| Error::Internal)?;
+    let value = serde_json::to_string(entry).map_err(|_| Error::INTERNAL)?;
     kv(
         env,
         "put",
@@ -154,6 +154,6 @@ pub async fn put_entry(env: &Env, hash: &KeyHash, entry: &KvEntry) -> Result<(),
     .map(drop)
     .map_err(|e| {
         worker::console_error!("KV write for {} failed: {e}", entry.id);
-        Error::Unavailable
+        Error::UNAVAILABLE
     })
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use worker::{Headers, Response, Result};
 
 use super::isolate;
-use keygate_core::error::Error;
+use keygate_core::error::{Detail, Error, ErrorKind};
 use keygate_core::limits::credits::Credits;
 use keygate_core::limits::{fields, Holder, Quota};
 use keygate_core::policy::cors::{self, WebOrigin};
@@ -73,7 +73,7 @@ pub fn reply_text(status: u16, body: String) -> std::result::Result<Response, Er
 /// or the runtime's failure, never the client's).
 pub fn encoding_failed(e: worker::Error) -> Error {
     worker::console_error!("response encoding failed: {e}");
-    Error::Internal
+    Error::INTERNAL
 }
 
 /// Response headers a browser script may read.
@@ -182,7 +182,7 @@ pub fn error_response_with(
     mut edits: HeaderEdits,
 ) -> Result<Response> {
     let resp = json(error.status(), &error.body(now))?;
-    if let Error::RateLimited { quota, quotas, .. } = error {
+    if let Detail::RateLimit { quota, quotas, .. } = error.detail() {
         edits.rate_limit(quota, quotas, [None, None], now);
     }
     if let Some(secs) = error.retry_after_secs(now) {
@@ -191,7 +191,7 @@ pub fn error_response_with(
     if error.status() == 401 {
         edits.set("WWW-Authenticate", "Bearer");
     }
-    if let Error::MethodNotAllowed { allow } = error {
+    if let (ErrorKind::MethodNotAllowed, Detail::Text(allow)) = (error.kind(), error.detail()) {
         edits.set("Allow", allow.clone());
     }
     edits.apply(resp.headers())?;

@@ -57,7 +57,7 @@ pub fn config(env: &Env) -> Result<Rc<Config>, Error> {
     let config =
         Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())).map_err(|e| {
             worker::console_error!("keygate configuration error: {e}");
-            Error::Misconfigured
+            Error::MISCONFIGURED
         })?;
     http::set_clock_offset(config.clock_offset_ms);
     let config = Rc::new(Config {

@@ -14,9 +14,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// (e.g. `rate_limits.per_minute`, or the unknown field itself).
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+        return Err(Error::payload_too_large(MAX_BODY_BYTES));
     }
     serde_json::from_slice(body).map_err(|e| {
         let field = if e.is_data() {
@@ -166,9 +164,7 @@ impl FromWhole for std::num::NonZeroU32 {
 
 fn json_error(e: serde_json::Error, path: String) -> Error {
     if !e.is_data() {
-        return Error::InvalidJson {
-            message: e.to_string(),
-        };
+        return Error::invalid_json(e.to_string());
     }
     let message = reason(&e);
     let field = match message
@@ -190,6 +186,7 @@ const MISSING: &str = "missing field `";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Detail, ErrorKind};
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -207,8 +204,8 @@ mod tests {
     }
 
     fn field_of(body: &str) -> String {
-        match parse_body::<Body>(body.as_bytes()) {
-            Err(Error::Invalid { field, .. }) => field,
+        match parse_body::<Body>(body.as_bytes()).map_err(Error::into_detail) {
+            Err(Detail::Field { field, .. }) => field,
             other => panic!("{body}: {other:?}"),
         }
     }
@@ -220,7 +217,7 @@ mod tests {
             assert!(
                 matches!(
                     parse_body::<Body>(bad.as_bytes()),
-                    Err(Error::InvalidJson { .. })
+                    Err(e) if e.kind() == ErrorKind::InvalidJson
                 ),
                 "{bad}"
             );
@@ -242,9 +239,7 @@ mod tests {
         let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert_eq!(
             parse_body::<Body>(big.as_bytes()).unwrap_err(),
-            Error::PayloadTooLarge {
-                limit: MAX_BODY_BYTES
-            }
+            Error::payload_too_large(MAX_BODY_BYTES)
         );
     }
 }

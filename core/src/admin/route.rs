@@ -132,7 +132,7 @@ fn dashboard_file(name: &str) -> Result<AdminRoute, Error> {
     if plain && !name.starts_with('.') && name.len() <= 64 {
         Ok(AdminRoute::Dashboard(Page::File(name.to_owned())))
     } else {
-        Err(Error::NotFound)
+        Err(Error::NOT_FOUND)
     }
 }
 
@@ -239,11 +239,11 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         return None;
     }
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let id = |id: &str| id.parse::<KeyId>().map_err(|_| Error::NotFound);
+    let id = |id: &str| id.parse::<KeyId>().map_err(|_| Error::NOT_FOUND);
     let webhook = |id: &str, route: fn(WebhookId) -> WebhookRoute| {
         id.parse::<WebhookId>()
             .map(|id| AdminRoute::Webhooks(route(id)))
-            .map_err(|_| Error::NotFound)
+            .map_err(|_| Error::NOT_FOUND)
     };
     let route = match (method, segments.as_slice()) {
         ("GET", []) if rest.is_empty() => Ok(AdminRoute::Dashboard(Page::Redirect)),
@@ -301,20 +301,19 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> Option<Result<Admi
         (_, ["v1", "verify"] | ["v1", "keys", _, "rotate" | "credits"]) => not_allowed("POST"),
         (_, ["v1", "keys", _]) => not_allowed("GET, PATCH, DELETE"),
         (_, ["v1", "keys", _, "audit" | "usage"]) => not_allowed("GET"),
-        _ => Err(Error::NotFound),
+        _ => Err(Error::NOT_FOUND),
     };
     Some(route)
 }
 
 fn not_allowed(allow: &str) -> Result<AdminRoute, Error> {
-    Err(Error::MethodNotAllowed {
-        allow: allow.to_owned(),
-    })
+    Err(Error::method_not_allowed(allow.to_owned()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     const P: &str = "/_keygate";
 
@@ -344,11 +343,11 @@ mod tests {
             "/_keygate/ui/a:b",
             "/_keygate/ui/a/b",
         ] {
-            assert_eq!(page(hidden), Some(Err(Error::NotFound)), "{hidden}");
+            assert_eq!(page(hidden), Some(Err(Error::NOT_FOUND)), "{hidden}");
         }
         assert!(matches!(
             match_route(P, "POST", "/_keygate/"),
-            Some(Err(Error::MethodNotAllowed { .. }))
+            Some(Err(e)) if e.kind() == ErrorKind::MethodNotAllowed
         ));
         for (method, expected) in [
             ("POST", SessionMethod::SignIn),
@@ -362,7 +361,7 @@ mod tests {
         }
         assert!(matches!(
             match_route(P, "PUT", "/_keygate/session"),
-            Some(Err(Error::MethodNotAllowed { .. }))
+            Some(Err(e)) if e.kind() == ErrorKind::MethodNotAllowed
         ));
     }
 
@@ -397,11 +396,11 @@ mod tests {
         );
         assert!(matches!(
             match_route(P, "PATCH", &item),
-            Some(Err(Error::MethodNotAllowed { .. }))
+            Some(Err(e)) if e.kind() == ErrorKind::MethodNotAllowed
         ));
         assert_eq!(
             match_route(P, "GET", "/_keygate/v1/webhooks/wh_nope"),
-            Some(Err(Error::NotFound))
+            Some(Err(Error::NOT_FOUND))
         );
         let route = match_route(P, "POST", &format!("{item}/test"))
             .unwrap()
@@ -468,7 +467,7 @@ mod tests {
         );
         assert!(matches!(
             match_route(P, "POST", "/_keygate/v1/usage"),
-            Some(Err(Error::MethodNotAllowed { .. }))
+            Some(Err(e)) if e.kind() == ErrorKind::MethodNotAllowed
         ));
     }
 
@@ -541,11 +540,11 @@ mod tests {
     fn unknown_paths_and_methods() {
         assert_eq!(
             match_route(P, "GET", "/_keygate/v2"),
-            Some(Err(Error::NotFound))
+            Some(Err(Error::NOT_FOUND))
         );
         assert_eq!(
             match_route(P, "GET", "/_keygate/v1/keys/nope"),
-            Some(Err(Error::NotFound))
+            Some(Err(Error::NOT_FOUND))
         );
         let item = format!("{P}/v1/keys/{}", KeyId::generate().unwrap());
         let rotate = format!("{item}/rotate");
@@ -564,9 +563,7 @@ mod tests {
         ] {
             assert_eq!(
                 match_route(P, method, path),
-                Some(Err(Error::MethodNotAllowed {
-                    allow: allow.to_owned()
-                })),
+                Some(Err(Error::method_not_allowed(allow.to_owned()))),
                 "{method} {path}"
             );
         }

@@ -147,12 +147,12 @@ impl Session {
     /// expired at `now`. A forged, altered or malformed value is
     /// `unauthorized`; a genuine one past its time `session_expired`.
     pub fn open(value: &str, key: &SessionKey, now: Timestamp) -> Result<Session, Error> {
-        let (signed, tag) = value.rsplit_once('.').ok_or(Error::Unauthorized)?;
-        let tag = hex::decode(tag).map_err(|_| Error::Unauthorized)?;
+        let (signed, tag) = value.rsplit_once('.').ok_or(Error::UNAUTHORIZED)?;
+        let tag = hex::decode(tag).map_err(|_| Error::UNAUTHORIZED)?;
         // Constant time: the tag is compared by the MAC, not byte by byte here.
         key.mac(signed)
             .verify_slice(&tag)
-            .map_err(|_| Error::Unauthorized)?;
+            .map_err(|_| Error::UNAUTHORIZED)?;
         let mut parts = signed.split('.');
         let (Some(VERSION), Some(id), Some(subject), Some(expires), None) = (
             parts.next(),
@@ -161,18 +161,18 @@ impl Session {
             parts.next(),
             parts.next(),
         ) else {
-            return Err(Error::Unauthorized);
+            return Err(Error::UNAUTHORIZED);
         };
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Unauthorized);
+            return Err(Error::UNAUTHORIZED);
         }
         let session = Session {
             id: id.to_owned(),
-            subject: Subject::parse(subject).ok_or(Error::Unauthorized)?,
-            expires_at: Timestamp::from_millis(expires.parse().map_err(|_| Error::Unauthorized)?),
+            subject: Subject::parse(subject).ok_or(Error::UNAUTHORIZED)?,
+            expires_at: Timestamp::from_millis(expires.parse().map_err(|_| Error::UNAUTHORIZED)?),
         };
         if session.expires_at <= now {
-            return Err(Error::SessionExpired);
+            return Err(Error::SESSION_EXPIRED);
         }
         Ok(session)
     }
@@ -256,7 +256,7 @@ pub fn check_same_origin(p: Provenance<'_>) -> Result<(), Error> {
     if same {
         Ok(())
     } else {
-        Err(Error::CrossSiteRequest)
+        Err(Error::CROSS_SITE_REQUEST)
     }
 }
 
@@ -289,7 +289,7 @@ mod tests {
         let later = Timestamp::from_millis(NOW.as_millis() + 60_000);
         assert_eq!(
             Session::open(&sealed, &key(), later),
-            Err(Error::SessionExpired)
+            Err(Error::SESSION_EXPIRED)
         );
         let id: KeyId = "key_0123456789abcdef".parse().unwrap();
         let secret = SecretFingerprint::parse("0123456789abcdef").unwrap();
@@ -316,13 +316,13 @@ mod tests {
         let other = SessionKey::derive("another-deployment-secret-entirely");
         assert_eq!(
             Session::open(&sealed, &other, NOW),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         // Extending the expiry breaks the signature.
         let extended = sealed.replace(".1800000060000.", ".1900000060000.");
         assert_eq!(
             Session::open(&extended, &key(), NOW),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         let mut flipped = sealed.clone();
         let last = flipped.pop().unwrap();
@@ -336,7 +336,7 @@ mod tests {
         ] {
             assert_eq!(
                 Session::open(bad, &key(), NOW),
-                Err(Error::Unauthorized),
+                Err(Error::UNAUTHORIZED),
                 "{bad}"
             );
         }
@@ -348,23 +348,23 @@ mod tests {
         const ID: &str = "00112233445566778899aabbccddeeff";
         assert_eq!(
             odd(&format!("v2.{ID}.admin_token.1900000000000")),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             odd(&format!("v1.{ID}.someone.1900000000000")),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             odd(&format!("v1.{ID}.admin_token.soon")),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             odd("v1.short.admin_token.1900000000000"),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             odd("v1.admin_token.1900000000000"),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             odd(&format!("v1.{ID}.admin_token.1900000000000")),
@@ -434,7 +434,7 @@ mod tests {
         ] {
             assert_eq!(
                 at("PATCH", origin, site),
-                Err(Error::CrossSiteRequest),
+                Err(Error::CROSS_SITE_REQUEST),
                 "{origin:?} {site:?}"
             );
         }

@@ -25,7 +25,7 @@ pub fn check_admin_token(
 ) -> Result<(), Error> {
     let expected = configured
         .filter(|t| !t.is_empty())
-        .ok_or(Error::AdminDisabled)?;
+        .ok_or(Error::ADMIN_DISABLED)?;
     let presented = authorization
         .and_then(|h| h.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -40,7 +40,7 @@ pub fn check_admin_token(
     if diff == 0 {
         Ok(())
     } else {
-        Err(Error::Unauthorized)
+        Err(Error::UNAUTHORIZED)
     }
 }
 
@@ -52,11 +52,11 @@ mod tests {
     fn admin_token() {
         assert_eq!(
             check_admin_token(None, Some("Bearer x")),
-            Err(Error::AdminDisabled)
+            Err(Error::ADMIN_DISABLED)
         );
         assert_eq!(
             check_admin_token(Some(""), Some("Bearer ")),
-            Err(Error::AdminDisabled)
+            Err(Error::ADMIN_DISABLED)
         );
         assert_eq!(configured_token(Some("short".into())), None);
         assert_eq!(configured_token(Some("x".repeat(23))), None);
@@ -71,15 +71,15 @@ mod tests {
         );
         assert_eq!(
             check_admin_token(Some("s3cret"), Some("Bearer s3cre")),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             check_admin_token(Some("s3cret"), Some("Basic s3cret")),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
         assert_eq!(
             check_admin_token(Some("s3cret"), None),
-            Err(Error::Unauthorized)
+            Err(Error::UNAUTHORIZED)
         );
     }
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::lease::LeaseReturn;
 use super::table::{Ask, Ended, Judged, Leases};
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::hash::KeyHash;
 use crate::keystate::testing::{issued, read_costing};
 use crate::keystate::{Access, Command, KeyAction, KeyState, Reply};
@@ -271,7 +271,7 @@ impl Sim {
                     Judged::Local(Err(refusal)) => {
                         assert_eq!(
                             refusal.error,
-                            Error::KeyRevoked,
+                            Error::KEY_REVOKED,
                             "only revocation refuses here"
                         );
                     }
@@ -324,9 +324,10 @@ impl Sim {
                     // The minute refused (not the day, which may end with
                     // it): every unit missing from its limit must sit in a
                     // lease, unspent.
-                    Err(Error::RateLimited { quota, .. })
-                        if quota.reset.as_millis() == w + MINUTE
-                            && quota.limit == self.per_minute
+                    Err(e)
+                        if matches!(e.detail(), Detail::RateLimit { quota, .. }
+                            if quota.reset.as_millis() == w + MINUTE
+                                && quota.limit == self.per_minute)
                             && !(w + MINUTE).is_multiple_of(86_400_000) =>
                     {
                         let used = self.admitted.get(&w).copied().unwrap_or(0);

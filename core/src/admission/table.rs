@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use super::lease::{LeaseAsk, LeaseReturn, DEFAULT_TTL_MS};
 use crate::analytics::{tally_into, Countries, Counts};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::hash::KeyHash;
 use crate::key::KeyId;
 use crate::keystate::{decision, screen, Access, Grant, Opener, Refusal, Reply};
@@ -294,7 +294,7 @@ impl Leases {
             entry.asking = None;
         }
         let mut settled = Settled {
-            verdict: Err(Error::Internal),
+            verdict: Err(Error::INTERNAL),
             held: None,
             ended: None,
         };
@@ -311,7 +311,7 @@ impl Leases {
                 error,
                 allowed_origins,
             }) => {
-                if error == Error::KeyRevoked {
+                if error.kind() == ErrorKind::KeyRevoked {
                     // No need to wait for the lease to run out.
                     settled.ended = entry.held.take().map(Held::end);
                 }

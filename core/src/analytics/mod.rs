@@ -9,6 +9,7 @@
 //! day tables once, when the next minute's first decision closes it.
 
 pub mod overall;
+pub mod refusal;
 #[cfg(test)]
 mod tests;
 
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::time::Timestamp;
 
 /// What became of a request with a known key.
@@ -72,14 +73,14 @@ impl Outcome {
     /// The outcome a refusal of a known key counts as; `None` for errors
     /// that are not a decision about the key (storage, bad input).
     pub fn of(error: &Error) -> Option<Outcome> {
-        Some(match error {
-            Error::RateLimited { .. } | Error::CostExceedsLimit { .. } => Outcome::RateLimited,
-            Error::CreditsExhausted { .. } => Outcome::CreditsExhausted,
-            Error::InsufficientPermissions { .. } => Outcome::InsufficientPermissions,
-            Error::RouteNotAllowed | Error::MethodNotSupported => Outcome::RouteNotAllowed,
-            Error::IpNotAllowed => Outcome::IpNotAllowed,
-            Error::KeyExpired => Outcome::KeyExpired,
-            Error::KeyRevoked => Outcome::KeyRevoked,
+        Some(match error.kind() {
+            ErrorKind::RateLimited | ErrorKind::CostExceedsLimit => Outcome::RateLimited,
+            ErrorKind::CreditsExhausted => Outcome::CreditsExhausted,
+            ErrorKind::InsufficientPermissions => Outcome::InsufficientPermissions,
+            ErrorKind::RouteNotAllowed | ErrorKind::MethodNotSupported => Outcome::RouteNotAllowed,
+            ErrorKind::IpNotAllowed => Outcome::IpNotAllowed,
+            ErrorKind::KeyExpired => Outcome::KeyExpired,
+            ErrorKind::KeyRevoked => Outcome::KeyRevoked,
             _ => return None,
         })
     }
@@ -105,12 +106,12 @@ impl Outcome {
     /// The outcome an error answered before any key was judged counts as
     /// in the overall usage; `None` for the rest (admin, storage, input).
     pub fn at_edge(error: &Error) -> Option<Outcome> {
-        Some(match error {
-            Error::MissingApiKey => Outcome::MissingApiKey,
-            Error::InvalidApiKey { .. } => Outcome::InvalidApiKey,
-            Error::PayloadTooLarge { .. }
-            | Error::UriTooLong { .. }
-            | Error::HeadersTooLarge { .. } => Outcome::RequestTooLarge,
+        Some(match error.kind() {
+            ErrorKind::MissingApiKey => Outcome::MissingApiKey,
+            ErrorKind::InvalidApiKey => Outcome::InvalidApiKey,
+            ErrorKind::PayloadTooLarge | ErrorKind::UriTooLong | ErrorKind::HeadersTooLarge => {
+                Outcome::RequestTooLarge
+            }
             _ => return None,
         })
     }

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::error::Detail;
 
 fn at(secs: u64) -> Timestamp {
     Timestamp::from_millis(secs * 1_000)
@@ -70,13 +71,13 @@ fn a_client_supplied_country_is_not_counted() {
 
 #[test]
 fn refusals_of_a_key_map_to_their_outcome_and_storage_errors_to_none() {
-    assert_eq!(Outcome::of(&Error::KeyRevoked), Some(Outcome::KeyRevoked));
+    assert_eq!(Outcome::of(&Error::KEY_REVOKED), Some(Outcome::KeyRevoked));
     assert_eq!(
-        Outcome::of(&Error::IpNotAllowed),
+        Outcome::of(&Error::IP_NOT_ALLOWED),
         Some(Outcome::IpNotAllowed)
     );
-    assert_eq!(Outcome::of(&Error::Unavailable), None);
-    assert_eq!(Outcome::of(&Error::Internal), None);
+    assert_eq!(Outcome::of(&Error::UNAVAILABLE), None);
+    assert_eq!(Outcome::of(&Error::INTERNAL), None);
     for o in Outcome::ALL {
         assert_eq!(Outcome::parse(o.as_str()), Some(o));
         assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
@@ -89,10 +90,11 @@ fn queries_are_checked_and_name_the_field() {
     let q = UsageQuery::parse(&[], now).unwrap();
     assert_eq!(q.granularity, Granularity::Hour);
     assert_eq!(q.to, now);
-    let field = |q: &[(&str, &str)]| match UsageQuery::parse(&pairs(q), now) {
-        Err(Error::Invalid { field, .. }) => field,
-        other => panic!("expected 422, got {other:?}"),
-    };
+    let field =
+        |q: &[(&str, &str)]| match UsageQuery::parse(&pairs(q), now).map_err(Error::into_detail) {
+            Err(Detail::Field { field, .. }) => field,
+            other => panic!("expected 422, got {other:?}"),
+        };
     assert_eq!(field(&[("granularity", "week")]), "granularity");
     assert_eq!(field(&[("from", "yesterday")]), "from");
     assert_eq!(

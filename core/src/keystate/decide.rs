@@ -71,11 +71,11 @@ impl KeyState {
         } else {
             match limits::consume(&limits, &activity.usage, &access.charge(), now) {
                 (Outcome::Limited { quota, retry_at }, _) => {
-                    let limited = Error::RateLimited {
+                    let limited = Error::rate_limited(
                         quota,
                         retry_at,
-                        quotas: limits::quotas(&limits, &activity.usage, now),
-                    };
+                        limits::quotas(&limits, &activity.usage, now),
+                    );
                     return (Err(limited), Writes::default());
                 }
                 (Outcome::Admitted(quota), usage) => {

@@ -72,7 +72,7 @@ impl KeyAction {
             KeyAction::Update { .. } | KeyAction::Rotate { .. } | KeyAction::Credits { .. }
                 if record.revoked_at.is_some() =>
             {
-                Err(Error::KeyRevoked)
+                Err(Error::KEY_REVOKED)
             }
             KeyAction::Update { patch, tiers } => {
                 let patch: KeyPatch = crate::admin::parse_body(patch.as_bytes())?;
@@ -329,7 +329,7 @@ impl KeyState {
         match command {
             Command::Create { record, credits } => {
                 if self.record.is_some() {
-                    return (Err(Error::Internal), none);
+                    return (Err(Error::INTERNAL), none);
                 }
                 let key = record.view(None, credits, now);
                 self.record = Some(record);
@@ -363,14 +363,14 @@ impl KeyState {
             }
             Command::Report { outcome } => {
                 if self.record.is_none() {
-                    return (Err(Error::NotFound), none);
+                    return (Err(Error::NOT_FOUND), none);
                 }
                 self.count_report(outcome, now);
                 (Ok(Reply::Returned), Writes::activity(false))
             }
             Command::Return { returned } => {
                 let Some(record) = self.record.as_ref() else {
-                    return (Err(Error::NotFound), none);
+                    return (Err(Error::NOT_FOUND), none);
                 };
                 // Units lent under an older version go unreturned: an edit
                 // or a revocation ends every lease it finds.
@@ -389,7 +389,7 @@ impl KeyState {
             }
             Command::Admin { actor, action } => {
                 let Some(record) = self.record.as_ref() else {
-                    return (Err(Error::NotFound), none);
+                    return (Err(Error::NOT_FOUND), none);
                 };
                 let version = record.version + 1;
                 let credits = self.activity.credits.map(|b| b.at(now).credits);
@@ -468,7 +468,7 @@ impl KeyState {
             action: action @ KeyAction::Revoke { .. },
         } = command
         else {
-            return (Err(Error::RecordUnreadable), Writes::default());
+            return (Err(Error::RECORD_UNREADABLE), Writes::default());
         };
         self.damaged = false;
         let (reply, writes) = self.apply(Command::Admin { actor, action }, now);
@@ -546,26 +546,26 @@ fn check(
         actor.permit(record, credits)?;
     }
     match record.status(now) {
-        Status::Revoked => return Err(Error::KeyRevoked),
-        Status::Expired => return Err(Error::KeyExpired),
+        Status::Revoked => return Err(Error::KEY_REVOKED),
+        Status::Expired => return Err(Error::KEY_EXPIRED),
         Status::Active => {}
     }
     if !ip::allows(&record.allowed_ips, access.client_ip) {
-        return Err(Error::IpNotAllowed);
+        return Err(Error::IP_NOT_ALLOWED);
     }
     let requirement = access.requirement.as_ref().map_err(Clone::clone)?;
     if record.key_type == KeyType::Publishable && !access.read_only {
-        return Err(Error::InsufficientPermissions {
-            required: None,
-            message: "Publishable keys are read-only.".to_owned(),
-        });
+        return Err(Error::insufficient_permissions(
+            None,
+            "Publishable keys are read-only.".to_owned(),
+        ));
     }
     if let Some(permission) = &requirement.permission {
         if !record.grants.effective(record.key_type).covers(permission) {
-            return Err(Error::InsufficientPermissions {
-                message: format!("This API key lacks the `{permission}` permission."),
-                required: Some(permission.to_string()),
-            });
+            return Err(Error::insufficient_permissions(
+                Some(permission.to_string()),
+                format!("This API key lacks the `{permission}` permission."),
+            ));
         }
     }
     record.limit_set().admits(&requirement.charge())

@@ -4,7 +4,7 @@
 
 use super::{Access, KeyState, Refusal, Reply, Writes};
 use crate::admission::lease::Lease;
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::limits::{self, Draw};
 use crate::owner::{OwnerCharge, OwnerReply};
 use crate::time::Timestamp;
@@ -94,7 +94,7 @@ impl KeyState {
             }
             Ok(OwnerReply::Unbound) => return (Ok(granted), writes),
             // Not an answer to a charge: a bug, so fail closed.
-            Ok(_) => Error::Unavailable,
+            Ok(_) => Error::UNAVAILABLE,
             Err(error) => error,
         };
         if let Some(l) = *lease {
@@ -105,21 +105,17 @@ impl KeyState {
             activity.credits = activity.credits.map(|b| b.refund(access.cost(), at, now));
             writes.activity = true;
         }
-        let error = match error {
-            Error::RateLimited {
+        let error = match error.detail() {
+            Detail::RateLimit {
                 quota,
                 retry_at,
                 quotas: owner_quotas,
             } => {
                 let mut all = limits::quotas(&set, &activity.usage, now);
-                all.extend(owner_quotas);
-                Error::RateLimited {
-                    quota,
-                    retry_at,
-                    quotas: all,
-                }
+                all.extend(owner_quotas.iter().cloned());
+                Error::rate_limited(*quota, *retry_at, all)
             }
-            other => other,
+            _ => error,
         };
         let refusal = Refusal {
             error,

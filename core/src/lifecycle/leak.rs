@@ -100,6 +100,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Leak>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn both_shapes() {
@@ -135,15 +136,13 @@ mod tests {
             br#""a""#,
         ] {
             assert!(
-                matches!(parse(bad), Err(Error::Invalid { .. })),
+                matches!(parse(bad), Err(e) if e.kind() == ErrorKind::Invalid),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
         }
-        assert!(matches!(parse(b"{"), Err(Error::InvalidJson { .. })));
+        assert!(matches!(parse(b"{"), Err(e) if e.kind() == ErrorKind::InvalidJson));
         let many = format!(r#"{{"keys":[{}]}}"#, vec!["\"k\""; 101].join(","));
-        assert!(
-            matches!(parse(many.as_bytes()), Err(Error::Invalid { field, .. }) if field == "keys")
-        );
+        assert!(matches!(parse(many.as_bytes()), Err(e) if e.field() == Some("keys")));
     }
 }

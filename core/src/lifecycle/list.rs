@@ -219,6 +219,7 @@ impl ListQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Detail;
 
     fn q(s: &str) -> Result<ListQuery, Error> {
         ListQuery::parse(
@@ -305,8 +306,8 @@ mod tests {
             ("environment=LIVE", "environment"),
             ("enviroment=live", "enviroment"),
         ] {
-            match q(s) {
-                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{s}"),
+            match q(s).map_err(Error::into_detail) {
+                Err(Detail::Field { field: f, .. }) => assert_eq!(f, field, "{s}"),
                 other => panic!("{s}: {other:?}"),
             }
         }

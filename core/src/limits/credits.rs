@@ -180,14 +180,14 @@ impl Balance {
                 ..current
             }),
             // A refill too small to pay for the request is no time to retry.
-            None => Err(Error::CreditsExhausted {
-                holder: Holder::Key,
-                retry_at: current
+            None => Err(Error::credits_exhausted(
+                current
                     .credits
                     .refill
                     .filter(|r| r.amount >= u64::from(cost))
                     .and(current.next_refill(now)),
-            }),
+                Holder::Key,
+            )),
         }
     }
 
@@ -261,6 +261,7 @@ pub enum CreditOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Detail, ErrorKind};
     use proptest::prelude::*;
 
     fn at(s: &str) -> Timestamp {
@@ -340,10 +341,10 @@ mod tests {
         let b = b.spend(1, at("2026-11-23T10:00:01Z")).unwrap();
         assert_eq!(
             b.spend(1, at("2026-11-23T10:00:02Z")),
-            Err(Error::CreditsExhausted {
-                retry_at: Some(at("2026-12-15T00:00:00Z")),
-                holder: Holder::Key,
-            })
+            Err(Error::credits_exhausted(
+                Some(at("2026-12-15T00:00:00Z")),
+                Holder::Key
+            ))
         );
         let never = Balance {
             credits: Credits {
@@ -354,10 +355,7 @@ mod tests {
         };
         assert_eq!(
             never.spend(1, at("2026-11-23T10:00:02Z")),
-            Err(Error::CreditsExhausted {
-                retry_at: None,
-                holder: Holder::Key,
-            })
+            Err(Error::credits_exhausted(None, Holder::Key))
         );
     }
 
@@ -480,7 +478,10 @@ mod tests {
                         prop_assert_eq!(next.credits.remaining + u64::from(cost), read.credits.remaining);
                         b = next;
                     }
-                    Err(Error::CreditsExhausted { retry_at, .. }) => {
+                    Err(e) if e.kind() == ErrorKind::CreditsExhausted => {
+                        let Detail::Credits { retry_at, .. } = *e.detail() else {
+                            unreachable!("credits_exhausted carries credits")
+                        };
                         prop_assert!(read.credits.remaining < u64::from(cost));
                         prop_assert_eq!(retry_at, refill.next_boundary(now));
                         prop_assert!(retry_at.is_some_and(|t| t > now));

@@ -90,10 +90,7 @@ impl LimitSet<'_> {
         for p in self.policies() {
             match charge.in_limit(p.name) {
                 Some(cost) if cost > p.limit => {
-                    return Err(crate::error::Error::CostExceedsLimit {
-                        cost,
-                        limit: p.limit,
-                    })
+                    return Err(crate::error::Error::cost_exceeds_limit(cost, p.limit))
                 }
                 _ => {}
             }

@@ -53,11 +53,11 @@ fn a_cost_above_every_window_is_refused_for_good() {
     );
     assert_eq!(
         LimitSet::fixed(limits(5, 100)).admits(&Charge::flat(6)),
-        Err(crate::error::Error::CostExceedsLimit { cost: 6, limit: 5 })
+        Err(crate::error::Error::cost_exceeds_limit(6, 5))
     );
     assert_eq!(
         LimitSet::fixed(limits(50, 4)).admits(&Charge::flat(5)),
-        Err(crate::error::Error::CostExceedsLimit { cost: 5, limit: 4 })
+        Err(crate::error::Error::cost_exceeds_limit(5, 4))
     );
 }
 
@@ -345,7 +345,7 @@ fn a_route_draws_only_on_the_named_limits_it_lists() {
             cost: 1,
             draws: Some(&too_much)
         }),
-        Err(crate::error::Error::CostExceedsLimit { cost: 3, limit: 2 })
+        Err(crate::error::Error::cost_exceeds_limit(3, 2))
     );
 }
 

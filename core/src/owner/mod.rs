@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use body::OwnerLimits;
 
 use crate::admission::lease::{self, LeaseAsk};
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::limits::credits::{Balance, Credits};
 use crate::limits::{self, Charge, Draw, Holder, Outcome, Quota, Usage};
 use crate::policy::actor::{Actor, OwnerPermit};
@@ -279,28 +279,25 @@ impl OwnerState {
         let activity = &mut self.activity;
         let mut lent = 0;
         let credits = match activity.credits {
-            Some(balance) if charge.consume => {
-                Some(balance.spend(charge.cost, now).map_err(|e| match e {
-                    Error::CreditsExhausted { retry_at, .. } => Error::CreditsExhausted {
-                        retry_at,
-                        holder: Holder::Owner,
-                    },
-                    other => other,
-                })?)
-            }
+            Some(balance) if charge.consume => Some(balance.spend(charge.cost, now).map_err(
+                |e| match e.detail() {
+                    Detail::Credits { retry_at, .. } => {
+                        Error::credits_exhausted(*retry_at, Holder::Owner)
+                    }
+                    _ => e,
+                },
+            )?),
             other => other.map(|b| b.at(now)),
         };
         if charge.consume {
             match limits::consume(&set, &activity.usage, &charge.charge(), now) {
                 (Outcome::Limited { quota, retry_at }, _) => {
-                    return Err(Error::RateLimited {
-                        quota: Quota {
-                            holder: Holder::Owner,
-                            ..quota
-                        },
-                        retry_at,
-                        quotas: owned(limits::quotas(&set, &activity.usage, now)),
-                    })
+                    let quota = Quota {
+                        holder: Holder::Owner,
+                        ..quota
+                    };
+                    let quotas = owned(limits::quotas(&set, &activity.usage, now));
+                    return Err(Error::rate_limited(quota, retry_at, quotas));
                 }
                 (Outcome::Admitted(quota), usage) => {
                     activity.usage = usage;
@@ -340,7 +337,7 @@ impl OwnerState {
     ) -> (Result<OwnerReply, Error>, OwnerWrites) {
         let none = OwnerWrites::default();
         match action {
-            OwnerAction::Get => (self.view(now).ok_or(Error::NotFound), none),
+            OwnerAction::Get => (self.view(now).ok_or(Error::NOT_FOUND), none),
             OwnerAction::Put { body } => {
                 let limits: OwnerLimits = match body::parse(body.as_bytes()) {
                     Ok(limits) => limits,
@@ -362,11 +359,11 @@ impl OwnerState {
                     activity: true,
                     cleared: false,
                 };
-                (self.view(now).ok_or(Error::Internal), writes)
+                (self.view(now).ok_or(Error::INTERNAL), writes)
             }
             OwnerAction::Delete => {
                 if self.owner.is_none() {
-                    return (Err(Error::NotFound), none);
+                    return (Err(Error::NOT_FOUND), none);
                 }
                 *self = OwnerState::default();
                 let writes = OwnerWrites {

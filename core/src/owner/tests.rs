@@ -1,6 +1,7 @@
 //! The owner's state machine, and the two-object decision (key's object,
 //! then owner's) driven with a fixed clock, lost messages included.
 
+use crate::error::ErrorKind;
 use proptest::prelude::*;
 
 use super::*;
@@ -45,8 +46,8 @@ fn spend(cost: u32) -> OwnerCommand {
 }
 
 fn field(reply: Result<OwnerReply, Error>) -> String {
-    match reply {
-        Err(Error::Invalid { field, .. }) => field,
+    match reply.map_err(Error::into_detail) {
+        Err(Detail::Field { field, .. }) => field,
         other => panic!("expected 422, got {other:?}"),
     }
 }
@@ -59,11 +60,11 @@ fn an_owner_without_limits_is_unbound_and_counts_nothing() {
     assert_eq!(writes, OwnerWrites::default());
     assert_eq!(
         state.apply(admin(OwnerAction::Get), NOW).0,
-        Err(Error::NotFound)
+        Err(Error::NOT_FOUND)
     );
     assert_eq!(
         state.apply(admin(OwnerAction::Delete), NOW).0,
-        Err(Error::NotFound)
+        Err(Error::NOT_FOUND)
     );
 }
 
@@ -122,8 +123,8 @@ fn the_owner_limit_binds_across_charges_and_a_refusal_counts_nothing() {
     }
     let before = state.clone();
     let (reply, writes) = state.apply(spend(1), NOW);
-    match reply {
-        Err(Error::RateLimited { quota, quotas, .. }) => {
+    match reply.map_err(Error::into_detail) {
+        Err(Detail::RateLimit { quota, quotas, .. }) => {
             assert_eq!(quota.label(), "owner.minute");
             assert_eq!(quotas.len(), 2);
         }
@@ -146,13 +147,7 @@ fn owner_credits_run_out_as_the_owners() {
         Ok(OwnerReply::Charged { quotas, credits: Some(c), .. }) if quotas.is_empty() && c.remaining == 0
     ));
     let (reply, _) = state.apply(spend(1), NOW);
-    assert_eq!(
-        reply,
-        Err(Error::CreditsExhausted {
-            retry_at: None,
-            holder: Holder::Owner
-        })
-    );
+    assert_eq!(reply, Err(Error::credits_exhausted(None, Holder::Owner)));
     assert_eq!(
         reply.unwrap_err().message(),
         "This API key's owner has no credits left."
@@ -237,7 +232,7 @@ fn only_the_admin_token_changes_owner_limits() {
         ] {
             let (reply, _) = state.apply(as_key(owner, action), NOW);
             assert!(
-                matches!(reply, Err(Error::InsufficientPermissions { .. })),
+                matches!(reply, Err(ref e) if e.kind() == ErrorKind::InsufficientPermissions),
                 "{reply:?}"
             );
             assert_eq!(state, before);
@@ -250,7 +245,7 @@ fn only_the_admin_token_changes_owner_limits() {
         .is_ok());
     assert!(matches!(
         state.apply(as_key(Some("globex"), OwnerAction::Get), NOW).0,
-        Err(Error::InsufficientPermissions { .. })
+        Err(e) if e.kind() == ErrorKind::InsufficientPermissions
     ));
 }
 
@@ -329,13 +324,13 @@ fn settle(
         charge: access.owner_charge(&granted),
     };
     let answer = match delivery {
-        Delivery::Lost => Err(Error::Unavailable),
+        Delivery::Lost => Err(Error::UNAVAILABLE),
         Delivery::Answered => owner.apply(charge, now).0,
         Delivery::AnswerLost => {
             if let Ok(OwnerReply::Charged { lent, .. }) = owner.apply(charge, now).0 {
                 tally.lost += cost + lent;
             }
-            Err(Error::Unavailable)
+            Err(Error::UNAVAILABLE)
         }
     };
     let key = &mut keys[k];

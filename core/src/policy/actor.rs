@@ -191,17 +191,17 @@ impl OutOfReach {
             OutOfReach::Admin => Some("admin".to_owned()),
             _ => None,
         };
-        Error::InsufficientPermissions { required, message }
+        Error::insufficient_permissions(required, message)
     }
 
     /// The 403 for an existing key outside the actor's reach. It does not
     /// say which condition failed, so a weak key cannot probe a stronger
     /// key's grants one refusal at a time.
     pub fn on_target(self) -> Error {
-        Error::InsufficientPermissions {
-            required: None,
-            message: "This key is outside what the acting key may manage.".to_owned(),
-        }
+        Error::insufficient_permissions(
+            None,
+            "This key is outside what the acting key may manage.".to_owned(),
+        )
     }
 }
 
@@ -413,14 +413,14 @@ impl Actor {
             }
         };
         if !allowed {
-            return Err(Error::InsufficientPermissions {
-                required: None,
-                message: if write {
+            return Err(Error::insufficient_permissions(
+                None,
+                if write {
                     "Only the admin token can change an owner's limits.".to_owned()
                 } else {
                     "This owner is outside what the acting key may manage.".to_owned()
                 },
-            });
+            ));
         }
         Ok(OwnerPermit { owner })
     }
@@ -430,10 +430,10 @@ impl Actor {
     pub fn deployment_permit(&self) -> Result<DeploymentPermit, Error> {
         match self {
             Actor::AdminToken => Ok(DeploymentPermit(())),
-            Actor::Key { .. } => Err(Error::InsufficientPermissions {
-                required: None,
-                message: "Only the admin token can do this: it concerns every key.".to_owned(),
-            }),
+            Actor::Key { .. } => Err(Error::insufficient_permissions(
+                None,
+                "Only the admin token can do this: it concerns every key.".to_owned(),
+            )),
         }
     }
 
@@ -504,6 +504,7 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use crate::limits::RateLimits;
     use proptest::prelude::*;
     use std::num::NonZeroU32;
@@ -793,7 +794,7 @@ mod tests {
         assert_eq!(a.allows_new(&r, credits(100)), Ok(()));
         assert!(matches!(
             a.allows_new(&r, credits(101)),
-            Err(Error::InsufficientPermissions { .. })
+            Err(e) if e.kind() == ErrorKind::InsufficientPermissions
         ));
     }
 
@@ -810,7 +811,7 @@ mod tests {
         // Set explicitly, it must fit.
         assert!(matches!(
             issue_as(&a, &format!(r#"{{{base},"window":"fixed"}}"#)),
-            Err(Error::InsufficientPermissions { .. })
+            Err(e) if e.kind() == ErrorKind::InsufficientPermissions
         ));
     }
 }

@@ -20,10 +20,10 @@ pub fn check_forwardable(method: &str, has_body: bool) -> Result<(), Error> {
         .iter()
         .any(|m| m.eq_ignore_ascii_case(method))
     {
-        return Err(Error::MethodNotSupported);
+        return Err(Error::METHOD_NOT_SUPPORTED);
     }
     if has_body && matches!(method, "GET" | "HEAD") {
-        return Err(Error::BodyNotAllowed);
+        return Err(Error::BODY_NOT_ALLOWED);
     }
     Ok(())
 }
@@ -49,15 +49,18 @@ mod tests {
         assert_eq!(check_forwardable("MOVE", true), Ok(()));
         assert_eq!(check_forwardable("POST", true), Ok(()));
         assert_eq!(check_forwardable("GET", false), Ok(()));
-        assert_eq!(check_forwardable("GET", true), Err(Error::BodyNotAllowed));
-        assert_eq!(check_forwardable("HEAD", true), Err(Error::BodyNotAllowed));
+        assert_eq!(check_forwardable("GET", true), Err(Error::BODY_NOT_ALLOWED));
+        assert_eq!(
+            check_forwardable("HEAD", true),
+            Err(Error::BODY_NOT_ALLOWED)
+        );
         assert_eq!(
             check_forwardable("trace", false),
-            Err(Error::MethodNotSupported)
+            Err(Error::METHOD_NOT_SUPPORTED)
         );
         assert_eq!(
             check_forwardable("CONNECT", false),
-            Err(Error::MethodNotSupported)
+            Err(Error::METHOD_NOT_SUPPORTED)
         );
     }
 }

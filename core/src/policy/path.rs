@@ -18,9 +18,7 @@ use crate::error::Error;
 
 /// Why a path is refused: the message of the 400.
 fn refuse(why: &str) -> Error {
-    Error::InvalidPath {
-        message: format!("The request path is ambiguous: {why}."),
-    }
+    Error::invalid_path(format!("The request path is ambiguous: {why}."))
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -98,6 +96,7 @@ pub fn canonical(raw: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use proptest::prelude::*;
 
     #[test]
@@ -138,7 +137,7 @@ mod tests {
             "/v1/é",
         ] {
             assert!(
-                matches!(canonical(raw), Err(Error::InvalidPath { .. })),
+                matches!(canonical(raw), Err(e) if e.kind() == ErrorKind::InvalidPath),
                 "{raw}: {:?}",
                 canonical(raw)
             );

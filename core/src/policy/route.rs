@@ -297,7 +297,7 @@ impl RouteTable {
         if self.allow_unmatched {
             Ok(Requirement::OPEN)
         } else {
-            Err(Error::RouteNotAllowed)
+            Err(Error::ROUTE_NOT_ALLOWED)
         }
     }
 }
@@ -366,23 +366,22 @@ fn fill(template: &[TemplatePart], captures: &[(&str, &str)]) -> Result<Permissi
                     .map(|(_, v)| *v)
                     .unwrap_or_default();
                 if value == "*" || !valid_segment(value) {
-                    return Err(Error::InsufficientPermissions {
-                        required: None,
-                        message: format!(
-                            "The path segment for {{{name}}} is not a valid resource name."
-                        ),
-                    });
+                    return Err(Error::insufficient_permissions(
+                        None,
+                        format!("The path segment for {{{name}}} is not a valid resource name."),
+                    ));
                 }
                 text.push_str(value);
             }
         }
     }
-    Permission::parse(&text).map_err(|_| Error::Internal)
+    Permission::parse(&text).map_err(|_| Error::INTERNAL)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use proptest::prelude::*;
 
     const REST: &str = include_str!("../../../examples/routes-rest.json");
@@ -412,10 +411,13 @@ mod tests {
         );
         assert_eq!(need(&t, "GET", "/health"), None);
         assert_eq!(t.resolve("POST", "/v1/scans").unwrap().cost.get(), 5);
-        assert_eq!(t.resolve("GET", "/v2/unknown"), Err(Error::RouteNotAllowed));
+        assert_eq!(
+            t.resolve("GET", "/v2/unknown"),
+            Err(Error::ROUTE_NOT_ALLOWED)
+        );
         assert_eq!(
             t.resolve("PATCH", "/v1/orders"),
-            Err(Error::RouteNotAllowed)
+            Err(Error::ROUTE_NOT_ALLOWED)
         );
     }
 
@@ -444,7 +446,7 @@ mod tests {
             assert!(
                 matches!(
                     t.resolve("GET", path),
-                    Err(Error::InsufficientPermissions { .. })
+                    Err(e) if e.kind() == ErrorKind::InsufficientPermissions
                 ),
                 "{path}"
             );

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::KeyAlert;
-use crate::error::Error;
+use crate::error::{Detail, Error};
 use crate::limits::credits::Credits;
 use crate::limits::{PolicyName, Quota};
 use crate::time::Timestamp;
@@ -67,9 +67,9 @@ fn crossed(
 impl Alerts {
     /// The alert a refusal with `error` at `now` raises, if any.
     pub fn refused(&mut self, error: &Error, now: Timestamp) -> Option<KeyAlert> {
-        let Error::RateLimited {
+        let Detail::RateLimit {
             quota, retry_at, ..
-        } = error
+        } = error.detail()
         else {
             return None;
         };
@@ -211,17 +211,19 @@ mod tests {
 
     #[test]
     fn a_rate_limit_alerts_on_its_first_refusal_per_window() {
-        let limited = |retry_at: u64| Error::RateLimited {
-            quota: Quota {
-                limit: 5,
-                remaining: 0,
-                reset: Timestamp::from_secs(retry_at),
-                policy: PolicyName::MINUTE,
-                window_seconds: 60,
-                holder: Holder::Key,
-            },
-            retry_at: Timestamp::from_secs(retry_at),
-            quotas: vec![],
+        let limited = |retry_at: u64| {
+            Error::rate_limited(
+                Quota {
+                    limit: 5,
+                    remaining: 0,
+                    reset: Timestamp::from_secs(retry_at),
+                    policy: PolicyName::MINUTE,
+                    window_seconds: 60,
+                    holder: Holder::Key,
+                },
+                Timestamp::from_secs(retry_at),
+                vec![],
+            )
         };
         let mut alerts = Alerts::default();
         let first = alerts.refused(&limited(60), Timestamp::from_secs(10));
@@ -233,7 +235,7 @@ mod tests {
             .refused(&limited(120), Timestamp::from_secs(61))
             .is_some());
         assert_eq!(
-            alerts.refused(&Error::KeyRevoked, Timestamp::from_secs(62)),
+            alerts.refused(&Error::KEY_REVOKED, Timestamp::from_secs(62)),
             None
         );
     }

@@ -235,11 +235,12 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Detail;
 
     fn field_of(url: &str) -> Option<String> {
         match check_url(url) {
             Ok(()) => None,
-            Err(Error::Invalid { field, .. }) => Some(field),
+            Err(e) if e.field().is_some() => e.field().map(str::to_owned),
             Err(other) => panic!("{other:?}"),
         }
     }
@@ -313,8 +314,11 @@ mod tests {
                 "events[0]",
             ),
         ] {
-            match new(json).into_webhook(id.clone(), now) {
-                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{json}"),
+            match new(json)
+                .into_webhook(id.clone(), now)
+                .map_err(Error::into_detail)
+            {
+                Err(Detail::Field { field: f, .. }) => assert_eq!(f, field, "{json}"),
                 other => panic!("{json}: {other:?}"),
             }
         }

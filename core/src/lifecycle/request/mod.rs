@@ -335,7 +335,7 @@ impl NewKey {
             None => (ctx.default_limits, WindowKind::Fixed, Vec::new()),
         };
         let key =
-            ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::Internal)?;
+            ApiKey::generate(key_type, self.environment.clone()).map_err(|_| Error::INTERNAL)?;
         let given = self.rate_limits.unwrap_or_default();
         let inherited = Given {
             rate_limits: given,
@@ -344,7 +344,7 @@ impl NewKey {
             limits: self.limits.is_some(),
         };
         let mut record = KeyRecord {
-            id: KeyId::generate().map_err(|_| Error::Internal)?,
+            id: KeyId::generate().map_err(|_| Error::INTERNAL)?,
             name: self.name.trim().to_owned(),
             description: self.description,
             environment: self.environment,

@@ -1,6 +1,7 @@
 //! Issuing and editing keys: defaults, validation, type rules, tiers, nulls, bounds.
 
 use super::*;
+use crate::error::{Detail, ErrorKind};
 use crate::hash::KeyHash;
 use crate::lifecycle::record::Status;
 
@@ -58,8 +59,8 @@ fn partial_limits_fill_from_defaults() {
 fn null_is_refused_where_the_document_does_not_allow_it() {
     use crate::admin::parse_body;
     fn field<T: serde::de::DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
-        match parse_body::<T>(json.as_bytes()) {
-            Err(Error::Invalid { field, .. }) => field,
+        match parse_body::<T>(json.as_bytes()).map_err(Error::into_detail) {
+            Err(Detail::Field { field, .. }) => field,
             other => panic!("{json}: {other:?}"),
         }
     }
@@ -113,8 +114,8 @@ fn integers_are_read_as_json_schema_reads_them() {
         NonZeroU32::new(2980)
     );
     for bad in ["2980.5", "0", "0.0", "-1", "4294967296", "null", "\"7\""] {
-        match limits(&format!(r#"{{"per_minute":{bad}}}"#)) {
-            Err(Error::Invalid { field, .. }) => assert_eq!(field, "per_minute", "{bad}"),
+        match limits(&format!(r#"{{"per_minute":{bad}}}"#)).map_err(Error::into_detail) {
+            Err(Detail::Field { field, .. }) => assert_eq!(field, "per_minute", "{bad}"),
             other => panic!("{bad}: {other:?}"),
         }
     }
@@ -132,8 +133,8 @@ fn rotation_grace_is_bounded() {
         r(MAX_ROTATION_GRACE_SECS).grace_secs(),
         Ok(MAX_ROTATION_GRACE_SECS)
     );
-    match r(300_000_000_000).grace_secs() {
-        Err(Error::Invalid { field, .. }) => assert_eq!(field, "expire_previous_in_seconds"),
+    match r(300_000_000_000).grace_secs().map_err(Error::into_detail) {
+        Err(Detail::Field { field, .. }) => assert_eq!(field, "expire_previous_in_seconds"),
         other => panic!("{other:?}"),
     }
 }
@@ -201,15 +202,15 @@ fn invalid_requests_name_the_field() {
         ),
     ];
     for (json, field) in cases {
-        match new_key(json).issue(&ctx(&envs)) {
-            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{json}"),
+        match new_key(json).issue(&ctx(&envs)).map_err(Error::into_detail) {
+            Err(Detail::Field { field: f, .. }) => assert_eq!(f, field, "{json}"),
             other => panic!("{json}: expected invalid {field}, got {other:?}"),
         }
     }
     let long = format!(r#"{{"name":"{}","environment":"live"}}"#, "x".repeat(201));
     assert!(matches!(
         new_key(&long).issue(&ctx(&envs)),
-        Err(Error::Invalid { .. })
+        Err(e) if e.kind() == ErrorKind::Invalid
     ));
 }
 
@@ -271,7 +272,7 @@ fn admin_keys_grant_only_subsets_and_never_admin() {
         assert!(
             matches!(
                 issue_as(json, &actor),
-                Err(Error::InsufficientPermissions { .. })
+                Err(e) if e.kind() == ErrorKind::InsufficientPermissions
             ),
             "{json}"
         );
@@ -322,8 +323,8 @@ fn patches_merge_and_clear() {
 
 #[test]
 fn type_rules_apply_on_create() {
-    let f = |json: &str| match issue_as(json, &Actor::AdminToken) {
-        Err(Error::Invalid { field, .. }) => field,
+    let f = |json: &str| match issue_as(json, &Actor::AdminToken).map_err(Error::into_detail) {
+        Err(Detail::Field { field, .. }) => field,
         other => panic!("{json}: {other:?}"),
     };
     assert_eq!(
@@ -351,7 +352,7 @@ fn tiers_set_limits_unless_overridden() {
     assert_eq!(r2.rate_limits.per_minute.get(), 7);
     assert_eq!(r2.rate_limits.per_day.get(), 1_000_000);
     let bad = new_key(r#"{"name":"a","environment":"live","tier":"gold"}"#).issue(&ctx(&envs));
-    assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "tier"));
+    assert!(matches!(bad, Err(e) if e.field() == Some("tier")));
     let to_enterprise: KeyPatch = serde_json::from_str(r#"{"tier":"enterprise"}"#).unwrap();
     let now = Timestamp::from_secs(1_800_000_000);
     let r3 = to_enterprise
@@ -364,8 +365,8 @@ fn tiers_set_limits_unless_overridden() {
 #[test]
 fn owner_and_metadata_are_validated() {
     let envs = envs();
-    let f = |json: &str| match new_key(json).issue(&ctx(&envs)) {
-        Err(Error::Invalid { field, .. }) => field,
+    let f = |json: &str| match new_key(json).issue(&ctx(&envs)).map_err(Error::into_detail) {
+        Err(Detail::Field { field, .. }) => field,
         other => panic!("{json}: {other:?}"),
     };
     assert_eq!(
@@ -417,8 +418,9 @@ fn rotation_overlaps_then_retires_the_old_secret() {
 #[test]
 fn a_body_error_names_the_field_it_is_about() {
     use crate::admin::parse_body;
-    let field = |json: &str| match parse_body::<NewKey>(json.as_bytes()) {
-        Err(Error::Invalid { field, .. }) => field,
+    let field = |json: &str| match parse_body::<NewKey>(json.as_bytes()).map_err(Error::into_detail)
+    {
+        Err(Detail::Field { field, .. }) => field,
         other => panic!("{json}: {other:?}"),
     };
     assert_eq!(field(r#"{"name":"ci"}"#), "environment", "the missing one");
@@ -445,9 +447,7 @@ fn credit_requests_and_idempotency_keys_are_checked() {
         amount,
     };
     assert!(body(MAX_CREDITS).validate().is_ok());
-    assert!(
-        matches!(body(MAX_CREDITS + 1).validate(), Err(Error::Invalid { field, .. }) if field == "amount")
-    );
+    assert!(matches!(body(MAX_CREDITS + 1).validate(), Err(e) if e.field() == Some("amount")));
     assert_eq!(idempotency_key(None), Ok(None));
     assert_eq!(
         idempotency_key(Some("order 1".into())),
@@ -462,8 +462,8 @@ fn credit_requests_and_idempotency_keys_are_checked() {
 fn a_missing_field_is_named_in_the_first_element_that_lacks_it() {
     let body = br#"{"name":"k","environment":"live","limits":[
         {"name":"a","limit":1},{"limit":2,"window_seconds":5}]}"#;
-    match crate::admin::parse_body::<NewKey>(body) {
-        Err(Error::Invalid { field, .. }) => assert_eq!(field, "limits[0].window_seconds"),
+    match crate::admin::parse_body::<NewKey>(body).map_err(Error::into_detail) {
+        Err(Detail::Field { field, .. }) => assert_eq!(field, "limits[0].window_seconds"),
         other => panic!("{other:?}"),
     }
 }

@@ -1,6 +1,7 @@
 //! Scope and grant matching, type rules and the no-escalation rule, with property tests.
 
 use super::*;
+use crate::error::Detail;
 use proptest::prelude::*;
 
 fn scope(s: &str) -> Scope {
@@ -82,8 +83,8 @@ fn parse_permissions() {
 
 #[test]
 fn type_rules_name_the_entry() {
-    let field = |g: &Grants, t| match g.validate_for(t) {
-        Err(Error::Invalid { field, .. }) => field,
+    let field = |g: &Grants, t| match g.validate_for(t).map_err(Error::into_detail) {
+        Err(Detail::Field { field, .. }) => field,
         other => panic!("{other:?}"),
     };
     assert_eq!(field(&Grants::default(), KeyType::Restricted), "scopes");
@@ -124,8 +125,11 @@ fn type_rules_name_the_entry() {
 
 #[test]
 fn restricted_keys_cannot_hold_full_access_in_all_but_name() {
-    let field = |json: &str| match grants(json).validate_for(KeyType::Restricted) {
-        Err(Error::Invalid { field, .. }) => field,
+    let field = |json: &str| match grants(json)
+        .validate_for(KeyType::Restricted)
+        .map_err(Error::into_detail)
+    {
+        Err(Detail::Field { field, .. }) => field,
         other => panic!("{json}: {other:?}"),
     };
     assert_eq!(field(r#"{"scopes":["a:read","*:*"]}"#), "scopes[1]");
