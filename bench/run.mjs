@@ -42,8 +42,8 @@ const started = async (options) => {
  * through bench/keygate-wrapper.mjs, and return `objectCalls()`, the number
  * of key-object calls so far.
  */
-async function keygate({ bindings = {}, wrapped = false } = {}) {
-  const { mf, url } = await started(keygateOptions({ origin: ORIGIN, token: TOKEN, bindings, wrapped }));
+async function keygate({ bindings = {}, wrapped = false, root } = {}) {
+  const { mf, url } = await started(keygateOptions({ origin: ORIGIN, token: TOKEN, bindings, wrapped, root }));
   const objectCalls = wrapped ? async () => (await (await fetch(url + "/__bench/object-calls")).json()).calls : undefined;
   return { mf, url, objectCalls };
 }
@@ -152,6 +152,20 @@ async function interleaved(targets) {
 }
 
 /**
+ * BENCH_BASELINE=<checkout>: the hot-key rows also run that checkout's
+ * built Worker (its build/ and bench/keygate-wrapper.mjs, e.g. a `git
+ * worktree` of the previous commit after `make build`), leased, in the
+ * same interleaved rounds: a same-run A/B of a change.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
+
+async function baselineTarget(label, start) {
+  const kg = await start(keygate({ wrapped: true, root: BASELINE }));
+  const key = await issue(kg.url);
+  return { name: `${label}: keygate (leased), baseline ${BASELINE}`, opts: { url: kg.url + "/v1/orders", headers: { authorization: `Bearer ${key.key}` } }, objectCalls: kg.objectCalls };
+}
+
+/**
  * One hot key (issue()'s high limits), CONNECTIONS connections, against
  * keygate leased (no ADMISSION var), keygate exact, the JS floor and the
  * bare proxy `bw`; without `delay`, also the Rust floor (a wasm Worker that
@@ -187,6 +201,7 @@ async function hotKey(label, bw, delay = 0) {
         : [
             { name: `${label}: Rust floor (wasm Worker that only forwards)`, opts: { url: (await start(wasmFloor())).url + "/v1/orders" } },
             { name: `${label}: JS proxy with keygate's header work, no key check`, opts: { url: (await start(edits())).url + "/v1/orders" } },
+            ...(BASELINE ? [await baselineTarget(label, start)] : []),
           ]),
     ]);
     // The exact path calls the object for every admitted request; if the
@@ -238,9 +253,11 @@ async function main() {
     if (QUICK_HOT) {
       const bw = await bare();
       started.push(bw);
-      const [leased, exact, fl, b, rust, work] = await hotKey("hot key", bw);
-      console.log([leased, exact, fl, b, rust, work].map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
+      const rows = await hotKey("hot key", bw);
+      const [leased, exact, fl, b, rust, work, baseline] = rows;
+      console.log(rows.map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
       console.log(`leased ÷ bare: rps ${(leased.rps / b.rps).toFixed(2)}, p50 +${leased.p50 - b.p50} ms; leased ÷ floor: ${(leased.rps / fl.rps).toFixed(2)}; Rust floor ÷ bare: ${(rust.rps / b.rps).toFixed(2)}; leased ÷ Rust floor: ${(leased.rps / rust.rps).toFixed(2)}; JS header work ÷ bare: ${(work.rps / b.rps).toFixed(2)}`);
+      if (baseline) console.log(`leased ÷ baseline leased: rps ${(leased.rps / baseline.rps).toFixed(2)}, p50 ${leased.p50 - baseline.p50 >= 0 ? "+" : ""}${leased.p50 - baseline.p50} ms`);
       return;
     }
     const t0 = performance.now();

@@ -10,15 +10,19 @@ const modulesRules = [
   { type: "CompiledWasm", include: ["**/*.wasm"] },
 ];
 
-/** keygate with its origin, admin token and extra `bindings`; `wrapped`: through bench/keygate-wrapper.mjs. */
-export function keygateOptions({ origin, token, bindings = {}, wrapped = false }) {
+/**
+ * keygate with its origin, admin token and extra `bindings`; `wrapped`:
+ * through bench/keygate-wrapper.mjs; `root`: the checkout whose build/ to
+ * run (another worktree, for a same-run A/B; see BENCH_BASELINE).
+ */
+export function keygateOptions({ origin, token, bindings = {}, wrapped = false, root = "." }) {
   return {
     // Named: the static-assets router dispatches to the Worker by name.
     name: "keygate",
     modules: true,
-    // The wrapper imports ../build/index.js, so its modules root is the repo.
-    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
-    modulesRoot: wrapped ? "." : "build",
+    // The wrapper imports ../build/index.js, so its modules root is the checkout.
+    scriptPath: wrapped ? `${root}/bench/keygate-wrapper.mjs` : `${root}/build/index.js`,
+    modulesRoot: wrapped ? root : `${root}/build`,
     modulesRules,
     compatibilityDate: COMPAT,
     // BENCH_LOGS=off: measure without request log lines (LOGS=off).

@@ -1,9 +1,10 @@
 // Keys end to end on the real built Worker: issue → proxy →
-// headers count down → 429 → revoke → 401, bad keys, concurrency, restart.
+// headers count down → 429 → revoke → 401, bad keys, whoami, origin down,
+// restart.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker, stateDir,
+  admin, awayFromMinuteEdge, bearer, errorOf, issue, startOrigin, startWorker, stateDir,
 } from "./harness.mjs";
 
 let origin;
@@ -187,19 +188,6 @@ test("a test key against a deployment that serves only live names the mismatch",
   assert.match(err.message, /live/);
 });
 
-test("50 concurrent requests against a limit of 10 admit exactly 10", async () => {
-  const data = await issue(worker, { rate_limits: { per_minute: 10 } });
-  await awayFromMinuteEdge(3_000);
-  const results = await Promise.all(
-    Array.from({ length: 50 }, () => worker.fetch("/burst", { headers: bearer(data.key) }).then(async (r) => {
-      await r.arrayBuffer();
-      return r.status;
-    })),
-  );
-  assert.equal(results.filter((s) => s === 200).length, 10);
-  assert.equal(results.filter((s) => s === 429).length, 40);
-});
-
 test("whoami describes the key without consuming quota", async () => {
   const data = await issue(worker, { name: "who", rate_limits: { per_minute: 7 } });
   await awayFromMinuteEdge(3_000);
@@ -219,86 +207,6 @@ test("whoami describes the key without consuming quota", async () => {
   }
   const bad = await worker.fetch("/_keygate/v1/whoami", { headers: bearer("sk_live_nope") });
   assert.equal(bad.status, 401);
-});
-
-test("admin routes reject a missing or wrong token", async () => {
-  for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${ADMIN_TOKEN}` }]) {
-    const res = await worker.fetch("/_keygate/v1/keys", {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: JSON.stringify({ name: "x", environment: "live" }),
-    });
-    assert.equal(res.status, 401);
-    assert.equal((await errorOf(res)).code, "unauthorized");
-  }
-  const kv = await worker.mf.getKVNamespace("KEYS");
-  const before = (await kv.list()).keys.length;
-  // An API key without `admin` is not an admin credential.
-  const data = await issue(worker);
-  const res = await worker.fetch("/_keygate/v1/keys", { method: "POST", headers: bearer(data.key), body: "{}" });
-  assert.equal(res.status, 403);
-  assert.equal((await errorOf(res)).code, "insufficient_permissions");
-  assert.equal((await kv.list()).keys.length, before + 1);
-});
-
-test("admin input errors: 400, 422 naming the field, 413, 404, 405", async () => {
-  const kv = await worker.mf.getKVNamespace("KEYS");
-  const before = (await kv.list()).keys.length;
-  const post = (body) => worker.fetch("/_keygate/v1/keys", { method: "POST", headers: admin(), body });
-
-  const malformed = await post("{not json");
-  assert.equal(malformed.status, 400);
-  assert.equal((await errorOf(malformed)).code, "invalid_json");
-
-  const cases = [
-    [{ environment: "live" }, "name"],
-    [{ name: "a", environment: "prod" }, "environment"],
-    [{ name: "a", environment: "live", extra: 1 }, "extra"],
-    [{ name: "a", environment: "live", type: "superuser" }, "type"],
-    [{ name: "a", environment: "live", rate_limits: { per_minute: 0 } }, "rate_limits.per_minute"],
-    [{ name: "a", environment: "live", rate_limits: { per_minute: "ten" } }, "rate_limits.per_minute"],
-    [{ name: "a", environment: "live", expires_at: "2001-01-01T00:00:00Z" }, "expires_at"],
-    [{ name: "a", environment: "live", expires_at: "next tuesday" }, "expires_at"],
-    [{ name: "", environment: "live" }, "name"],
-  ];
-  for (const [body, field] of cases) {
-    const res = await post(JSON.stringify(body));
-    assert.equal(res.status, 422, JSON.stringify(body));
-    const err = await errorOf(res);
-    assert.equal(err.code, "invalid_request");
-    assert.equal(err.field, field, JSON.stringify(err));
-  }
-
-  const big = await post(JSON.stringify({ name: "a", environment: "live", description: "x".repeat(20000) }));
-  assert.equal(big.status, 413);
-  assert.equal((await errorOf(big)).code, "payload_too_large");
-
-  assert.equal((await kv.list()).keys.length, before, "a rejected create stored something");
-
-  const missing = await worker.fetch("/_keygate/v1/keys/key_0000000000000000", { headers: admin() });
-  assert.equal(missing.status, 404);
-  assert.equal((await errorOf(missing)).code, "not_found");
-  const missingRevoke = await worker.fetch("/_keygate/v1/keys/key_0000000000000000", { method: "DELETE", headers: admin() });
-  assert.equal(missingRevoke.status, 404);
-  const wrongMethod = await worker.fetch("/_keygate/v1/keys", { method: "PUT", headers: admin() });
-  assert.equal(wrongMethod.status, 405);
-  const nowhere = await worker.fetch("/_keygate/v9/nothing", { headers: admin() });
-  assert.equal(nowhere.status, 404);
-});
-
-test("without ADMIN_TOKEN the admin API is closed (503), not open", async () => {
-  const closed = await startWorker({ vars: { ADMIN_TOKEN: undefined, ORIGIN_LIVE: origin.url } });
-  try {
-    const res = await closed.fetch("/_keygate/v1/keys", {
-      method: "POST",
-      headers: { authorization: "Bearer ", "content-type": "application/json" },
-      body: JSON.stringify({ name: "x", environment: "live" }),
-    });
-    assert.equal(res.status, 503);
-    assert.equal((await errorOf(res)).code, "admin_disabled");
-  } finally {
-    await closed.dispose();
-  }
 });
 
 test("origin down: 502, and the admitted request was counted", async () => {

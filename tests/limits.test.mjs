@@ -2,11 +2,12 @@
 // or nothing, under concurrency), rolling windows (no burst across a
 // boundary), the IETF RateLimit / RateLimit-Policy headers (parsed with a
 // Structured Fields parser, not a regex), the limits in whoami and verify,
-// bad input, and that a key with such limits is never leased.
+// bad input, that a key with such limits is never leased, and that
+// concurrent requests never admit more than a limit.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { parseItem, parseList } from "structured-headers";
-import { admin, bearer, errorOf, issue, objectCalls, startOrigin, startWorker } from "./harness.mjs";
+import { admin, awayFromMinuteEdge, bearer, errorOf, issue, objectCalls, startOrigin, startWorker } from "./harness.mjs";
 
 const HIGH = { per_minute: 100_000, per_day: 1_000_000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -327,4 +328,17 @@ test("routes in ROUTES draw on the named limits they list, at their own costs", 
   } finally {
     await routed.dispose();
   }
+});
+
+test("50 concurrent requests against a limit of 10 admit exactly 10", async () => {
+  const data = await issue(worker, { rate_limits: { per_minute: 10 } });
+  await awayFromMinuteEdge(3_000);
+  const results = await Promise.all(
+    Array.from({ length: 50 }, () => worker.fetch("/burst", { headers: bearer(data.key) }).then(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    })),
+  );
+  assert.equal(results.filter((s) => s === 200).length, 10);
+  assert.equal(results.filter((s) => s === 429).length, 40);
 });

@@ -111,22 +111,12 @@ impl Api {
         record.refused(edge.env, edge.ctx, &refusal.error, by, edits)
     }
 
-    /// Hands `req`, which `grant` admitted (`object_called`: whether the
-    /// key's object decided), to `forward.js` with the record's line; the
-    /// answer is the runtime's promise, unless a streamed body must be
-    /// counted as it goes (see [`proxy::Sending::settled`]).
-    fn forward(
-        self,
-        req: web_sys::Request,
-        grant: Grant,
-        record: RequestRecord,
-        edge: Edge<'_>,
-        object_called: bool,
-    ) -> Answer {
-        let url = self.url();
-        let to = self.to(&url, &grant, edge.config);
-        if !proxy::needs_cap(&req, &to) {
-            return match self.send(&req, &to, &grant, record, edge, object_called) {
+    /// Hands the `admitted` request to `forward.js` with its record's
+    /// line; the answer is the runtime's promise, unless a streamed body
+    /// must be counted as it goes (see [`proxy::Sending::settled`]).
+    fn forward(self, admitted: Admitted, edge: Edge<'_>) -> Answer {
+        if !proxy::needs_cap(&admitted.req, self.target.content_length.is_some()) {
+            return match self.send(admitted, edge) {
                 Ok((handed, sending)) => handed.promised(sending.promise),
                 Err(refused) => refused.now(),
             };
@@ -138,23 +128,13 @@ impl Api {
                 ctx: &Context::new(self.runtime.ctx.clone().unchecked_into()),
                 config: &config,
             };
-            self.forwarded(req, grant, record, edge, object_called)
-                .await
+            self.forwarded(admitted, edge).await
         })
     }
 
     /// [`Api::forward`], waiting for the answer.
-    async fn forwarded(
-        self,
-        req: web_sys::Request,
-        grant: Grant,
-        record: RequestRecord,
-        edge: Edge<'_>,
-        object_called: bool,
-    ) -> Finished {
-        let url = self.url();
-        let to = self.to(&url, &grant, edge.config);
-        match self.send(&req, &to, &grant, record, edge, object_called) {
+    async fn forwarded(self, admitted: Admitted, edge: Edge<'_>) -> Finished {
+        match self.send(admitted, edge) {
             Ok((handed, sending)) => handed.answer(sending.settled().await),
             Err(refused) => refused,
         }
@@ -165,14 +145,18 @@ impl Api {
     /// key's refusal.
     fn send(
         &self,
-        req: &web_sys::Request,
-        to: &proxy::Forward<'_>,
-        grant: &Grant,
-        record: RequestRecord,
+        admitted: Admitted,
         edge: Edge<'_>,
-        object_called: bool,
     ) -> Result<(Handed, proxy::Sending), Finished> {
-        let prepared = match proxy::prepare(req, to, grant) {
+        let Admitted {
+            req,
+            grant,
+            record,
+            object_called,
+        } = admitted;
+        let url = self.url();
+        let to = self.to(&url, &grant, edge.config);
+        let prepared = match proxy::prepare(&req, &to, &grant) {
             Ok(prepared) => prepared,
             Err(error) => {
                 let by = RefusedBy::Key {
@@ -190,8 +174,17 @@ impl Api {
         };
         let key = (&grant.key_id, grant.owner_id.as_deref());
         let (log, handed) = record.admitted(key, self.cost, object_called, edge.config);
-        Ok((handed, proxy::send(req, to, grant, prepared, log)))
+        Ok((handed, proxy::send(&req, &to, &grant, prepared, log)))
     }
+}
+
+/// An admitted request whose record is still to be finished.
+struct Admitted {
+    req: web_sys::Request,
+    grant: Grant,
+    record: RequestRecord,
+    /// Whether the key's object decided (else this isolate's lease).
+    object_called: bool,
 }
 
 /// Handles an API request: authorize, count, forward, and finish its
@@ -229,7 +222,15 @@ pub fn enter(
         }
     };
     let ask = match judge_here(edge, &hash, &access, None) {
-        Judged::Local(Ok(grant)) => return api.forward(req, grant, record, edge, false),
+        Judged::Local(Ok(grant)) => {
+            let admitted = Admitted {
+                req,
+                grant,
+                record,
+                object_called: false,
+            };
+            return api.forward(admitted, edge);
+        }
         Judged::Local(Err(refusal)) => {
             let by = match with_leases(&config, |l| l.holder(&hash)) {
                 Some((id, owner)) => RefusedBy::Key {
@@ -254,8 +255,13 @@ pub fn enter(
         let held = with_leases(&config, |l| l.holder(&hash));
         let (refusal, by) = match verdict {
             Ok(Ok(grant)) => {
-                let called = trail.object_called.get();
-                return api.forwarded(req, grant, record, edge, called).await;
+                let admitted = Admitted {
+                    req,
+                    grant,
+                    record,
+                    object_called: trail.object_called.get(),
+                };
+                return api.forwarded(admitted, edge).await;
             }
             Ok(Err(refusal)) => {
                 let by = trail.refused_by(held, true);

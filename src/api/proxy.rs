@@ -200,8 +200,10 @@ impl Sending {
 /// Whether the body must be counted as it streams (a chunked body, cut
 /// at `MAX_BODY_BYTES`): then the answer waits on
 /// [`Sending::settled`], which turns a cut body into 413.
-pub fn needs_cap(req: &web_sys::Request, to: &Forward<'_>) -> bool {
-    req.body().is_some() && !to.declared_length
+/// (`declared_length`: whether the body's length was declared, and so
+/// checked up front).
+pub fn needs_cap(req: &web_sys::Request, declared_length: bool) -> bool {
+    req.body().is_some() && !declared_length
 }
 
 /// Everything that can fail before the origin fetch: the header edits
@@ -251,7 +253,7 @@ pub fn prepare(req: &web_sys::Request, to: &Forward<'_>, grant: &Grant) -> Resul
     // chunked body is counted as it streams and cut at the cap.
     let over_cap = Rc::new(Cell::new(false));
     let (body, signal) = match req.body() {
-        Some(body) if needs_cap(req, to) => {
+        Some(body) if needs_cap(req, to.declared_length) => {
             // Aborts the upstream request when the body crosses the cap, so
             // the origin sees a broken request, not a short complete one.
             let abort = web_sys::AbortController::new().map_err(|_| Error::INTERNAL)?;
