@@ -101,14 +101,18 @@ function written(line, logged, started, status, env) {
 export function forward(url, method, headers, body, signal, timeoutMs, planJson, line, logged, started, keyId, env, ctx) {
   // Every failure, thrown here or later, settles the promise: none may leave
   // it unsettled (the client would hang) or throw across into wasm.
-  return new Promise((resolve, fail) => {
+  return new Promise((resolve) => {
     let plan;
     // Written once: an origin that answers after the timeout is not logged again.
     let done = false;
     const finish = (status) => {
       if (done) return;
       done = true;
-      written(line, logged, started, status, env);
+      try {
+        written(line, logged, started, status, env);
+      } catch {
+        // A lost line loses one record, never the answer.
+      }
     };
     const reject = (error) => {
       try {
@@ -116,10 +120,12 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
         // A body cut at the cap (keygate aborted the upload) is answered 413 by Rust.
         finish(signal?.aborted ? 413 : answer.status);
         resolve(answer);
-      } catch (thrown) {
-        // The runtime answers a rejected promise with its own 500.
-        finish(500);
-        fail(thrown);
+      } catch {
+        // The failure handler could not answer: keygate's own 500, still
+        // JSON, so the promise resolves like every other answer (a body cut
+        // at the cap is answered 413 by Rust all the same).
+        finish(signal?.aborted ? 413 : 500);
+        resolve(internalError());
       }
     };
     const init = { method, redirect: "manual" };
@@ -165,6 +171,12 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
       },
     );
   });
+}
+
+/** keygate's `internal_error` answer, for when Rust's failure handler cannot build one. */
+function internalError() {
+  const body = JSON.stringify({ error: { code: "internal_error", message: "Internal error." } });
+  return new Response(body, { status: 500, headers: { "content-type": "application/json" } });
 }
 
 /** Whether `error` is forward's timeout. */
