@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { readFileSync } from "node:fs";
-import { admin, awayFromMinuteEdge, bearer, issue, startOrigin, startWorker } from "./harness.mjs";
+import { admin, awayFromMinuteEdge, bearer, chunkedUpload, issue, startOrigin, startWorker } from "./harness.mjs";
 
 const ROUTES = readFileSync("examples/routes-rest.json", "utf8");
 
@@ -215,26 +215,8 @@ test("a 50 MiB chunked upload is cut at MAX_BODY_BYTES with 413; the origin neve
   const w = await startWorker({ vars: { ORIGIN_LIVE: sink.url, MAX_BODY_BYTES: String(cap) } });
   try {
     const k = await issue(w);
-    const res = await new Promise((resolve, reject) => {
-      const req = http.request(new URL("/upload", w.url), { method: "POST", headers: { ...bearer(k.key), "transfer-encoding": "chunked" } }, (r) => {
-        let text = "";
-        r.on("data", (c) => (text += c));
-        r.on("end", () => resolve({ status: r.statusCode, text }));
-      });
-      // keygate may answer and close while we are still sending: that is the point.
-      req.on("error", () => {});
-      setTimeout(() => reject(new Error("no answer")), 60_000).unref();
-      const chunk = Buffer.alloc(64 * 1024, 97);
-      let sent = 0;
-      const pump = () => {
-        while (sent < 800) {
-          sent++;
-          if (!req.write(chunk)) return req.once("drain", pump);
-        }
-        req.end();
-      };
-      pump();
-    });
+    // 800 chunks of 64 KiB.
+    const res = await chunkedUpload(w, { headers: bearer(k.key), bytes: 50 * (1 << 20) });
     assert.equal(res.status, 413, res.text);
     assert.equal(JSON.parse(res.text).error.code, "payload_too_large");
     assert.ok(sink.stats.bytesReceived <= cap, `origin got ${sink.stats.bytesReceived} bytes`);

@@ -38,6 +38,34 @@ export async function startOrigin({ delayMs = 0, headers = {} } = {}) {
   return { url, requests, stats, close: () => new Promise((r) => server.close(r)) };
 }
 
+/**
+ * POSTs `bytes` of body with `Transfer-Encoding: chunked` to `path` on
+ * `worker`, 64 KiB at a time, through node's client (fetch would buffer
+ * it); resolves with the status and body text. keygate may answer and
+ * close while the body is still being sent: that is what it is for.
+ */
+export function chunkedUpload(worker, { path: at = "/upload", headers = {}, bytes }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(at, worker.url), { method: "POST", headers: { ...headers, "transfer-encoding": "chunked" } }, (r) => {
+      let text = "";
+      r.on("data", (c) => (text += c));
+      r.on("end", () => resolve({ status: r.statusCode, text }));
+    });
+    req.on("error", () => {});
+    setTimeout(() => reject(new Error("no answer")), 60_000).unref();
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    let sent = 0;
+    const pump = () => {
+      while (sent * chunk.length < bytes) {
+        sent++;
+        if (!req.write(chunk)) return req.once("drain", pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
 /** A fresh directory for persisted KV and Durable Object state. */
 export function stateDir() {
   return mkdtempSync(path.join(tmpdir(), "keygate-state-"));

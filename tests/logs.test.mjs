@@ -6,8 +6,7 @@
 // not admin ones.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, issue, logLines, startOrigin, startWorker } from "./harness.mjs";
+import { ADMIN_TOKEN, admin, awayFromMinuteEdge, bearer, chunkedUpload, issue, logLines, startOrigin, startWorker } from "./harness.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const FLUSH_MS = 5_000;
@@ -112,29 +111,6 @@ test("an origin that answers after the timeout is logged once, with the 504 the 
   }
 });
 
-/** A POST of `bytes` with a chunked body, through node's client (fetch would buffer it). */
-function chunkedUpload(worker, headers, bytes) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(new URL("/upload", worker.url), { method: "POST", headers: { ...headers, "transfer-encoding": "chunked" } }, (r) => {
-      r.resume();
-      r.on("end", () => resolve(r.statusCode));
-    });
-    // keygate may answer and close while we are still sending.
-    req.on("error", () => {});
-    setTimeout(() => reject(new Error("no answer")), 30_000).unref();
-    const chunk = Buffer.alloc(16 * 1024, 97);
-    let sent = 0;
-    const pump = () => {
-      while (sent * chunk.length < bytes) {
-        sent++;
-        if (!req.write(chunk)) return req.once("drain", pump);
-      }
-      req.end();
-    };
-    pump();
-  });
-}
-
 test("whatever answers a request, it is finished once: one line, counted in one place", async () => {
   const origin = await startOrigin();
   // Nothing listens on port 9: the test environment's origin fails (502).
@@ -195,7 +171,8 @@ test("a streamed body cut at MAX_BODY_BYTES is the key's one line (413), not als
   const worker = await startWorker({ vars: { ORIGIN_LIVE: origin.url, MAX_BODY_BYTES: "65536" } });
   try {
     const key = await issue(worker);
-    assert.equal(await chunkedUpload(worker, { ...bearer(key.key), "cf-ray": "ray-cut" }, 512 * 1024), 413);
+    const cut = await chunkedUpload(worker, { headers: { ...bearer(key.key), "cf-ray": "ray-cut" }, bytes: 512 * 1024 });
+    assert.equal(cut.status, 413, cut.text);
     await sleep(FLUSH_MS + 1_000);
     const lines = logLines(worker).filter((l) => l.request_id === "ray-cut");
     assert.equal(lines.length, 1, JSON.stringify(lines));

@@ -252,7 +252,6 @@ pub fn enter(
         };
         let trail = Trail::default();
         let verdict = judge_remote(edge, &hash, ask, access, None, &trail).await;
-        let held = with_leases(&config, |l| l.holder(&hash));
         let (refusal, by) = match verdict {
             Ok(Ok(grant)) => {
                 let admitted = Admitted {
@@ -264,7 +263,7 @@ pub fn enter(
                 return api.forwarded(admitted, edge).await;
             }
             Ok(Err(refusal)) => {
-                let by = trail.refused_by(held, true);
+                let by = trail.refused_by(&config, &hash, true);
                 (refusal, by)
             }
             Err(error) => {
@@ -272,7 +271,7 @@ pub fn enter(
                     error,
                     allowed_origins: Vec::new(),
                 };
-                (refusal, trail.refused_by(held, false))
+                (refusal, trail.refused_by(&config, &hash, false))
             }
         };
         api.refused(record, edge, &refusal, &by)
@@ -426,12 +425,12 @@ struct Trail {
 }
 
 impl Trail {
-    /// Who refused the request, given the key this isolate holds the
-    /// record of (`held`, for its owner): the key's object if it was
+    /// Who refused the request for `hash`: the key's object if it was
     /// asked; else KV, when it gave the `refusal` (only a revoked entry
     /// stops a found key there); else nothing of the key decided (KV failed
-    /// or knew no such key).
-    fn refused_by(&self, held: Option<(KeyId, Option<String>)>, refusal: bool) -> RefusedBy {
+    /// or knew no such key). The owner comes from the key's record, if this
+    /// isolate holds it.
+    fn refused_by(&self, config: &Config, hash: &KeyHash, refusal: bool) -> RefusedBy {
         let judge = match (self.object_called.get(), refusal) {
             (true, _) => Judge::Object,
             (false, true) => Judge::Directory,
@@ -440,7 +439,7 @@ impl Trail {
         let Some(id) = self.key.take() else {
             return RefusedBy::Edge;
         };
-        let owner = held
+        let owner = with_leases(config, |l| l.holder(hash))
             .filter(|(held, _)| *held == id)
             .and_then(|(_, owner)| owner);
         RefusedBy::Key { id, owner, judge }
