@@ -48,7 +48,7 @@ test("a key is listed immediately after create, newest first, never with its sec
   const b = await issue(worker, { name: "beta list", owner_id: "cus_list", environment: "test", type: "restricted", scopes: ["x:read"] });
   const page = await list("?owner_id=cus_list");
   assert.deepEqual(page.data.map((k) => k.id), [b.id, a.id]);
-  assert.deepEqual(page.meta, { total: 2, page: 1, per_page: 20 });
+  assert.deepEqual(page.meta, { per_page: 20, next_cursor: null });
   const text = JSON.stringify(page);
   for (const k of [a, b]) assert.ok(!text.includes(k.key.slice(8)), "secret in listing");
   assert.equal(page.data[1].display, a.display);
@@ -57,10 +57,12 @@ test("a key is listed immediately after create, newest first, never with its sec
   assert.deepEqual((await list("?owner_id=cus_list&environment=test")).data.map((k) => k.id), [b.id]);
   assert.deepEqual((await list("?owner_id=cus_list&type=restricted")).data.map((k) => k.id), [b.id]);
   assert.deepEqual((await list("?q=ALPHA%20LIST")).data.map((k) => k.id), [a.id]);
-  const p2 = await list("?owner_id=cus_list&per_page=1&page=2");
+  const p1 = await list("?owner_id=cus_list&per_page=1");
+  assert.deepEqual(p1.data.map((k) => k.id), [b.id]);
+  assert.equal(typeof p1.meta.next_cursor, "string");
+  const p2 = await list(`?owner_id=cus_list&per_page=1&cursor=${encodeURIComponent(p1.meta.next_cursor)}`);
   assert.deepEqual(p2.data.map((k) => k.id), [a.id]);
-  const beyond = await list("?owner_id=cus_list&per_page=1&page=9");
-  assert.deepEqual(beyond, { data: [], meta: { total: 2, page: 9, per_page: 1 } });
+  assert.equal(p2.meta.next_cursor, null, "the last page says so");
 
   await api(`/v1/keys/${a.id}`, { method: "DELETE" });
   assert.deepEqual((await list("?owner_id=cus_list&status=revoked")).data.map((k) => k.id), [a.id]);
@@ -68,10 +70,12 @@ test("a key is listed immediately after create, newest first, never with its sec
 });
 
 test("list parameters are validated", async () => {
-  for (const [q, field] of [["?page=0", "page"], ["?per_page=500", "per_page"], ["?status=zombie", "status"], ["?colour=red", "colour"]]) {
+  for (const [q, field] of [["?page=2", "page"], ["?cursor=12", "cursor"], ["?per_page=500", "per_page"], ["?status=zombie", "status"], ["?colour=red", "colour"]]) {
     const body = await json(await api(`/v1/keys${q}`), 422);
     assert.equal(body.error.field, field);
   }
+  // Page numbers are retired with a pointer to what replaced them.
+  assert.match((await json(await api("/v1/keys?page=2"), 422)).error.message, /next_cursor/);
 });
 
 test("last_used shows up in listings", async () => {
@@ -291,7 +295,7 @@ test("a crash between the registry and KV leaves no usable or visible key", asyn
       const text = await res.text();
       assert.ok(!/sk_live_/.test(text), "a secret left the Worker on a failed create");
       assert.equal(await snapshot(crashy), before, `${fault}: storage changed visibly`);
-      assert.equal((await (await crashy.fetch("/_keygate/v1/keys", { headers: admin() })).json()).meta.total, 0);
+      assert.deepEqual((await (await crashy.fetch("/_keygate/v1/keys", { headers: admin() })).json()).data, []);
     } finally {
       await crashy.dispose();
     }

@@ -96,9 +96,9 @@ test("a weak admin key fully manages the keys within its reach, and lists only t
     assert.ok(!k.scopes.includes("admin"), `listed an admin key: ${k.id}`);
     assert.ok(k.scopes.length > 0 && k.scopes.every((s) => s.startsWith("orders:")), `listed a key outside reach: ${k.id} ${k.scopes}`);
   }
-  assert.equal(listed.meta.total, listed.data.length, "meta.total counts only visible keys");
+  assert.equal(listed.meta.next_cursor, null, "one page holds every visible key");
   const everything = await expectStatus(await send("/keys?per_page=100", "GET", admin()), 200);
-  assert.ok(everything.meta.total > listed.meta.total, "the admin token sees more");
+  assert.ok(everything.data.length > listed.data.length, "the admin token sees more");
   await expectStatus(await send(`/keys/${child.id}`, "DELETE", as(weak.key)), 200);
 });
 

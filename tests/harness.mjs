@@ -75,10 +75,13 @@ export function stateDir() {
  * Starts the Worker. `vars` override bindings; `persist` is a directory to
  * keep state in across restarts (in-memory otherwise). `wrapped`: load it
  * through bench/keygate-wrapper.mjs, which counts key-object calls (read
- * them with `objectCalls(worker)`).
+ * them with `objectCalls(worker)`). `build`: another release's build
+ * directory (tests/fixtures writes state with one).
  */
-export async function startWorker({ vars = {}, persist, logs, wrapped = false, analytics = false } = {}) {
-  const bindings = { ADMIN_TOKEN, ...vars };
+export async function startWorker({ vars = {}, persist, logs, wrapped = false, analytics = false, build = "build" } = {}) {
+  // Four registry shards unless a test says otherwise: every listing,
+  // lookup and report crosses shards.
+  const bindings = { ADMIN_TOKEN, REGISTRY_SHARDS: "4", ...vars };
   const printed = logs ?? [];
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const mf = new Miniflare({
@@ -86,8 +89,8 @@ export async function startWorker({ vars = {}, persist, logs, wrapped = false, a
     name: "keygate",
     modules: true,
     // The wrapper imports ../build/index.js, so its modules root is the repo.
-    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : "build/index.js",
-    modulesRoot: wrapped ? "." : "build",
+    scriptPath: wrapped ? "bench/keygate-wrapper.mjs" : path.join(build, "index.js"),
+    modulesRoot: wrapped ? "." : build,
     modulesRules: [
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },

@@ -22,7 +22,7 @@ after(async () => {
 test("issue returns the secret once, in the documented shape", async () => {
   const data = await issue(worker, { name: "billing", description: "for billing", rate_limits: { per_minute: 5 } });
   assert.match(data.key, /^sk_live_[0-9A-Za-z]{38}$/);
-  assert.match(data.id, /^key_[0-9A-Za-z]{16}$/);
+  assert.match(data.id, /^key_[0-9A-Za-z]{18}$/);
   assert.equal(data.name, "billing");
   assert.equal(data.description, "for billing");
   assert.equal(data.environment, "live");

@@ -379,14 +379,14 @@ pub struct ListArgs {
     /// Case-insensitive search in name, description and id.
     #[arg(long, short = 's', visible_alias = "q")]
     pub search: Option<String>,
-    /// The page (from 1).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub page: Option<u32>,
+    /// Start after this position (the cursor a previous page printed).
+    #[arg(long)]
+    pub cursor: Option<String>,
     /// Keys per page (1-100).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub per_page: Option<u32>,
     /// Every page.
-    #[arg(long, conflicts_with = "page")]
+    #[arg(long, conflicts_with = "cursor")]
     pub all: bool,
 }
 

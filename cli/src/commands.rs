@@ -391,25 +391,24 @@ fn list(client: &Client, args: &ListArgs, mode: Mode) -> Result<(), Failure> {
     filter("q", args.search.clone().map(Value::String));
     let per_page = args.per_page.unwrap_or(if args.all { 100 } else { 20 });
     query.push(("per_page", per_page.to_string()));
-    let mut page = args.page.unwrap_or(1);
+    let mut cursor = args.cursor.clone();
     let mut keys: Vec<Value> = Vec::new();
-    let (total, pages) = loop {
+    let next = loop {
         let mut paged = query.clone();
-        paged.push(("page", page.to_string()));
-        let Answer { data, meta, .. } = client.call(Method::GET, "/v1/keys", &paged, None, &[])?;
-        let got = data.as_array().cloned().unwrap_or_default();
-        let total = meta
-            .as_ref()
-            .and_then(|m| m.get("total"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let empty = got.is_empty();
-        keys.extend(got);
-        let pages = total.div_ceil(u64::from(per_page)).max(1);
-        if !args.all || empty || u64::from(page) >= pages {
-            break (total, pages);
+        if let Some(cursor) = &cursor {
+            paged.push(("cursor", cursor.clone()));
         }
-        page += 1;
+        let Answer { data, meta, .. } = client.call(Method::GET, "/v1/keys", &paged, None, &[])?;
+        keys.extend(data.as_array().cloned().unwrap_or_default());
+        let next = meta
+            .as_ref()
+            .and_then(|m| m.get("next_cursor"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match next {
+            Some(next) if args.all => cursor = Some(next),
+            next => break next,
+        }
     };
     match mode {
         Mode::Json => render::json(&Value::Array(keys)),
@@ -419,15 +418,19 @@ fn list(client: &Client, args: &ListArgs, mode: Mode) -> Result<(), Failure> {
             .for_each(|id| println!("{id}")),
         Mode::Table => {
             let views = keys.iter().map(key_view).collect::<Result<Vec<_>, _>>()?;
-            if views.is_empty() && total == 0 {
+            if views.is_empty() && next.is_none() && args.cursor.is_none() {
                 eprintln!("no keys match; create one with `keygate keys create --name NAME --environment ENV`");
                 return Ok(());
             }
             render::key_list(&views);
-            if args.all {
-                eprintln!("{total} keys");
-            } else {
-                eprintln!("page {page} of {pages} ({total} keys; --all for every page)");
+            match next {
+                None if args.all => eprintln!("{} keys", views.len()),
+                None => {}
+                Some(next) => {
+                    eprintln!(
+                        "more after this page: --cursor {next} for the next, --all for every page"
+                    )
+                }
             }
         }
     }

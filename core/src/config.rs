@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::key::{ApiKey, Environment};
 use crate::limits::{RateLimits, Tiers};
 use crate::policy::route::{Requirement, RouteTable};
+use crate::registry::shard::{ShardCount, MAX_SHARDS};
 use crate::signature::SigningKey;
 use crate::webhook::delivery::Schedule;
 
@@ -45,6 +46,8 @@ pub struct Config {
     pub origin_key: Option<SigningKey>,
     /// How long the origin may take to answer (headers) before 504.
     pub origin_timeout_ms: u64,
+    /// The registry shards new keys are spread over (`REGISTRY_SHARDS`).
+    pub registry_shards: ShardCount,
     /// How long an isolate may use a lease (`LEASE_TTL_MS`); 0 when
     /// `ADMISSION` is `exact`, which turns leasing off.
     pub lease_ttl_ms: u64,
@@ -205,6 +208,17 @@ impl Config {
             Some("exact") => 0,
             Some(_) => return Err("ADMISSION must be leased or exact".to_owned()),
         };
+        let registry_shards = match var("REGISTRY_SHARDS") {
+            None => ShardCount::default(),
+            Some(v) => v
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .and_then(ShardCount::new)
+                .ok_or(format!(
+                    "REGISTRY_SHARDS must be a number from 1 to {MAX_SHARDS}"
+                ))?,
+        };
         let request_logs = match var("LOGS").as_deref().map(str::trim) {
             None | Some("" | "json") => true,
             Some("off") => false,
@@ -217,6 +231,7 @@ impl Config {
         let session_ttl_seconds =
             crate::admin::session::ttl_seconds(var("SESSION_TTL_SECONDS").as_deref())?;
         Ok(Config {
+            registry_shards,
             session_ttl_seconds,
             request_logs,
             analytics_engine: false,

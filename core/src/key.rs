@@ -11,6 +11,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::shard::{Shard, ShardCount};
+
 /// Base62 alphabet used for key bodies, ids and checksums.
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Random characters in a key body: 32 × log2(62) ≈ 190.5 bits.
@@ -19,6 +21,8 @@ const RANDOM_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
 /// Random characters in a key id (≈ 95 bits: unique, not secret).
 const ID_RANDOM_LEN: usize = 16;
+/// Characters after `key_` in a sharded id: the shard, then the random part.
+const SHARDED_ID_LEN: usize = 2 + ID_RANDOM_LEN;
 /// Longest environment name accepted in a key prefix.
 const MAX_ENV_LEN: usize = 16;
 
@@ -112,17 +116,36 @@ impl fmt::Display for Environment {
     }
 }
 
-/// A key's stable identifier (`key_<16 base62>`). Not secret: it names the
-/// key in admin routes, headers to the origin and logs. A rotated key keeps
-/// its id, and with it its counters.
+/// A key's stable identifier (`key_<2 base62 shard><16 base62>`, or
+/// `key_<16 base62>` from before sharding). Not secret: it names the key in
+/// admin routes, headers to the origin and logs. A rotated key keeps its id,
+/// and with it its counters and its registry shard.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct KeyId(String);
 
 impl KeyId {
-    /// Draws a fresh id from the platform CSPRNG.
-    pub fn generate() -> Result<Self, getrandom::Error> {
-        Ok(KeyId(format!("key_{}", random_base62(ID_RANDOM_LEN)?)))
+    /// Draws a fresh id in `shard` from the platform CSPRNG.
+    pub fn generate_in(shard: Shard) -> Result<Self, getrandom::Error> {
+        let n = usize::from(shard.index());
+        let (hi, lo) = (ALPHABET[n / 62] as char, ALPHABET[n % 62] as char);
+        Ok(KeyId(format!(
+            "key_{hi}{lo}{}",
+            random_base62(ID_RANDOM_LEN)?
+        )))
+    }
+
+    /// Draws a fresh id in a random shard of `count`.
+    pub fn generate(count: ShardCount) -> Result<Self, getrandom::Error> {
+        let mut random = [0u8; 4];
+        getrandom::fill(&mut random)?;
+        KeyId::generate_in(count.pick(u32::from_le_bytes(random)))
+    }
+
+    /// The registry shard holding this key: written in the id, or shard 0
+    /// for an id from before sharding.
+    pub fn shard(&self) -> Shard {
+        written_shard(&self.0[4..]).unwrap_or(Shard::HUB)
     }
 
     /// The id as text.
@@ -134,10 +157,14 @@ impl KeyId {
 impl TryFrom<String> for KeyId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        match s.strip_prefix("key_") {
-            Some(rest) if rest.len() == ID_RANDOM_LEN && rest.bytes().all(is_base62) => {
-                Ok(KeyId(s))
-            }
+        let Some(rest) = s.strip_prefix("key_").filter(|r| r.bytes().all(is_base62)) else {
+            return Err("not a key id".to_owned());
+        };
+        let id = KeyId(s.clone());
+        match rest.len() {
+            ID_RANDOM_LEN => Ok(id),
+            // A shard no deployment can have is no key's.
+            SHARDED_ID_LEN if written_shard(rest).is_some() => Ok(id),
             _ => Err("not a key id".to_owned()),
         }
     }
@@ -256,6 +283,17 @@ impl fmt::Debug for ApiKey {
 impl fmt::Display for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.display())
+    }
+}
+
+/// The shard a sharded id's digits (after `key_`) name, if they name one.
+fn written_shard(digits: &str) -> Option<Shard> {
+    let value = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|v| v as u16);
+    match digits.as_bytes() {
+        [hi, lo, rest @ ..] if rest.len() == ID_RANDOM_LEN => {
+            Shard::new(value(*hi)? * 62 + value(*lo)?)
+        }
+        _ => None,
     }
 }
 
@@ -400,8 +438,17 @@ mod tests {
 
     #[test]
     fn key_ids_round_trip_and_reject_garbage() {
-        let id = KeyId::generate().unwrap();
+        let id = KeyId::generate(ShardCount::ONE).unwrap();
         assert_eq!(id.as_str().parse::<KeyId>().unwrap(), id);
+        assert_eq!((id.as_str().len(), id.shard()), (22, Shard::HUB));
+        let id = KeyId::generate_in(Shard::new(31).unwrap()).unwrap();
+        assert!(id.as_str().starts_with("key_0V"), "{id}");
+        assert_eq!(id.as_str().parse::<KeyId>().unwrap().shard().index(), 31);
+        let legacy: KeyId = "key_0123456789abcdef".parse().unwrap();
+        assert_eq!(legacy.shard(), Shard::HUB);
+        // Shard 32 ("0W") and beyond name no shard.
+        assert!("key_0W0123456789abcdef".parse::<KeyId>().is_err());
+        assert!("key_zz0123456789abcdef".parse::<KeyId>().is_err());
         assert!("key_short".parse::<KeyId>().is_err());
         assert!("kex_0123456789abcdef".parse::<KeyId>().is_err());
         assert!("key_0123456789abcde!".parse::<KeyId>().is_err());

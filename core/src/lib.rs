@@ -14,7 +14,8 @@
 //! - [`hash`]: `KeyHash`, the only stored form of a key.
 //! - [`credential`]: which header holds the key.
 //! - [`lifecycle`]: what is stored about a key (`KeyRecord`, `KeyView`), the
-//!   create and edit requests, the registry, listing and leak reports.
+//!   create and edit requests, listing and leak reports.
+//! - [`registry`]: the sharded key index (listing, lookup by hash, audit): its pure `apply`.
 //! - [`limits`]: minute/day, named and rolling limits, and the one all-or-nothing `consume`.
 //! - [`keystate`]: the per-key state machine the Durable Object runs.
 //! - [`owner`]: limits and credits shared by an owner's keys, and the
@@ -59,6 +60,7 @@ pub mod limits;
 pub mod log;
 pub mod owner;
 pub mod policy;
+pub mod registry;
 pub mod signature;
 pub mod size;
 pub mod time;

@@ -1,6 +1,6 @@
 //! The key routes: issue, list, read, edit, credits, rotate, revoke,
 //! revoke leaked. Each writes storage in the order
-//! [`keygate_core::lifecycle::registry`] documents, so a failure part-way
+//! [`keygate_core::registry::command`] documents, so a failure part-way
 //! never leaves a half-issued key usable or a revoked key usable.
 
 use serde::Serialize;
@@ -13,17 +13,18 @@ use crate::runtime::{bindings, http};
 use keygate_core::admin::parse_body;
 use keygate_core::config::{Config, Fault};
 use keygate_core::error::Error;
+use keygate_core::hash::KeyHash;
 use keygate_core::key::{ApiKey, KeyId};
 use keygate_core::keystate::{Command, KeyAction};
 use keygate_core::lifecycle::leak;
 use keygate_core::lifecycle::list::{query_pairs, ListQuery};
 use keygate_core::lifecycle::record::{KeyView, KvEntry, Secret};
-use keygate_core::lifecycle::registry::{Change, RegistryCommand};
 use keygate_core::lifecycle::request::{
     idempotency_key, CreditsRequest, IssueContext, NewKey, RotateRequest,
 };
 use keygate_core::limits::Tiers;
 use keygate_core::policy::actor::Actor;
+use keygate_core::registry::command::{Change, IndexCommand};
 
 /// Runs `action` on key `id` as `actor`: the key's object checks the
 /// actor's reach on its current record first.
@@ -76,31 +77,39 @@ pub(super) async fn create(
         now,
         actor,
         tiers: &config.tiers,
+        shards: config.registry_shards,
     };
     let credits = new_key.credits;
     let (record, key) = new_key.issue(&ctx)?;
     let id = record.id.clone();
     let hash = record.secrets[0].hash.clone();
-    let insert = RegistryCommand::Insert {
+    let insert = IndexCommand::Insert {
         key: record.view(None, credits, now),
         hashes: vec![hash.clone()],
         actor: actor.label(),
     };
-    client::registry_write(env, &insert).await?;
+    client::index_write(env, &id, insert).await?;
     config.fail_at(Fault::CrashAfterRegistry)?;
     let view = client::key_view(env, config, &id, &Command::Create { record, credits }).await?;
     config.fail_at(Fault::CrashAfterKeyObject)?;
     bindings::put_entry(env, &hash, &KvEntry::active(&id)).await?;
-    client::registry_write(env, &RegistryCommand::Confirm { id }).await?;
+    client::index_write(env, &id, IndexCommand::Confirm { id: id.clone() }).await?;
     with_secret(201, &view, &key)
 }
 
-pub(super) async fn list(req: &web_sys::Request, env: &Env, actor: Actor) -> Handled {
+pub(super) async fn list(
+    req: &web_sys::Request,
+    env: &Env,
+    config: &Config,
+    actor: Actor,
+) -> Handled {
     let url = req.url();
     let pairs = query_pairs(url.split_once('?').map_or("", |(_, q)| q));
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let (data, meta) = client::list_keys(env, query, actor).await?;
-    http::reply(200, &json!({ "data": data, "meta": meta }))
+    let per_page = query.per_page;
+    let page = client::list_keys(env, config.registry_shards, query, actor).await?;
+    let meta = json!({ "per_page": per_page, "next_cursor": page.next });
+    http::reply(200, &json!({ "data": page.data, "meta": meta }))
 }
 
 pub(super) async fn edit(
@@ -129,14 +138,14 @@ async fn recorded(
     actor: &Actor,
     detail: Option<String>,
 ) -> Handled {
-    let update = RegistryCommand::Update {
+    let update = IndexCommand::Update {
         key: key.clone(),
         hashes: vec![],
         action,
         actor: actor.label(),
         detail,
     };
-    client::registry_write(env, &update).await?;
+    client::index_write(env, &key.id, update).await?;
     http::reply(200, &json!({ "data": key }))
 }
 
@@ -195,14 +204,14 @@ pub(super) async fn rotate(
     )
     .await?;
     bindings::put_entry(env, &hash, &KvEntry::active(id)).await?;
-    let update = RegistryCommand::Update {
+    let update = IndexCommand::Update {
         key: view.clone(),
         hashes: vec![hash],
         action: Change::Rotate,
         actor: actor.label(),
         detail: Some(format!("previous secret expires in {grace_secs}s")),
     };
-    client::registry_write(env, &update).await?;
+    client::index_write(env, id, update).await?;
     with_secret(200, &view, &key)
 }
 
@@ -232,14 +241,14 @@ pub(super) async fn revoke_key(
     } else {
         Change::Revoke
     };
-    let update = RegistryCommand::Update {
+    let update = IndexCommand::Update {
         key: key.clone(),
         hashes: vec![],
         action,
         actor: actor.label(),
         detail: leaked_at,
     };
-    client::registry_write(env, &update).await?;
+    client::index_write(env, id, update).await?;
     Ok(key)
 }
 
@@ -253,23 +262,31 @@ pub(super) async fn revoke_leaked(
     actor: &Actor,
 ) -> Handled {
     let leaks = leak::parse(&read_body(req).await?)?;
+    // Not a well-formed key: nothing to look up, nothing to say.
+    let keys: Vec<Option<ApiKey>> = leaks
+        .iter()
+        .map(|leak| ApiKey::parse(leak.token.trim()).ok())
+        .collect();
+    let hashes = keys.iter().flatten().map(KeyHash::of).collect();
+    // One lookup per shard for the whole report.
+    let found = client::find_by_hashes(env, config.registry_shards, hashes).await;
     let mut revoked = Vec::new();
     let mut failed = Vec::new();
-    for (index, leak) in leaks.iter().enumerate() {
-        // Not a well-formed key: nothing to look up, nothing to say.
-        let Ok(key) = ApiKey::parse(leak.token.trim()) else {
+    for (index, (leak, key)) in leaks.iter().zip(&keys).enumerate() {
+        let Some(key) = key else {
             continue;
         };
-        let hash = keygate_core::hash::KeyHash::of(&key);
-        let found = client::find_by_hash(env, hash).await;
+        let hash = KeyHash::of(key);
         let source = leak
             .source
             .clone()
             .unwrap_or_else(|| "unspecified source".to_owned());
-        let outcome = match found {
-            Ok(None) => continue,
-            Ok(Some(id)) => revoke_key(env, config, &id, actor, Some(source)).await,
-            Err(e) => Err(e),
+        let outcome = match &found {
+            Ok(found) => match found.iter().find(|(h, _)| *h == hash) {
+                None => continue,
+                Some((_, id)) => revoke_key(env, config, id, actor, Some(source)).await,
+            },
+            Err(e) => Err(e.clone()),
         };
         match outcome {
             Ok(view) => {

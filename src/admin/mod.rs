@@ -119,7 +119,7 @@ async fn dispatch(
                     dashboard::current(env, presented, token.as_deref()).await
                 }
                 AdminRoute::CreateKey => keys::create(&req, env, config, &actor).await,
-                AdminRoute::ListKeys => keys::list(&req, env, actor).await,
+                AdminRoute::ListKeys => keys::list(&req, env, config, actor).await,
                 AdminRoute::GetKey(id) => {
                     let key = keys::act(env, config, &id, &actor, KeyAction::Get).await?;
                     http::reply(200, &json!({ "data": key }))
@@ -151,7 +151,8 @@ async fn dispatch(
                 }
                 AdminRoute::Usage => {
                     let (query, permit) = (usage::usage_query(&req)?, actor.deployment_permit()?);
-                    let usage = client::overall_usage(env, query, permit).await?;
+                    let usage =
+                        client::overall_usage(env, config.registry_shards, query, permit).await?;
                     http::reply(200, &json!({ "data": usage }))
                 }
                 AdminRoute::Verify => verify::verify(&req, edge, &actor).await,

@@ -49,21 +49,24 @@ pub(super) async fn owner_usage(
     query: UsageQuery,
 ) -> Handled {
     let mut series = Vec::new();
-    for page in 1.. {
-        let page = page.to_string();
+    let mut cursor: Option<String> = None;
+    loop {
         let per_page = MAX_PER_PAGE.to_string();
-        let pairs = [
+        let mut pairs = vec![
             ("owner_id", owner_id.as_str()),
             ("per_page", per_page.as_str()),
-            ("page", page.as_str()),
         ];
+        if let Some(cursor) = &cursor {
+            pairs.push(("cursor", cursor.as_str()));
+        }
         let listing = ListQuery::parse(pairs)?;
-        let (data, _) = client::list_keys(env, listing, actor.clone()).await?;
-        for key in &data {
+        let page = client::list_keys(env, config.registry_shards, listing, actor.clone()).await?;
+        for key in &page.data {
             series.push(key_usage(env, config, &key.id, actor, query).await?);
         }
-        if data.len() < MAX_PER_PAGE as usize {
-            break;
+        match page.next {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
         }
     }
     let mut usage = keygate_core::analytics::sum(&query, &series);

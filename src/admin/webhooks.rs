@@ -9,8 +9,8 @@ use crate::objects::registry::WEBHOOK_QUEUE;
 use crate::runtime::http;
 use keygate_core::admin::WebhookRoute;
 use keygate_core::error::Error;
-use keygate_core::lifecycle::registry::WebhookAction;
 use keygate_core::policy::actor::Actor;
+use keygate_core::registry::command::WebhookAction;
 
 /// Runs a webhook route for `actor` (the admin token only: the registry
 /// command cannot be made without the deployment permit). The registry

@@ -22,8 +22,8 @@ use keygate_core::analytics::overall::FLUSH_MS;
 use keygate_core::analytics::Outcome;
 use keygate_core::config::Config;
 use keygate_core::key::KeyId;
-use keygate_core::lifecycle::registry::RegistryCommand;
 use keygate_core::log::{RefusedLine, RequestLine};
+use keygate_core::registry::command::HubCommand;
 
 #[wasm_bindgen(module = "/src/api/forward.js")]
 extern "C" {
@@ -63,15 +63,17 @@ pub fn count(env: &Env, ctx: &Context, outcome: Outcome, key: Option<&KeyId>) {
                 http::log(&line);
             }
         }
-        let report = RegistryCommand::Report {
-            touch: None,
-            usage,
-            alerts: Vec::new(),
-        };
         // Lost, the batch's counts are missing from the overall usage; no
         // key's limits or own usage depend on them.
-        if let Err(e) = client::registry_write(&env, &report).await {
-            worker::console_error!("usage batch failed: {e:?}");
+        for (shard, usage) in usage.by_shard() {
+            let report = HubCommand::Report {
+                touch: None,
+                usage,
+                alerts: Vec::new(),
+            };
+            if let Err(e) = client::report(&env, shard, report).await {
+                worker::console_error!("usage batch failed: {e:?}");
+            }
         }
     });
 }

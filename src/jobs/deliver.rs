@@ -11,7 +11,7 @@ use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 use crate::objects::client;
 use crate::runtime::{http, isolate};
 use keygate_core::error::Error;
-use keygate_core::lifecycle::registry::RegistryCommand;
+use keygate_core::registry::command::HubCommand;
 use keygate_core::webhook::delivery::{Attempt, Next, TIMEOUT_MS};
 use keygate_core::webhook::sign::WebhookSecret;
 
@@ -100,13 +100,13 @@ async fn attempt(
         took,
     );
     let next = retries.next(out.attempt, attempt.succeeded());
-    let report = RegistryCommand::Attempted {
+    let report = HubCommand::Attempted {
         delivery,
         number: out.attempt,
         attempt,
         next,
     };
-    if client::attempted(env, &report).await? {
+    if client::attempted(env, report).await? {
         Ok(next)
     } else {
         // Another copy of this message made this attempt first: its chain

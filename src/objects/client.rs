@@ -12,6 +12,8 @@ use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, Env};
 
+use futures_util::future::join_all;
+use keygate_core::analytics::overall::overall_series;
 use keygate_core::analytics::UsageQuery;
 use keygate_core::config::{Config, Fault};
 use keygate_core::error::Error;
@@ -21,19 +23,23 @@ use keygate_core::key::KeyId;
 use keygate_core::keystate::{Command, Grant, Reply};
 use keygate_core::lifecycle::list::ListQuery;
 use keygate_core::lifecycle::record::KeyView;
-use keygate_core::lifecycle::registry::{
-    AuditEntry, PageMeta, RegistryCommand, RegistryReply, WebhookAction,
-};
 use keygate_core::owner::{OwnerCommand, OwnerReply};
 use keygate_core::policy::actor::{Actor, DeploymentPermit};
+use keygate_core::registry::command::{
+    AuditEntry, HubCommand, IndexCommand, RegistryCommand, RegistryReply, WebhookAction,
+};
+use keygate_core::registry::cursor::{merge, Page};
+use keygate_core::registry::shard::{Shard, ShardCount};
 use keygate_core::webhook::delivery::Outgoing;
+use keygate_core::webhook::Event;
 
 /// Durable Object namespace binding: one `KeyObject` per key id.
 const KEY_OBJECTS: &str = "KEY_OBJECTS";
 /// Durable Object namespace binding: one `OwnerObject` per owner id.
 const OWNER_OBJECTS: &str = "OWNER_OBJECTS";
-/// Durable Object namespace binding of the registry, and its one instance.
-const REGISTRY: (&str, &str) = ("REGISTRY", "registry");
+/// Durable Object namespace binding of the registry's shards (one object
+/// per shard, named by [`Shard::object_name`]).
+const REGISTRY: &str = "REGISTRY";
 /// Durable Object namespace binding: one `GuardObject` per admin client.
 const ADMIN_GUARD: &str = "ADMIN_GUARD";
 /// How long the Worker waits for a Durable Object before failing closed.
@@ -164,10 +170,40 @@ pub async fn owner_admin(
     }
 }
 
-/// Sends `command` to the registry: its raw reply (the typed functions
-/// below are what the rest of the Worker calls).
-async fn registry(env: &Env, command: &RegistryCommand) -> Result<RegistryReply, Error> {
-    call_object(env, REGISTRY.0, REGISTRY.1, command).await
+/// Sends `command` to registry shard `shard`: its raw reply (the typed
+/// functions below are what the rest of the Worker calls).
+async fn registry(
+    env: &Env,
+    shard: Shard,
+    command: &RegistryCommand,
+) -> Result<RegistryReply, Error> {
+    let name = shard.object_name();
+    // The shard reads which it is from the path.
+    let body = serde_json::to_string(command).map_err(|_| Error::INTERNAL)?;
+    let text = call(
+        env,
+        REGISTRY,
+        &name,
+        &format!("https://object/{name}"),
+        body,
+    )
+    .await?;
+    decode(REGISTRY, &name, &text)
+}
+
+/// Sends `command` to every shard at once: what `pick` takes from each
+/// reply, shard 0 first (a reply it takes nothing from is a bug).
+async fn every_shard<T>(
+    env: &Env,
+    shards: ShardCount,
+    command: &RegistryCommand,
+    pick: impl Fn(RegistryReply) -> Result<T, RegistryReply>,
+) -> Result<Vec<T>, Error> {
+    join_all(shards.all().map(|shard| registry(env, shard, command)))
+        .await
+        .into_iter()
+        .map(|reply| pick(reply?).map_err(|other| unexpected("registry", other.kind())))
+        .collect()
 }
 
 /// The error for an object's reply of the wrong kind: a bug (or a
@@ -177,61 +213,104 @@ fn unexpected(object: &str, kind: &str) -> Error {
     Error::INTERNAL
 }
 
-/// A registry write (`Insert`, `Confirm`, `Update`, `Report`) done.
-pub async fn registry_write(env: &Env, command: &RegistryCommand) -> Result<(), Error> {
-    match registry(env, command).await? {
+/// A write about key `id` (`Insert`, `Confirm`, `Update`) done by its shard.
+pub async fn index_write(env: &Env, id: &KeyId, command: IndexCommand) -> Result<(), Error> {
+    match registry(env, id.shard(), &RegistryCommand::Index(command)).await? {
         RegistryReply::Done => Ok(()),
         other => Err(unexpected("registry", other.kind())),
     }
 }
 
-/// A page of the keys `actor` may see, as `query` asks.
-pub async fn list_keys(
-    env: &Env,
-    query: ListQuery,
-    actor: Actor,
-) -> Result<(Vec<KeyView>, PageMeta), Error> {
-    match registry(env, &RegistryCommand::List { query, actor }).await? {
-        RegistryReply::Page { data, meta } => Ok((data, meta)),
+/// A report (`HubCommand::Report`) added by shard `shard`.
+pub async fn report(env: &Env, shard: Shard, report: HubCommand) -> Result<(), Error> {
+    match registry(env, shard, &RegistryCommand::Hub(report)).await? {
+        RegistryReply::Done => Ok(()),
         other => Err(unexpected("registry", other.kind())),
     }
 }
 
-/// The key a secret's `hash` belongs to, if any.
-pub async fn find_by_hash(env: &Env, hash: KeyHash) -> Result<Option<KeyId>, Error> {
-    match registry(env, &RegistryCommand::FindByHash { hash }).await? {
-        RegistryReply::Found { id } => Ok(id),
+/// Hands events a shard raised to the hub, for the webhook endpoints.
+pub async fn emit(env: &Env, events: Vec<Event>) -> Result<(), Error> {
+    let command = RegistryCommand::Hub(HubCommand::Emit { events });
+    match registry(env, Shard::HUB, &command).await? {
+        RegistryReply::Done => Ok(()),
         other => Err(unexpected("registry", other.kind())),
     }
+}
+
+/// A page of the keys `actor` may see, as `query` asks: every shard's part,
+/// merged (one call per shard, whatever the table's size).
+pub async fn list_keys(
+    env: &Env,
+    shards: ShardCount,
+    query: ListQuery,
+    actor: Actor,
+) -> Result<Page, Error> {
+    let per_page = query.per_page as usize;
+    let command = RegistryCommand::Index(IndexCommand::List { query, actor });
+    let parts = every_shard(env, shards, &command, |reply| match reply {
+        RegistryReply::Page(part) => Ok(part),
+        other => Err(other),
+    })
+    .await?;
+    Ok(merge(parts, per_page))
+}
+
+/// The keys these secrets' `hashes` belong to (one call per shard for all
+/// of them); hashes of no key are left out.
+pub async fn find_by_hashes(
+    env: &Env,
+    shards: ShardCount,
+    hashes: Vec<KeyHash>,
+) -> Result<Vec<(KeyHash, KeyId)>, Error> {
+    let command = RegistryCommand::Index(IndexCommand::Find { hashes });
+    let found = every_shard(env, shards, &command, |reply| match reply {
+        RegistryReply::Found { keys } => Ok(keys),
+        other => Err(other),
+    })
+    .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Key `id`'s audit trail, newest first.
 pub async fn audit(env: &Env, id: KeyId) -> Result<Vec<AuditEntry>, Error> {
-    match registry(env, &RegistryCommand::Audit { id }).await? {
+    let shard = id.shard();
+    match registry(
+        env,
+        shard,
+        &RegistryCommand::Index(IndexCommand::Audit { id }),
+    )
+    .await?
+    {
         RegistryReply::Trail { entries } => Ok(entries),
         other => Err(unexpected("registry", other.kind())),
     }
 }
 
-/// The overall usage series `query` asks for.
+/// The overall usage series `query` asks for: every shard's part, summed.
 pub async fn overall_usage(
     env: &Env,
+    shards: ShardCount,
     query: UsageQuery,
     permit: DeploymentPermit,
 ) -> Result<serde_json::Value, Error> {
-    match registry(env, &RegistryCommand::Usage { query, permit }).await? {
-        RegistryReply::Usage { usage } => Ok(usage),
-        other => Err(unexpected("registry", other.kind())),
-    }
+    let command = RegistryCommand::Hub(HubCommand::Usage { query, permit });
+    let parts = every_shard(env, shards, &command, |reply| match reply {
+        RegistryReply::Usage(part) => Ok(part),
+        other => Err(other),
+    })
+    .await?;
+    Ok(overall_series(&query, parts))
 }
 
-/// A webhook route's answer, made whole by the registry: status and JSON body.
+/// A webhook route's answer, made whole by the hub: status and JSON body.
 pub async fn webhooks(
     env: &Env,
     action: WebhookAction,
     permit: DeploymentPermit,
 ) -> Result<(u16, String), Error> {
-    match registry(env, &RegistryCommand::Webhooks { action, permit }).await? {
+    let command = RegistryCommand::Hub(HubCommand::Webhooks { action, permit });
+    match registry(env, Shard::HUB, &command).await? {
         RegistryReply::Answer { status, body } => Ok((status, body)),
         RegistryReply::Refused { error } => Err(error),
         other => Err(unexpected("registry", other.kind())),
@@ -240,35 +319,44 @@ pub async fn webhooks(
 
 /// Claims `delivery`'s next attempt; `None` when it is no longer due.
 pub async fn claim(env: &Env, delivery: u64) -> Result<Option<Outgoing>, Error> {
-    match registry(env, &RegistryCommand::Claim { delivery }).await? {
+    let command = RegistryCommand::Hub(HubCommand::Claim { delivery });
+    match registry(env, Shard::HUB, &command).await? {
         RegistryReply::Claimed { outgoing } => Ok(outgoing),
         other => Err(unexpected("registry", other.kind())),
     }
 }
 
-/// Records an attempt (`RegistryCommand::Attempted`): `false` when another
+/// Records an attempt (`HubCommand::Attempted`): `false` when another
 /// copy of the message made this attempt first.
-pub async fn attempted(env: &Env, report: &RegistryCommand) -> Result<bool, Error> {
-    match registry(env, report).await? {
+pub async fn attempted(env: &Env, report: HubCommand) -> Result<bool, Error> {
+    match registry(env, Shard::HUB, &RegistryCommand::Hub(report)).await? {
         RegistryReply::Done => Ok(true),
         RegistryReply::Refused { .. } => Ok(false),
         other => Err(unexpected("registry", other.kind())),
     }
 }
 
-/// Runs the registry's sweep: expiry events raised, deliveries queued again.
-pub async fn sweep(env: &Env) -> Result<(u64, u64), Error> {
-    match registry(env, &RegistryCommand::Sweep).await? {
+/// Runs every shard's sweep (retention deletes, expiry events; on the hub,
+/// deliveries queued again): expiry events raised and deliveries requeued.
+pub async fn sweep(env: &Env, shards: ShardCount) -> Result<(u64, u64), Error> {
+    let command = RegistryCommand::Hub(HubCommand::Sweep);
+    let swept = every_shard(env, shards, &command, |reply| match reply {
         RegistryReply::Swept { notices, requeued } => Ok((notices, requeued)),
-        other => Err(unexpected("registry", other.kind())),
-    }
+        other => Err(other),
+    })
+    .await?;
+    Ok(swept
+        .into_iter()
+        .fold((0, 0), |(n, r), (notices, requeued)| {
+            (n + notices, r + requeued)
+        }))
 }
 
 /// Reports a failed admin authentication from `client` to its guard
 /// object and returns the guard's verdict (see [`keygate_core::guard`] for the
 /// plain-text answer, which keeps JSON code for this exchange out of the bundle).
 pub async fn guard(env: &Env, client: &str) -> Result<Result<(), Error>, Error> {
-    let text = call(env, ADMIN_GUARD, client, String::new()).await?;
+    let text = call(env, ADMIN_GUARD, client, "https://object/", String::new()).await?;
     guard::verdict(&text).ok_or_else(|| {
         worker::console_error!("{ADMIN_GUARD} object {client}: unreadable verdict");
         Error::UNAVAILABLE
@@ -284,18 +372,28 @@ pub async fn call_object<C: Serialize, R: DeserializeOwned>(
     command: &C,
 ) -> Result<R, Error> {
     let body = serde_json::to_string(command).map_err(|_| Error::INTERNAL)?;
-    let text = call(env, binding, name, body).await?;
-    // The error is not logged: serde's message can quote the reply, and
-    // replies may carry secret hashes.
-    serde_json::from_str(&text).map_err(|_| {
+    let text = call(env, binding, name, "https://object/", body).await?;
+    decode(binding, name, &text)
+}
+
+/// An object's JSON answer, decoded. The error is not logged: serde's
+/// message can quote the reply, and replies may carry secret hashes.
+fn decode<R: DeserializeOwned>(binding: &str, name: &str, text: &str) -> Result<R, Error> {
+    serde_json::from_str(text).map_err(|_| {
         worker::console_error!("{binding} object {name}: its answer did not decode");
         Error::UNAVAILABLE
     })
 }
 
-/// POSTs `body` to the object `name` of `binding` and reads its answer;
-/// anything but a 200 in time is `Unavailable`.
-async fn call(env: &Env, binding: &str, name: &str, body: String) -> Result<String, Error> {
+/// POSTs `body` to `url` on the object `name` of `binding` and reads its
+/// answer; anything but a 200 in time is `Unavailable`.
+async fn call(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    url: &str,
+    body: String,
+) -> Result<String, Error> {
     let unavailable = |what: &str, e: worker::Error| {
         worker::console_error!("{binding} object {name}: {what} failed: {e}");
         Error::UNAVAILABLE
@@ -314,7 +412,7 @@ async fn call(env: &Env, binding: &str, name: &str, body: String) -> Result<Stri
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&body.into());
-    let req = web_sys::Request::new_with_str_and_init("https://object/", &init)
+    let req = web_sys::Request::new_with_str_and_init(url, &init)
         .map_err(|e| unavailable("request", e.into()))?;
     let sent = stub
         .fetch_with_request(&req)

@@ -26,8 +26,9 @@ use keygate_core::analytics::overall::UsageReport;
 use keygate_core::config::Fault;
 use keygate_core::keystate::{Access, Activity, Command, KeyAction, KeyState, Reply, Writes};
 use keygate_core::lifecycle::record::salvage;
-use keygate_core::lifecycle::registry::RegistryCommand;
 use keygate_core::owner::{OwnerCommand, OwnerReply, UNBOUND_RECHECK_MS};
+use keygate_core::registry::command::HubCommand;
+use keygate_core::registry::shard::Shard;
 use keygate_core::time::Timestamp;
 
 /// What the object answers: the command's reply, or why it was refused.
@@ -136,11 +137,14 @@ impl KeyObject {
             .map(|alert| (record.id.clone(), alert))
             .collect();
         if touch.is_some() || !usage.is_empty() || !alerts.is_empty() {
-            self.report(RegistryCommand::Report {
-                touch,
-                usage,
-                alerts,
-            });
+            self.report(
+                record.id.shard(),
+                HubCommand::Report {
+                    touch,
+                    usage,
+                    alerts,
+                },
+            );
         }
         Ok(answer)
     }
@@ -169,13 +173,13 @@ impl KeyObject {
         }
     }
 
-    /// Sends `report` to the registry off the request's path: the answer
-    /// does not wait for it, and a lost one only makes a listing's
-    /// `last_used` a minute staler and the overall usage short by it.
-    fn report(&self, report: RegistryCommand) {
+    /// Sends `report` to the key's registry shard off the request's path:
+    /// the answer does not wait for it, and a lost one only makes a
+    /// listing's `last_used` a minute staler and the overall usage short by it.
+    fn report(&self, shard: Shard, report: HubCommand) {
         let env = self.env.clone();
         self.state.wait_until(async move {
-            if let Err(e) = client::registry_write(&env, &report).await {
+            if let Err(e) = client::report(&env, shard, report).await {
                 worker::console_error!("usage report failed: {e:?}");
             }
         });

@@ -8,7 +8,8 @@
 //! - `key`: one per key — its record, counters, leases (`KeyObject`).
 //! - `owner`: one per owner with limits — the limits and credits its keys share.
 //! - `guard`: one per admin client — failed admin logins this minute.
-//! - `registry`: listing, lookup by hash, audit, overall usage, webhooks.
+//! - `registry`: one registry shard — its keys' index, hashes, audit and usage; on shard 0 the webhooks.
+//! - `registry_store`: a shard's SQLite tables as the core's `RegistryStore`, and their migrations.
 //! - `client`: one typed function per object command, for the rest of the Worker.
 //! - `rows`: reading SQL rows and the versioned state documents.
 //! - `usage_tables`: the usage tables (a key object's, the registry's overall ones).
@@ -19,6 +20,7 @@ pub mod guard;
 pub mod key;
 pub mod owner;
 pub mod registry;
+mod registry_store;
 mod rows;
 mod usage_tables;
 mod webhook_tables;

@@ -1,6 +1,10 @@
-//! `RegistryObject`: the single Durable Object that indexes every key (see
-//! [`keygate_core::lifecycle::registry`] for its role and write order). SQLite, synchronous:
-//! each command is one atomic step.
+//! `RegistryObject`: one registry shard (see [`keygate_core::registry`]).
+//! Each command about keys runs the pure [`apply`] over the shard's SQLite
+//! tables ([`SqlStore`]), and the events it raises are passed on: into the
+//! webhook outbox here when this shard is the hub, otherwise into a small
+//! outbox of its own that is handed to the hub after the command (retried
+//! by alarm), so no event is lost with a failed hand-over. SQLite and
+//! synchronous: each command is one atomic step.
 
 use std::cell::Cell;
 
@@ -10,58 +14,54 @@ use worker::{
     Request, Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
+use super::client;
+use super::registry_store::{self, SqlStore};
 use super::rows::rows;
 use super::{usage_tables, webhook_tables};
 use crate::runtime::http;
 use keygate_core::admin::parse_body;
-use keygate_core::analytics::overall::{overall_series, TopKey, TOP_KEYS};
+use keygate_core::analytics::overall::{TopKey, UsagePart, TOP_KEYS};
 use keygate_core::analytics::{Granularity, UsageQuery};
 use keygate_core::error::Error;
-use keygate_core::hash::KeyHash;
-use keygate_core::key::KeyId;
-use keygate_core::lifecycle::list::SqlArg;
 use keygate_core::lifecycle::record::KeyView;
-use keygate_core::lifecycle::registry::Change;
-use keygate_core::lifecycle::registry::{
-    AuditEntry, PageMeta, RegistryCommand, RegistryReply, WebhookAction, AUDIT_RETENTION_MS,
-};
-use keygate_core::policy::actor::Actor;
+use keygate_core::registry::apply::{apply, prune, PRUNE_BATCH};
+use keygate_core::registry::command::{HubCommand, RegistryCommand, RegistryReply, WebhookAction};
+use keygate_core::registry::shard::Shard;
+use keygate_core::registry::store::StoreError;
 use keygate_core::time::Timestamp;
 use keygate_core::webhook::sign::WebhookSecret;
-use keygate_core::webhook::{Event, EventType, NewWebhook, WebhookId};
+use keygate_core::webhook::{Event, NewWebhook, WebhookId};
 
 /// The queue webhook deliveries go through (wrangler.toml).
 pub const WEBHOOK_QUEUE: &str = "WEBHOOKS";
-/// How soon a failed hand-over to the queue is tried again.
+/// How soon a failed hand-over (to the queue, or to the hub) is tried again.
 const OUTBOX_RETRY_MS: i64 = 60_000;
+/// Events handed to the hub per call.
+const FORWARD_BATCH: usize = 50;
+/// Batches of retention deletes one sweep runs per table, at most.
+const PRUNE_ROUNDS: u32 = 10;
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS keys (
-        id TEXT PRIMARY KEY, state TEXT NOT NULL, created_at INTEGER NOT NULL,
-        environment TEXT NOT NULL, type TEXT NOT NULL, owner_id TEXT, search TEXT NOT NULL,
-        revoked INTEGER NOT NULL, expires_at INTEGER, last_used INTEGER, view TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS keys_newest ON keys (created_at DESC)",
-    "CREATE TABLE IF NOT EXISTS secrets (hash TEXT PRIMARY KEY, key_id TEXT NOT NULL)",
-    // Earlier versions kept the admin guard here; it has its own objects now.
-    "DROP TABLE IF EXISTS guard",
-    "CREATE TABLE IF NOT EXISTS audit (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
-        action TEXT NOT NULL, key_id TEXT NOT NULL, detail TEXT)",
-];
+/// A non-hub shard's events waiting for the hub.
+const FORWARD_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS forward (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)";
 
-/// The key registry.
+/// One registry shard.
 #[durable_object]
 pub struct RegistryObject {
     state: State,
     env: Env,
-    /// Whether this instance has created its tables.
+    /// Whether this instance has created (or upgraded) its tables.
     ready: Cell<bool>,
+    /// Which shard this is, from the name it is called by (see `fetch`).
+    shard: Cell<Option<Shard>>,
     /// Whether deliveries may be waiting to go on the queue (true at
     /// start: a previous instance may have left some).
     outbox: Cell<bool>,
+    /// Whether events may be waiting to go to the hub (likewise).
+    forward: Cell<bool>,
 }
 
-/// An event about the key `id` as the registry has it, if it is there.
+/// An event about the key `id` as this shard has it, if it is there.
 fn key_event(
     sql: &SqlStorage,
     id: &str,
@@ -77,55 +77,16 @@ fn key_event(
         .map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
-fn arg(a: SqlArg) -> SqlStorageValue {
-    match a {
-        SqlArg::Text(t) => t.into(),
-        SqlArg::Int(i) => i.into(),
-    }
-}
-
 fn text(s: impl Into<String>) -> SqlStorageValue {
     SqlStorageValue::String(s.into())
 }
 
-fn opt_int(v: Option<u64>) -> SqlStorageValue {
-    v.map_or(SqlStorageValue::Null, |n| (n as i64).into())
+fn store_failed(e: StoreError) -> worker::Error {
+    worker::Error::RustError(format!("registry store: {e}"))
 }
 
-/// Maps each hash to `id`, for lookups by leaked value.
-fn add_secrets(sql: &SqlStorage, id: &KeyId, hashes: &[KeyHash]) -> Result<()> {
-    for hash in hashes {
-        sql.exec(
-            "INSERT OR IGNORE INTO secrets (hash, key_id) VALUES (?, ?)",
-            vec![text(hash.as_str()), text(id.as_str())],
-        )?;
-    }
-    Ok(())
-}
-
-/// The row columns derived from a view, in `SET`/`INSERT` order.
-fn columns(key: &KeyView) -> Result<Vec<SqlStorageValue>> {
-    let search = format!(
-        "{} {} {}",
-        key.name,
-        key.description.as_deref().unwrap_or(""),
-        key.id
-    )
-    // ASCII only, as the query is: Unicode case tables cost ~8 KiB of wasm.
-    .to_ascii_lowercase();
-    Ok(vec![
-        text(key.environment.as_str()),
-        text(key.key_type.as_str()),
-        key.owner_id.clone().map_or(SqlStorageValue::Null, text),
-        text(search),
-        i64::from(key.revoked_at.is_some()).into(),
-        opt_int(key.expires_at.map(|t| t.as_millis())),
-        text(serde_json::to_string(key)?),
-    ])
-}
-
-/// The keys with the most `column` (`requests` or `refused`) over the
-/// query's days, most first; keys with none are left out.
+/// This shard's keys with the most `column` (`requests` or `refused`) over
+/// the query's days, most first; keys with none are left out.
 fn top_keys(sql: &SqlStorage, query: &UsageQuery, column: &str) -> Result<Vec<TopKey>> {
     let found = rows(sql.exec(
         &format!(
@@ -153,121 +114,89 @@ fn top_keys(sql: &SqlStorage, query: &UsageQuery, column: &str) -> Result<Vec<To
 }
 
 impl RegistryObject {
-    fn run(&self, sql: &SqlStorage, command: RegistryCommand) -> Result<RegistryReply> {
+    fn is_hub(&self) -> bool {
+        self.shard.get().unwrap_or(Shard::HUB) == Shard::HUB
+    }
+
+    /// Creates or upgrades the tables, once per instance.
+    fn prepare(&self, sql: &SqlStorage) -> Result<()> {
         if !self.ready.get() {
-            let tables = [SCHEMA, webhook_tables::SCHEMA, usage_tables::SCHEMA];
+            registry_store::migrate(sql)?;
+            // Which shard this is, kept for an alarm that wakes a fresh instance.
+            match self.shard.get() {
+                Some(shard) => {
+                    sql.exec(
+                        "INSERT OR IGNORE INTO meta (name, value) VALUES ('shard', ?)",
+                        vec![i64::from(shard.index()).into()],
+                    )?;
+                }
+                None => {
+                    let found =
+                        rows(sql.exec("SELECT value FROM meta WHERE name = 'shard'", None)?)?;
+                    let index = found.first().map_or(Ok(0), |r| r.int(0))?;
+                    self.shard
+                        .set(Shard::new(index as u16).or(Some(Shard::HUB)));
+                }
+            }
+            let tables = [
+                webhook_tables::SCHEMA,
+                usage_tables::SCHEMA,
+                &[FORWARD_SCHEMA],
+            ];
             for statement in tables.concat() {
                 sql.exec(statement, None)?;
             }
             self.ready.set(true);
         }
-        let now = http::now();
-        // Events are made only when an endpoint would receive them.
-        let emit = |events: Vec<Option<Event>>| -> Result<()> {
-            let events: Vec<Event> = events.into_iter().flatten().collect();
+        Ok(())
+    }
+
+    /// Passes `events` on: to the endpoints' deliveries on the hub, to the
+    /// hub's hand-over outbox elsewhere.
+    fn emit(&self, sql: &SqlStorage, events: Vec<Event>, now: Timestamp) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if self.is_hub() {
             if webhook_tables::emit(sql, &events, None, now)?.is_some() {
                 self.outbox.set(true);
             }
-            Ok(())
-        };
-        let hooked = || webhook_tables::any(sql);
-        let audit = |actor: &str, action: &str, id: &str, detail: Option<String>| -> Result<()> {
+            return Ok(());
+        }
+        for event in &events {
             sql.exec(
-                "INSERT INTO audit (at, actor, action, key_id, detail) VALUES (?, ?, ?, ?, ?)",
-                vec![
-                    (now.as_millis() as i64).into(),
-                    text(actor),
-                    text(action),
-                    text(id),
-                    detail.map_or(SqlStorageValue::Null, text),
-                ],
+                "INSERT INTO forward (event) VALUES (?)",
+                vec![text(serde_json::to_string(event)?)],
             )?;
-            sql.exec(
-                "DELETE FROM audit WHERE at < ?",
-                vec![(now.as_millis().saturating_sub(AUDIT_RETENTION_MS) as i64).into()],
-            )?;
-            Ok(())
+        }
+        self.forward.set(true);
+        Ok(())
+    }
+
+    fn run(&self, sql: &SqlStorage, command: RegistryCommand) -> Result<RegistryReply> {
+        self.prepare(sql)?;
+        let now = http::now();
+        let command = match command {
+            RegistryCommand::Index(command) => {
+                let applied = apply(command, now, &mut SqlStore { sql }).map_err(store_failed)?;
+                self.emit(sql, applied.events, now)?;
+                return Ok(applied.reply);
+            }
+            RegistryCommand::Hub(command) => command,
         };
         match command {
-            RegistryCommand::Insert { key, hashes, actor } => {
-                let mut values = vec![
-                    text(key.id.as_str()),
-                    (key.created_at.as_millis() as i64).into(),
-                ];
-                values.extend(columns(&key)?);
-                sql.exec(
-                    "INSERT INTO keys (id, created_at, environment, type, owner_id, search, revoked, expires_at, view, state)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                    values,
-                )?;
-                add_secrets(sql, &key.id, &hashes)?;
-                audit(&actor, "create", key.id.as_str(), None)?;
-                Ok(RegistryReply::Done)
-            }
-            RegistryCommand::Confirm { id } => {
-                sql.exec(
-                    "UPDATE keys SET state = 'live' WHERE id = ?",
-                    vec![text(id.as_str())],
-                )?;
-                if hooked()? {
-                    emit(vec![key_event(sql, id.as_str(), |view| {
-                        Event::about_key(EventType::KeyCreated, view, serde_json::json!({}), now)
-                    })?])?;
-                }
-                Ok(RegistryReply::Done)
-            }
-            RegistryCommand::Update {
-                key,
-                hashes,
-                action,
-                actor,
-                detail,
-            } => {
-                // Revoking is idempotent: a repeat changes nothing to tell.
-                let revoked_before = !rows(sql.exec(
-                    "SELECT 1 FROM keys WHERE id = ? AND revoked = 1",
-                    vec![text(key.id.as_str())],
-                )?)?
-                .is_empty();
-                let repeated =
-                    revoked_before && matches!(action, Change::Revoke | Change::RevokeLeaked);
-                let mut values = columns(&key)?;
-                values.push(text(key.id.as_str()));
-                sql.exec(
-                    "UPDATE keys SET environment = ?, type = ?, owner_id = ?, search = ?, revoked = ?, expires_at = ?, view = ?
-                     WHERE id = ?",
-                    values,
-                )?;
-                add_secrets(sql, &key.id, &hashes)?;
-                if !repeated && hooked()? {
-                    let fields = match (action, &detail) {
-                        (Change::RevokeLeaked, Some(found)) => {
-                            serde_json::json!({ "where": found })
-                        }
-                        (Change::Revoke, _) => serde_json::json!({ "reason": key.revoked_reason }),
-                        (change, _) => serde_json::json!({ "change": change.as_str() }),
-                    };
-                    let event = Event::about_key(action.event(), &key, fields, now)
-                        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-                    emit(vec![Some(event)])?;
-                }
-                audit(&actor, action.as_str(), key.id.as_str(), detail)?;
-                Ok(RegistryReply::Done)
-            }
-            RegistryCommand::Report {
+            HubCommand::Report {
                 touch,
                 usage,
                 alerts,
             } => {
-                if !alerts.is_empty() && hooked()? {
-                    let events = alerts
-                        .iter()
-                        .map(|(id, alert)| {
-                            key_event(sql, id.as_str(), |view| Event::alert(alert, view, now))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    emit(events)?;
-                }
+                let events = alerts
+                    .iter()
+                    .map(|(id, alert)| {
+                        key_event(sql, id.as_str(), |view| Event::alert(alert, view, now))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.emit(sql, events.into_iter().flatten().collect(), now)?;
                 if let Some((id, last_used)) = touch {
                     sql.exec(
                         "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
@@ -279,11 +208,15 @@ impl RegistryObject {
                 }
                 Ok(RegistryReply::Done)
             }
-            RegistryCommand::Webhooks { action, permit: _ } => self.webhooks(sql, action, now),
-            RegistryCommand::Claim { delivery } => Ok(RegistryReply::Claimed {
+            HubCommand::Webhooks { action, permit: _ } => self.webhooks(sql, action, now),
+            HubCommand::Emit { events } => {
+                self.emit(sql, events, now)?;
+                Ok(RegistryReply::Done)
+            }
+            HubCommand::Claim { delivery } => Ok(RegistryReply::Claimed {
                 outgoing: webhook_tables::claim(sql, delivery, now)?,
             }),
-            RegistryCommand::Attempted {
+            HubCommand::Attempted {
                 delivery,
                 number,
                 attempt,
@@ -296,123 +229,32 @@ impl RegistryObject {
                     },
                 },
             ),
-            RegistryCommand::Sweep => {
-                let requeued = webhook_tables::requeue_overdue(sql, now)?;
-                let mut notices = 0;
-                if hooked()? {
-                    let events = webhook_tables::expiry_events(sql, now)?;
-                    notices = events.len() as u64;
-                    emit(events.into_iter().map(Some).collect())?;
+            HubCommand::Sweep => {
+                let mut store = SqlStore { sql };
+                for _ in 0..PRUNE_ROUNDS {
+                    let audit = prune(now, &mut store).map_err(store_failed)?;
+                    let deliveries = webhook_tables::prune(sql, now, PRUNE_BATCH)?;
+                    if audit < PRUNE_BATCH && deliveries < PRUNE_BATCH {
+                        break;
+                    }
                 }
+                let requeued = match self.is_hub() {
+                    true => webhook_tables::requeue_overdue(sql, now)?,
+                    false => 0,
+                };
+                let events = webhook_tables::expiry_events(sql, now)?;
+                let notices = events.len() as u64;
+                self.emit(sql, events, now)?;
                 // Rows a failed hand-over left unsent are sent now too.
                 self.outbox.set(true);
+                self.forward.set(true);
                 Ok(RegistryReply::Swept { notices, requeued })
             }
-            RegistryCommand::Usage { query, permit: _ } => {
-                let stored = usage_tables::read(sql, &query)?;
-                let by_requests = top_keys(sql, &query, "requests")?;
-                let by_refusals = top_keys(sql, &query, "refused")?;
-                let usage = overall_series(&query, &stored, &by_requests, &by_refusals);
-                Ok(RegistryReply::Usage { usage })
-            }
-            RegistryCommand::List { mut query, actor } => {
-                // A key actor only ever sees its own environment and owner:
-                // narrow in SQL before the rule runs on each row.
-                if let Actor::Key { bounds, .. } = &actor {
-                    query = query.within(&bounds.environment, bounds.owner_id.as_deref());
-                }
-                let (filter, args) = query.filter(now);
-                let args: Vec<SqlStorageValue> = args.into_iter().map(arg).collect();
-                let today = Granularity::Day.floor(now).as_millis() as i64;
-                let select = |limit: &str, args: Vec<SqlStorageValue>, extra: Vec<i64>| {
-                    // Today's requests as the key objects have reported them
-                    // (each reports a minute's counts once the minute ends).
-                    let mut bound = vec![SqlStorageValue::from(today)];
-                    bound.extend(args);
-                    bound.extend(extra.into_iter().map(SqlStorageValue::from));
-                    let found = rows(sql.exec(
-                        &format!(
-                            "SELECT view, last_used, (SELECT requests FROM usage_keys u
-                                 WHERE u.key_id = keys.id AND u.day = ?)
-                             FROM keys WHERE {filter}
-                             ORDER BY created_at DESC, rowid DESC {limit}"
-                        ),
-                        bound,
-                    )?)?;
-                    found
-                        .into_iter()
-                        .map(|row| {
-                            let mut view: KeyView = serde_json::from_str(&row.text(0)?)?;
-                            view.refresh(
-                                row.opt_int(1)?.map(|ms| Timestamp::from_millis(ms as u64)),
-                                now,
-                            );
-                            view.requests_today = Some(row.opt_int(2)?.unwrap_or(0) as u64);
-                            Ok(view)
-                        })
-                        .collect::<Result<Vec<KeyView>>>()
-                };
-                let (total, data) = match &actor {
-                    // The admin token sees every key: count and page in SQL.
-                    Actor::AdminToken => {
-                        let counted = rows(sql.exec(
-                            &format!("SELECT count(*) FROM keys WHERE {filter}"),
-                            args.clone(),
-                        )?)?;
-                        let total = counted.first().map_or(Ok(0), |row| row.int(0))? as u64;
-                        let page = vec![i64::from(query.per_page), query.offset() as i64];
-                        (total, select("LIMIT ? OFFSET ?", args, page)?)
-                    }
-                    // A key actor sees only keys within it: the rule runs
-                    // on each row, then the page is cut from what is left.
-                    Actor::Key { .. } => {
-                        let visible: Vec<KeyView> = select("", args, vec![])?
-                            .into_iter()
-                            .filter(|v| actor.sees(v))
-                            .collect();
-                        (visible.len() as u64, query.page_of(visible))
-                    }
-                };
-                let meta = PageMeta {
-                    total,
-                    page: query.page,
-                    per_page: query.per_page,
-                };
-                Ok(RegistryReply::Page { data, meta })
-            }
-            RegistryCommand::Audit { id } => {
-                let trail = rows(sql.exec(
-                    "SELECT at, actor, action, detail FROM audit WHERE key_id = ? AND at >= ? ORDER BY seq DESC",
-                    vec![
-                        text(id.as_str()),
-                        (now.as_millis().saturating_sub(AUDIT_RETENTION_MS) as i64).into(),
-                    ],
-                )?)?;
-                let entries = trail
-                    .into_iter()
-                    .map(|r| {
-                        Ok(AuditEntry {
-                            at: Timestamp::from_millis(r.int(0)? as u64),
-                            actor: r.text(1)?,
-                            action: r.text(2)?,
-                            detail: r.opt_text(3)?,
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-                Ok(RegistryReply::Trail { entries })
-            }
-            RegistryCommand::FindByHash { hash } => {
-                let found = rows(sql.exec(
-                    "SELECT s.key_id FROM secrets s JOIN keys k ON k.id = s.key_id
-                     WHERE s.hash = ? AND k.state = 'live'",
-                    vec![text(hash.as_str())],
-                )?)?;
-                let id = found
-                    .first()
-                    .map(|r| r.text(0)?.parse().map_err(worker::Error::RustError))
-                    .transpose()?;
-                Ok(RegistryReply::Found { id })
-            }
+            HubCommand::Usage { query, permit: _ } => Ok(RegistryReply::Usage(UsagePart {
+                stored: usage_tables::read(sql, &query)?,
+                by_requests: top_keys(sql, &query, "requests")?,
+                by_refusals: top_keys(sql, &query, "refused")?,
+            })),
         }
     }
 }
@@ -488,6 +330,56 @@ impl RegistryObject {
         }
     }
 
+    /// Hands this shard's waiting events to the hub, oldest first; a
+    /// failed hand-over keeps them and sets an alarm to try again.
+    async fn forward(&self) {
+        while self.forward.get() {
+            let sql = self.state.storage().sql();
+            let waiting = sql
+                .exec(
+                    &format!("SELECT seq, event FROM forward ORDER BY seq LIMIT {FORWARD_BATCH}"),
+                    None,
+                )
+                .and_then(rows)
+                .and_then(|found| {
+                    found
+                        .iter()
+                        .map(|r| Ok((r.int(0)?, serde_json::from_str::<Event>(&r.text(1)?)?)))
+                        .collect::<Result<Vec<_>>>()
+                });
+            let waiting = match waiting {
+                Ok(waiting) => waiting,
+                Err(e) => {
+                    worker::console_error!("registry events unreadable: {e}");
+                    return;
+                }
+            };
+            if waiting.len() < FORWARD_BATCH {
+                self.forward.set(false);
+            }
+            let Some(&(last, _)) = waiting.last() else {
+                return;
+            };
+            let events = waiting.into_iter().map(|(_, e)| e).collect();
+            let handed = match client::emit(&self.env, events).await {
+                Ok(()) => sql
+                    .exec("DELETE FROM forward WHERE seq <= ?", vec![last.into()])
+                    .map(|_| ()),
+                Err(e) => Err(worker::Error::RustError(format!("{e:?}"))),
+            };
+            if let Err(e) = handed {
+                worker::console_error!(
+                    "registry events not handed to the hub, retrying in a minute: {e}"
+                );
+                self.forward.set(false);
+                if let Err(e) = self.state.storage().set_alarm(OUTBOX_RETRY_MS).await {
+                    worker::console_error!("registry events alarm not set: {e}");
+                }
+                return;
+            }
+        }
+    }
+
     /// Puts waiting deliveries on the queue (see [`keygate_core::webhook`]). A
     /// failed hand-over leaves them in the outbox and sets an alarm to try
     /// again; the request that made them is answered either way.
@@ -538,6 +430,17 @@ impl RegistryObject {
     }
 }
 
+impl RegistryObject {
+    /// Whatever the command left waiting: deliveries on the hub, events
+    /// for the hub elsewhere.
+    async fn deliver(&self) {
+        match self.is_hub() {
+            true => self.flush().await,
+            false => self.forward().await,
+        }
+    }
+}
+
 impl DurableObject for RegistryObject {
     fn new(state: State, env: Env) -> Self {
         RegistryObject {
@@ -545,21 +448,30 @@ impl DurableObject for RegistryObject {
             env,
             ready: Cell::new(false),
             outbox: Cell::new(true),
+            forward: Cell::new(true),
+            shard: Cell::new(None),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        // The client calls a shard at its object's name (`/registry-3`).
+        if self.shard.get().is_none() {
+            self.shard.set(Some(Shard::from_object_name(
+                req.path().trim_start_matches('/'),
+            )));
+        }
         let command: RegistryCommand = serde_json::from_str(&req.text().await?)?;
         let reply = self.run(&self.state.storage().sql(), command)?;
-        self.flush().await;
+        self.deliver().await;
         http::json(200, &reply)
     }
 
     async fn alarm(&self) -> Result<Response> {
         // Tables first: a fresh instance may not have created them yet.
-        self.run(&self.state.storage().sql(), RegistryCommand::Sweep)?;
+        self.prepare(&self.state.storage().sql())?;
         self.outbox.set(true);
-        self.flush().await;
+        self.forward.set(true);
+        self.deliver().await;
         Response::empty()
     }
 }

@@ -32,6 +32,7 @@ pub const SCHEMA: &[&str] = &[
         delivery_id INTEGER NOT NULL, try INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER,
         error TEXT, duration_ms INTEGER NOT NULL, PRIMARY KEY (delivery_id, try))",
     "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (queued, state)",
+    "CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (created_at)",
     "CREATE TABLE IF NOT EXISTS notices (
         key_id TEXT NOT NULL, expires_at INTEGER NOT NULL, stage TEXT NOT NULL,
         PRIMARY KEY (key_id, expires_at, stage))",
@@ -161,24 +162,30 @@ pub fn emit(
             last = id.first().map(|r| r.int(0)).transpose()?.map(|i| i as u64);
         }
     }
-    let cutoff = || vec![(now.as_millis().saturating_sub(DELIVERY_RETENTION_MS) as i64).into()];
-    sql.exec(
-        &format!(
-            "DELETE FROM attempts WHERE delivery_id IN
-             (SELECT id FROM deliveries WHERE created_at < ? AND NOT {PENDING})"
-        ),
-        cutoff(),
-    )?;
-    sql.exec(
-        &format!("DELETE FROM deliveries WHERE created_at < ? AND NOT {PENDING}"),
-        cutoff(),
-    )?;
     Ok(last)
 }
 
-/// Whether any endpoint exists (no events are made for none).
-pub fn any(sql: &SqlStorage) -> Result<bool> {
-    Ok(!rows(sql.exec("SELECT 1 FROM webhooks LIMIT 1", None)?)?.is_empty())
+/// Deletes up to `limit` finished deliveries past retention, and their
+/// attempts (the sweep's work, so no event pays for it): how many.
+pub fn prune(sql: &SqlStorage, now: Timestamp, limit: u32) -> Result<u32> {
+    let cutoff = || {
+        vec![
+            (now.as_millis().saturating_sub(DELIVERY_RETENTION_MS) as i64).into(),
+            i64::from(limit).into(),
+        ]
+    };
+    let old = format!(
+        "SELECT id FROM deliveries WHERE created_at < ? AND NOT {PENDING} ORDER BY created_at LIMIT ?"
+    );
+    sql.exec(
+        &format!("DELETE FROM attempts WHERE delivery_id IN ({old})"),
+        cutoff(),
+    )?;
+    let gone = sql.exec(
+        &format!("DELETE FROM deliveries WHERE id IN ({old})"),
+        cutoff(),
+    )?;
+    Ok(gone.rows_written() as u32)
 }
 
 /// What the consumer needs to attempt `delivery`, while it is pending and

@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn routes() {
-        let id = KeyId::generate().unwrap();
+        let id = KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap();
         let item = format!("{P}/v1/keys/{id}");
         assert_eq!(
             match_route(P, "POST", "/_keygate/v1/keys"),
@@ -439,7 +439,7 @@ mod tests {
             match_route(P, "GET", "/_keygate/v1/whoami"),
             Some(Ok(AdminRoute::Whoami))
         );
-        let id = KeyId::generate().unwrap();
+        let id = KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap();
         let rotate = format!("{P}/v1/keys/{id}/rotate");
         assert_eq!(
             match_route(P, "POST", &rotate),
@@ -475,7 +475,7 @@ mod tests {
     fn operations_are_named_as_the_openapi_document_names_them() {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json"))
             .expect("openapi.json at the workspace root");
-        let id = KeyId::generate().unwrap();
+        let id = KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap();
         let owner = || "cus_1".to_owned();
         let hook = WebhookId::generate().unwrap();
         let routes = [
@@ -546,7 +546,10 @@ mod tests {
             match_route(P, "GET", "/_keygate/v1/keys/nope"),
             Some(Err(Error::NOT_FOUND))
         );
-        let item = format!("{P}/v1/keys/{}", KeyId::generate().unwrap());
+        let item = format!(
+            "{P}/v1/keys/{}",
+            KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap()
+        );
         let rotate = format!("{item}/rotate");
         let audit = format!("{item}/audit");
         for (method, path, allow) in [

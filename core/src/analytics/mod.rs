@@ -370,8 +370,8 @@ pub struct Row {
     pub tally: Tally,
 }
 
-/// What a key's object read from its tables for one query.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a key's object (or a registry shard) read from its tables for one query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
     /// The query's buckets.
     pub rows: Vec<Row>,

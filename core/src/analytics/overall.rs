@@ -20,6 +20,7 @@ use super::{
     rows_of, series, Closed, Counts, Granularity, Open, Outcome, Stored, Tally, UsageQuery,
 };
 use crate::key::KeyId;
+use crate::registry::shard::Shard;
 use crate::time::Timestamp;
 
 /// How long an isolate gathers edge counts before writing them.
@@ -76,6 +77,39 @@ impl UsageReport {
     /// Whether there is nothing to add.
     pub fn is_empty(&self) -> bool {
         self.closed.is_empty() && self.keys.is_empty()
+    }
+
+    /// This report split for the registry shards: each key's day totals
+    /// for the key's shard (the top-keys lists need a key's totals in one
+    /// place), the rows and countries with the first part (any shard may
+    /// hold a share of the overall counts: reads add every shard's).
+    pub fn by_shard(self) -> Vec<(Shard, UsageReport)> {
+        let mut parts: BTreeMap<Shard, Vec<KeyDay>> = BTreeMap::new();
+        for day in self.keys {
+            parts.entry(day.key_id.shard()).or_default().push(day);
+        }
+        let mut split: Vec<(Shard, UsageReport)> = parts
+            .into_iter()
+            .map(|(shard, keys)| {
+                let report = UsageReport {
+                    closed: Closed::default(),
+                    keys,
+                };
+                (shard, report)
+            })
+            .collect();
+        match split.first_mut() {
+            Some((_, first)) => first.closed = self.closed,
+            None if !self.closed.is_empty() => split.push((
+                Shard::HUB,
+                UsageReport {
+                    closed: self.closed,
+                    keys: Vec::new(),
+                },
+            )),
+            None => {}
+        }
+        split
     }
 }
 
@@ -155,16 +189,44 @@ pub struct TopKey {
     pub refused: u64,
 }
 
-/// The overall series: [`series`] over the registry's tables, with the top
+/// One registry shard's part of the overall usage: the rows it keeps (each
+/// report is added into one shard) and its top keys (a key's day totals are
+/// all in its own shard, so the top keys of all are among the shards' tops).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsagePart {
+    /// Its rows and countries for the query.
+    pub stored: Stored,
+    /// Its [`TOP_KEYS`] keys with the most requests.
+    pub by_requests: Vec<TopKey>,
+    /// Its [`TOP_KEYS`] keys with the most refusals.
+    pub by_refusals: Vec<TopKey>,
+}
+
+/// The overall series: [`series`] over every shard's rows, with the top
 /// keys by requests and by refusals (over the query's whole days).
-pub fn overall_series(
-    query: &UsageQuery,
-    stored: &Stored,
-    by_requests: &[TopKey],
-    by_refusals: &[TopKey],
-) -> Value {
-    let mut usage = series(query, stored, &Open::default());
-    usage["top_keys"] = json!({ "by_requests": by_requests, "by_refusals": by_refusals });
+pub fn overall_series(query: &UsageQuery, parts: Vec<UsagePart>) -> Value {
+    let mut stored = Stored::default();
+    let (mut by_requests, mut by_refusals) = (Vec::new(), Vec::new());
+    for part in parts {
+        stored.rows.extend(part.stored.rows);
+        stored.countries.extend(part.stored.countries);
+        by_requests.extend(part.by_requests);
+        by_refusals.extend(part.by_refusals);
+    }
+    let top = |mut keys: Vec<TopKey>, count: fn(&TopKey) -> u64| {
+        keys.sort_by(|a, b| {
+            count(b)
+                .cmp(&count(a))
+                .then_with(|| a.key_id.cmp(&b.key_id))
+        });
+        keys.truncate(TOP_KEYS);
+        keys
+    };
+    let mut usage = series(query, &stored, &Open::default());
+    usage["top_keys"] = json!({
+        "by_requests": top(by_requests, |k| k.requests),
+        "by_refusals": top(by_refusals, |k| k.refused),
+    });
     usage
 }
 
@@ -277,26 +339,73 @@ mod tests {
     }
 
     #[test]
-    fn the_overall_series_lists_top_keys_beside_the_totals() {
+    fn a_batch_splits_by_the_keys_shards_and_loses_no_count() {
+        let mut batch = Batch::default();
+        let ids: Vec<KeyId> = (0..3)
+            .map(|n| KeyId::generate_in(Shard::new(n).unwrap()).unwrap())
+            .collect();
+        for (i, id) in ids.iter().chain(&ids[..1]).enumerate() {
+            batch.count(Outcome::KeyRevoked, Some(id), at(T0 + i as u64));
+        }
+        batch.count(Outcome::InvalidApiKey, None, at(T0));
+        let report = batch.take();
+        let rows = report.closed.rows.len();
+        let parts = report.by_shard();
+        assert_eq!(
+            parts.iter().map(|(s, _)| s.index()).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(parts[0].1.keys[0].refused, 2);
+        assert_eq!(parts[0].1.closed.rows.len(), rows);
+        assert!(parts[1..]
+            .iter()
+            .all(|(_, p)| p.closed.is_empty() && p.keys.len() == 1));
+        let mut garbage = Batch::default();
+        garbage.count(Outcome::InvalidApiKey, None, at(T0));
+        let parts = garbage.take().by_shard();
+        assert_eq!((parts.len(), parts[0].0), (1, Shard::HUB));
+        assert!(UsageReport::default().by_shard().is_empty());
+    }
+
+    #[test]
+    fn the_overall_series_sums_the_shards_and_keeps_the_top_keys_of_all() {
         let query = UsageQuery::parse(&[], at(T0)).unwrap();
-        let stored = Stored {
-            rows: vec![Row {
-                granularity: Granularity::Hour,
-                start: Granularity::Hour.floor(at(T0)),
-                outcome: Outcome::InvalidApiKey,
-                tally: Tally { count: 7, cost: 0 },
-            }],
-            countries: Vec::new(),
+        let part = |count: u64, tops: &[(&str, u64)]| UsagePart {
+            stored: Stored {
+                rows: vec![Row {
+                    granularity: Granularity::Hour,
+                    start: Granularity::Hour.floor(at(T0)),
+                    outcome: Outcome::InvalidApiKey,
+                    tally: Tally { count, cost: 0 },
+                }],
+                countries: Vec::new(),
+            },
+            by_requests: tops
+                .iter()
+                .map(|(id, requests)| TopKey {
+                    key_id: (*id).to_owned(),
+                    name: Some(format!("name of {id}")),
+                    requests: *requests,
+                    refused: 0,
+                })
+                .collect(),
+            by_refusals: Vec::new(),
         };
-        let top = TopKey {
-            key_id: "key_x".to_owned(),
-            name: Some("acme".to_owned()),
-            requests: 5,
-            refused: 1,
-        };
-        let usage = overall_series(&query, &stored, std::slice::from_ref(&top), &[]);
-        assert_eq!(usage["totals"]["invalid_api_key"]["count"], 7);
-        assert_eq!(usage["top_keys"]["by_requests"][0]["name"], "acme");
+        let many: Vec<(String, u64)> = (0..TOP_KEYS as u64)
+            .map(|i| (format!("key_a{i}"), 10 + i))
+            .collect();
+        let many: Vec<(&str, u64)> = many.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+        let usage = overall_series(&query, vec![part(7, &many), part(5, &[("key_b", 100)])]);
+        assert_eq!(usage["totals"]["invalid_api_key"]["count"], 12);
+        let tops = usage["top_keys"]["by_requests"].as_array().unwrap();
+        assert_eq!(tops.len(), TOP_KEYS);
+        assert_eq!(tops[0]["key_id"], "key_b");
+        assert_eq!(tops[1]["requests"], 10 + TOP_KEYS as u64 - 1);
+        assert_eq!(
+            tops[TOP_KEYS - 1]["requests"],
+            11,
+            "the smallest of the first shard is out"
+        );
         assert_eq!(usage["top_keys"]["by_refusals"], json!([]));
     }
 }

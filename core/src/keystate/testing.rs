@@ -21,6 +21,7 @@ pub fn issued(json: &str, now: Timestamp) -> (KeyState, KeyHash) {
         now,
         actor: &Actor::AdminToken,
         tiers: &Tiers::default(),
+        shards: crate::registry::shard::ShardCount::ONE,
     };
     let new: NewKey = serde_json::from_str(json).unwrap();
     let credits = new.credits;

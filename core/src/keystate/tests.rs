@@ -411,7 +411,7 @@ fn edits_apply_to_the_next_request_and_cannot_escalate() {
     assert_eq!(state, before, "a refused edit changes nothing");
 
     let limited_admin = Actor::Key {
-        id: KeyId::generate().unwrap(),
+        id: KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap(),
         bounds: serde_json::from_value(serde_json::json!({
             "grants": {"scopes": ["admin", "orders:read"]}, "environment": "live", "owner_id": null,
             "rate_limits": RateLimits::DEFAULT, "expires_at": null, "allowed_ips": []

@@ -1,11 +1,14 @@
-//! `GET /v1/keys` query parameters, validated, and the SQL filter they
-//! become in the registry. Plain Rust: the registry object only runs it.
+//! `GET /v1/keys` query parameters, validated, and the filter they become:
+//! SQL for a registry shard's object, and the same filter over a view for
+//! the in-memory store the registry's tests use.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::key::{Environment, KeyType};
-use crate::lifecycle::record::Status;
+use crate::lifecycle::record::{KeyView, Status};
+use crate::policy::actor::Bounds;
+use crate::registry::cursor::Cursor;
 use crate::time::Timestamp;
 
 /// Largest page.
@@ -16,8 +19,9 @@ pub const DEFAULT_PER_PAGE: u32 = 20;
 /// A validated list request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListQuery {
-    /// 1-based page.
-    pub page: u32,
+    /// List keys after this position (the previous page's `next_cursor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
     /// Items per page, 1–100.
     pub per_page: u32,
     /// Only keys of this environment.
@@ -37,6 +41,9 @@ pub struct ListQuery {
     /// Set by [`ListQuery::within`] when the filters ask for what is out of reach.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nothing: bool,
+    /// Set by [`ListQuery::within`]: no key holding `admin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_admin: bool,
 }
 
 /// A value bound to a `?` in the generated SQL.
@@ -111,7 +118,7 @@ impl ListQuery {
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<ListQuery, Error> {
         let mut q = ListQuery {
-            page: 1,
+            cursor: None,
             per_page: DEFAULT_PER_PAGE,
             environment: None,
             key_type: None,
@@ -120,10 +127,20 @@ impl ListQuery {
             q: None,
             owner: None,
             nothing: false,
+            no_admin: false,
         };
         for (name, value) in pairs {
             match name {
-                "page" => q.page = number(name, value, 1_000_000)?,
+                "cursor" => {
+                    q.cursor = Some(value.parse().map_err(|e: String| Error::invalid(name, e))?)
+                }
+                // Page numbers cost every row before the page on every shard.
+                "page" => {
+                    return Err(Error::invalid(
+                        name,
+                        "is retired: pass the previous page's meta.next_cursor as cursor",
+                    ))
+                }
                 "per_page" => q.per_page = number(name, value, MAX_PER_PAGE)?,
                 "environment" => {
                     q.environment =
@@ -139,8 +156,9 @@ impl ListQuery {
         Ok(q)
     }
 
-    /// The `WHERE` clause (over the registry's `keys` table) and its
-    /// arguments, with status judged at `now`.
+    /// The `WHERE` clause (over a shard's `keys` table) and its
+    /// arguments, with status judged at `now`; [`ListQuery::matches`] is the
+    /// same filter over a view.
     pub fn filter(&self, now: Timestamp) -> (String, Vec<SqlArg>) {
         let mut clauses = vec!["state = 'live'".to_owned()];
         let mut args = Vec::new();
@@ -171,6 +189,10 @@ impl ListQuery {
         if self.nothing {
             clauses.push("0".into());
         }
+        // NULL: a row from before the column, judged by the rule alone.
+        if self.no_admin {
+            clauses.push("admin IS NOT 1".into());
+        }
         let now = SqlArg::Int(now.as_millis() as i64);
         match self.status {
             None => {}
@@ -197,23 +219,56 @@ impl ListQuery {
                 .is_some_and(|o| Some(o) != owner_id);
         self.environment = Some(environment.clone());
         self.owner = Some(owner_id.map(str::to_owned));
+        self.no_admin = true;
         self
     }
 
-    /// This page of an already filtered, ordered list.
-    pub fn page_of<T>(&self, items: Vec<T>) -> Vec<T> {
-        let skip = usize::try_from(self.offset()).unwrap_or(usize::MAX);
-        items
-            .into_iter()
-            .skip(skip)
-            .take(self.per_page as usize)
-            .collect()
+    /// Whether the live key `key` passes the filter at `now`: what
+    /// [`ListQuery::filter`] selects in SQL.
+    pub fn matches(&self, key: &KeyView, now: Timestamp) -> bool {
+        let search = search_text(key);
+        let status = match self.status {
+            None => true,
+            Some(Status::Revoked) => key.revoked_at.is_some(),
+            Some(Status::Expired) => {
+                key.revoked_at.is_none() && key.expires_at.is_some_and(|t| t <= now)
+            }
+            Some(Status::Active) => {
+                key.revoked_at.is_none() && key.expires_at.is_none_or(|t| t > now)
+            }
+        };
+        status
+            && !self.nothing
+            && self
+                .environment
+                .as_ref()
+                .is_none_or(|e| *e == key.environment)
+            && self.key_type.is_none_or(|t| t == key.key_type)
+            && self
+                .owner_id
+                .as_ref()
+                .is_none_or(|o| key.owner_id.as_ref() == Some(o))
+            && self.owner.as_ref().is_none_or(|o| *o == key.owner_id)
+            && self.q.as_ref().is_none_or(|q| search.contains(q.as_str()))
+            && !(self.no_admin && holds_admin(key))
     }
+}
 
-    /// Rows to skip for this page.
-    pub fn offset(&self) -> u64 {
-        u64::from(self.page - 1) * u64::from(self.per_page)
-    }
+/// The text `q` searches: name, description and id, lowercased.
+pub fn search_text(key: &KeyView) -> String {
+    format!(
+        "{} {} {}",
+        key.name,
+        key.description.as_deref().unwrap_or(""),
+        key.id
+    )
+    // ASCII only, as the query is: Unicode case tables cost ~8 KiB of wasm.
+    .to_ascii_lowercase()
+}
+
+/// Whether `key` holds `admin` (a key actor never lists those).
+pub fn holds_admin(key: &KeyView) -> bool {
+    Bounds::from(key).grants.is_admin()
 }
 
 #[cfg(test)]
@@ -232,13 +287,14 @@ mod tests {
     #[test]
     fn defaults_and_filters() {
         let d = q("").unwrap();
-        assert_eq!((d.page, d.per_page), (1, 20));
+        assert_eq!((d.cursor.as_ref(), d.per_page), (None, 20));
         assert_eq!(
             d.filter(Timestamp::from_secs(0)),
             ("state = 'live'".to_owned(), vec![])
         );
-        let f = q("page=3&per_page=5&environment=live&type=restricted&status=active&owner_id=cus_1&q=ACME").unwrap();
-        assert_eq!(f.offset(), 10);
+        let f =
+            q("per_page=5&environment=live&type=restricted&status=active&owner_id=cus_1&q=ACME")
+                .unwrap();
         let (sql, args) = f.filter(Timestamp::from_millis(42));
         assert!(
             sql.contains("environment = ?")
@@ -270,14 +326,19 @@ mod tests {
             .unwrap()
             .within(&live, Some("acme"))
             .filter(Timestamp::from_millis(1));
-        assert!(!sql.ends_with(" AND 0"));
+        let clauses = |sql: &str| sql.split(" AND ").map(str::to_owned).collect::<Vec<_>>();
+        assert!(!clauses(&sql).contains(&"0".to_owned()));
+        assert!(
+            clauses(&sql).contains(&"admin IS NOT 1".to_owned()),
+            "{sql}"
+        );
         assert!(args.contains(&SqlArg::Text("acme".into())));
         for asked in ["environment=test", "owner_id=globex"] {
             let (sql, _) = q(asked)
                 .unwrap()
                 .within(&live, Some("acme"))
                 .filter(Timestamp::from_millis(1));
-            assert!(sql.ends_with(" AND 0"), "{asked}: {sql}");
+            assert!(clauses(&sql).contains(&"0".to_owned()), "{asked}: {sql}");
         }
     }
 
@@ -298,7 +359,9 @@ mod tests {
     #[test]
     fn bad_parameters_are_named() {
         for (s, field) in [
-            ("page=0", "page"),
+            ("page=2", "page"),
+            ("cursor=12", "cursor"),
+            ("cursor=12.key_nope", "cursor"),
             ("per_page=101", "per_page"),
             ("per_page=x", "per_page"),
             ("status=gone", "status"),

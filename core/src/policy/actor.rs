@@ -525,7 +525,7 @@ mod tests {
 
     fn actor(json: &str) -> Actor {
         Actor::Key {
-            id: KeyId::generate().unwrap(),
+            id: KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap(),
             bounds: Box::new(bounds(json)),
         }
     }
@@ -684,7 +684,7 @@ mod tests {
         /// target can do nothing the actor cannot (and never holds admin).
         #[test]
         fn fuzz_actions_are_permitted_iff_the_target_is_within(a in bounds_strategy(), t in bounds_strategy()) {
-            let actor = Actor::Key { id: KeyId::generate().unwrap(), bounds: Box::new(a.clone()) };
+            let actor = Actor::Key { id: KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap(), bounds: Box::new(a.clone()) };
             prop_assert_eq!(actor.reach(&t).is_ok(), !can_exceed(&a, &t), "{:?} on {:?}", a, t);
         }
     }
@@ -698,6 +698,7 @@ mod tests {
             now: Timestamp::from_secs(1_800_000_000),
             actor: a,
             tiers: &Default::default(),
+            shards: crate::registry::shard::ShardCount::ONE,
         };
         let new: crate::lifecycle::request::NewKey = serde_json::from_str(json).unwrap();
         new.issue(&ctx).map(|(record, _)| record)

@@ -8,7 +8,7 @@ use crate::lifecycle::record::KeyView;
 use crate::time::Timestamp;
 
 /// An event type, as endpoints subscribe to it and payloads name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {
     /// A key was issued.
     #[serde(rename = "key.created")]
@@ -129,8 +129,9 @@ impl KeyAlert {
     }
 }
 
-/// One event, as every subscribed endpoint receives it.
-#[derive(Clone, Debug, PartialEq)]
+/// One event, as every subscribed endpoint receives it (and as a shard
+/// hands it to the hub).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// `msg_…`: the `webhook-id`, the same on every retry.
     pub id: String,

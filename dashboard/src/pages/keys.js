@@ -1,5 +1,6 @@
 // pages/keys.js — the key list: GET /v1/keys with its search, filters and
-// pages (kept in the hash, so Back works and a view can be linked), a table
+// pages by cursor (kept in the hash with the cursors of the pages before,
+// so Back, "Newer" and a link all work), a table
 // that scrolls sideways on small screens, and what to do when there are none.
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
@@ -12,14 +13,15 @@ import { ErrorNote, fmt, Loading, orDash, StatusBadge } from "../ui.js";
 const FILTERS = ["q", "environment", "type", "status", "owner_id"];
 const PER_PAGE = [10, 20, 50, 100];
 
-/** The list's filters and page from the route's query. */
+/** The list's filters, page cursor and the cursors of the pages before it ("-" for the first) from the route's query. */
 function fromRoute(params) {
   const filters = Object.fromEntries(FILTERS.map((f) => [f, params[f] ?? ""]));
-  return { filters, page: Math.max(1, Number(params.page) || 1), perPage: Number(params.per_page) || 20 };
+  const back = params.back ? params.back.split(",") : [];
+  return { filters, cursor: params.cursor ?? "", back, perPage: Number(params.per_page) || 20 };
 }
 
 export function KeysPage({ route }) {
-  const { filters, page, perPage } = fromRoute(route.params);
+  const { filters, cursor, back, perPage } = fromRoute(route.params);
   const routeKey = JSON.stringify(route.params);
   const [draft, setDraft] = useState(filters);
   const [state, setState] = useState({ loading: true });
@@ -28,7 +30,7 @@ export function KeysPage({ route }) {
   useEffect(() => {
     let live = true;
     setState((s) => ({ ...s, loading: true }));
-    call(`/v1/keys${query({ ...filters, page, per_page: perPage })}`).then(
+    call(`/v1/keys${query({ ...filters, cursor, per_page: perPage })}`).then(
       (r) => live && setState({ loading: false, keys: r.data, meta: r.meta }),
       (error) => live && setState({ loading: false, error }),
     );
@@ -44,7 +46,7 @@ export function KeysPage({ route }) {
   };
   const setFilter = (name) => (e) => setDraft({ ...draft, [name]: e.currentTarget.value });
   const filtered = FILTERS.some((f) => filters[f]);
-  const placed = state.error ? placeError(state.error, [...FILTERS, "page", "per_page"]) : { fields: {} };
+  const placed = state.error ? placeError(state.error, [...FILTERS, "cursor", "per_page"]) : { fields: {} };
   const err = (name) =>
     placed.fields[name] ? html`<p class="field-error" id=${`filter-${name}-error`}>${placed.fields[name]}</p>` : "";
   const aria = (name) => ({
@@ -101,26 +103,27 @@ export function KeysPage({ route }) {
     ${state.error && placed.general ? html`<${ErrorNote} error=${state.error} title="The keys could not be listed" />` : ""}
     ${state.error && !placed.general ? html`<p class="note error" role="alert">Check the filter marked above.</p>` : ""}
     ${state.loading && !state.keys ? html`<${Loading} what="Loading keys…" />` : ""}
-    ${state.keys && !state.error ? html`<${KeyTable} keys=${state.keys} meta=${state.meta} filtered=${filtered} filters=${filters} perPage=${perPage} />` : ""}`;
+    ${state.keys && !state.error ? html`<${KeyTable} keys=${state.keys} meta=${state.meta} filtered=${filtered} filters=${filters} perPage=${perPage} cursor=${cursor} back=${back} />` : ""}`;
 }
 
-function KeyTable({ keys, meta, filtered, filters, perPage }) {
-  const pages = Math.max(1, Math.ceil(meta.total / meta.per_page));
-  if (meta.total === 0 && !filtered) {
+function KeyTable({ keys, meta, filtered, filters, perPage, cursor, back }) {
+  if (keys.length === 0 && !filtered && !cursor) {
     return html`<section class="empty card" aria-labelledby="empty-title">
       <h2 id="empty-title">No keys yet</h2>
       <p>Your API's clients send a key with every request; keygate checks it, applies its limits and forwards the request to your origin.</p>
       <p>To issue your first key, go to <a href="#/keys/new">Create key</a>, give it a name and an environment (<code>live</code> or <code>test</code>), and copy the secret it shows you once.</p>
     </section>`;
   }
-  const first = (meta.page - 1) * meta.per_page + 1;
-  const last = first + keys.length - 1;
-  const params = (page) => ({ ...filters, per_page: perPage === 20 ? "" : perPage, page: page === 1 ? "" : page });
+  const params = (at, before) => ({ ...filters, per_page: perPage === 20 ? "" : perPage, cursor: at, back: before.join(",") });
+  const previous = back[back.length - 1];
+  const newer = back.length ? params(previous === "-" ? "" : previous, back.slice(0, -1)) : null;
+  const older = meta.next_cursor ? params(meta.next_cursor, [...back, cursor || "-"]) : null;
+  const page = back.length + 1;
   return html`<p class="summary" role="status">
       ${keys.length
-        ? `Showing ${fmt(first)}–${fmt(last)} of ${fmt(meta.total)} ${meta.total === 1 ? "key" : "keys"}`
-        : meta.total
-          ? `Page ${fmt(meta.page)} is past the end: there are ${fmt(meta.total)} matching keys.`
+        ? `Page ${fmt(page)}: ${fmt(keys.length)} ${keys.length === 1 ? "key" : "keys"}${older ? ", more after" : ""}`
+        : older
+          ? "No keys on this page (a narrow search looks through a bounded number at a time): go on to the next."
           : "No keys match these filters."}
     </p>
     ${keys.length
@@ -152,11 +155,11 @@ function KeyTable({ keys, meta, filtered, filters, perPage }) {
           </table>
         </div>`
       : ""}
-    ${pages > 1 || meta.page > 1
+    ${newer || older
       ? html`<nav class="pager" aria-label="Pages of keys">
-          ${meta.page > 1 ? html`<a class="button" href=${href("keys", { params: params(Math.min(meta.page - 1, pages)) })} rel="prev">← Previous</a>` : html`<span class="button disabled" aria-hidden="true">← Previous</span>`}
-          <span>Page ${fmt(meta.page)} of ${fmt(pages)}</span>
-          ${meta.page < pages ? html`<a class="button" href=${href("keys", { params: params(meta.page + 1) })} rel="next">Next →</a>` : html`<span class="button disabled" aria-hidden="true">Next →</span>`}
+          ${newer ? html`<a class="button" href=${href("keys", { params: newer })} rel="prev">← Newer</a>` : html`<span class="button disabled" aria-hidden="true">← Newer</span>`}
+          <span>Page ${fmt(page)}</span>
+          ${older ? html`<a class="button" href=${href("keys", { params: older })} rel="next">Older →</a>` : html`<span class="button disabled" aria-hidden="true">Older →</span>`}
         </nav>`
       : ""}`;
 }

@@ -18,6 +18,7 @@ use crate::policy::actor::{Actor, Given, Permit};
 use crate::policy::cors::WebOrigin;
 use crate::policy::ip::IpRule;
 use crate::policy::permission::{Grants, Hierarchy, Scope};
+use crate::registry::shard::ShardCount;
 use crate::time::Timestamp;
 
 /// Limits as a create request may give them: either may be left out.
@@ -313,6 +314,8 @@ pub struct IssueContext<'a> {
     pub actor: &'a Actor,
     /// Configured tiers.
     pub tiers: &'a Tiers,
+    /// The registry shards new keys are spread over.
+    pub shards: ShardCount,
 }
 
 impl NewKey {
@@ -344,7 +347,7 @@ impl NewKey {
             limits: self.limits.is_some(),
         };
         let mut record = KeyRecord {
-            id: KeyId::generate().map_err(|_| Error::INTERNAL)?,
+            id: KeyId::generate(ctx.shards).map_err(|_| Error::INTERNAL)?,
             name: self.name.trim().to_owned(),
             description: self.description,
             environment: self.environment,

@@ -16,6 +16,7 @@ fn ctx(envs: &[Environment]) -> IssueContext<'_> {
         now: Timestamp::from_secs(1_800_000_000),
         actor: &Actor::AdminToken,
         tiers: &TIERS,
+        shards: crate::registry::shard::ShardCount::ONE,
     }
 }
 
@@ -251,7 +252,7 @@ fn issue_as(json: &str, actor: &Actor) -> Result<KeyRecord, Error> {
 #[test]
 fn admin_keys_grant_only_subsets_and_never_admin() {
     let actor = Actor::Key {
-        id: KeyId::generate().unwrap(),
+        id: KeyId::generate(crate::registry::shard::ShardCount::ONE).unwrap(),
         bounds: serde_json::from_value(serde_json::json!({
             "grants": {"scopes": ["admin", "orders:*"]}, "environment": "live", "owner_id": null,
             "rate_limits": RateLimits::DEFAULT, "expires_at": null, "allowed_ips": []

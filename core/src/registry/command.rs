@@ -1,23 +1,24 @@
-//! The registry: one strongly consistent (SQLite Durable Object) index of
-//! every key, for listing, lookup by hash, and the audit trail. KV is the
-//! fast edge read path and each key's own Durable Object is authoritative
-//! for requests; the registry is what admins list and search.
+//! The registry's commands and replies, as they cross between the Worker
+//! and a shard's object. Index commands are about keys and go to the
+//! key's shard (or, for a listing or a lookup by hash, to every shard);
+//! hub commands are about the deployment (webhooks, usage, the sweep).
 //!
 //! Write order, and how each failure recovers:
 //!
-//! - issue: registry `Insert` (hidden, `pending`) → key object `Create` →
-//!   KV → registry `Confirm`. A crash anywhere before `Confirm` leaves a
+//! - issue: shard `Insert` (hidden, `pending`) → key object `Create` →
+//!   KV → shard `Confirm`. A crash anywhere before `Confirm` leaves a
 //!   pending row that listings hide, and no secret was returned, so no
 //!   half-issued key is ever usable or visible.
 //! - edit, rotate, revoke: key object first (authoritative: a success
-//!   reported to the caller is already enforced), then KV, then registry
-//!   `Update`. A crash after the key object leaves the registry stale until
+//!   reported to the caller is already enforced), then KV, then shard
+//!   `Update`. A crash after the key object leaves the shard stale until
 //!   the admin retries (each of these is safe to repeat); it never leaves a
 //!   revoked key usable.
 
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::overall::UsageReport;
+use super::cursor::ShardPage;
+use crate::analytics::overall::{UsagePart, UsageReport};
 use crate::analytics::UsageQuery;
 use crate::error::Error;
 use crate::hash::KeyHash;
@@ -27,15 +28,28 @@ use crate::lifecycle::record::KeyView;
 use crate::policy::actor::{Actor, DeploymentPermit};
 use crate::time::Timestamp;
 use crate::webhook::delivery::{Attempt, Next, Outgoing};
-use crate::webhook::{EventType, KeyAlert, WebhookId};
+use crate::webhook::{Event, EventType, KeyAlert, WebhookId};
 
 /// How long audit entries are kept.
 pub const AUDIT_RETENTION_MS: u64 = 30 * 86_400_000;
 
-/// A request to the registry object.
+/// A request to a registry shard's object. On the wire each is its inner
+/// command as it is (`{"insert": …}`), as before the split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+// Each is made once per call and serialized at once: no array of them to bloat.
+#[allow(clippy::large_enum_variant)]
+pub enum RegistryCommand {
+    /// About keys: answered by [`super::apply`].
+    Index(IndexCommand),
+    /// About the deployment: answered by the hub's glue.
+    Hub(HubCommand),
+}
+
+/// A command about keys, for the shard that holds them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RegistryCommand {
+pub enum IndexCommand {
     /// Record a key being issued; hidden until `Confirm`.
     Insert {
         /// The new key's view.
@@ -63,6 +77,31 @@ pub enum RegistryCommand {
         /// Extra audit detail (e.g. where a key leaked).
         detail: Option<String>,
     },
+    /// This shard's part of a page of keys, newest first: of those
+    /// `actor` may see, after the query's cursor.
+    List {
+        /// Filters, cursor and page size.
+        query: ListQuery,
+        /// Who lists: a key actor sees only keys within it.
+        actor: Actor,
+    },
+    /// Which of these hashes open a key of this shard.
+    Find {
+        /// The hashes.
+        hashes: Vec<KeyHash>,
+    },
+    /// A key's audit trail, newest first.
+    Audit {
+        /// The key.
+        id: KeyId,
+    },
+}
+
+/// A command about the deployment, for the hub (shard 0), except
+/// `Report` and `Sweep`, which every shard takes for its own keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HubCommand {
     /// What keys and isolates report off the request path: a key's latest
     /// use (at most once a minute per key) and counts for the overall usage
     /// (see [`crate::analytics::overall`]).
@@ -110,22 +149,10 @@ pub enum RegistryCommand {
     /// The scheduled sweep: expiry notices due, and deliveries the queue
     /// lost queued again.
     Sweep,
-    /// One page of keys, newest first: of those `actor` may see.
-    List {
-        /// Filters and page.
-        query: ListQuery,
-        /// Who lists: a key actor sees only keys within it.
-        actor: Actor,
-    },
-    /// Which key a hash opens, if any.
-    FindByHash {
-        /// The hash.
-        hash: KeyHash,
-    },
-    /// A key's audit trail, newest first.
-    Audit {
-        /// The key.
-        id: KeyId,
+    /// Events made by another shard, for the webhook endpoints.
+    Emit {
+        /// The events, in order.
+        events: Vec<Event>,
     },
 }
 
@@ -215,45 +242,26 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-/// Paging facts for a list response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageMeta {
-    /// Keys matching the filters.
-    pub total: u64,
-    /// This page.
-    pub page: u32,
-    /// Page size.
-    pub per_page: u32,
-}
-
 /// The registry's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistryReply {
     /// Written.
     Done,
-    /// A page of keys.
-    Page {
-        /// The keys.
-        data: Vec<KeyView>,
-        /// Paging.
-        meta: PageMeta,
-    },
-    /// The key a hash belongs to.
+    /// A shard's part of a page of keys.
+    Page(ShardPage),
+    /// The keys of this shard the hashes open (hashes opening none are left out).
     Found {
-        /// `None`: no key has this secret.
-        id: Option<KeyId>,
+        /// Each hash found, and its key.
+        keys: Vec<(KeyHash, KeyId)>,
     },
     /// A key's audit trail.
     Trail {
         /// Entries, newest first.
         entries: Vec<AuditEntry>,
     },
-    /// The overall usage series.
-    Usage {
-        /// As the API shows it.
-        usage: serde_json::Value,
-    },
+    /// A shard's part of the overall usage.
+    Usage(UsagePart),
     /// The command was refused (e.g. no such webhook).
     Refused {
         /// Why.
@@ -287,10 +295,10 @@ impl RegistryReply {
     pub fn kind(&self) -> &'static str {
         match self {
             RegistryReply::Done => "done",
-            RegistryReply::Page { .. } => "page",
+            RegistryReply::Page(_) => "page",
             RegistryReply::Found { .. } => "found",
             RegistryReply::Trail { .. } => "trail",
-            RegistryReply::Usage { .. } => "usage",
+            RegistryReply::Usage(_) => "usage",
             RegistryReply::Refused { .. } => "refused",
             RegistryReply::Answer { .. } => "answer",
             RegistryReply::Claimed { .. } => "claimed",
