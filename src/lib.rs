@@ -12,7 +12,7 @@
 //!   verify, webhooks, dashboard.
 //! - `objects`: the Durable Objects (key, owner, guard, registry) and the
 //!   typed client calls to them.
-//! - `jobs`: the webhook queue consumer and the cron sweep.
+//! - `jobs`: the queue consumers (usage reports, webhook deliveries) and the cron sweep.
 //! - `runtime`: http helpers, KV and asset bindings, per-isolate state.
 //!
 //! The Worker uses no router crate: the admin API's routes are matched in
@@ -38,10 +38,14 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
     api::entry::fetch(req, env, ctx.into())
 }
 
-/// The `WEBHOOKS` queue's consumer (see `jobs::deliver`).
+/// The consumer of both queues: `REPORTS` (see `jobs::report`) and
+/// `WEBHOOKS` (see `jobs::deliver`), told apart by their messages.
 #[event(queue)]
 pub async fn queue(batch: MessageBatch<f64>, env: Env, _ctx: Context) -> worker::Result<()> {
-    jobs::deliver::consume(batch, env).await
+    match jobs::report::holds_reports(&batch) {
+        true => jobs::report::consume(batch, env).await,
+        false => jobs::deliver::consume(batch, env).await,
+    }
 }
 
 /// The Cron Trigger (see `jobs::sweep`).

@@ -237,15 +237,18 @@ mod tests {
 
     #[test]
     fn a_batch_of_refusals_is_one_line_of_counts() {
-        use crate::analytics::overall::Batch;
+        use crate::analytics::overall::{Batch, Counted};
         let mut batch = Batch::default();
         let t = Timestamp::from_millis(1_795_946_405_000);
         for i in 0..1_000 {
-            batch.count(Outcome::InvalidApiKey, None, t.plus_millis(i * 100));
+            batch.count(
+                Counted::one(Outcome::InvalidApiKey, None),
+                t.plus_millis(i * 100),
+            );
         }
-        batch.count(Outcome::MissingApiKey, None, t);
+        batch.count(Counted::one(Outcome::MissingApiKey, None), t);
         let revoked: KeyId = "key_0000000000000001".parse().unwrap();
-        batch.count(Outcome::KeyRevoked, Some(&revoked), t);
+        batch.count(Counted::one(Outcome::KeyRevoked, Some(&revoked)), t);
         let line = RefusedLine::of(&batch.take(), t).unwrap();
         let json = serde_json::to_value(&line).unwrap();
         assert_eq!(

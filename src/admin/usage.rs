@@ -1,5 +1,5 @@
-//! The usage routes of one key and of an owner's keys (the overall usage
-//! is the registry's own answer, see `dispatch`).
+//! The usage routes of one key (its object's series) and of an owner (the
+//! registry shards' rollup); the overall usage is in `dispatch`.
 
 use serde_json::json;
 use worker::{web_sys, Env};
@@ -8,12 +8,12 @@ use super::keys::as_actor;
 use super::Handled;
 use crate::objects::client;
 use crate::runtime::http;
-use keygate_core::analytics::{Stored, UsageQuery};
+use keygate_core::analytics::{series, Open, Stored, UsageQuery};
 use keygate_core::config::Config;
 use keygate_core::error::Error;
 use keygate_core::key::KeyId;
 use keygate_core::keystate::KeyAction;
-use keygate_core::lifecycle::list::{query_pairs, ListQuery, MAX_PER_PAGE};
+use keygate_core::lifecycle::list::query_pairs;
 use keygate_core::policy::actor::Actor;
 
 /// The request's `?granularity=&from=&to=`.
@@ -38,9 +38,10 @@ pub(super) async fn key_usage(
     client::key_usage(env, config, id, &as_actor(actor, action)).await
 }
 
-/// The usage of every key of `owner_id` that `actor` may read, summed (the
-/// registry lists only keys within an admin key's reach, and each key's
-/// object checks the reach again).
+/// Owner `owner_id`'s usage: its rollup, kept by the registry shards as the
+/// isolates' reports arrive (one call per shard, whatever its key count).
+/// A key actor reads only its own owner's; another owner's is empty to it,
+/// as if it had no keys.
 pub(super) async fn owner_usage(
     env: &Env,
     config: &Config,
@@ -48,29 +49,16 @@ pub(super) async fn owner_usage(
     actor: &Actor,
     query: UsageQuery,
 ) -> Handled {
-    let mut series = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let per_page = MAX_PER_PAGE.to_string();
-        let mut pairs = vec![
-            ("owner_id", owner_id.as_str()),
-            ("per_page", per_page.as_str()),
-        ];
-        if let Some(cursor) = &cursor {
-            pairs.push(("cursor", cursor.as_str()));
-        }
-        let listing = ListQuery::parse(pairs)?;
-        let page = client::list_keys(env, config.registry_shards, listing, actor.clone()).await?;
-        for key in &page.data {
-            series.push(key_usage(env, config, &key.id, actor, query).await?);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next.to_string()),
-            None => break,
-        }
-    }
-    let mut usage = keygate_core::analytics::sum(&query, &series);
+    let within = match actor {
+        Actor::AdminToken => true,
+        Actor::Key { bounds, .. } => bounds.owner_id.as_deref() == Some(owner_id.as_str()),
+    };
+    let (stored, keys) = match within {
+        true => client::owner_usage(env, config.registry_shards, owner_id.clone(), query).await?,
+        false => (Stored::default(), 0),
+    };
+    let mut usage = series(&query, &stored, &Open::default());
     usage["owner_id"] = json!(owner_id);
-    usage["keys"] = json!(series.len());
+    usage["keys"] = json!(keys);
     http::reply(200, &json!({ "data": usage }))
 }

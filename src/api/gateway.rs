@@ -173,7 +173,13 @@ impl Api {
             }
         };
         let key = (&grant.key_id, grant.owner_id.as_deref());
-        let (log, handed) = record.admitted(key, self.cost, object_called, edge.config);
+        let (log, handed) = record.admitted(
+            (edge.env, edge.ctx),
+            key,
+            self.cost,
+            object_called,
+            edge.config,
+        );
         Ok((handed, proxy::send(&req, &to, &grant, prepared, log)))
     }
 }

@@ -13,9 +13,11 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::{js_sys, web_sys};
 
+use super::telemetry;
 use crate::objects::client;
 use crate::runtime::http::{self, HeaderEdits};
 use crate::runtime::isolate::{self, FAILURE_SET};
+use keygate_core::analytics::overall::Counted;
 use keygate_core::analytics::Outcome;
 use keygate_core::credential::KeySource;
 use keygate_core::error::Error;
@@ -141,8 +143,9 @@ fn failed(error: JsValue, key_id: String, timeout_ms: f64) -> JsValue {
 }
 
 /// Counts an origin failure (5xx, or no answer) for key `key_id` in its
-/// object's usage (`origin_error`); `forward.js` keeps the request alive
-/// until it is sent (`ctx.waitUntil`). A lost report loses that count only.
+/// object's usage and this isolate's batch (`origin_error`); `forward.js`
+/// keeps the request alive until both are done (`ctx.waitUntil`). A lost
+/// report loses that count only.
 fn origin_failed(key_id: String, env: JsValue) -> js_sys::Promise {
     future_to_promise(async move {
         let env: worker::Env = env.unchecked_into();
@@ -151,9 +154,11 @@ fn origin_failed(key_id: String, env: JsValue) -> js_sys::Promise {
                 let command = Command::Report {
                     outcome: Outcome::OriginError,
                 };
-                client::key_object(&env, &config, &id, &command)
+                let reported = client::key_object(&env, &config, &id, &command)
                     .await
-                    .map(drop)
+                    .map(drop);
+                telemetry::count_within(&env, Counted::one(Outcome::OriginError, Some(&id))).await;
+                reported
             }
             _ => Err(Error::INTERNAL),
         };

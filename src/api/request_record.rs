@@ -19,7 +19,9 @@ use super::entry::cf_country;
 use super::{proxy, telemetry};
 use crate::runtime::http::{self, HeaderEdits};
 use crate::runtime::isolate;
+use keygate_core::analytics::overall::Counted;
 use keygate_core::analytics::refusal::RefusedBy;
+use keygate_core::analytics::{Decision, Outcome, Tally};
 use keygate_core::config::Config;
 use keygate_core::error::Error;
 use keygate_core::key::KeyId;
@@ -60,8 +62,9 @@ impl RequestRecord {
         edits: HeaderEdits,
     ) -> Finished {
         let accounting = by.accounting(error);
-        if let Some((outcome, key)) = accounting.batched {
-            telemetry::count(env, ctx, outcome, key);
+        if let Some(mut counted) = accounting.batched {
+            counted.decision.country = self.arrival.country.as_deref();
+            telemetry::count(env, ctx, counted);
         }
         let now = http::now();
         let line = || RequestLine {
@@ -92,11 +95,26 @@ impl RequestRecord {
     /// records it. The [`Handed`] answers the request.
     pub fn admitted(
         self,
+        (env, ctx): (&Env, &Context),
         key: (&KeyId, Option<&str>),
         cost: u32,
         object_called: bool,
         config: &Config,
     ) -> (Option<proxy::Logged>, Handed) {
+        let decision = Decision {
+            outcome: Outcome::Valid,
+            tally: Tally {
+                count: 1,
+                cost: u64::from(cost),
+            },
+            country: self.arrival.country.as_deref(),
+        };
+        let counted = Counted {
+            decision,
+            key: Some(key.0),
+            owner: key.1,
+        };
+        telemetry::count(env, ctx, counted);
         let log = telemetry::wanted(config)
             .then(|| RequestLine::admitted(&self.arrival, key, cost, object_called))
             .and_then(|line| serde_json::to_string(&line).ok())

@@ -13,8 +13,8 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, Env};
 
 use futures_util::future::join_all;
-use keygate_core::analytics::overall::overall_series;
-use keygate_core::analytics::UsageQuery;
+use keygate_core::analytics::overall::{overall_series, UsageReport};
+use keygate_core::analytics::{Stored, UsageQuery};
 use keygate_core::config::{Config, Fault};
 use keygate_core::error::Error;
 use keygate_core::guard;
@@ -221,8 +221,13 @@ pub async fn index_write(env: &Env, id: &KeyId, command: IndexCommand) -> Result
     }
 }
 
-/// A report (`HubCommand::Report`) added by shard `shard`.
-pub async fn report(env: &Env, shard: Shard, report: HubCommand) -> Result<(), Error> {
+/// Counts (one shard's part of a [`UsageReport`]) added by shard `shard`.
+pub async fn report(env: &Env, shard: Shard, usage: UsageReport) -> Result<(), Error> {
+    let report = HubCommand::Report {
+        touch: None,
+        usage,
+        alerts: Vec::new(),
+    };
     match registry(env, shard, &RegistryCommand::Hub(report)).await? {
         RegistryReply::Done => Ok(()),
         other => Err(unexpected("registry", other.kind())),
@@ -285,6 +290,29 @@ pub async fn audit(env: &Env, id: KeyId) -> Result<Vec<AuditEntry>, Error> {
         RegistryReply::Trail { entries } => Ok(entries),
         other => Err(unexpected("registry", other.kind())),
     }
+}
+
+/// Owner `owner_id`'s usage rows for `query` and its key count: every
+/// shard's share, summed (one call per shard, whatever its key count).
+pub async fn owner_usage(
+    env: &Env,
+    shards: ShardCount,
+    owner_id: String,
+    query: UsageQuery,
+) -> Result<(Stored, u64), Error> {
+    let command = RegistryCommand::Hub(HubCommand::OwnerUsage { owner_id, query });
+    let parts = every_shard(env, shards, &command, |reply| match reply {
+        RegistryReply::OwnerUsage { stored, keys } => Ok((stored, keys)),
+        other => Err(other),
+    })
+    .await?;
+    let mut sum = (Stored::default(), 0);
+    for (stored, keys) in parts {
+        sum.0.rows.extend(stored.rows);
+        sum.0.countries.extend(stored.countries);
+        sum.1 += keys;
+    }
+    Ok(sum)
 }
 
 /// The overall usage series `query` asks for: every shard's part, summed.

@@ -19,17 +19,16 @@ use std::time::Duration;
 
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
+use super::client;
 use super::rows::{load_state, write_state};
-use super::{client, usage_tables};
+use super::usage_tables::{self, Whose};
 use crate::runtime::{http, isolate};
-use keygate_core::analytics::overall::UsageReport;
 use keygate_core::config::Fault;
 use keygate_core::keystate::{Access, Activity, Command, KeyAction, KeyState, Reply, Writes};
 use keygate_core::lifecycle::record::salvage;
 use keygate_core::owner::{OwnerCommand, OwnerReply, UNBOUND_RECHECK_MS};
-use keygate_core::registry::command::HubCommand;
-use keygate_core::registry::shard::Shard;
 use keygate_core::time::Timestamp;
+use keygate_core::webhook::Event;
 
 /// What the object answers: the command's reply, or why it was refused.
 type Answer = std::result::Result<Reply, keygate_core::error::Error>;
@@ -127,24 +126,13 @@ impl KeyObject {
         let Some(record) = &state.record else {
             return Ok(answer);
         };
-        let touch = match (writes.report, state.activity.last_used) {
-            (true, Some(last_used)) => Some((record.id.clone(), last_used)),
-            _ => None,
-        };
-        let usage = UsageReport::of_key(&record.id, closed);
-        let alerts: Vec<_> = raised
-            .into_iter()
-            .map(|alert| (record.id.clone(), alert))
-            .collect();
-        if touch.is_some() || !usage.is_empty() || !alerts.is_empty() {
-            self.report(
-                record.id.shard(),
-                HubCommand::Report {
-                    touch,
-                    usage,
-                    alerts,
-                },
-            );
+        if !raised.is_empty() {
+            let view = record.view(state.activity.last_used, None, now);
+            let events = raised
+                .iter()
+                .filter_map(|alert| Event::alert(alert, &view, now).ok())
+                .collect();
+            self.alert(events);
         }
         Ok(answer)
     }
@@ -173,14 +161,14 @@ impl KeyObject {
         }
     }
 
-    /// Sends `report` to the key's registry shard off the request's path:
-    /// the answer does not wait for it, and a lost one only makes a
-    /// listing's `last_used` a minute staler and the overall usage short by it.
-    fn report(&self, shard: Shard, report: HubCommand) {
+    /// Hands the usage alerts the key raised to the registry's hub, for the
+    /// webhook endpoints, off the request's path (a lost one is one
+    /// notification less; the key's limits do not depend on it).
+    fn alert(&self, events: Vec<Event>) {
         let env = self.env.clone();
         self.state.wait_until(async move {
-            if let Err(e) = client::report(&env, shard, report).await {
-                worker::console_error!("usage report failed: {e:?}");
+            if let Err(e) = client::emit(&env, events).await {
+                worker::console_error!("usage alert not handed to the hub: {e:?}");
             }
         });
     }
@@ -298,7 +286,7 @@ impl DurableObject for KeyObject {
                     ..
                 },
                 _,
-            ) => *stored = usage_tables::read(&self.state.storage().sql(), query)?,
+            ) => *stored = usage_tables::read(&self.state.storage().sql(), Whose::All, query)?,
             // An edit may name a tier: without the configured tiers it
             // cannot be judged, so it is refused rather than misjudged.
             (

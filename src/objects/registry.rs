@@ -17,7 +17,8 @@ use worker::{
 use super::client;
 use super::registry_store::{self, SqlStore};
 use super::rows::rows;
-use super::{usage_tables, webhook_tables};
+use super::usage_tables::{self, Whose};
+use super::webhook_tables;
 use crate::runtime::http;
 use keygate_core::admin::parse_body;
 use keygate_core::analytics::overall::{TopKey, UsagePart, TOP_KEYS};
@@ -141,6 +142,7 @@ impl RegistryObject {
             let tables = [
                 webhook_tables::SCHEMA,
                 usage_tables::SCHEMA,
+                usage_tables::OWNER_SCHEMA,
                 &[FORWARD_SCHEMA],
             ];
             for statement in tables.concat() {
@@ -197,7 +199,7 @@ impl RegistryObject {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 self.emit(sql, events.into_iter().flatten().collect(), now)?;
-                if let Some((id, last_used)) = touch {
+                for (id, last_used) in touch.iter().chain(&usage.touches) {
                     sql.exec(
                         "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
                         vec![(last_used.as_millis() as i64).into(), text(id.as_str())],
@@ -250,8 +252,18 @@ impl RegistryObject {
                 self.forward.set(true);
                 Ok(RegistryReply::Swept { notices, requeued })
             }
+            HubCommand::OwnerUsage { owner_id, query } => {
+                let keys = rows(sql.exec(
+                    "SELECT count(*) FROM keys WHERE owner_id = ? AND state = 'live'",
+                    vec![text(owner_id.as_str())],
+                )?)?;
+                Ok(RegistryReply::OwnerUsage {
+                    stored: usage_tables::read(sql, Whose::Owner(&owner_id), &query)?,
+                    keys: keys.first().map_or(Ok(0), |r| r.int(0))? as u64,
+                })
+            }
             HubCommand::Usage { query, permit: _ } => Ok(RegistryReply::Usage(UsagePart {
-                stored: usage_tables::read(sql, &query)?,
+                stored: usage_tables::read(sql, Whose::All, &query)?,
                 by_requests: top_keys(sql, &query, "requests")?,
                 by_refusals: top_keys(sql, &query, "refused")?,
             })),

@@ -1,15 +1,15 @@
-//! Usage across every key (`GET /v1/usage`): what reaches the registry,
-//! which keeps the overall tables.
+//! Usage across every key (`GET /v1/usage`), per owner
+//! (`GET /v1/owners/{id}/usage`), the top keys and each key's `last_used`
+//! in listings: what reaches the registry shards, off every request's path.
 //!
-//! Two sources report, neither on a request's path:
-//! - each key's object, when a minute of its usage closes (by its next
-//!   decision, or by the alarm it sets for the minute's end): that
-//!   minute's rows, and the key's day totals for the top-keys lists;
-//! - each isolate, for what it refused before any key was judged (no key,
-//!   a malformed or unknown one, oversize requests) and for keys KV already
-//!   knows are revoked: counted in memory in a [`Batch`] and sent at most
-//!   once every [`FLUSH_MS`], so a flood of garbage keys costs a bounded
-//!   number of writes, however large.
+//! Each isolate counts every decision it makes or is told (a lease's, a key
+//! object's verdict, a refusal before any key) in memory in a [`Batch`],
+//! and sends it at most once every [`FLUSH_MS`] as a [`UsageReport`] — on
+//! the `REPORTS` queue, whose consumer adds a whole batch of reports into
+//! each shard in one call. So the registry's load grows with isolates and
+//! time, not with keys or requests: a flood of garbage keys, or a million
+//! keys active in a minute, costs a bounded number of shard writes. (Each
+//! key's own usage series is its object's, exact, and unaffected.)
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    rows_of, series, Closed, Counts, Granularity, Open, Outcome, Stored, Tally, UsageQuery,
+    rows_of, series, tally_into, Closed, Countries, Counts, Decision, Granularity, Open, Outcome,
+    Stored, Tally, UsageQuery,
 };
 use crate::key::KeyId;
 use crate::registry::shard::Shard;
@@ -42,118 +43,225 @@ pub struct KeyDay {
     pub refused: u64,
 }
 
-/// Counts for the overall tables: a key's closed minute, or an isolate's batch.
+/// One owner's share of a report: its rows and countries, as the overall
+/// ones (the owner's usage is read from these, not from its keys).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerUsage {
+    /// The owner.
+    pub owner_id: String,
+    /// Its counts.
+    pub closed: Closed,
+}
+
+/// An isolate's counts for the registry: every decision it made or was
+/// told, by outcome and minute, and what each key and owner adds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReport {
-    /// Rows and countries, added as a key's own tables add them.
+    /// Rows and countries for the overall usage.
     pub closed: Closed,
     /// Per-key day totals.
     pub keys: Vec<KeyDay>,
+    /// Each key's latest admitted request.
+    #[serde(default)]
+    pub touches: Vec<(KeyId, Timestamp)>,
+    /// Per-owner rows.
+    #[serde(default)]
+    pub owners: Vec<OwnerUsage>,
 }
 
-impl UsageReport {
-    /// What key `id`'s closed minute adds to the overall usage.
-    pub fn of_key(id: &KeyId, closed: Closed) -> UsageReport {
-        let mut days: BTreeMap<Timestamp, KeyDay> = BTreeMap::new();
-        for row in closed
-            .rows
-            .iter()
-            .filter(|r| r.granularity == Granularity::Day)
-        {
-            let day = days.entry(row.start).or_insert_with(|| KeyDay {
-                day: row.start,
-                key_id: id.clone(),
-                requests: 0,
-                refused: 0,
-            });
-            add_to(day, row.outcome, row.tally.count);
-        }
-        UsageReport {
-            closed,
-            keys: days.into_values().collect(),
-        }
-    }
+/// Items (key days, touches, owners) per queue message: well under the
+/// queue's 128 KB per message.
+pub const ITEMS_PER_MESSAGE: usize = 150;
 
+impl UsageReport {
     /// Whether there is nothing to add.
     pub fn is_empty(&self) -> bool {
-        self.closed.is_empty() && self.keys.is_empty()
+        self.closed.is_empty()
+            && self.keys.is_empty()
+            && self.touches.is_empty()
+            && self.owners.is_empty()
     }
 
     /// This report split for the registry shards: each key's day totals
-    /// for the key's shard (the top-keys lists need a key's totals in one
-    /// place), the rows and countries with the first part (any shard may
-    /// hold a share of the overall counts: reads add every shard's).
+    /// and latest use for the key's shard (the top-keys lists need a key's
+    /// totals in one place), the overall and owner rows with the first part
+    /// (any shard may hold a share of those: reads add every shard's).
     pub fn by_shard(self) -> Vec<(Shard, UsageReport)> {
-        let mut parts: BTreeMap<Shard, Vec<KeyDay>> = BTreeMap::new();
+        let mut parts: BTreeMap<Shard, UsageReport> = BTreeMap::new();
         for day in self.keys {
-            parts.entry(day.key_id.shard()).or_default().push(day);
+            parts.entry(day.key_id.shard()).or_default().keys.push(day);
         }
-        let mut split: Vec<(Shard, UsageReport)> = parts
-            .into_iter()
-            .map(|(shard, keys)| {
-                let report = UsageReport {
-                    closed: Closed::default(),
-                    keys,
-                };
-                (shard, report)
-            })
-            .collect();
-        match split.first_mut() {
-            Some((_, first)) => first.closed = self.closed,
-            None if !self.closed.is_empty() => split.push((
-                Shard::HUB,
-                UsageReport {
-                    closed: self.closed,
-                    keys: Vec::new(),
-                },
-            )),
-            None => {}
+        for touch in self.touches {
+            parts
+                .entry(touch.0.shard())
+                .or_default()
+                .touches
+                .push(touch);
         }
-        split
+        let shared = UsageReport {
+            closed: self.closed,
+            owners: self.owners,
+            ..UsageReport::default()
+        };
+        if !shared.is_empty() {
+            let first = parts.keys().next().copied().unwrap_or(Shard::HUB);
+            let part = parts.entry(first).or_default();
+            part.closed = shared.closed;
+            part.owners = shared.owners;
+        }
+        parts.into_iter().collect()
+    }
+
+    /// Adds `other`'s counts to this report's (the shards add duplicate rows up).
+    pub fn absorb(&mut self, other: UsageReport) {
+        self.closed.rows.extend(other.closed.rows);
+        self.closed.countries.extend(other.closed.countries);
+        self.keys.extend(other.keys);
+        self.touches.extend(other.touches);
+        self.owners.extend(other.owners);
+    }
+
+    /// This report in pieces of at most [`ITEMS_PER_MESSAGE`] items, the
+    /// overall rows with the first.
+    pub fn chunks(self) -> Vec<UsageReport> {
+        let mut first = UsageReport {
+            closed: self.closed,
+            ..UsageReport::default()
+        };
+        let mut out: Vec<UsageReport> = Vec::new();
+        let mut fill = |add: &mut dyn FnMut(&mut UsageReport)| {
+            let size = |r: &UsageReport| r.keys.len() + r.touches.len() + r.owners.len();
+            if out.last().is_none_or(|r| size(r) >= ITEMS_PER_MESSAGE) {
+                out.push(std::mem::take(&mut first));
+            }
+            add(out.last_mut().expect("just pushed"));
+        };
+        for day in self.keys {
+            fill(&mut |r| r.keys.push(day.clone()));
+        }
+        for touch in self.touches {
+            fill(&mut |r| r.touches.push(touch.clone()));
+        }
+        for owner in self.owners {
+            fill(&mut |r| r.owners.push(owner.clone()));
+        }
+        if out.is_empty() && !first.is_empty() {
+            out.push(first);
+        }
+        out
     }
 }
 
-fn add_to(day: &mut KeyDay, outcome: Outcome, n: u64) {
+/// Adds `n` decisions of `outcome` to a key's day: `(requests, refused)`.
+fn add_to((requests, refused): &mut (u64, u64), outcome: Outcome, n: u64) {
+    // An origin error follows its `valid`: not a second request.
     if outcome != Outcome::OriginError {
-        day.requests = day.requests.saturating_add(n);
+        *requests = requests.saturating_add(n);
     }
     if outcome.is_refusal() {
-        day.refused = day.refused.saturating_add(n);
+        *refused = refused.saturating_add(n);
     }
 }
 
-/// An isolate's edge counts not yet written.
+/// A decision an isolate counts, and whose it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counted<'a> {
+    /// The decision.
+    pub decision: Decision<'a>,
+    /// The key, when known.
+    pub key: Option<&'a KeyId>,
+    /// The key's owner, when it has one.
+    pub owner: Option<&'a str>,
+}
+
+impl<'a> Counted<'a> {
+    /// One `outcome` (about `key`, if known), costing nothing, from no
+    /// known country or owner.
+    pub fn one(outcome: Outcome, key: Option<&'a KeyId>) -> Counted<'a> {
+        Counted {
+            decision: Decision {
+                outcome,
+                tally: Tally { count: 1, cost: 0 },
+                country: None,
+            },
+            key,
+            owner: None,
+        }
+    }
+}
+
+/// Minutes of counts, with their countries.
+type Minutes = BTreeMap<Timestamp, (Counts, Countries)>;
+
+fn closed_of(minutes: &Minutes) -> Closed {
+    Closed {
+        rows: minutes
+            .iter()
+            .flat_map(|(&start, (counts, _))| rows_of(start, counts))
+            .collect(),
+        countries: minutes
+            .iter()
+            .flat_map(|(&start, (_, countries))| {
+                let day = Granularity::Day.floor(start);
+                countries.iter().map(move |(c, &n)| (day, c.clone(), n))
+            })
+            .collect(),
+    }
+}
+
+/// One key's counts in a batch.
+#[derive(Debug, Default)]
+struct KeyCounts {
+    /// Requests and refusals by day.
+    days: BTreeMap<Timestamp, (u64, u64)>,
+    /// Its latest admitted request.
+    last_used: Option<Timestamp>,
+}
+
+/// An isolate's counts not yet written: every decision it made or was told
+/// (a lease's, a key object's, a refusal before any key). Looked up by
+/// borrowed id and owner, so counting a key or owner already in the batch
+/// allocates nothing.
 #[derive(Debug, Default)]
 pub struct Batch {
-    minutes: BTreeMap<Timestamp, Counts>,
-    keys: BTreeMap<(Timestamp, KeyId), KeyDay>,
+    minutes: Minutes,
+    keys: BTreeMap<KeyId, KeyCounts>,
+    owners: BTreeMap<String, Minutes>,
     /// A flush is due: the caller scheduled it.
     scheduled: bool,
 }
 
 impl Batch {
-    /// Counts one `outcome` decided in this isolate at `now` (about `key`,
-    /// when known). `true` when the caller must schedule the flush, to run
-    /// [`FLUSH_MS`] from now: the first count since the last flush.
-    pub fn count(&mut self, outcome: Outcome, key: Option<&KeyId>, now: Timestamp) -> bool {
-        self.minutes
-            .entry(Granularity::Minute.floor(now))
-            .or_default()
-            .entry(outcome)
-            .or_default()
-            .add(Tally { count: 1, cost: 0 });
+    /// Counts one decision made at `now`. `true` when the caller must
+    /// schedule the flush, to run [`FLUSH_MS`] from now: the first count
+    /// since the last flush.
+    pub fn count(&mut self, counted: Counted<'_>, now: Timestamp) -> bool {
+        let minute = Granularity::Minute.floor(now);
+        let Counted {
+            decision,
+            key,
+            owner,
+        } = counted;
+        let (counts, countries) = self.minutes.entry(minute).or_default();
+        tally_into(counts, countries, &decision);
         if let Some(id) = key {
-            let day = Granularity::Day.floor(now);
-            let entry = self
-                .keys
-                .entry((day, id.clone()))
-                .or_insert_with(|| KeyDay {
-                    day,
-                    key_id: id.clone(),
-                    requests: 0,
-                    refused: 0,
-                });
-            add_to(entry, outcome, 1);
+            if !self.keys.contains_key(id) {
+                self.keys.insert(id.clone(), KeyCounts::default());
+            }
+            let counts = self.keys.get_mut(id).expect("inserted above");
+            let day = counts.days.entry(Granularity::Day.floor(now)).or_default();
+            add_to(day, decision.outcome, decision.tally.count);
+            if decision.outcome == Outcome::Valid {
+                counts.last_used = counts.last_used.max(Some(now));
+            }
+        }
+        if let Some(owner) = owner {
+            if !self.owners.contains_key(owner) {
+                self.owners.insert(owner.to_owned(), Minutes::default());
+            }
+            let minutes = self.owners.get_mut(owner).expect("inserted above");
+            let (counts, countries) = minutes.entry(minute).or_default();
+            tally_into(counts, countries, &decision);
         }
         !std::mem::replace(&mut self.scheduled, true)
     }
@@ -161,18 +269,35 @@ impl Batch {
     /// Everything counted so far, to write; the batch starts empty.
     pub fn take(&mut self) -> UsageReport {
         let taken = std::mem::take(self);
-        let rows = taken
-            .minutes
-            .iter()
-            .flat_map(|(&start, counts)| rows_of(start, counts))
-            .collect();
-        UsageReport {
-            closed: Closed {
-                rows,
-                countries: Vec::new(),
-            },
-            keys: taken.keys.into_values().collect(),
+        let mut report = UsageReport {
+            closed: closed_of(&taken.minutes),
+            ..UsageReport::default()
+        };
+        for (id, counts) in taken.keys {
+            report.keys.extend(
+                counts
+                    .days
+                    .into_iter()
+                    .map(|(day, (requests, refused))| KeyDay {
+                        day,
+                        key_id: id.clone(),
+                        requests,
+                        refused,
+                    }),
+            );
+            if let Some(at) = counts.last_used {
+                report.touches.push((id, at));
+            }
         }
+        report.owners = taken
+            .owners
+            .iter()
+            .map(|(owner_id, minutes)| OwnerUsage {
+                owner_id: owner_id.clone(),
+                closed: closed_of(minutes),
+            })
+            .collect();
+        report
     }
 }
 
@@ -249,7 +374,12 @@ mod tests {
     fn a_flood_schedules_one_flush_and_loses_no_count() {
         let mut batch = Batch::default();
         let scheduled = (0..10_000u64)
-            .filter(|i| batch.count(Outcome::InvalidApiKey, None, at(T0 + i / 1_000)))
+            .filter(|i| {
+                batch.count(
+                    Counted::one(Outcome::InvalidApiKey, None),
+                    at(T0 + i / 1_000),
+                )
+            })
             .count();
         assert_eq!(scheduled, 1, "one flush for the whole flood");
         let report = batch.take();
@@ -272,16 +402,19 @@ mod tests {
         assert!(report.keys.is_empty(), "garbage names no key");
         // Taken: the next count schedules the next flush.
         assert!(batch.take().is_empty());
-        assert!(batch.count(Outcome::MissingApiKey, None, at(T0)));
+        assert!(batch.count(Counted::one(Outcome::MissingApiKey, None), at(T0)));
     }
 
     #[test]
     fn minutes_stay_apart_and_keys_are_totalled_by_day() {
         let mut batch = Batch::default();
         let revoked = key(1);
-        batch.count(Outcome::KeyRevoked, Some(&revoked), at(T0));
-        batch.count(Outcome::KeyRevoked, Some(&revoked), at(T0 + 60));
-        batch.count(Outcome::RequestTooLarge, None, at(T0 + 60));
+        batch.count(Counted::one(Outcome::KeyRevoked, Some(&revoked)), at(T0));
+        batch.count(
+            Counted::one(Outcome::KeyRevoked, Some(&revoked)),
+            at(T0 + 60),
+        );
+        batch.count(Counted::one(Outcome::RequestTooLarge, None), at(T0 + 60));
         let report = batch.take();
         let minutes: Vec<(Timestamp, Outcome, u64)> = report
             .closed
@@ -310,45 +443,40 @@ mod tests {
     }
 
     #[test]
-    fn a_keys_closed_minute_reports_its_day_totals() {
-        let mut open = Open::default();
-        let one = |outcome, cost| Decision {
-            outcome,
-            tally: Tally { count: 1, cost },
-            country: Some("DE"),
-        };
-        open.record(&one(Outcome::Valid, 3), at(T0));
-        open.record(&one(Outcome::Valid, 1), at(T0 + 1));
-        open.record(&one(Outcome::OriginError, 0), at(T0 + 2));
-        open.record(&one(Outcome::RateLimited, 0), at(T0 + 3));
-        let closed = open.close_before(at(T0 + 60));
-        let id = key(2);
-        let report = UsageReport::of_key(&id, closed.clone());
-        assert_eq!(report.closed, closed, "the minute's rows, unchanged");
-        assert_eq!(
-            report.keys,
-            vec![KeyDay {
-                day: Granularity::Day.floor(at(T0)),
-                key_id: id,
-                requests: 3,
-                refused: 1,
-            }],
-            "an origin error follows its valid: not a second request"
-        );
-        assert!(UsageReport::of_key(&key(3), Closed::default()).is_empty());
-    }
-
-    #[test]
     fn a_batch_splits_by_the_keys_shards_and_loses_no_count() {
         let mut batch = Batch::default();
         let ids: Vec<KeyId> = (0..3)
             .map(|n| KeyId::generate_in(Shard::new(n).unwrap()).unwrap())
             .collect();
         for (i, id) in ids.iter().chain(&ids[..1]).enumerate() {
-            batch.count(Outcome::KeyRevoked, Some(id), at(T0 + i as u64));
+            batch.count(
+                Counted::one(Outcome::KeyRevoked, Some(id)),
+                at(T0 + i as u64),
+            );
         }
-        batch.count(Outcome::InvalidApiKey, None, at(T0));
+        let admitted = Counted {
+            decision: Decision {
+                outcome: Outcome::Valid,
+                tally: Tally { count: 1, cost: 3 },
+                country: Some("SE"),
+            },
+            key: Some(&ids[1]),
+            owner: Some("acme"),
+        };
+        batch.count(admitted.clone(), at(T0 + 9));
+        batch.count(admitted, at(T0 + 7));
+        batch.count(Counted::one(Outcome::InvalidApiKey, None), at(T0));
         let report = batch.take();
+        assert_eq!(
+            report.touches,
+            vec![(ids[1].clone(), at(T0 + 9))],
+            "the latest admitted use"
+        );
+        assert_eq!(report.owners.len(), 1);
+        assert_eq!(
+            report.closed.countries,
+            vec![(Granularity::Day.floor(at(T0)), "SE".to_owned(), 2)]
+        );
         let rows = report.closed.rows.len();
         let parts = report.by_shard();
         assert_eq!(
@@ -357,14 +485,57 @@ mod tests {
         );
         assert_eq!(parts[0].1.keys[0].refused, 2);
         assert_eq!(parts[0].1.closed.rows.len(), rows);
+        assert_eq!(parts[0].1.owners[0].owner_id, "acme");
+        assert_eq!(parts[1].1.touches.len(), 1);
+        assert_eq!(parts[1].1.keys[0].requests, 3);
         assert!(parts[1..]
             .iter()
-            .all(|(_, p)| p.closed.is_empty() && p.keys.len() == 1));
+            .all(|(_, p)| p.closed.is_empty() && p.owners.is_empty()));
         let mut garbage = Batch::default();
-        garbage.count(Outcome::InvalidApiKey, None, at(T0));
+        garbage.count(Counted::one(Outcome::InvalidApiKey, None), at(T0));
         let parts = garbage.take().by_shard();
         assert_eq!((parts.len(), parts[0].0), (1, Shard::HUB));
         assert!(UsageReport::default().by_shard().is_empty());
+    }
+
+    #[test]
+    fn a_large_report_goes_in_messages_of_bounded_size_with_nothing_lost() {
+        let mut batch = Batch::default();
+        for n in 0..1_000u64 {
+            let id: KeyId = format!("key_{n:0>16}").parse().unwrap();
+            let owner = format!("owner{}", n % 300);
+            let counted = Counted {
+                decision: Decision {
+                    outcome: Outcome::Valid,
+                    tally: Tally { count: 1, cost: 1 },
+                    country: None,
+                },
+                key: Some(&id),
+                owner: Some(&owner),
+            };
+            batch.count(counted, at(T0));
+        }
+        let report = batch.take();
+        let (keys, touches, owners) =
+            (report.keys.len(), report.touches.len(), report.owners.len());
+        let chunks = report.clone().chunks();
+        assert!(chunks
+            .iter()
+            .all(|c| serde_json::to_string(c).unwrap().len() < 100_000));
+        assert_eq!(chunks.iter().map(|c| c.keys.len()).sum::<usize>(), keys);
+        assert_eq!(
+            chunks.iter().map(|c| c.touches.len()).sum::<usize>(),
+            touches
+        );
+        assert_eq!(chunks.iter().map(|c| c.owners.len()).sum::<usize>(), owners);
+        assert_eq!(chunks[0].closed, report.closed);
+        assert!(chunks[1..].iter().all(|c| c.closed.is_empty()));
+        assert_eq!(UsageReport::default().chunks(), vec![]);
+        let mut joined = UsageReport::default();
+        for chunk in chunks {
+            joined.absorb(chunk);
+        }
+        assert_eq!(joined, report, "the pieces add up to the whole");
     }
 
     #[test]

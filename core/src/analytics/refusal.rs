@@ -1,9 +1,12 @@
 //! Where a refused API request is counted and how its line goes out: the
 //! one rule the Worker's request record applies when it is finished with
-//! an error. Who refused decides it: a key's lease or Durable Object
-//! counts its own refusals; KV's revoked entry and everything decided
-//! before any key are counted in the isolate's batch (see [`super::overall`]).
+//! an error. Every refusal goes into the isolate's batch for the overall
+//! and owner usage (see [`super::overall`]), with its key and owner when
+//! known; a refusal before any key is logged in counts with the batch, any
+//! other with a line of its own. (A key's lease or object also counts its
+//! own refusals in the key's usage series.)
 
+use super::overall::Counted;
 use super::Outcome;
 use crate::error::Error;
 use crate::key::KeyId;
@@ -31,10 +34,9 @@ pub enum Judge {
     /// KV's entry for the key, which names it revoked: its object never
     /// hears of the request, so the isolate counts it, with the key.
     Directory,
-    /// This isolate's lease for the key, which counts its own decisions
-    /// (reported when it is handed back).
+    /// This isolate's lease for the key.
     Lease,
-    /// The key's Durable Object, which counts its own refusals.
+    /// The key's Durable Object.
     Object,
 }
 
@@ -42,7 +44,7 @@ pub enum Judge {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accounting<'a> {
     /// The count for this isolate's batch, about the key if known.
-    pub batched: Option<(Outcome, Option<&'a KeyId>)>,
+    pub batched: Option<Counted<'a>>,
     /// Whether the line is logged; it is always a data point. A refusal
     /// the batch counts before any key is logged in counts with the batch
     /// instead, so a flood of garbage keys makes no line per request.
@@ -54,24 +56,26 @@ impl RefusedBy {
     pub fn accounting(&self, error: &Error) -> Accounting<'_> {
         match self {
             RefusedBy::Edge => {
-                let batched = Outcome::at_edge(error).map(|outcome| (outcome, None));
+                let batched = Outcome::at_edge(error).map(|o| Counted::one(o, None));
                 Accounting {
                     logged: batched.is_none(),
                     batched,
                 }
             }
-            RefusedBy::Key {
-                id,
-                judge: Judge::Directory,
-                ..
-            } => Accounting {
-                batched: Some((Outcome::KeyRevoked, Some(id))),
-                logged: true,
-            },
-            RefusedBy::Key { .. } => Accounting {
-                batched: None,
-                logged: true,
-            },
+            RefusedBy::Key { id, owner, judge } => {
+                let outcome = match judge {
+                    // KV's revoked entry says so before the object is asked.
+                    Judge::Directory => Some(Outcome::KeyRevoked),
+                    Judge::Lease | Judge::Object => Outcome::of(error),
+                };
+                Accounting {
+                    batched: outcome.map(|o| Counted {
+                        owner: owner.as_deref(),
+                        ..Counted::one(o, Some(id))
+                    }),
+                    logged: true,
+                }
+            }
         }
     }
 
@@ -99,6 +103,17 @@ impl RefusedBy {
 mod tests {
     use super::*;
 
+    /// The batched count's outcome, key and owner.
+    fn batched(a: &Accounting<'_>) -> Option<(Outcome, Option<KeyId>, Option<String>)> {
+        a.batched.as_ref().map(|c| {
+            (
+                c.decision.outcome,
+                c.key.cloned(),
+                c.owner.map(str::to_owned),
+            )
+        })
+    }
+
     fn id() -> KeyId {
         "key_0000000000000001".parse().unwrap()
     }
@@ -106,16 +121,22 @@ mod tests {
     #[test]
     fn refusals_before_any_key_are_batched_and_logged_in_counts() {
         let accounting = RefusedBy::Edge.accounting(&Error::MISSING_API_KEY);
-        assert_eq!(accounting.batched, Some((Outcome::MissingApiKey, None)));
+        assert_eq!(
+            batched(&accounting),
+            Some((Outcome::MissingApiKey, None, None))
+        );
         assert!(!accounting.logged);
         let too_large = RefusedBy::Edge.accounting(&Error::uri_too_long(1));
-        assert_eq!(too_large.batched, Some((Outcome::RequestTooLarge, None)));
+        assert_eq!(
+            batched(&too_large),
+            Some((Outcome::RequestTooLarge, None, None))
+        );
     }
 
     #[test]
     fn an_edge_failure_no_batch_counts_gets_its_own_line() {
         let accounting = RefusedBy::Edge.accounting(&Error::UNAVAILABLE);
-        assert_eq!(accounting.batched, None);
+        assert_eq!(batched(&accounting), None);
         assert!(accounting.logged);
     }
 
@@ -127,21 +148,27 @@ mod tests {
             judge: Judge::Directory,
         };
         let accounting = by.accounting(&Error::KEY_REVOKED);
-        assert_eq!(accounting.batched, Some((Outcome::KeyRevoked, Some(&id()))));
+        assert_eq!(
+            batched(&accounting),
+            Some((Outcome::KeyRevoked, Some(id()), None))
+        );
         assert!(accounting.logged);
         assert_eq!(by.key(), Some((&id(), None)));
         assert!(!by.object_called());
     }
 
     #[test]
-    fn a_keys_own_refusal_is_not_counted_again() {
+    fn a_keys_own_refusal_is_batched_with_its_key_and_owner() {
         let by = RefusedBy::Key {
             id: id(),
             owner: Some("acme".into()),
             judge: Judge::Object,
         };
         let accounting = by.accounting(&Error::KEY_EXPIRED);
-        assert_eq!(accounting.batched, None);
+        assert_eq!(
+            batched(&accounting),
+            Some((Outcome::KeyExpired, Some(id()), Some("acme".to_owned())))
+        );
         assert!(accounting.logged);
         assert_eq!(by.key(), Some((&id(), Some("acme"))));
         assert!(by.object_called());
@@ -150,7 +177,11 @@ mod tests {
             owner: None,
             judge: Judge::Lease,
         };
-        assert_eq!(leased.accounting(&Error::KEY_EXPIRED).batched, None);
+        let refused = leased.accounting(&Error::IP_NOT_ALLOWED);
+        assert_eq!(
+            batched(&refused),
+            Some((Outcome::IpNotAllowed, Some(id()), None))
+        );
         assert!(!leased.object_called());
     }
 }

@@ -90,7 +90,8 @@ impl KeyState {
                         activity.usage = usage.plus(lent.units, now);
                         activity.lent = activity.lent.plus(lent.units, now);
                     }
-                    (offer, Writes::activity(activity.used(now, now)))
+                    activity.used(now);
+                    (offer, Writes::ACTIVITY)
                 }
             }
         };

@@ -146,11 +146,9 @@ pub struct Activity {
     /// credited up to this much, so no return can free a unit twice.
     #[serde(default)]
     pub lent: Usage,
-    /// Last admitted request.
+    /// Last admitted request. (Releases before the isolates reported it
+    /// also stored `reported_at` here; it is ignored.)
     pub last_used: Option<Timestamp>,
-    /// When `last_used` was last sent to the registry.
-    #[serde(default)]
-    pub reported_at: Option<Timestamp>,
     /// The key's credits, if it is metered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<Balance>,
@@ -226,21 +224,11 @@ impl Idempotency {
 }
 
 impl Activity {
-    /// Notes a use at `at`; whether `last_used` is due to be reported.
-    fn used(&mut self, at: Timestamp, now: Timestamp) -> bool {
+    /// Notes a use at `at`.
+    fn used(&mut self, at: Timestamp) {
         self.last_used = self.last_used.max(Some(at));
-        let due = self
-            .reported_at
-            .is_none_or(|t| now.as_millis() >= t.as_millis() + REPORT_INTERVAL_MS);
-        if due {
-            self.reported_at = Some(now);
-        }
-        due
     }
 }
-
-/// How often a key's last use is reported to the registry, at most.
-pub const REPORT_INTERVAL_MS: u64 = 60_000;
 
 /// Which parts of the state a command changed, so the object writes only
 /// those, and only when needed.
@@ -250,8 +238,6 @@ pub struct Writes {
     pub record: bool,
     /// The activity changed.
     pub activity: bool,
-    /// `last_used` should be reported to the registry (after answering).
-    pub report: bool,
     /// The remembered idempotency keys changed.
     pub idempotency: bool,
 }
@@ -260,17 +246,14 @@ impl Writes {
     const RECORD: Writes = Writes {
         record: true,
         activity: false,
-        report: false,
         idempotency: false,
     };
 
-    fn activity(report: bool) -> Writes {
-        Writes {
-            activity: true,
-            report,
-            ..Writes::default()
-        }
-    }
+    const ACTIVITY: Writes = Writes {
+        record: false,
+        activity: true,
+        idempotency: false,
+    };
 }
 
 /// Everything a key's Durable Object holds.
@@ -366,7 +349,7 @@ impl KeyState {
                     return (Err(Error::NOT_FOUND), none);
                 }
                 self.count_report(outcome, now);
-                (Ok(Reply::Returned), Writes::activity(false))
+                (Ok(Reply::Returned), Writes::ACTIVITY)
             }
             Command::Return { returned } => {
                 let Some(record) = self.record.as_ref() else {
@@ -381,11 +364,11 @@ impl KeyState {
                         .usage
                         .credit(lent, returned.unused, returned.granted_at);
                 }
-                let report = returned
-                    .last_used
-                    .is_some_and(|t| self.activity.used(t, now));
+                if let Some(t) = returned.last_used {
+                    self.activity.used(t);
+                }
                 self.count_returned(&returned, now);
-                (Ok(Reply::Returned), Writes::activity(report))
+                (Ok(Reply::Returned), Writes::ACTIVITY)
             }
             Command::Admin { actor, action } => {
                 let Some(record) = self.record.as_ref() else {

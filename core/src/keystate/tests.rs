@@ -491,20 +491,6 @@ fn rotation_keeps_id_and_counters() {
 }
 
 #[test]
-fn last_use_is_reported_at_most_once_a_minute() {
-    let (mut state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
-    let report = |state: &mut KeyState, t: Timestamp| {
-        state
-            .apply(authorizing(hash.clone(), open(true)), t)
-            .1
-            .report
-    };
-    assert!(report(&mut state, NOW));
-    assert!(!report(&mut state, NOW.plus_millis(59_999)));
-    assert!(report(&mut state, NOW.plus_millis(60_000)));
-}
-
-#[test]
 fn a_record_that_no_longer_decodes_is_reported_and_stays_revocable() {
     let (state, hash) = issued(r#"{"name":"a","environment":"live"}"#);
     // As an older version could store it: a time past year 9999.

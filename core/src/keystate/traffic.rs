@@ -115,7 +115,7 @@ impl KeyState {
             return Writes::default();
         }
         self.closed.merge(closed);
-        Writes::activity(false)
+        Writes::ACTIVITY
     }
 
     /// The usage minutes closed since the last call, for the object to write.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cursor::ShardPage;
 use crate::analytics::overall::{UsagePart, UsageReport};
-use crate::analytics::UsageQuery;
+use crate::analytics::{Stored, UsageQuery};
 use crate::error::Error;
 use crate::hash::KeyHash;
 use crate::key::KeyId;
@@ -102,17 +102,27 @@ pub enum IndexCommand {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HubCommand {
-    /// What keys and isolates report off the request path: a key's latest
-    /// use (at most once a minute per key) and counts for the overall usage
-    /// (see [`crate::analytics::overall`]).
+    /// Isolates' counts, for this shard's keys and a share of the overall
+    /// and owner usage (see [`crate::analytics::overall`]), added in one step.
     Report {
-        /// A key, and its latest admitted request.
+        /// A key and its latest use, from key objects of releases before
+        /// the isolates reported it (during a deploy).
+        #[serde(default)]
         touch: Option<(KeyId, Timestamp)>,
-        /// Counts to add to the overall usage.
+        /// Counts to add.
         usage: UsageReport,
-        /// Usage alerts keys raised, for the webhooks.
+        /// Usage alerts raised by key objects of earlier releases (during a
+        /// deploy; they hand theirs to the hub as events now).
         #[serde(default)]
         alerts: Vec<(KeyId, KeyAlert)>,
+    },
+    /// One owner's usage rows and how many keys it has, this shard's part
+    /// (`GET /v1/owners/{id}/usage`).
+    OwnerUsage {
+        /// The owner.
+        owner_id: String,
+        /// Granularity and range.
+        query: UsageQuery,
     },
     /// The usage series across every key (`GET /v1/usage`).
     Usage {
@@ -262,6 +272,13 @@ pub enum RegistryReply {
     },
     /// A shard's part of the overall usage.
     Usage(UsagePart),
+    /// A shard's part of an owner's usage.
+    OwnerUsage {
+        /// Its rows for the owner.
+        stored: Stored,
+        /// The owner's keys in this shard.
+        keys: u64,
+    },
     /// The command was refused (e.g. no such webhook).
     Refused {
         /// Why.
@@ -299,6 +316,7 @@ impl RegistryReply {
             RegistryReply::Found { .. } => "found",
             RegistryReply::Trail { .. } => "trail",
             RegistryReply::Usage(_) => "usage",
+            RegistryReply::OwnerUsage { .. } => "owner_usage",
             RegistryReply::Refused { .. } => "refused",
             RegistryReply::Answer { .. } => "answer",
             RegistryReply::Claimed { .. } => "claimed",
