@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::{BatchMessageBuilder, Context, Env, QueueContentType, RawMessageBuilder};
+use worker::{BatchMessageBuilder, Context, Env, Queue, QueueContentType, RawMessageBuilder};
 
 use crate::objects::client;
 use crate::runtime::http;
@@ -77,23 +77,22 @@ async fn flush_later(env: Env) {
     }
     // Lost, the batch's counts are missing from the overall and owner usage
     // and `last_used`; no key's limits or own usage depend on them.
-    if env.queue(REPORTS_QUEUE).is_err() {
+    let Ok(queue) = env.queue(REPORTS_QUEUE) else {
         for (shard, usage) in usage.by_shard() {
             if let Err(e) = client::report(&env, shard, usage).await {
                 worker::console_error!("usage batch failed: {e:?}");
             }
         }
         return;
-    }
-    if let Err(e) = queue_reports(&env, vec![usage]).await {
+    };
+    if let Err(e) = queue_reports(&queue, vec![usage]).await {
         worker::console_error!("usage batch not queued: {e}");
     }
 }
 
 /// Puts `reports` on the `REPORTS` queue, in messages of bounded size, at
 /// most 100 per send (the queue's limit).
-pub async fn queue_reports(env: &Env, reports: Vec<UsageReport>) -> worker::Result<()> {
-    let queue = env.queue(REPORTS_QUEUE)?;
+pub async fn queue_reports(queue: &Queue, reports: Vec<UsageReport>) -> worker::Result<()> {
     let texts: Vec<String> = reports
         .into_iter()
         .flat_map(UsageReport::chunks)

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use worker::{Env, MessageBatch};
 
-use crate::api::telemetry::queue_reports;
+use crate::api::telemetry::{queue_reports, REPORTS_QUEUE};
 use crate::objects::client;
 use keygate_core::analytics::overall::UsageReport;
 use keygate_core::registry::shard::Shard;
@@ -51,7 +51,14 @@ pub async fn consume(batch: MessageBatch<f64>, env: Env) -> worker::Result<()> {
     }))
     .await;
     let failed: Vec<UsageReport> = sent.into_iter().flatten().collect();
-    if !failed.is_empty() && queue_reports(env, failed).await.is_err() {
+    let requeued = match failed.is_empty() {
+        true => Ok(()),
+        false => match env.queue(REPORTS_QUEUE) {
+            Ok(queue) => queue_reports(&queue, failed).await,
+            Err(e) => Err(e),
+        },
+    };
+    if requeued.is_err() {
         batch.retry_all();
         return Ok(());
     }

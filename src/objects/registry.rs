@@ -24,10 +24,10 @@ use keygate_core::admin::parse_body;
 use keygate_core::analytics::overall::{TopKey, UsagePart, TOP_KEYS};
 use keygate_core::analytics::{Granularity, UsageQuery};
 use keygate_core::error::Error;
-use keygate_core::lifecycle::record::KeyView;
 use keygate_core::registry::apply::{apply, prune, PRUNE_BATCH};
 use keygate_core::registry::command::{HubCommand, RegistryCommand, RegistryReply, WebhookAction};
 use keygate_core::registry::shard::Shard;
+use keygate_core::registry::store::RegistryStore;
 use keygate_core::registry::store::StoreError;
 use keygate_core::time::Timestamp;
 use keygate_core::webhook::sign::WebhookSecret;
@@ -60,22 +60,6 @@ pub struct RegistryObject {
     outbox: Cell<bool>,
     /// Whether events may be waiting to go to the hub (likewise).
     forward: Cell<bool>,
-}
-
-/// An event about the key `id` as this shard has it, if it is there.
-fn key_event(
-    sql: &SqlStorage,
-    id: &str,
-    make: impl FnOnce(&KeyView) -> std::result::Result<Event, getrandom::Error>,
-) -> Result<Option<Event>> {
-    let found = rows(sql.exec("SELECT view FROM keys WHERE id = ?", vec![text(id)])?)?;
-    let Some(row) = found.first() else {
-        return Ok(None);
-    };
-    let view: KeyView = serde_json::from_str(&row.text(0)?)?;
-    make(&view)
-        .map(Some)
-        .map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 fn text(s: impl Into<String>) -> SqlStorageValue {
@@ -192,13 +176,16 @@ impl RegistryObject {
                 usage,
                 alerts,
             } => {
-                let events = alerts
-                    .iter()
-                    .map(|(id, alert)| {
-                        key_event(sql, id.as_str(), |view| Event::alert(alert, view, now))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                self.emit(sql, events.into_iter().flatten().collect(), now)?;
+                let store = SqlStore { sql };
+                let mut events = Vec::new();
+                for (id, alert) in &alerts {
+                    if let Some(entry) = store.entry(id).map_err(store_failed)? {
+                        let event = Event::alert(alert, &entry.view, now)
+                            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                        events.push(event);
+                    }
+                }
+                self.emit(sql, events, now)?;
                 for (id, last_used) in touch.iter().chain(&usage.touches) {
                     sql.exec(
                         "UPDATE keys SET last_used = max(coalesce(last_used, 0), ?) WHERE id = ?",
