@@ -269,16 +269,10 @@ pub fn enter(
                 return api.forwarded(admitted, edge).await;
             }
             Ok(Err(refusal)) => {
-                let by = trail.refused_by(&config, &hash, true);
+                let by = trail.refused_by(&config, &hash, Some(&refusal));
                 (refusal, by)
             }
-            Err(error) => {
-                let refusal = Refusal {
-                    error,
-                    allowed_origins: Vec::new(),
-                };
-                (refusal, trail.refused_by(&config, &hash, false))
-            }
+            Err(error) => (Refusal::bare(error), trail.refused_by(&config, &hash, None)),
         };
         api.refused(record, edge, &refusal, &by)
     })
@@ -434,20 +428,23 @@ impl Trail {
     /// Who refused the request for `hash`: the key's object if it was
     /// asked; else KV, when it gave the `refusal` (only a revoked entry
     /// stops a found key there); else nothing of the key decided (KV failed
-    /// or knew no such key). The owner comes from the key's record, if this
-    /// isolate holds it.
-    fn refused_by(&self, config: &Config, hash: &KeyHash, refusal: bool) -> RefusedBy {
+    /// or knew no such key). The owner is the one the refusal names (the
+    /// object read the key's record), else the lease's, if this isolate
+    /// holds the key's record.
+    fn refused_by(&self, config: &Config, hash: &KeyHash, refusal: Option<&Refusal>) -> RefusedBy {
         let judge = match (self.object_called.get(), refusal) {
             (true, _) => Judge::Object,
-            (false, true) => Judge::Directory,
-            (false, false) => return RefusedBy::Edge,
+            (false, Some(_)) => Judge::Directory,
+            (false, None) => return RefusedBy::Edge,
         };
         let Some(id) = self.key.take() else {
             return RefusedBy::Edge;
         };
-        let owner = with_leases(config, |l| l.holder(hash))
-            .filter(|(held, _)| *held == id)
-            .and_then(|(_, owner)| owner);
+        let owner = refusal.and_then(|r| r.owner.clone()).or_else(|| {
+            with_leases(config, |l| l.holder(hash))
+                .filter(|(held, _)| *held == id)
+                .and_then(|(_, owner)| owner)
+        });
         RefusedBy::Key { id, owner, judge }
     }
 }
@@ -497,6 +494,7 @@ async fn ask_object(
         return Ok(Reply::Refused {
             error: Error::KEY_REVOKED,
             allowed_origins: entry.allowed_origins,
+            owner: None,
         });
     }
     let command = Command::Authorize {

@@ -310,6 +310,7 @@ impl Leases {
             Ok(Reply::Refused {
                 error,
                 allowed_origins,
+                owner,
             }) => {
                 if error.kind() == ErrorKind::KeyRevoked {
                     // No need to wait for the lease to run out.
@@ -318,6 +319,7 @@ impl Leases {
                 let refusal = Refusal {
                     error,
                     allowed_origins,
+                    owner,
                 };
                 settled.verdict = Ok(Err(refusal));
                 return settled;

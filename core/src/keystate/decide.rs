@@ -31,14 +31,10 @@ impl KeyState {
             Err(refusal) => refusal,
             Ok(()) => match self.admit(access, known, lease, now) {
                 (Ok(reply), writes) => return (Ok(reply), writes),
-                // A limit refuses too: with the key's origins, like the rest.
-                (Err(error), _) => Refusal {
-                    error,
-                    allowed_origins: self
-                        .record
-                        .as_ref()
-                        .map(|r| r.allowed_origins.clone())
-                        .unwrap_or_default(),
+                // A limit refuses too: with the key's origins and owner, like the rest.
+                (Err(error), _) => match self.record.as_ref() {
+                    Some(record) => Refusal::of(error, record),
+                    None => Refusal::bare(error),
                 },
             },
         };

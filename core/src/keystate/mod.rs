@@ -277,26 +277,50 @@ pub struct KeyState {
     pub raised: Vec<KeyAlert>,
 }
 
-/// A request refused once the key is identified: the error, and the key's
-/// browser origins so a listed page can read why.
+/// A request refused once the key is identified: the error, the key's
+/// browser origins so a listed page can read why, and its owner so the
+/// refusal counts in the owner's usage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// Why.
     pub error: Error,
     /// The key's `allowed_origins`.
     pub allowed_origins: Vec<WebOrigin>,
+    /// The key's `owner_id` (never shown to the caller).
+    pub owner: Option<String>,
 }
 
 impl Refusal {
-    /// The object's answer: a key with browser origins is refused with
-    /// them (a listed page can then read why), any other with the error.
+    /// A refusal that names nothing of a key: it was not identified, or
+    /// the refusal came before any key was read.
+    pub fn bare(error: Error) -> Self {
+        Refusal {
+            error,
+            allowed_origins: Vec::new(),
+            owner: None,
+        }
+    }
+
+    /// A refusal of the identified key `record`.
+    pub fn of(error: Error, record: &KeyRecord) -> Self {
+        Refusal {
+            error,
+            allowed_origins: record.allowed_origins.clone(),
+            owner: record.owner_id.clone(),
+        }
+    }
+
+    /// The object's answer: a key with browser origins or an owner is
+    /// refused with them (a listed page can then read why; the Worker
+    /// counts the refusal for the owner), any other with the error.
     fn into_reply(self) -> Result<Reply, Error> {
-        if self.allowed_origins.is_empty() {
+        if self.allowed_origins.is_empty() && self.owner.is_none() {
             Err(self.error)
         } else {
             Ok(Reply::Refused {
                 error: self.error,
                 allowed_origins: self.allowed_origins,
+                owner: self.owner,
             })
         }
     }
@@ -506,15 +530,9 @@ pub fn screen(
     };
     if !opens {
         // Not identified: nothing about the key may show.
-        return Err(Refusal {
-            error: Error::invalid_api_key(),
-            allowed_origins: Vec::new(),
-        });
+        return Err(Refusal::bare(Error::invalid_api_key()));
     }
-    check(record, credits, access, verifier, now).map_err(|error| Refusal {
-        error,
-        allowed_origins: record.allowed_origins.clone(),
-    })
+    check(record, credits, access, verifier, now).map_err(|error| Refusal::of(error, record))
 }
 
 /// [`screen`] once the key is identified.

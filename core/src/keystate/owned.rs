@@ -117,11 +117,7 @@ impl KeyState {
             }
             _ => error,
         };
-        let refusal = Refusal {
-            error,
-            allowed_origins: key.allowed_origins.clone(),
-        }
-        .into_reply();
+        let refusal = Refusal::of(error, key).into_reply();
         // The key's object counted an admission; the owner's answer is
         // what the request came to.
         self.uncount_admission(access, at);

@@ -200,6 +200,9 @@ pub enum Reply {
         error: Error,
         /// The key's browser origins.
         allowed_origins: Vec<WebOrigin>,
+        /// The key's owner, for the Worker's count of the refusal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
     },
     /// A lease return was taken.
     Returned,

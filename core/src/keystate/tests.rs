@@ -524,6 +524,29 @@ fn a_record_that_no_longer_decodes_is_reported_and_stays_revocable() {
 }
 
 #[test]
+fn an_owned_keys_refusal_names_its_owner_for_the_count() {
+    let (mut state, hash) = issued(
+        r#"{"name":"a","environment":"live","owner_id":"acme","rate_limits":{"per_minute":1}}"#,
+    );
+    assert!(matches!(
+        authorize(&mut state, &hash, NOW),
+        Ok(Reply::Granted { .. })
+    ));
+    match authorize(&mut state, &hash, NOW) {
+        Ok(Reply::Refused {
+            error,
+            allowed_origins,
+            owner,
+        }) => {
+            assert_eq!(error.kind(), ErrorKind::RateLimited);
+            assert!(allowed_origins.is_empty());
+            assert_eq!(owner.as_deref(), Some("acme"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_browser_key_is_refused_with_its_origins_by_the_limit_too() {
     let (mut state, hash) = issued(
         r#"{"name":"a","environment":"live","type":"publishable",
@@ -537,6 +560,7 @@ fn a_browser_key_is_refused_with_its_origins_by_the_limit_too() {
         Ok(Reply::Refused {
             error,
             allowed_origins,
+            ..
         }) if error.kind() == ErrorKind::RateLimited => assert_eq!(allowed_origins.len(), 1),
         other => panic!("{other:?}"),
     }
