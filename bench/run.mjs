@@ -11,8 +11,9 @@ import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { bareOptions, editsOptions, floorOptions, keygateOptions, wasmFloorOptions } from "./workers.mjs";
 
@@ -21,11 +22,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = 2;
 // BENCH_QUICK=1: only the proxy scenarios, for iterating on the exact path;
 // BENCH_QUICK=hot: only the hot-key scenario, for the leased path;
-// BENCH_QUICK=limits: only the limits rows (nothing is written to
-// RESULTS.md in any of them).
+// BENCH_QUICK=limits: only the limits rows; BENCH_QUICK=listing: only the
+// listing rows (nothing is written to RESULTS.md in any of them).
 const QUICK = process.env.BENCH_QUICK === "1";
 const QUICK_HOT = process.env.BENCH_QUICK === "hot";
 const QUICK_LIMITS = process.env.BENCH_QUICK === "limits";
+const QUICK_LISTING = process.env.BENCH_QUICK === "listing";
 const ORIGIN_PORT = 8799;
 const ORIGIN = `http://127.0.0.1:${ORIGIN_PORT}`;
 const TOKEN = "bench-admin-token-0123456789";
@@ -42,8 +44,8 @@ const started = async (options) => {
  * through bench/keygate-wrapper.mjs, and return `objectCalls()`, the number
  * of key-object calls so far.
  */
-async function keygate({ bindings = {}, wrapped = false, root } = {}) {
-  const { mf, url } = await started(keygateOptions({ origin: ORIGIN, token: TOKEN, bindings, wrapped, root }));
+async function keygate({ bindings = {}, wrapped = false, root, persist } = {}) {
+  const { mf, url } = await started(keygateOptions({ origin: ORIGIN, token: TOKEN, bindings, wrapped, root, persist }));
   const objectCalls = wrapped ? async () => (await (await fetch(url + "/__bench/object-calls")).json()).calls : undefined;
   return { mf, url, objectCalls };
 }
@@ -151,6 +153,76 @@ async function interleaved(targets) {
   });
 }
 
+const LISTING_ROUNDS = 6;
+const LISTING_SAMPLES = 40;
+
+/**
+ * Listing cost against table size: GET /v1/keys?per_page=20 for the admin
+ * token and for an admin key bound to one owner, on a deployment with
+ * 1,000 keys and on one with 20,000 (every tenth key the owner's), each
+ * call timed alone (one at a time: a page's latency, not throughput) in
+ * LISTING_ROUNDS interleaved rounds. p50 in ms, to the microsecond.
+ */
+async function listingRows() {
+  const instances = [];
+  const dirs = [];
+  try {
+    const deployment = async (n) => {
+      // Persisted in memory where the machine has it: 20,000 keys' storage
+      // is otherwise paced by the disk's syncs.
+      const dir = mkdtempSync(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "keygate-bench-"));
+      dirs.push(dir);
+      const inst = await keygate({ persist: dir });
+      instances.push(inst);
+      log(`listing: issuing ${n} keys`);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < n) {
+            const i = next++;
+            await issue(inst.url, i % 10 === 0 ? { owner_id: "bench_lister" } : {});
+          }
+        }),
+      );
+      const ops = await issue(inst.url, { owner_id: "bench_lister", scopes: ["admin", "*"] });
+      return { url: inst.url, ops: ops.key };
+    };
+    const small = await deployment(1_000);
+    const large = await deployment(20_000);
+    const targets = [];
+    for (const [size, d] of [["1,000", small], ["20,000", large]]) {
+      targets.push({ name: `listing: admin token, per_page=20, ${size} keys`, url: d.url, token: TOKEN, samples: [] });
+      targets.push({ name: `listing: owner's admin key, per_page=20, ${size} keys`, url: d.url, token: d.ops, samples: [] });
+    }
+    for (let round = 0; round < LISTING_ROUNDS; round++) {
+      for (const t of targets) {
+        for (let i = 0; i < LISTING_SAMPLES; i++) {
+          const at = performance.now();
+          const res = await fetch(t.url + "/_keygate/v1/keys?per_page=20", { headers: { authorization: `Bearer ${t.token}` } });
+          const body = await res.json();
+          if (res.status !== 200 || body.data.length !== 20) throw new Error(`${t.name}: ${res.status}`);
+          t.samples.push(performance.now() - at);
+        }
+      }
+    }
+    return targets.map((t) => {
+      const sorted = [...t.samples].sort((a, b) => a - b);
+      const row = {
+        name: t.name,
+        rps: 1000 / (t.samples.reduce((a, b) => a + b, 0) / t.samples.length),
+        p50: Number(sorted[Math.floor(sorted.length / 2)].toFixed(3)),
+        p99: Number(sorted[Math.floor(sorted.length * 0.99)].toFixed(3)),
+        statuses: { "2xx": t.samples.length },
+      };
+      log(row.name, row.p50, "ms p50");
+      return row;
+    });
+  } finally {
+    for (const inst of instances) await inst.mf.dispose();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * BENCH_BASELINE=<checkout>: the hot-key rows also run that checkout's
  * built Worker (its build/ and bench/keygate-wrapper.mjs, e.g. a `git
@@ -244,12 +316,18 @@ async function main() {
   const origin = spawn(process.execPath, ["dev/echo-origin.mjs", String(ORIGIN_PORT)], { stdio: "ignore" });
   const started = [];
   const deadline = setTimeout(() => {
-    log("took longer than 15 minutes; stopping");
+    log("took longer than 25 minutes; stopping");
     origin.kill();
     process.exit(2);
-  }, 15 * 60_000);
+  }, 25 * 60_000);
   try {
     await new Promise((r) => setTimeout(r, 300));
+    if (QUICK_LISTING) {
+      const rows = await listingRows();
+      console.log(rows.map((r) => `${r.name}: p50 ${r.p50} ms, p99 ${r.p99} ms`).join("\n"));
+      console.log(`20,000 ÷ 1,000 keys, p50: admin token ${(rows[2].p50 / rows[0].p50).toFixed(2)}, owner's admin key ${(rows[3].p50 / rows[1].p50).toFixed(2)}`);
+      return;
+    }
     if (QUICK_HOT) {
       const bw = await bare();
       started.push(bw);
@@ -307,6 +385,9 @@ async function main() {
     const limits = await limitRows(kg.url, valid);
     rows.push(...limits);
 
+    const listing = await listingRows();
+    rows.push(...listing);
+
     // Verify with 1,000 keys stored, and with 100,000: two fresh instances
     // with 1,000 issued keys each, one also holding 99,000 more KV entries.
     // Measured A, B, A again, so drift during the run shows up.
@@ -346,6 +427,8 @@ async function main() {
       "owner-limited key ÷ minute/day only, p50 (reference: one more object call)": limits[2].p50 / limits[0].p50,
       "malformed ÷ bare, req/s (target ≥ 0.9)": m.rps / b.rps,
       "verify 100k ÷ 1k, p50 (target ≤ 1.1)": v100.p50 / v1.p50,
+      "listing 20k ÷ 1k keys, admin token, p50 (target ≤ 1.3)": listing[2].p50 / listing[0].p50,
+      "listing 20k ÷ 1k keys, owner's admin key, p50 (target ≤ 1.3)": listing[3].p50 / listing[1].p50,
       "hot key: leased ÷ bare, req/s (target ≥ 0.9)": hl.rps / hb.rps,
       "hot key: leased ÷ floor, req/s (target ≥ 2)": hl.rps / hf.rps,
       "hot key: Rust floor ÷ bare, req/s (reference: the price of any wasm Worker)": hr.rps / hb.rps,

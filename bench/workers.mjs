@@ -13,9 +13,10 @@ const modulesRules = [
 /**
  * keygate with its origin, admin token and extra `bindings`; `wrapped`:
  * through bench/keygate-wrapper.mjs; `root`: the checkout whose build/ to
- * run (another worktree, for a same-run A/B; see BENCH_BASELINE).
+ * run (another worktree, for a same-run A/B; see BENCH_BASELINE); `persist`:
+ * a directory for its KV and Durable Object storage.
  */
-export function keygateOptions({ origin, token, bindings = {}, wrapped = false, root = "." }) {
+export function keygateOptions({ origin, token, bindings = {}, wrapped = false, root = ".", persist }) {
   return {
     // Named: the static-assets router dispatches to the Worker by name.
     name: "keygate",
@@ -39,6 +40,10 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false, 
       ? { assets: WRANGLER.assets }
       : {}),
     durableObjects: WRANGLER.durableObjects,
+    // The queues as deployed: reports go through REPORTS, as in production.
+    queueProducers: WRANGLER.queueProducers,
+    queueConsumers: WRANGLER.queueConsumers,
+    ...(persist ? { kvPersist: `${persist}/kv`, durableObjectsPersist: `${persist}/do` } : {}),
     // keygate logs a JSON line per request (LOGS=json, the default): measured
     // as written to the runtime's stdout, which is drained here, not shown.
     handleRuntimeStdio(stdout, stderr) {

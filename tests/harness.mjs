@@ -4,7 +4,7 @@
 import { Miniflare } from "miniflare";
 import { WRANGLER } from "./bindings.mjs";
 import http from "node:http";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -68,7 +68,10 @@ export function chunkedUpload(worker, { path: at = "/upload", headers = {}, byte
 
 /** A fresh directory for persisted KV and Durable Object state. */
 export function stateDir() {
-  return mkdtempSync(path.join(tmpdir(), "keygate-state-"));
+  // In memory where the machine has it: workerd's SQLite syncs each write,
+  // and on a slow disk that, not the Worker, sets the pace.
+  const root = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  return mkdtempSync(path.join(root, "keygate-state-"));
 }
 
 /**
@@ -145,6 +148,24 @@ export async function objectCalls(worker) {
 /** Registry calls so far, for a worker started with `wrapped: true`. */
 export async function registryCalls(worker) {
   return (await wrappedCounts(worker)).registry_calls;
+}
+
+/**
+ * Every Durable Object call so far by class and request path
+ * (`"RegistryObject /registry-3/report": 12`), for a worker started with
+ * `wrapped: true`.
+ */
+export async function objectPaths(worker) {
+  return (await wrappedCounts(worker)).paths;
+}
+
+/** What each path in `after` gained since `before` (both from objectPaths). */
+export function pathsSince(before, after) {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([path, n]) => [path, n - (before[path] ?? 0)])
+      .filter(([, n]) => n > 0),
+  );
 }
 
 async function wrappedCounts(worker) {

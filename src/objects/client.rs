@@ -178,16 +178,10 @@ async fn registry(
     command: &RegistryCommand,
 ) -> Result<RegistryReply, Error> {
     let name = shard.object_name();
-    // The shard reads which it is from the path.
+    // The shard reads which it is from the path; the kind is for traces.
     let body = serde_json::to_string(command).map_err(|_| Error::INTERNAL)?;
-    let text = call(
-        env,
-        REGISTRY,
-        &name,
-        &format!("https://object/{name}"),
-        body,
-    )
-    .await?;
+    let url = format!("https://object/{name}/{}", command.kind());
+    let text = call(env, REGISTRY, &name, &url, body).await?;
     decode(REGISTRY, &name, &text)
 }
 

@@ -39,6 +39,10 @@ pub const WEBHOOK_QUEUE: &str = "WEBHOOKS";
 const OUTBOX_RETRY_MS: i64 = 60_000;
 /// Events handed to the hub per call.
 const FORWARD_BATCH: usize = 50;
+/// How long a shard gathers its events before handing them to the hub: the
+/// hub then takes at most one hand-over per shard per second, whatever the
+/// rate of admin writes (webhooks arrive up to this much later).
+const FORWARD_DELAY_MS: i64 = 1_000;
 /// Batches of retention deletes one sweep runs per table, at most.
 const PRUNE_ROUNDS: u32 = 10;
 
@@ -430,12 +434,32 @@ impl RegistryObject {
 }
 
 impl RegistryObject {
-    /// Whatever the command left waiting: deliveries on the hub, events
-    /// for the hub elsewhere.
+    /// Whatever a command left waiting: deliveries on the hub are queued
+    /// at once; events elsewhere go to the hub by the alarm, gathered for
+    /// [`FORWARD_DELAY_MS`].
     async fn deliver(&self) {
-        match self.is_hub() {
-            true => self.flush().await,
-            false => self.forward().await,
+        if self.is_hub() {
+            self.flush().await;
+        } else if self.forward.replace(false) {
+            self.forward_soon().await;
+        }
+    }
+
+    /// Sets the alarm to hand events over in [`FORWARD_DELAY_MS`], unless
+    /// it is due sooner (moving it later each time would starve it under
+    /// steady writes).
+    async fn forward_soon(&self) {
+        let storage = self.state.storage();
+        let due = http::now().as_millis() + FORWARD_DELAY_MS.unsigned_abs();
+        let result = match storage.get_alarm().await {
+            Ok(Some(at)) if u64::try_from(at).is_ok_and(|at| at <= due) => Ok(()),
+            Ok(_) => storage.set_alarm(FORWARD_DELAY_MS).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // Not lost: the next command or the cron sweep tries again.
+            self.forward.set(true);
+            worker::console_error!("registry events alarm not set: {e}");
         }
     }
 }
@@ -468,9 +492,13 @@ impl DurableObject for RegistryObject {
     async fn alarm(&self) -> Result<Response> {
         // Tables first: a fresh instance may not have created them yet.
         self.prepare(&self.state.storage().sql())?;
-        self.outbox.set(true);
-        self.forward.set(true);
-        self.deliver().await;
+        if self.is_hub() {
+            self.outbox.set(true);
+            self.flush().await;
+        } else {
+            self.forward.set(true);
+            self.forward().await;
+        }
         Response::empty()
     }
 }

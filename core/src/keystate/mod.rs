@@ -516,6 +516,9 @@ pub enum Opener<'a> {
 /// the request; a publishable key only reads; the key covers the
 /// permission; the cost fits the limits. The key's object and an isolate
 /// holding a lease both judge with this one function.
+// A refusal is built once per refused request and returned straight up;
+// boxing it would add an allocation to that path and save nothing.
+#[allow(clippy::result_large_err)]
 pub fn screen(
     record: &KeyRecord,
     credits: Option<Credits>,

@@ -46,6 +46,34 @@ pub enum RegistryCommand {
     Hub(HubCommand),
 }
 
+impl RegistryCommand {
+    /// Its name, as its wire form's tag says it: the client calls a shard
+    /// at `/<object name>/<kind>`, so a trace or a count by path tells the
+    /// commands apart without reading bodies.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RegistryCommand::Index(command) => match command {
+                IndexCommand::Insert { .. } => "insert",
+                IndexCommand::Confirm { .. } => "confirm",
+                IndexCommand::Update { .. } => "update",
+                IndexCommand::List { .. } => "list",
+                IndexCommand::Find { .. } => "find",
+                IndexCommand::Audit { .. } => "audit",
+            },
+            RegistryCommand::Hub(command) => match command {
+                HubCommand::Report { .. } => "report",
+                HubCommand::OwnerUsage { .. } => "owner_usage",
+                HubCommand::Usage { .. } => "usage",
+                HubCommand::Webhooks { .. } => "webhooks",
+                HubCommand::Claim { .. } => "claim",
+                HubCommand::Attempted { .. } => "attempted",
+                HubCommand::Sweep => "sweep",
+                HubCommand::Emit { .. } => "emit",
+            },
+        }
+    }
+}
+
 /// A command about keys, for the shard that holds them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SHARDS: u16 = 32;
 /// The shard count when `REGISTRY_SHARDS` is not set (see the scale model
 /// in ARCHITECTURE.md).
-pub const DEFAULT_SHARDS: u16 = 16;
+pub const DEFAULT_SHARDS: u16 = 8;
 
 /// One registry shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,8 +47,10 @@ impl Shard {
     }
 
     /// The shard whose [`Shard::object_name`] is `name` (the hub for any
-    /// other name: shard 0 is what a registry was before sharding).
+    /// other name: shard 0 is what a registry was before sharding). A
+    /// request path's first segment is the name: `registry-3/report`.
     pub fn from_object_name(name: &str) -> Shard {
+        let name = name.split('/').next().unwrap_or_default();
         name.strip_prefix("registry-")
             .and_then(|n| n.parse().ok())
             .and_then(Shard::new)
@@ -119,6 +121,8 @@ mod tests {
         assert!(Shard::new(MAX_SHARDS).is_none());
         for shard in four.all() {
             assert_eq!(Shard::from_object_name(&shard.object_name()), shard);
+            let path = format!("{}/report", shard.object_name());
+            assert_eq!(Shard::from_object_name(&path), shard);
         }
         assert_eq!(Shard::from_object_name("registry-99"), Shard::HUB);
     }
