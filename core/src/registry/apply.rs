@@ -11,14 +11,14 @@ use crate::policy::actor::Actor;
 use crate::time::Timestamp;
 use crate::webhook::{Event, EventType};
 
-/// How a listing reads a shard: `chunk` rows at a time (the reach rule then
-/// runs on each; the admin token reads one more than the page), and at
+/// How a listing reads a shard: one more row than the page first, then
+/// `chunk` rows at a time while the reach rule turns rows away, and at
 /// most `budget` rows in all. A listing by an admin key whose reach is a
 /// few keys among many may come back short (even empty) with a cursor to
 /// go on: its cost is bounded, not the table's.
 #[derive(Clone, Copy, Debug)]
 pub struct Scan {
-    /// Rows per read for a key actor.
+    /// Rows per read after the first.
     pub chunk: u32,
     /// Rows per call, at most (a chunk may end past it).
     pub budget: u32,
@@ -147,14 +147,13 @@ pub(super) fn list(
     scan: Scan,
 ) -> Result<Applied, StoreError> {
     // A key actor only ever sees its own environment and owner, and no
-    // admin key: narrowed in SQL before the rule runs on each row.
-    let chunk = match actor {
-        Actor::Key { bounds, .. } => {
-            query = query.within(&bounds.environment, bounds.owner_id.as_deref());
-            scan.chunk.max(query.per_page + 1)
-        }
-        Actor::AdminToken => query.per_page + 1,
-    };
+    // admin key: narrowed in SQL before the rule runs on each row, so most
+    // rows pass it and the first read, one more than the page, usually
+    // fills it; reads after that (the rule turned rows away) take `chunk`.
+    if let Actor::Key { bounds, .. } = actor {
+        query = query.within(&bounds.environment, bounds.owner_id.as_deref());
+    }
+    let mut chunk = query.per_page + 1;
     let per_page = query.per_page as usize;
     let mut data: Vec<Listed> = Vec::new();
     let mut after = query.cursor.clone();
@@ -187,6 +186,7 @@ pub(super) fn list(
         if scanned >= scan.budget {
             return page(data, after);
         }
+        chunk = chunk.max(scan.chunk);
     }
 }
 

@@ -308,6 +308,22 @@ fn narrow_admin() -> Actor {
 }
 
 #[test]
+fn an_admin_keys_page_of_keys_it_reaches_reads_one_row_more_than_the_page() {
+    let mut store = MemoryStore::default();
+    for i in 0..200 {
+        issue(&mut store, &view(NARROW, 0, at(10 + i)), &hash());
+    }
+    let page = shard_page(
+        &mut store,
+        &query("per_page=20"),
+        &narrow_admin(),
+        at(5_000),
+    );
+    assert_eq!(page.data.len(), 20);
+    assert_eq!(store.scanned.get(), 21, "not a chunk of {}", SCAN.chunk);
+}
+
+#[test]
 fn a_narrow_listing_stops_at_its_budget_with_a_cursor_to_go_on() {
     let mut store = MemoryStore::default();
     // The actor may not see keys with higher limits than its own.
