@@ -11,11 +11,11 @@ import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
-import path from "node:path";
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { gzipSync } from "node:zlib";
 import { bareOptions, editsOptions, floorOptions, keygateOptions, wasmFloorOptions } from "./workers.mjs";
+import { pool, stateDir } from "../tests/harness.mjs";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -168,22 +168,14 @@ async function listingRows() {
   const dirs = [];
   try {
     const deployment = async (n) => {
-      // Persisted in memory where the machine has it: 20,000 keys' storage
-      // is otherwise paced by the disk's syncs.
-      const dir = mkdtempSync(path.join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "keygate-bench-"));
+      // Persisted in memory where the machine has it (see stateDir):
+      // 20,000 keys' storage is otherwise paced by the disk's syncs.
+      const dir = stateDir();
       dirs.push(dir);
       const inst = await keygate({ persist: dir });
       instances.push(inst);
       log(`listing: issuing ${n} keys`);
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 32 }, async () => {
-          while (next < n) {
-            const i = next++;
-            await issue(inst.url, i % 10 === 0 ? { owner_id: "bench_lister" } : {});
-          }
-        }),
-      );
+      await pool(n, 32, (i) => issue(inst.url, i % 10 === 0 ? { owner_id: "bench_lister" } : {}));
       const ops = await issue(inst.url, { owner_id: "bench_lister", scopes: ["admin", "*"] });
       return { url: inst.url, ops: ops.key };
     };
@@ -210,7 +202,7 @@ async function listingRows() {
       const row = {
         name: t.name,
         rps: 1000 / (t.samples.reduce((a, b) => a + b, 0) / t.samples.length),
-        p50: Number(sorted[Math.floor(sorted.length / 2)].toFixed(3)),
+        p50: Number(median(sorted).toFixed(3)),
         p99: Number(sorted[Math.floor(sorted.length * 0.99)].toFixed(3)),
         statuses: { "2xx": t.samples.length },
       };
@@ -289,17 +281,7 @@ async function hotKey(label, bw, delay = 0) {
   }
 }
 
-async function putMany(kv, entries, width = 64) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < entries.length) {
-        const [k, v] = entries[next++];
-        await kv.put(k, v);
-      }
-    }),
-  );
-}
+const putMany = (kv, entries, width = 64) => pool(entries.length, width, (i) => kv.put(...entries[i]));
 
 /** Verify latency over `keys`, cycling through them so KV lookups vary. */
 async function verifyLoad(name, url, keys) {

@@ -159,6 +159,15 @@ export async function objectPaths(worker) {
   return (await wrappedCounts(worker)).paths;
 }
 
+/** Runs `task(i)` for each i in [0, n), `width` at a time. */
+export async function pool(n, width, task) {
+  let next = 0;
+  const run = async () => {
+    while (next < n) await task(next++);
+  };
+  await Promise.all(Array.from({ length: width }, run));
+}
+
 /** What each path in `after` gained since `before` (both from objectPaths). */
 export function pathsSince(before, after) {
   return Object.fromEntries(

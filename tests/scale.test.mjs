@@ -15,7 +15,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { admin, bearer, issue, objectPaths, pathsSince, startOrigin, startWorker, stateDir } from "./harness.mjs";
+import { admin, bearer, issue, objectPaths, pathsSince, pool, startOrigin, startWorker, stateDir } from "./harness.mjs";
 
 const KEYS = 20_000;
 const OWNED = 3_000;
@@ -23,37 +23,24 @@ const ACTIVE = 5_000;
 // The production default (REGISTRY_SHARDS unset).
 const SHARDS = 8;
 
-/** Runs `task(i)` for i in [0, n) with `width` at a time. */
-async function pool(n, width, task) {
-  let next = 0;
-  const run = async () => {
-    while (next < n) await task(next++);
-  };
-  await Promise.all(Array.from({ length: width }, run));
-}
-
-/** The registry calls in `paths` by shard object and by command. */
-function registryCalls(paths) {
-  const byObject = {};
+/**
+ * The registry calls in `paths` (see objectPaths): in all, by command, and
+ * for each command by shard object (`byShard.report["registry-3"]`).
+ */
+function registryTally(paths) {
   const byCommand = {};
+  const byShard = {};
   let total = 0;
   for (const [path, n] of Object.entries(paths)) {
     const m = /^RegistryObject \/([^/]+)\/(\w+)$/.exec(path);
     if (!m) continue;
-    byObject[m[1]] = (byObject[m[1]] ?? 0) + n;
-    byCommand[m[2]] = (byCommand[m[2]] ?? 0) + n;
+    const [, object, command] = m;
+    byCommand[command] = (byCommand[command] ?? 0) + n;
+    byShard[command] ??= {};
+    byShard[command][object] = (byShard[command][object] ?? 0) + n;
     total += n;
   }
-  return { total, byObject, byCommand };
-}
-
-/** The report calls in `paths`, by shard object. */
-function reports(paths) {
-  return Object.fromEntries(
-    Object.entries(paths)
-      .map(([path, n]) => [/^RegistryObject \/([^/]+)\/report$/.exec(path)?.[1], n])
-      .filter(([object]) => object !== undefined),
-  );
+  return { total, byCommand, byShard };
 }
 
 const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -74,16 +61,11 @@ test("20,000 keys, 5,000 used in a minute: registry calls by the batch, pages by
       const body = i < OWNED ? { name: `k${i}`, owner_id: "cus_big" } : { name: `k${i}` };
       keys[i] = await issue(worker, body);
     });
-    const issuing = pathsSince(created, await objectPaths(worker));
-    const index = registryCalls(issuing);
+    const index = registryTally(pathsSince(created, await objectPaths(worker)));
     const seconds = Math.ceil((Date.now() - started) / 1000);
     console.log(`# issued ${KEYS} keys in ${seconds} s; registry calls ${JSON.stringify(index.byCommand)}`);
     // Every shard holds some; none holds more than its share of a fair spread by far.
-    const inserts = Object.fromEntries(
-      Object.entries(issuing)
-        .map(([path, n]) => [/^RegistryObject \/([^/]+)\/insert$/.exec(path)?.[1], n])
-        .filter(([object]) => object !== undefined),
-    );
+    const inserts = index.byShard.insert ?? {};
     assert.equal(Object.keys(inserts).length, SHARDS, `every shard takes inserts: ${JSON.stringify(inserts)}`);
     assert.equal(sum(inserts), KEYS);
     for (const [object, n] of Object.entries(inserts)) {
@@ -124,12 +106,12 @@ test("20,000 keys, 5,000 used in a minute: registry calls by the batch, pages by
     }
     assert.equal(overall.totals.valid?.count, ACTIVE, "every decision is counted once");
     const using = pathsSince(before, await objectPaths(worker));
-    const calls = registryCalls(using);
+    const calls = registryTally(using);
     // The overall-usage reads above are the test's, not the traffic's.
     const traffic = calls.total - (calls.byCommand.usage ?? 0);
     const minutes = Math.max(1, Math.ceil(usedFor / 60_000));
     const perKeyMinute = traffic / ACTIVE / minutes;
-    const reported = reports(using);
+    const reported = calls.byShard.report ?? {};
     const most = Math.max(...Object.values(reported));
     console.log(
       `# registry calls for ${ACTIVE} active keys: ${traffic} (${perKeyMinute.toFixed(4)} per active key per minute); ` +
@@ -149,7 +131,7 @@ test("20,000 keys, 5,000 used in a minute: registry calls by the batch, pages by
       const page = await res.json();
       assert.equal(page.data.length, 20, who);
       assert.ok(page.meta.next_cursor, who);
-      const listed = registryCalls(pathsSince(mark, await objectPaths(worker)));
+      const listed = registryTally(pathsSince(mark, await objectPaths(worker)));
       assert.deepEqual(listed.byCommand, { list: SHARDS }, `${who}: ${JSON.stringify(listed.byCommand)}`);
     }
 

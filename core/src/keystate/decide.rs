@@ -32,10 +32,7 @@ impl KeyState {
             Ok(()) => match self.admit(access, known, lease, now) {
                 (Ok(reply), writes) => return (Ok(reply), writes),
                 // A limit refuses too: with the key's origins and owner, like the rest.
-                (Err(error), _) => match self.record.as_ref() {
-                    Some(record) => Refusal::of(error, record),
-                    None => Refusal::bare(error),
-                },
+                (Err(error), _) => Refusal::of(error, self.record.as_ref().expect("screened")),
             },
         };
         (refusal.into_reply(), none)

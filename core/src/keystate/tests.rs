@@ -523,16 +523,22 @@ fn a_record_that_no_longer_decodes_is_reported_and_stays_revocable() {
     assert_eq!(authorize(&mut damaged, &hash, NOW), Err(Error::KEY_REVOKED));
 }
 
-#[test]
-fn an_owned_keys_refusal_names_its_owner_for_the_count() {
-    let (mut state, hash) = issued(
-        r#"{"name":"a","environment":"live","owner_id":"acme","rate_limits":{"per_minute":1}}"#,
-    );
+/// The answer to the second request of a key issued from `json` (with a
+/// limit of one per minute), after the first was granted.
+fn over_its_limit(json: &str) -> Result<Reply, Error> {
+    let (mut state, hash) = issued(json);
     assert!(matches!(
         authorize(&mut state, &hash, NOW),
         Ok(Reply::Granted { .. })
     ));
-    match authorize(&mut state, &hash, NOW) {
+    authorize(&mut state, &hash, NOW)
+}
+
+#[test]
+fn an_owned_keys_refusal_names_its_owner_for_the_count() {
+    let json =
+        r#"{"name":"a","environment":"live","owner_id":"acme","rate_limits":{"per_minute":1}}"#;
+    match over_its_limit(json) {
         Ok(Reply::Refused {
             error,
             allowed_origins,
@@ -548,15 +554,9 @@ fn an_owned_keys_refusal_names_its_owner_for_the_count() {
 
 #[test]
 fn a_browser_key_is_refused_with_its_origins_by_the_limit_too() {
-    let (mut state, hash) = issued(
-        r#"{"name":"a","environment":"live","type":"publishable",
-            "allowed_origins":["https://app.example.com"],"rate_limits":{"per_minute":1}}"#,
-    );
-    assert!(matches!(
-        authorize(&mut state, &hash, NOW),
-        Ok(Reply::Granted { .. })
-    ));
-    match authorize(&mut state, &hash, NOW) {
+    let json = r#"{"name":"a","environment":"live","type":"publishable",
+            "allowed_origins":["https://app.example.com"],"rate_limits":{"per_minute":1}}"#;
+    match over_its_limit(json) {
         Ok(Reply::Refused {
             error,
             allowed_origins,
