@@ -26,7 +26,7 @@ ORIGIN_LIVE ?= http://127.0.0.1:8788
 ORIGIN_TEST ?= http://127.0.0.1:8788
 STATE_DIR ?= .wrangler/state
 
-.PHONY: dev dev-check test build install lint test-native test-integration deploy-check deploy clean fuzz bench cli
+.PHONY: dev dev-check test build install lint test-native test-integration deploy-check deploy clean fuzz bench cli profile
 
 ## Install everything missing: wasm target, pinned cargo tools, npm packages.
 install: $(BIN)/worker-build-$(WORKER_BUILD_VERSION) $(BIN)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.installed
@@ -127,6 +127,16 @@ fuzz:
 ## Benchmarks against a hand-written JS Worker; writes bench/RESULTS.md.
 bench: install build bench/wasm-floor/build/index.js
 	node bench/run.mjs
+
+## A CPU profile of one request path by function name (bench/profile.mjs;
+## PROFILE=leased|exact|malformed|bare|rust). keygate is built into
+## target/profile/build with the same optimization as `make build` but the
+## name section kept (-g), so wasm frames show by name.
+PROFILE ?= leased
+profile: install bench/wasm-floor/build/index.js
+	$(BIN)/worker-build --release --no-opt --out-dir target/profile/build
+	$(WASM_OPT_BIN) $(WASM_FEATURES) --low-memory-unused -Oz --converge -g target/profile/build/index_bg.wasm -o target/profile/build/index_bg.wasm
+	PROFILE_ROOT=target/profile PROFILE_OUT=target/profile/$(PROFILE).cpuprofile node bench/profile.mjs $(PROFILE)
 
 # The Rust floor the hot-key rows compare with (see its Cargo.toml).
 bench/wasm-floor/build/index.js: bench/wasm-floor/src/lib.rs bench/wasm-floor/Cargo.toml bench/wasm-floor/Cargo.lock

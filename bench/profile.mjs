@@ -7,9 +7,9 @@
 //   PROFILE_OUT=file.cpuprofile also saves the raw profile (Chrome DevTools opens it).
 //
 // wasm functions show by name only in a build that keeps its name section:
-// run `make build`, then `$(HOME)/.cache/keygate/tools/bin/worker-build
-// --release` with the Makefile's WASM_BINDGEN_BIN / WASM_OPT_BIN /
-// ESBUILD_BIN exported (the Makefile's final wasm-opt pass strips names).
+// `make profile PROFILE=<mode>` builds one (target/profile/build, as
+// `make build` optimizes it but with names) and runs this against it
+// (PROFILE_ROOT: the directory whose build/ to run; default: this checkout).
 import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import WebSocket from "ws";
@@ -28,7 +28,7 @@ const options =
     ? bareOptions({ origin: ORIGIN })
     : mode === "rust"
     ? wasmFloorOptions({ origin: ORIGIN })
-    : keygateOptions({ origin: ORIGIN, token: TOKEN, bindings: mode === "exact" ? { ADMISSION: "exact" } : {} });
+    : keygateOptions({ origin: ORIGIN, token: TOKEN, root: process.env.PROFILE_ROOT ?? ".", bindings: mode === "exact" ? { ADMISSION: "exact" } : {} });
 const mf = new Miniflare({ ...options, inspectorPort: INSPECTOR });
 const url = (await mf.ready).href.replace(/\/$/, "");
 let headers = {};
@@ -55,7 +55,8 @@ ws.on("message", (m) => {
 });
 const send = (method, params = {}) => new Promise((r) => (pending.set(++id, r), ws.send(JSON.stringify({ id, method, params }))));
 
-const run = (duration) => autocannon({ url: url + "/v1/profile", headers, connections: 16, duration });
+// As Cloudflare's edge sends them with IP Geolocation on (see EDGE_HEADERS in run.mjs).
+const run = (duration) => autocannon({ url: url + "/v1/profile", headers: { "cf-ipcountry": "NL", ...headers }, connections: 16, duration });
 await run(2);
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 100 });

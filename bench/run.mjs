@@ -16,8 +16,22 @@ import { cpus, totalmem } from "node:os";
 import { gzipSync } from "node:zlib";
 import { bareOptions, editsOptions, floorOptions, keygateOptions, wasmFloorOptions } from "./workers.mjs";
 import { pool, stateDir } from "../tests/harness.mjs";
+import { cpuReader } from "./cpu.mjs";
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+/**
+ * What Cloudflare's edge adds to every request a Worker gets when the
+ * zone's IP Geolocation is on: the client's country. Every scenario's
+ * requests carry it (Workers that do not read it ignore it); keygate reads
+ * it instead of parsing `request.cf` (one hot-key row goes without it).
+ */
+const EDGE_HEADERS = { "cf-ipcountry": "NL" };
+/** autocannon's options for `opts`, sent as Cloudflare's edge would. */
+const cannon = (opts, duration) => {
+  // A header set to undefined in `opts` is not sent.
+  const headers = Object.fromEntries(Object.entries({ ...EDGE_HEADERS, ...opts.headers }).filter(([, v]) => v !== undefined));
+  return { connections: CONNECTIONS, pipelining: 1, ...opts, headers, duration };
+};
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP = 2;
 // BENCH_QUICK=1: only the proxy scenarios, for iterating on the exact path;
@@ -103,11 +117,10 @@ async function limitRows(url, plain) {
  * calls per 2xx response during the measured run only.
  */
 async function load(name, opts, objectCalls) {
-  const base = { connections: CONNECTIONS, pipelining: 1, ...opts };
-  await autocannon({ ...base, duration: WARMUP });
+  await autocannon(cannon(opts, WARMUP));
   // Let requests cut off by the end of the warm-up finish before counting.
   const before = objectCalls && (await sleep(250), await objectCalls());
-  const r = await autocannon({ ...base, duration: SECONDS });
+  const r = await autocannon(cannon(opts, SECONDS));
   const calls = objectCalls && (await sleep(250), (await objectCalls()) - before);
   const statuses = { "2xx": r["2xx"], "4xx": r["4xx"], "5xx": r["5xx"], errors: r.errors + r.timeouts };
   const perAdmitted = objectCalls ? calls / r["2xx"] : undefined;
@@ -123,16 +136,22 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * in HOT_ROUNDS interleaved rounds of SECONDS / HOT_ROUNDS each (after one
  * warm-up each), so that a slow spell of the shared machine falls on all
  * of them rather than on whichever ran then. rps: the mean over rounds;
- * p50 and p99: the median of the rounds'.
+ * p50 and p99: the median of the rounds'; cpuPerRequest: the CPU time
+ * (µs) the target's workerd process spent per request it answered during
+ * its measured runs (see cpu.mjs), steadier than req/s on a shared machine.
  */
 async function interleaved(targets) {
   const rounds = targets.map(() => []);
   const calls = targets.map(() => 0);
-  for (const t of targets) await autocannon({ connections: CONNECTIONS, pipelining: 1, ...t.opts, duration: WARMUP });
+  // CPU seconds of each target's workerd process during its measured runs.
+  const cpu = targets.map((t) => ({ read: cpuReader(t.opts.url), seconds: 0 }));
+  for (const t of targets) await autocannon(cannon(t.opts, WARMUP));
   for (let round = 0; round < HOT_ROUNDS; round++) {
     for (const [i, t] of targets.entries()) {
       const before = t.objectCalls && (await sleep(250), await t.objectCalls());
-      rounds[i].push(await autocannon({ connections: CONNECTIONS, pipelining: 1, ...t.opts, duration: SECONDS / HOT_ROUNDS }));
+      const cpuBefore = cpu[i].read?.();
+      rounds[i].push(await autocannon(cannon(t.opts, SECONDS / HOT_ROUNDS)));
+      if (cpu[i].read) cpu[i].seconds += cpu[i].read() - cpuBefore;
       if (t.objectCalls) calls[i] += (await sleep(250), (await t.objectCalls()) - before);
     }
   }
@@ -147,10 +166,86 @@ async function interleaved(targets) {
       p99: median(rs.map((r) => r.latency.p99)),
       statuses,
       perAdmitted: t.objectCalls ? calls[i] / statuses["2xx"] : undefined,
+      cpuPerRequest: cpu[i].read ? (1e6 * cpu[i].seconds) / sum((r) => r.requests.total) : undefined,
     };
-    log(t.name, Math.round(row.rps), "req/s", row.p50, "ms p50", rs.map((r) => Math.round(r.requests.average)).join("/"), JSON.stringify(statuses), ...(t.objectCalls ? [calls[i], "object calls"] : []));
+    log(t.name, Math.round(row.rps), "req/s", row.p50, "ms p50", Math.round(row.cpuPerRequest ?? NaN), "µs CPU/req", rs.map((r) => Math.round(r.requests.average)).join("/"), JSON.stringify(statuses), ...(t.objectCalls ? [calls[i], "object calls"] : []));
     return row;
   });
+}
+
+const COLD_RUNS = 3;
+
+/**
+ * Cold start: milliseconds from starting a Miniflare instance with
+ * `options` (a fresh workerd process: its isolate, the script and, for a
+ * Rust Worker, its wasm compiled and instantiated) to the first answer to
+ * GET `path`; the median of COLD_RUNS.
+ */
+async function coldStart(options, path = "/v1/orders") {
+  const times = [];
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const t0 = performance.now();
+    const { mf, url } = await started(options);
+    await fetch(url + path).then((r) => r.arrayBuffer());
+    times.push(performance.now() - t0);
+    await mf.dispose();
+  }
+  return median(times);
+}
+
+/** Cold starts of keygate (its first request refused without I/O: no key), the Rust floor and the bare proxy. */
+async function coldStarts() {
+  const kg = await coldStart(keygateOptions({ origin: ORIGIN, token: TOKEN }));
+  const rust = await coldStart(wasmFloorOptions({ origin: ORIGIN }));
+  const b = await coldStart(bareOptions({ origin: ORIGIN }));
+  log(`cold start: keygate ${kg.toFixed(0)} ms, Rust floor ${rust.toFixed(0)} ms, bare ${b.toFixed(0)} ms`);
+  return { keygate: kg, rust, bare: b };
+}
+
+/** The built wasm's size, raw and gzip (level 9), KiB. */
+function wasmSize() {
+  const wasm = readFileSync("build/index_bg.wasm");
+  return { raw: wasm.length / 1024, gzip: gzipSync(wasm, { level: 9 }).length / 1024 };
+}
+
+/**
+ * The hot path's ratios (issue 28's targets) from the hot-key rows `hot`,
+ * the distance rows `far`, the malformed-key and bare rows, cold starts and
+ * the wasm's size; `null` where a row is missing.
+ */
+function hotPathRatios(hot, far, malformed, bareRow, cold, size) {
+  const [hl, he, hf, hb, hr, hw, hn, hq] = hot;
+  const byCpu = (a, b) => (a.cpuPerRequest && b.cpuPerRequest ? b.cpuPerRequest / a.cpuPerRequest : NaN);
+  const ratios = {
+    "hot key: leased ÷ Rust floor, req/s (target ≥ 0.85)": hl.rps / hr.rps,
+    "hot key: leased ÷ Rust floor, by workerd CPU per request (floor µs ÷ leased µs; same target)": byCpu(hl, hr),
+    "hot key: keygate's own CPU per leased request, µs (leased − Rust floor, reference)": hl.cpuPerRequest - hr.cpuPerRequest,
+    "hot key: leased ÷ bare, req/s (target ≥ 0.80)": hl.rps / hb.rps,
+    "hot key: exact ÷ JS floor, req/s (target ≥ 1.0)": he.rps / hf.rps,
+    "hot key: leased ÷ floor, req/s (target ≥ 2)": hl.rps / hf.rps,
+    "hot key: Rust floor ÷ bare, req/s (reference: the price of any wasm Worker)": hr.rps / hb.rps,
+    "hot key: JS proxy with keygate's header work ÷ bare, req/s (reference: that work alone, in JS)": hw.rps / hb.rps,
+    "hot key: leased without CF-IPCountry ÷ Rust floor, req/s (reference: IP Geolocation off)": hn.rps / hr.rps,
+    "hot key: leased with LOGS=off ÷ Rust floor, req/s (reference: the request log's share)": hq.rps / hr.rps,
+    "hot key: leased with LOGS=off ÷ Rust floor, by workerd CPU per request (reference)": byCpu(hq, hr),
+    "hot key: object calls per admitted request, leased (target ≤ 0.05)": hl.perAdmitted,
+    "hot key: object calls per admitted request, exact (reference)": he.perAdmitted,
+  };
+  if (far) {
+    const [dl, de, df, db] = far;
+    ratios["distance: leased p50 − bare p50, ms (target ≤ 2)"] = dl.p50 - db.p50;
+    ratios["distance: exact p50 − bare p50, ms (reference)"] = de.p50 - db.p50;
+    ratios["distance: floor p50 − bare p50, ms (reference)"] = df.p50 - db.p50;
+  }
+  if (malformed && bareRow) ratios["malformed ÷ bare, req/s (target ≥ 0.9)"] = malformed.rps / bareRow.rps;
+  ratios["cold start: keygate − Rust floor, ms (target ≤ 50)"] = cold.keygate - cold.rust;
+  return {
+    ratios,
+    lines: [
+      `| wasm size raw / gzip | ${size.raw.toFixed(0)} KiB / ${size.gzip.toFixed(0)} KiB |`,
+      `| cold start to first response (Miniflare: a fresh workerd) keygate / Rust floor / bare | ${cold.keygate.toFixed(0)} ms / ${cold.rust.toFixed(0)} ms / ${cold.bare.toFixed(0)} ms |`,
+    ],
+  };
 }
 
 const LISTING_ROUNDS = 6;
@@ -265,6 +360,11 @@ async function hotKey(label, bw, delay = 0) {
         : [
             { name: `${label}: Rust floor (wasm Worker that only forwards)`, opts: { url: (await start(wasmFloor())).url + "/v1/orders" } },
             { name: `${label}: JS proxy with keygate's header work, no key check`, opts: { url: (await start(edits())).url + "/v1/orders" } },
+            { name: `${label}: keygate (leased), no CF-IPCountry (IP Geolocation off: request.cf is read)`, opts: { url: leased.url + "/v1/orders", headers: { ...auth(leasedKey.key), "cf-ipcountry": undefined } }, objectCalls: leased.objectCalls },
+            await (async () => {
+              const quiet = await start(keygate({ bindings: { LOGS: "off" } }));
+              return { name: `${label}: keygate (leased), LOGS=off (no request log lines)`, opts: { url: quiet.url + "/v1/orders", headers: auth((await issue(quiet.url)).key) } };
+            })(),
             ...(BASELINE ? [await baselineTarget(label, start)] : []),
           ]),
     ]);
@@ -314,17 +414,17 @@ async function main() {
       const bw = await bare();
       started.push(bw);
       const rows = await hotKey("hot key", bw);
-      const [leased, exact, fl, b, rust, work, baseline] = rows;
-      console.log(rows.map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`).join("\n"));
-      console.log(`leased ÷ bare: rps ${(leased.rps / b.rps).toFixed(2)}, p50 +${leased.p50 - b.p50} ms; leased ÷ floor: ${(leased.rps / fl.rps).toFixed(2)}; Rust floor ÷ bare: ${(rust.rps / b.rps).toFixed(2)}; leased ÷ Rust floor: ${(leased.rps / rust.rps).toFixed(2)}; JS header work ÷ bare: ${(work.rps / b.rps).toFixed(2)}`);
-      if (baseline) console.log(`leased ÷ baseline leased: rps ${(leased.rps / baseline.rps).toFixed(2)}, p50 ${leased.p50 - baseline.p50 >= 0 ? "+" : ""}${leased.p50 - baseline.p50} ms`);
+      const { ratios, lines } = hotPathRatios(rows, null, null, null, await coldStarts(), wasmSize());
+      console.log(rows.map((r) => `${r.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, ${Math.round(r.cpuPerRequest ?? NaN)} µs CPU/request`).join("\n"));
+      for (const [name, value] of Object.entries(ratios)) console.log(`${name}: ${Number.isFinite(value) ? value.toFixed(name.includes("object calls") ? 3 : 2) : "n/a"}`);
+      console.log(lines.join("\n"));
+      const [leased, baseline] = [rows[0], rows[8]];
+      if (baseline) console.log(`leased ÷ baseline leased: rps ${(leased.rps / baseline.rps).toFixed(2)}, by CPU per request ${(baseline.cpuPerRequest / leased.cpuPerRequest).toFixed(2)}, p50 ${leased.p50 - baseline.p50 >= 0 ? "+" : ""}${leased.p50 - baseline.p50} ms`);
       return;
     }
     const t0 = performance.now();
     const kg = await keygate({ bindings: { ADMISSION: "exact" } });
     started.push(kg);
-    await fetch(kg.url + "/_keygate/v1/whoami").then((r) => r.arrayBuffer());
-    const cold = performance.now() - t0;
     const valid = await issue(kg.url);
     const limited = await issue(kg.url, { rate_limits: { per_minute: 1, per_day: 1 } });
     await fetch(kg.url + "/warm", { headers: { authorization: `Bearer ${limited.key}` } }).then((r) => r.arrayBuffer());
@@ -391,36 +491,18 @@ async function main() {
     const v1b = await verifyLoad("verify, 1,000 keys stored (again)", small.url, small.sample);
     rows.push({ ...v1a, rps: (v1a.rps + v1b.rps) / 2, p50: (v1a.p50 + v1b.p50) / 2, p99: Math.max(v1a.p99, v1b.p99), name: "verify, 1,000 keys stored (mean of before and after)" });
 
-    const t1 = performance.now();
-    const cold2 = await bare();
-    await fetch(cold2.url + "/").then((r) => r.arrayBuffer());
-    const bareCold = performance.now() - t1;
-    await cold2.mf.dispose();
-
-    const wasm = readFileSync("build/index_bg.wasm");
     const find = (n) => rows.find((r) => r.name.startsWith(n));
     const [k, f, b, m, v1, v100] = ["keygate (exact), valid", "JS floor", "bare", "keygate (exact), malformed", "verify, 1,000 keys stored (mean", "verify, 100,000"].map(find);
-    const [hl, he, hf, hb, hr, hw] = hot;
-    const [dl, de, df, db] = far;
+    const hotPath = hotPathRatios(hot, far, m, b, await coldStarts(), wasmSize());
     const ratios = {
       "keygate ÷ floor, req/s (target ≥ 0.95)": k.rps / f.rps,
       "keygate ÷ floor, p50 (target ≤ 1.1)": k.p50 / f.p50,
       "three named limits + credits ÷ minute/day only, p50 (target ≤ 1.1)": limits[1].p50 / limits[0].p50,
       "owner-limited key ÷ minute/day only, p50 (reference: one more object call)": limits[2].p50 / limits[0].p50,
-      "malformed ÷ bare, req/s (target ≥ 0.9)": m.rps / b.rps,
       "verify 100k ÷ 1k, p50 (target ≤ 1.1)": v100.p50 / v1.p50,
       "listing 20k ÷ 1k keys, admin token, p50 (target ≤ 1.3)": listing[2].p50 / listing[0].p50,
       "listing 20k ÷ 1k keys, owner's admin key, p50 (target ≤ 1.3)": listing[3].p50 / listing[1].p50,
-      "hot key: leased ÷ bare, req/s (target ≥ 0.9)": hl.rps / hb.rps,
-      "hot key: leased ÷ floor, req/s (target ≥ 2)": hl.rps / hf.rps,
-      "hot key: Rust floor ÷ bare, req/s (reference: the price of any wasm Worker)": hr.rps / hb.rps,
-      "hot key: leased ÷ Rust floor, req/s (reference: keygate's own work)": hl.rps / hr.rps,
-      "hot key: JS proxy with keygate's header work ÷ bare, req/s (reference: that work alone, in JS)": hw.rps / hb.rps,
-      "hot key: object calls per admitted request, leased (target ≤ 0.05)": hl.perAdmitted,
-      "hot key: object calls per admitted request, exact (reference)": he.perAdmitted,
-      "distance: leased p50 − bare p50, ms (target ≤ 2)": dl.p50 - db.p50,
-      "distance: exact p50 − bare p50, ms (reference)": de.p50 - db.p50,
-      "distance: floor p50 − bare p50, ms (reference)": df.p50 - db.p50,
+      ...hotPath.ratios,
     };
     const num = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : "n/a");
     const machine = `${cpus().length} × ${cpus()[0]?.model?.trim() ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
@@ -434,15 +516,14 @@ async function main() {
       `distance delays every key-object call (keygate's and the floor's Counter) by 50 ms. Hot key and distance rows are measured in ${HOT_ROUNDS} interleaved rounds`,
       "(req/s: mean of the rounds; p50/p99: median of the rounds'), so a slow spell of the shared machine falls on all of them alike.",
       "",
-      "| scenario | req/s | p50 ms | p99 ms | key-object calls per 2xx | statuses |",
-      "|---|---:|---:|---:|---:|---|",
-      ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.perAdmitted === undefined ? "" : num(r.perAdmitted, 3)} | ${Object.entries(r.statuses).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(", ")} |`),
+      "| scenario | req/s | p50 ms | p99 ms | key-object calls per 2xx | workerd CPU µs per request | statuses |",
+      "|---|---:|---:|---:|---:|---:|---|",
+      ...rows.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.perAdmitted === undefined ? "" : num(r.perAdmitted, 3)} | ${r.cpuPerRequest === undefined ? "" : num(r.cpuPerRequest, 0)} | ${Object.entries(r.statuses).filter(([, n]) => n).map(([s, n]) => `${s}: ${n}`).join(", ")} |`),
       "",
       "| ratio | value |",
       "|---|---:|",
-      ...Object.entries(ratios).map(([name, value]) => `| ${name} | ${num(value, name.includes("object calls") ? 3 : 2)} |`),
-      `| wasm size raw / gzip | ${(wasm.length / 1024).toFixed(0)} KiB / ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB |`,
-      `| cold start to first response (Miniflare) keygate / bare | ${cold.toFixed(0)} ms / ${bareCold.toFixed(0)} ms |`,
+      ...Object.entries(ratios).map(([name, value]) => `| ${name} | ${num(value, name.includes("object calls") ? 3 : name.includes("µs") ? 0 : 2)} |`),
+      ...hotPath.lines,
       "",
     ].join("\n");
     console.log(table);

@@ -52,12 +52,17 @@ test("a scripted mix is counted exactly, by outcome, at every granularity and ac
     allowed_ips: ["198.51.100.0/24"],
     rate_limits: { per_minute: 11 },
   });
-  const call = (path, { method = "GET", ip = "198.51.100.7", country = "DE" } = {}) =>
-    worker.fetch(path, { method, headers: { ...bearer(key.key), "cf-connecting-ip": ip }, cf: { country } });
+  // The country is CF-IPCountry's (Cloudflare's IP Geolocation), else request.cf's.
+  const call = (path, { method = "GET", ip = "198.51.100.7", edgeCountry } = {}) =>
+    worker.fetch(path, {
+      method,
+      headers: { ...bearer(key.key), "cf-connecting-ip": ip, ...(edgeCountry ? { "cf-ipcountry": edgeCountry } : {}) },
+      cf: { country: "DE" },
+    });
   const statuses = [];
-  // 4 admitted reads, one of them from FR.
+  // 4 admitted reads, one of them from FR by its CF-IPCountry (request.cf says DE).
   for (let i = 0; i < 3; i++) statuses.push((await call("/v1/orders")).status);
-  statuses.push((await call("/v1/orders", { country: "FR" })).status);
+  statuses.push((await call("/v1/orders", { edgeCountry: "FR" })).status);
   // 1 admitted scan costing 5 (cost counted), 2 forbidden writes, 1 unknown route, 2 from a bad IP.
   statuses.push((await call("/v1/scans", { method: "POST" })).status);
   statuses.push((await call("/v1/orders", { method: "POST" })).status);

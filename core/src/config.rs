@@ -172,7 +172,7 @@ impl Config {
                 .ok_or("CLOCK_OFFSET_MS must be a number of milliseconds within 10 years")?,
         };
         let max_body_bytes = match var("MAX_BODY_BYTES") {
-            None => crate::size::DEFAULT_MAX_BODY_BYTES,
+            None => crate::request::size::DEFAULT_MAX_BODY_BYTES,
             Some(v) => v
                 .trim()
                 .parse()

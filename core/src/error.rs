@@ -155,9 +155,9 @@ pub enum ErrorKind {
     InvalidPath,
     /// The body exceeds the documented cap.
     PayloadTooLarge,
-    /// The URL exceeds [`crate::size::MAX_URL_BYTES`].
+    /// The URL exceeds [`crate::request::size::MAX_URL_BYTES`].
     UriTooLong,
-    /// The headers exceed [`crate::size::MAX_HEADER_BYTES`].
+    /// The headers exceed [`crate::request::size::MAX_HEADER_BYTES`].
     HeadersTooLarge,
     /// Key state (KV or Durable Object) could not be reached: fail closed.
     Unavailable,

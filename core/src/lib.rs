@@ -26,7 +26,9 @@
 //! - [`policy`]: access rules: permissions, the route table, canonical
 //!   paths, IP allowlists, CORS, and the admin-actor rule.
 //! - [`signature`]: the HMAC identity header origins can verify (`ORIGIN_SECRET`).
-//! - [`size`]: URL, header and body caps, checked before anything else.
+//! - [`request`]: what the entry reads of every request (its headers in one
+//!   pass; the URL, header and body caps), and the header edits on the way
+//!   to the origin and back.
 //! - [`admin`]: admin route table, body decoding, constant-time token check.
 //! - [`json_text`]: finding a field in JSON text (names what a body gets wrong).
 //! - [`guard`]: the admin guessing guard: per-client failure counts and lock-out policy.
@@ -61,8 +63,8 @@ pub mod log;
 pub mod owner;
 pub mod policy;
 pub mod registry;
+pub mod request;
 pub mod signature;
-pub mod size;
 pub mod time;
 pub mod verify;
 pub mod webhook;

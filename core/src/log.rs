@@ -51,7 +51,7 @@ pub struct RequestLine {
     /// Whether the key's Durable Object was asked (not when a lease, KV or
     /// the request itself decided).
     pub object_called: bool,
-    /// The client's country (`request.cf.country`), when known.
+    /// The client's country (`CF-IPCountry`, else `request.cf.country`), when known.
     pub country: Option<String>,
 }
 
@@ -66,7 +66,7 @@ pub struct Arrival {
     pub method: String,
     /// The canonical path.
     pub path: String,
-    /// `request.cf.country`.
+    /// The client's country (see [`crate::request::headers::Presented::country`]).
     pub country: Option<String>,
 }
 

@@ -5,8 +5,9 @@
 
 use std::rc::Rc;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{js_sys, web_sys, Context, Env, Headers};
+use worker::{js_sys, web_sys, Context, Env};
 
 use super::gateway;
 use super::request_record::{Answer, RequestRecord};
@@ -21,18 +22,17 @@ use keygate_core::error::Error;
 use keygate_core::log::Arrival;
 use keygate_core::policy::path::canonical;
 use keygate_core::policy::route::{path_of, query_of};
-use keygate_core::size::{self, RequestSize};
+use keygate_core::request::headers::HeaderPass;
+pub(crate) use keygate_core::request::headers::Presented;
+use keygate_core::request::size::{self, RequestSize};
 
-/// The prefix of the headers keygate sets for the origin (lowercase, as
-/// the runtime lists header names).
-const OWN_HEADER_PREFIX: &str = "x-keygate-";
-/// Headers with which frameworks (Rails, Laravel, ASP.NET, Express) let a
-/// request claim another method than the one keygate judged: never forwarded.
-const METHOD_OVERRIDES: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
+#[wasm_bindgen(module = "/src/api/entry.js")]
+extern "C" {
+    /// See `entry.js`: the one pass over the headers, as text
+    /// ([`HeaderPass::read`] reads it).
+    #[wasm_bindgen(js_name = headerPass)]
+    fn header_pass(headers: &web_sys::Headers) -> String;
+}
 
 /// Answers a request (the crate's `fetch` export hands it here): its
 /// record is created here and finished, exactly once, by whichever path
@@ -95,34 +95,9 @@ fn enter(req: web_sys::Request, env: Env, ctx: JsValue, mut record: RequestRecor
     }
 }
 
-/// The request headers keygate judges by, found in the one pass over the
-/// headers the entry point makes anyway (one crossing into JavaScript per
-/// header, none per lookup). A repeated header reads as the runtime joins it.
-#[derive(Clone, Default)]
-pub(crate) struct Presented {
-    /// `Authorization`.
-    pub authorization: Option<String>,
-    /// `X-API-Key`.
-    pub api_key: Option<String>,
-    /// `CF-Connecting-IP`.
-    pub client_ip: Option<String>,
-    /// `Origin` (a browser's page).
-    pub origin: Option<String>,
-    /// `Access-Control-Request-Method` (a CORS preflight).
-    pub preflight_method: Option<String>,
-    /// `Access-Control-Request-Headers` (a CORS preflight).
-    pub preflight_headers: Option<String>,
-    /// `Cookie` (the dashboard's session).
-    pub cookie: Option<String>,
-    /// `Sec-Fetch-Site` (which site a browser's request comes from).
-    pub fetch_site: Option<String>,
-    /// `request.cf.country`: read once the request presents a well-formed
-    /// key (see [`cf_country`]).
-    pub country: Option<String>,
-}
-
-/// The runtime's two-letter country of the client (`request.cf.country`).
-/// The runtime builds `cf` anew on each read — a seventh of a refused
+/// The runtime's two-letter country of the client (`request.cf.country`),
+/// for a request without `CF-IPCountry` (see [`Presented::country`]). The
+/// runtime builds `cf` anew on each read — a seventh of a refused
 /// request's time — so only requests that present a well-formed key pay
 /// for it: a flood of garbage keys does not.
 pub(crate) fn cf_country(req: &web_sys::Request) -> Option<String> {
@@ -139,45 +114,22 @@ fn read(req: &web_sys::Request, env: &Env, arrival: &mut Arrival) -> Result<Read
     let config = config(env)?;
     // Read once: every later step works on this copy.
     let url = req.url();
-    let headers = Headers(req.headers());
-    // One pass over the headers: their size, how the body is framed, and
-    // any that claim to be keygate's own or override the method (the proxy
-    // drops those, so the origin can trust what it gets).
-    let mut header_bytes = 0;
-    let mut content_length = None;
-    let mut chunked = false;
-    let mut spoofed = Vec::new();
-    let mut presented = Presented::default();
-    for (name, value) in headers.entries() {
-        header_bytes += name.len() + value.len();
-        if name.starts_with(OWN_HEADER_PREFIX) || METHOD_OVERRIDES.contains(&name.as_str()) {
-            spoofed.push(name.clone());
-        }
-        let slot = match name.as_str() {
-            "content-length" => {
-                content_length = value.trim().parse::<u64>().ok();
-                continue;
-            }
-            "transfer-encoding" => {
-                chunked = true;
-                continue;
-            }
-            "authorization" => &mut presented.authorization,
-            "x-api-key" => &mut presented.api_key,
-            "cf-connecting-ip" => &mut presented.client_ip,
-            "origin" => &mut presented.origin,
-            "access-control-request-method" => &mut presented.preflight_method,
-            "access-control-request-headers" => &mut presented.preflight_headers,
-            "cookie" => &mut presented.cookie,
-            "sec-fetch-site" => &mut presented.fetch_site,
-            "cf-ray" => &mut arrival.request_id,
-            _ => continue,
-        };
-        *slot = Some(value);
-    }
+    // One pass over the headers: their size, how the body is framed, the
+    // headers keygate judges by, and any that claim to be keygate's own or
+    // override the method (the proxy drops those, so the origin can trust
+    // what it gets).
+    let HeaderPass {
+        bytes,
+        content_length,
+        chunked,
+        dropped,
+        request_id,
+        presented,
+    } = HeaderPass::read(&header_pass(&req.headers()));
+    arrival.request_id = request_id;
     let size = RequestSize {
         url: url.len(),
-        headers: header_bytes,
+        headers: bytes,
         content_length,
     };
     size::check(&size, config.max_body_bytes)?;
@@ -202,7 +154,7 @@ fn read(req: &web_sys::Request, env: &Env, arrival: &mut Arrival) -> Result<Read
         method,
         path,
         query: query_of(&url).to_owned(),
-        spoofed,
+        spoofed: dropped,
         content_length,
         chunked,
         presented,

@@ -2,7 +2,7 @@
 // editing headers, the origin fetch with its timeout, and the answer's
 // headers, each done header by header from wasm, crossed into JavaScript
 // some twenty times per request. Nothing is decided here: what to change
-// comes from Rust as JSON (`HeaderEdits` in http.rs, applied in the same
+// comes from Rust as text (`HeaderEdits::text` in http.rs, applied in the same
 // order as its `apply`). An admitted request's log line (built in Rust
 // when its record was finished, see src/api/request_record.rs) is
 // finished here with the status the client gets and the latency, and
@@ -32,15 +32,31 @@ export function setFailure(handler, reporter) {
   report = reporter;
 }
 
+/** Applies `edits` (`HeaderEdits::text` in http.rs: one edit per line, in order) to `headers`. */
 function apply(headers, edits) {
-  for (const name of edits.delete) headers.delete(name);
-  if (edits.strip_prefix !== null) {
-    for (const name of [...headers.keys()]) {
-      if (name.startsWith(edits.strip_prefix)) headers.delete(name);
+  if (edits === "") return;
+  for (const line of edits.split("\n")) {
+    const tab = line.indexOf("\t");
+    const name = line.slice(1, tab < 0 ? undefined : tab);
+    switch (line[0]) {
+      case "-":
+        headers.delete(name);
+        break;
+      case "*":
+        for (const present of [...headers.keys()]) {
+          if (present.startsWith(name)) headers.delete(present);
+        }
+        break;
+      case "+":
+        headers.append(name, line.slice(tab + 1));
+        break;
+      case "=":
+        headers.set(name, line.slice(tab + 1));
+        break;
+      default:
+        throw new Error(`unknown header edit: ${line}`);
     }
   }
-  for (const [name, value] of edits.append) headers.append(name, value);
-  for (const [name, value] of edits.set) headers.set(name, value);
 }
 
 /** Reports an origin failure for `keyId`'s usage, off the response's path. */
@@ -92,17 +108,16 @@ function written(line, logged, started, status, env) {
 
 /**
  * Fetches `url` with `method`, the client's `headers` edited by
- * `plan.request` and `body` (a stream or null), aborted by `signal` (or
+ * `requestEdits` and `body` (a stream or null), aborted by `signal` (or
  * null); resolves with the origin's answer, its headers edited by
- * `plan.response`, or with the failure handler's answer when the origin
+ * `responseEdits`, or with the failure handler's answer when the origin
  * fails or gives none in `timeoutMs` (TIMEOUT); writes the request's
  * `line` (see {@link written}) once.
  */
-export function forward(url, method, headers, body, signal, timeoutMs, planJson, line, logged, started, keyId, env, ctx) {
+export function forward(url, method, headers, body, signal, timeoutMs, requestEdits, responseEdits, line, logged, started, keyId, env, ctx) {
   // Every failure, thrown here or later, settles the promise: none may leave
   // it unsettled (the client would hang) or throw across into wasm.
   return new Promise((resolve) => {
-    let plan;
     // Written once: an origin that answers after the timeout is not logged again.
     let done = false;
     const finish = (status) => {
@@ -130,9 +145,8 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
     };
     const init = { method, redirect: "manual" };
     try {
-      plan = JSON.parse(planJson);
       init.headers = new Headers(headers);
-      apply(init.headers, plan.request);
+      apply(init.headers, requestEdits);
     } catch (error) {
       reject(error);
       return;
@@ -154,7 +168,7 @@ export function forward(url, method, headers, body, signal, timeoutMs, planJson,
           // A Response as the init copies status and headers (mutable now)
           // in one step, with no Headers object built separately.
           const out = new Response(resp.body, resp);
-          apply(out.headers, plan.response);
+          apply(out.headers, responseEdits);
           finish(out.status);
           resolve(out);
         } catch (error) {

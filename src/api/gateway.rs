@@ -294,9 +294,12 @@ fn read(
         req.body().is_some() || target.chunked || target.content_length.is_some_and(|n| n > 0);
     method::check_forwardable(&target.method, has_body)?;
     let (key, source) = credential(&target.presented)?;
-    let country = entry::cf_country(req);
-    target.presented.country.clone_from(&country);
-    record.arrival.country = country;
+    // Read once the key is well-formed: a flood of garbage keys does not
+    // pay for `request.cf` when the header is missing.
+    if target.presented.country.is_none() {
+        target.presented.country = entry::cf_country(req);
+    }
+    record.arrival.country.clone_from(&target.presented.country);
     let presented = &target.presented;
     let origin = edge.config.origin_for(&key)?.to_owned();
     let requirement = edge.config.requirement(&target.method, &target.path);

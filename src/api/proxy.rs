@@ -7,7 +7,6 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use futures_util::StreamExt;
-use serde::Serialize;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -87,14 +86,6 @@ pub struct Runtime {
     pub ctx: JsValue,
 }
 
-/// What `forward.js` changes: the client's headers on the way in, the
-/// origin's on the way out.
-#[derive(Serialize)]
-struct Plan {
-    request: HeaderEdits,
-    response: HeaderEdits,
-}
-
 #[wasm_bindgen(module = "/src/api/forward.js")]
 extern "C" {
     /// See `forward.js`: resolves with the origin's answer, or with what
@@ -107,7 +98,8 @@ extern "C" {
         body: Option<web_sys::ReadableStream>,
         signal: Option<web_sys::AbortSignal>,
         timeout_ms: f64,
-        plan: &str,
+        request_edits: &str,
+        response_edits: &str,
         log: Option<String>,
         logged: bool,
         started: f64,
@@ -171,7 +163,11 @@ fn origin_failed(key_id: String, env: JsValue) -> js_sys::Promise {
 
 /// What [`prepare`] made ready: nothing left to do that can fail.
 pub struct Prepared {
-    plan: String,
+    /// What `forward.js` changes of the client's headers (see
+    /// [`HeaderEdits::text`]).
+    request_edits: String,
+    /// What it changes of the origin's.
+    response_edits: String,
     body: Option<web_sys::ReadableStream>,
     signal: Option<web_sys::AbortSignal>,
     over_cap: Rc<Cell<bool>>,
@@ -252,7 +248,6 @@ pub fn prepare(req: &web_sys::Request, to: &Forward<'_>, grant: &Grant) -> Resul
         }
     }
     response.cors(&grant.allowed_origins, to.browser_origin);
-    let plan = serde_json::to_string(&Plan { request, response }).map_err(|_| Error::INTERNAL)?;
 
     // A declared length was checked up front (413 above the cap); a
     // chunked body is counted as it streams and cut at the cap.
@@ -273,7 +268,8 @@ pub fn prepare(req: &web_sys::Request, to: &Forward<'_>, grant: &Grant) -> Resul
         body => (body, None),
     };
     Ok(Prepared {
-        plan,
+        request_edits: request.text(),
+        response_edits: response.text(),
         body,
         signal,
         over_cap,
@@ -313,7 +309,8 @@ pub fn send(
         prepared.body,
         prepared.signal,
         to.timeout_ms as f64,
-        &prepared.plan,
+        &prepared.request_edits,
+        &prepared.response_edits,
         line,
         logged,
         started,

@@ -1,14 +1,12 @@
 //! HTTP helpers: JSON responses, the one mapping from `Error` to a
-//! response, header edits (`X-RateLimit-*`, CORS), and the runtime clock.
+//! response, applying header edits (see [`HeaderEdits`]), and the runtime clock.
 
 use serde::Serialize;
 use worker::{Headers, Response, Result};
 
 use super::isolate;
 use keygate_core::error::{Detail, Error, ErrorKind};
-use keygate_core::limits::credits::Credits;
-use keygate_core::limits::{fields, Holder, Quota};
-use keygate_core::policy::cors::{self, WebOrigin};
+pub use keygate_core::request::edits::HeaderEdits;
 use keygate_core::time::{Clock, Timestamp};
 
 /// The runtime's clock. In Workers it advances only across I/O, which is
@@ -76,97 +74,24 @@ pub fn encoding_failed(e: worker::Error) -> Error {
     Error::INTERNAL
 }
 
-/// Response headers a browser script may read.
-const EXPOSED: &str = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, RateLimit, RateLimit-Policy, Retry-After, X-Keygate-Key-Expires";
-
-/// Header changes decided before the response they go on exists: applied
-/// here to keygate's own responses, and by `forward.js` to an origin's
-/// (one crossing into JavaScript instead of one per header). Applied in
-/// field order.
-#[derive(Serialize, Default)]
-pub struct HeaderEdits {
-    /// Headers to remove, by name.
-    pub delete: Vec<String>,
-    /// Remove every header whose (lowercase) name starts with this.
-    pub strip_prefix: Option<&'static str>,
-    /// Headers to add, keeping any of the same name.
-    pub append: Vec<(&'static str, String)>,
-    /// Headers to set, replacing any of the same name.
-    pub set: Vec<(&'static str, String)>,
-}
-
-impl HeaderEdits {
-    /// Sets `name` to `value`.
-    pub fn set(&mut self, name: &'static str, value: impl Into<String>) {
-        self.set.push((name, value.into()));
+/// Applies `edits` to `headers`.
+pub fn apply(edits: &HeaderEdits, headers: &Headers) -> Result<()> {
+    for name in &edits.delete {
+        headers.delete(name)?;
     }
-
-    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (Unix seconds) and
-    /// the IETF `RateLimit` for `binding`, the limit that binds first (or
-    /// refused); `RateLimit-Policy` lists `all` the key's limits, if given,
-    /// and the `credits` of the key and of its owner, if they have them.
-    pub fn rate_limit(
-        &mut self,
-        binding: &Quota,
-        all: &[Quota],
-        credits: [Option<&Credits>; 2],
-        now: Timestamp,
-    ) {
-        self.set("X-RateLimit-Limit", binding.limit.to_string());
-        self.set("X-RateLimit-Remaining", binding.remaining.to_string());
-        self.set(
-            "X-RateLimit-Reset",
-            binding.reset.as_secs_ceil().to_string(),
-        );
-        self.set("RateLimit", fields::ratelimit(binding, now));
-        if !all.is_empty() {
-            let mut policy = fields::policy(all);
-            let holders = [Holder::Key, Holder::Owner];
-            for (credits, holder) in credits.into_iter().zip(holders) {
-                if let Some(credits) = credits {
-                    policy.push_str(", ");
-                    policy.push_str(&fields::credits(credits, holder));
-                }
-            }
-            self.set("RateLimit-Policy", policy);
+    if let Some(prefix) = edits.strip_prefix {
+        let matching: Vec<String> = headers.keys().filter(|n| n.starts_with(prefix)).collect();
+        for name in matching {
+            headers.delete(&name)?;
         }
     }
-
-    /// keygate's CORS decision for a key with `allowed` origins, on any
-    /// answer about that key (success or refusal): the origin's own
-    /// `Access-Control-*` headers are dropped, and a listed `browser_origin`
-    /// may read the answer, rate-limit headers and `Retry-After` included.
-    pub fn cors(&mut self, allowed: &[WebOrigin], browser_origin: Option<&str>) {
-        if allowed.is_empty() {
-            return;
-        }
-        self.strip_prefix = Some("access-control-");
-        self.append.push(("Vary", "Origin".into()));
-        if let Some(origin) = browser_origin.filter(|o| cors::is_allowed(allowed, o)) {
-            self.set("Access-Control-Allow-Origin", origin);
-            self.set("Access-Control-Expose-Headers", EXPOSED);
-        }
+    for (name, value) in &edits.append {
+        headers.append(name, value)?;
     }
-
-    /// Applies the edits to `headers`.
-    pub fn apply(&self, headers: &Headers) -> Result<()> {
-        for name in &self.delete {
-            headers.delete(name)?;
-        }
-        if let Some(prefix) = self.strip_prefix {
-            let matching: Vec<String> = headers.keys().filter(|n| n.starts_with(prefix)).collect();
-            for name in matching {
-                headers.delete(&name)?;
-            }
-        }
-        for (name, value) in &self.append {
-            headers.append(name, value)?;
-        }
-        for (name, value) in &self.set {
-            headers.set(name, value)?;
-        }
-        Ok(())
+    for (name, value) in &edits.set {
+        headers.set(name, value)?;
     }
+    Ok(())
 }
 
 /// The response for `error`: its status, its JSON body, and for 429 the
@@ -194,6 +119,6 @@ pub fn error_response_with(
     if let (ErrorKind::MethodNotAllowed, Detail::Text(allow)) = (error.kind(), error.detail()) {
         edits.set("Allow", allow.clone());
     }
-    edits.apply(resp.headers())?;
+    apply(&edits, resp.headers())?;
     Ok(resp)
 }
