@@ -15,8 +15,8 @@ const READ = [
   "access-control-request-headers",
   "cookie",
   "sec-fetch-site",
-  "cf-ray",
   "cf-ipcountry",
+  "cf-ray",
 ];
 const LINE = new Map(READ.map((name, i) => [name, i]));
 /** Headers with which frameworks let a request claim another method (dropped). */

@@ -2,8 +2,8 @@
 // editing headers, the origin fetch with its timeout, and the answer's
 // headers, each done header by header from wasm, crossed into JavaScript
 // some twenty times per request. Nothing is decided here: what to change
-// comes from Rust as text (`HeaderEdits::text` in http.rs, applied in the same
-// order as its `apply`). An admitted request's log line (built in Rust
+// comes from Rust as text (`HeaderEdits::text` in core/src/request/edits.rs,
+// applied in the same order as `apply` in src/runtime/http.rs). An admitted request's log line (built in Rust
 // when its record was finished, see src/api/request_record.rs) is
 // finished here with the status the client gets and the latency, and
 // written once, whatever becomes of the fetch.
@@ -32,7 +32,7 @@ export function setFailure(handler, reporter) {
   report = reporter;
 }
 
-/** Applies `edits` (`HeaderEdits::text` in http.rs: one edit per line, in order) to `headers`. */
+/** Applies `edits` (`HeaderEdits::text`: one edit per line, in order) to `headers`. */
 function apply(headers, edits) {
   if (edits === "") return;
   for (const line of edits.split("\n")) {

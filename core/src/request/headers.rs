@@ -83,20 +83,15 @@ impl HeaderPass {
             preflight_headers: next(),
             cookie: next(),
             fetch_site: next(),
-            country: None,
+            country: next(),
         };
-        let request_id = next();
-        let country = next();
         HeaderPass {
             bytes,
             content_length,
             chunked,
             dropped,
-            request_id,
-            presented: Presented {
-                country,
-                ..presented
-            },
+            request_id: next(),
+            presented,
         }
     }
 }
@@ -126,8 +121,8 @@ mod tests {
                 "=x-a",
                 "=s=1",
                 "=same-site",
-                "=8f0a-AMS",
                 "=NL",
+                "=8f0a-AMS",
             ],
         ));
         assert_eq!(pass.bytes, 321);
