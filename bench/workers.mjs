@@ -65,8 +65,14 @@ export function floorOptions({ origin, bindings = {} }) {
   };
 }
 
-/** The Rust floor (bench/wasm-floor): a wasm Worker that only proxies to `origin`. */
-export function wasmFloorOptions({ origin }) {
+/**
+ * The Rust floor (bench/wasm-floor): a wasm Worker that only proxies to
+ * `origin`; `bound`: with keygate's KV namespaces and queues declared
+ * (unused), so a cold start compares like with like — Miniflare starts a
+ * service per binding before the Worker answers, which a deployed isolate
+ * does not pay.
+ */
+export function wasmFloorOptions({ origin, bound = false }) {
   return {
     modules: true,
     scriptPath: "bench/wasm-floor/build/index.js",
@@ -74,6 +80,13 @@ export function wasmFloorOptions({ origin }) {
     modulesRules,
     compatibilityDate: COMPAT,
     bindings: { ORIGIN: origin },
+    ...(bound
+      ? {
+          kvNamespaces: WRANGLER.kvNamespaces,
+          queueProducers: WRANGLER.queueProducers,
+          queueConsumers: WRANGLER.queueConsumers,
+        }
+      : {}),
   };
 }
 
