@@ -5,6 +5,16 @@ import { WRANGLER } from "../tests/bindings.mjs";
 
 export const COMPAT = WRANGLER.compatibilityDate;
 
+/**
+ * keygate's KV namespaces and queues as deployed (reports go through
+ * REPORTS, as in production); the bound Rust floor declares the same.
+ */
+const STORAGE_AND_QUEUES = {
+  kvNamespaces: WRANGLER.kvNamespaces,
+  queueProducers: WRANGLER.queueProducers,
+  queueConsumers: WRANGLER.queueConsumers,
+};
+
 const modulesRules = [
   { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
   { type: "CompiledWasm", include: ["**/*.wasm"] },
@@ -28,7 +38,7 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false, 
     compatibilityDate: COMPAT,
     // BENCH_LOGS=off: measure without request log lines (LOGS=off).
     bindings: { ADMIN_TOKEN: token, ORIGIN_LIVE: origin, ...(process.env.BENCH_LOGS ? { LOGS: process.env.BENCH_LOGS } : {}), ...bindings },
-    kvNamespaces: WRANGLER.kvNamespaces,
+    ...STORAGE_AND_QUEUES,
     // No static assets unless BENCH_ASSETS=on: Miniflare serves them through
     // a router Worker that every request then crosses first — a JavaScript
     // hop that measured 45% of keygate's throughput on a refused request
@@ -40,9 +50,6 @@ export function keygateOptions({ origin, token, bindings = {}, wrapped = false, 
       ? { assets: WRANGLER.assets }
       : {}),
     durableObjects: WRANGLER.durableObjects,
-    // The queues as deployed: reports go through REPORTS, as in production.
-    queueProducers: WRANGLER.queueProducers,
-    queueConsumers: WRANGLER.queueConsumers,
     ...(persist ? { kvPersist: `${persist}/kv`, durableObjectsPersist: `${persist}/do` } : {}),
     // keygate logs a JSON line per request (LOGS=json, the default): measured
     // as written to the runtime's stdout, which is drained here, not shown.
@@ -80,13 +87,7 @@ export function wasmFloorOptions({ origin, bound = false }) {
     modulesRules,
     compatibilityDate: COMPAT,
     bindings: { ORIGIN: origin },
-    ...(bound
-      ? {
-          kvNamespaces: WRANGLER.kvNamespaces,
-          queueProducers: WRANGLER.queueProducers,
-          queueConsumers: WRANGLER.queueConsumers,
-        }
-      : {}),
+    ...(bound ? STORAGE_AND_QUEUES : {}),
   };
 }
 
